@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace, after installing what the tests need on a fresh Debian
+# machine. Usage: scripts/test.sh [extra cargo test args]
+#
+# Conformance tests read ../shared when it is there (set SEXTANT_SHARED to point elsewhere);
+# without it they say they were skipped. SEXTANT_REQUIRE_SHARED=1 turns that skip into a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use. Each entry: the command to look for, then the package.
+needed=(
+  "python3:python3"
+)
+
+missing=()
+for entry in "${needed[@]}"; do
+  command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "test.sh: missing packages: ${missing[*]}; run as root or install them with apt-get" >&2
+    exit 1
+  fi
+  echo "test.sh: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "test.sh: cargo not found; install Rust (rustup) first" >&2
+  exit 1
+fi
+
+cargo test --workspace --all-targets "$@"
+# Doc tests are not part of --all-targets.
+cargo test --workspace --doc "$@"
