@@ -32,6 +32,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-cargo test --workspace --all-targets "$@"
-# Doc tests are not part of --all-targets.
+# Libraries, binaries and integration tests (benches are built by `cargo bench --no-run` in CI,
+# not run here), then the doc examples.
+cargo test --workspace --lib --bins --tests "$@"
 cargo test --workspace --doc "$@"
