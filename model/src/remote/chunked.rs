@@ -93,7 +93,11 @@ impl ChunkedFrames {
         let rest = &self.body[offset..];
         let (size, varint_len) = read_uvarint(rest).map_err(|truncated| {
             if truncated {
-                DecodeError::FrameTruncated { offset: offset as u64, needed: 1 + rest.len() as u64, available: rest.len() as u64 }
+                DecodeError::FrameTruncated {
+                    offset: offset as u64,
+                    needed: 1 + rest.len() as u64,
+                    available: rest.len() as u64,
+                }
             } else {
                 DecodeError::FrameBadSize { offset: offset as u64 }
             }

@@ -52,14 +52,16 @@ pub fn snappy_decompress(body: &[u8], limits: &DecodeLimits) -> Result<Vec<u8>, 
     let decoded_len = snap::raw::decompress_len(body).map_err(snappy_error)?;
     let decoded_len_u64 = decoded_len as u64;
     if decoded_len_u64 > limits.max_decompressed_bytes {
-        return Err(DecodeError::SnappyTooLarge { decoded_len: decoded_len_u64, limit: limits.max_decompressed_bytes }
-            .into());
+        return Err(
+            DecodeError::SnappyTooLarge { decoded_len: decoded_len_u64, limit: limits.max_decompressed_bytes }.into()
+        );
     }
     let compressed_len = body.len() as u64;
     let max_possible = max_snappy_expansion(compressed_len);
     if decoded_len_u64 > max_possible {
-        return Err(DecodeError::SnappyImpossibleLength { decoded_len: decoded_len_u64, compressed_len, max_possible }
-            .into());
+        return Err(
+            DecodeError::SnappyImpossibleLength { decoded_len: decoded_len_u64, compressed_len, max_possible }.into()
+        );
     }
     let mut out = vec![0u8; decoded_len];
     let written = snap::raw::Decoder::new().decompress(body, &mut out).map_err(snappy_error)?;

@@ -93,7 +93,10 @@ mod tests {
             assert_eq!(got, expected.map_err(str::to_owned), "{pairs:?}");
         };
         check(&[("__name__", "up"), ("job", "node")], Ok(Labels::from_pairs([("__name__", "up"), ("job", "node")])));
-        check(&[("__name__", "up"), ("env", ""), ("job", "a")], Ok(Labels::from_pairs([("__name__", "up"), ("job", "a")])));
+        check(
+            &[("__name__", "up"), ("env", ""), ("job", "a")],
+            Ok(Labels::from_pairs([("__name__", "up"), ("job", "a")])),
+        );
         check(&[("__name__", "a.b/c"), ("ü", "x")], Ok(Labels::from_pairs([("__name__", "a.b/c"), ("ü", "x")])));
         check(
             &[("__name__", "up"), ("job", "a"), ("instance", "b")],

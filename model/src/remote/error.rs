@@ -37,7 +37,9 @@ pub enum DecodeError {
     #[error("chunked frame at byte {offset}: invalid uvarint size")]
     FrameBadSize { offset: u64 },
     /// The CRC32-Castagnoli of the frame data differs from the frame header.
-    #[error("chunked frame at byte {offset}: checksum mismatch, header says {expected:#010x}, data has {actual:#010x}")]
+    #[error(
+        "chunked frame at byte {offset}: checksum mismatch, header says {expected:#010x}, data has {actual:#010x}"
+    )]
     FrameChecksum { offset: u64, expected: u32, actual: u32 },
     /// Label names out of order (the remote-write spec requires them sorted).
     #[error("labels not sorted: \"{name}\" (label {index}) comes after \"{previous}\"")]

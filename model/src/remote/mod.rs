@@ -56,13 +56,13 @@ pub use codec::{
 };
 pub use convert::{labels_from_proto, labels_to_proto, matcher_from_proto, matcher_to_proto, series_labels_from_proto};
 pub use error::DecodeError;
+/// The prost trait the messages implement (`encode_to_vec`, `decode`, `encoded_len`).
+pub use prost::Message;
 pub use proto::{
     BucketSpan, Chunk, ChunkEncoding, ChunkedReadResponse, ChunkedSeries, Exemplar, Histogram, HistogramCount,
     HistogramZeroCount, Label, LabelMatcher, LabelSet, MatcherType, MetricMetadata, MetricType, Query, QueryResult,
     ReadHints, ReadRequest, ReadResponse, ResetHint, ResponseType, Sample, TimeSeries, WriteRequest,
 };
-/// The prost trait the messages implement (`encode_to_vec`, `decode`, `encoded_len`).
-pub use prost::Message;
 
 #[cfg(test)]
 mod tests;

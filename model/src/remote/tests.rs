@@ -109,7 +109,13 @@ fn read_messages_round_trip() {
             start_timestamp_ms: 1,
             end_timestamp_ms: 60_001,
             matchers: vec![LabelMatcher { r#type: MatcherType::Re as i32, name: "job".into(), value: "a|b".into() }],
-            hints: Some(ReadHints { step_ms: 15_000, func: "rate".into(), grouping: vec!["job".into()], by: true, ..Default::default() }),
+            hints: Some(ReadHints {
+                step_ms: 15_000,
+                func: "rate".into(),
+                grouping: vec!["job".into()],
+                by: true,
+                ..Default::default()
+            }),
         }],
         accepted_response_types: vec![ResponseType::StreamedXorChunks as i32, ResponseType::Samples as i32],
     };
@@ -147,41 +153,64 @@ fn sample() -> impl Strategy<Value = Sample> {
 }
 
 fn exemplar() -> impl Strategy<Value = Exemplar> {
-    (prop::collection::vec(wire_label(), 0..3), float(), any::<i64>())
-        .prop_map(|(labels, value, timestamp)| Exemplar { labels, value, timestamp })
+    (prop::collection::vec(wire_label(), 0..3), float(), any::<i64>()).prop_map(|(labels, value, timestamp)| Exemplar {
+        labels,
+        value,
+        timestamp,
+    })
 }
 
 fn histogram() -> impl Strategy<Value = Histogram> {
     let span = (any::<i32>(), any::<u32>()).prop_map(|(offset, length)| BucketSpan { offset, length });
     (
-        prop::option::of(prop_oneof![any::<u64>().prop_map(HistogramCount::CountInt), float().prop_map(HistogramCount::CountFloat)]),
+        prop::option::of(prop_oneof![
+            any::<u64>().prop_map(HistogramCount::CountInt),
+            float().prop_map(HistogramCount::CountFloat)
+        ]),
         (float(), any::<i32>(), float()),
         prop::option::of(prop_oneof![
             any::<u64>().prop_map(HistogramZeroCount::ZeroCountInt),
             float().prop_map(HistogramZeroCount::ZeroCountFloat)
         ]),
-        (prop::collection::vec(span.clone(), 0..3), prop::collection::vec(any::<i64>(), 0..4), prop::collection::vec(float(), 0..3)),
-        (prop::collection::vec(span, 0..3), prop::collection::vec(any::<i64>(), 0..4), prop::collection::vec(float(), 0..3)),
+        (
+            prop::collection::vec(span.clone(), 0..3),
+            prop::collection::vec(any::<i64>(), 0..4),
+            prop::collection::vec(float(), 0..3),
+        ),
+        (
+            prop::collection::vec(span, 0..3),
+            prop::collection::vec(any::<i64>(), 0..4),
+            prop::collection::vec(float(), 0..3),
+        ),
         (-2i32..6, any::<i64>(), prop::collection::vec(float(), 0..3)),
     )
-        .prop_map(|(count, (sum, schema, zero_threshold), zero_count, negative, positive, (reset_hint, timestamp, custom_values))| {
-            Histogram {
+        .prop_map(
+            |(
                 count,
-                sum,
-                schema,
-                zero_threshold,
+                (sum, schema, zero_threshold),
                 zero_count,
-                negative_spans: negative.0,
-                negative_deltas: negative.1,
-                negative_counts: negative.2,
-                positive_spans: positive.0,
-                positive_deltas: positive.1,
-                positive_counts: positive.2,
-                reset_hint,
-                timestamp,
-                custom_values,
-            }
-        })
+                negative,
+                positive,
+                (reset_hint, timestamp, custom_values),
+            )| {
+                Histogram {
+                    count,
+                    sum,
+                    schema,
+                    zero_threshold,
+                    zero_count,
+                    negative_spans: negative.0,
+                    negative_deltas: negative.1,
+                    negative_counts: negative.2,
+                    positive_spans: positive.0,
+                    positive_deltas: positive.1,
+                    positive_counts: positive.2,
+                    reset_hint,
+                    timestamp,
+                    custom_values,
+                }
+            },
+        )
 }
 
 fn time_series() -> impl Strategy<Value = TimeSeries> {
