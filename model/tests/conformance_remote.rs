@@ -127,7 +127,8 @@ fn check_write_snappy(body: &[u8], record: &Value) -> Result<(), String> {
 }
 
 fn check_write_pb(body: &[u8], record: &Value) -> Result<(), String> {
-    let decoded: WriteRequest = remote::decode_protobuf(body.to_vec()).map_err(|e| e.to_string())?;
+    let decoded: WriteRequest =
+        remote::decode_protobuf(body.to_vec(), &DecodeLimits::default()).map_err(|e| e.to_string())?;
     expect_eq("decoded", &decoded, &write_request_from_json(&record["decoded"])?)?;
     // Same field order and packing as Prometheus' gogo encoder: byte-identical.
     expect_eq("re-encoded bytes", &decoded.encode_to_vec()[..], body)
@@ -192,7 +193,7 @@ fn check_streamed_response(body: &[u8], record: &Value) -> Result<(), String> {
             format!("{:#010x}", frame.crc32c),
             expected["crc32c"].as_str().unwrap_or("").to_owned(),
         )?;
-        let message = frame.decode().map_err(|e| e.to_string())?;
+        let message = frame.decode(&DecodeLimits::default()).map_err(|e| e.to_string())?;
         expect_eq(&format!("frame {idx}"), &message, &chunked_response_from_json(&expected["decoded"])?)?;
         decoded_all.push(message);
     }

@@ -48,9 +48,9 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// Decodes the frame data.
-    pub fn decode(&self) -> Result<ChunkedReadResponse, Error> {
-        decode_protobuf(self.data.clone())
+    /// Decodes the frame data within `limits`.
+    pub fn decode(&self, limits: &DecodeLimits) -> Result<ChunkedReadResponse, Error> {
+        decode_protobuf(self.data.clone(), limits)
     }
 }
 
@@ -61,14 +61,14 @@ impl Frame {
 pub struct ChunkedFrames {
     body: Bytes,
     position: usize,
-    max_frame_bytes: u64,
+    limits: DecodeLimits,
     failed: bool,
 }
 
 impl ChunkedFrames {
     /// Frames of `body`, each at most `limits.max_frame_bytes` long.
     pub fn new(body: impl Into<Bytes>, limits: &DecodeLimits) -> ChunkedFrames {
-        ChunkedFrames { body: body.into(), position: 0, max_frame_bytes: limits.max_frame_bytes, failed: false }
+        ChunkedFrames { body: body.into(), position: 0, limits: *limits, failed: false }
     }
 
     /// Offset of the first byte not yet consumed.
@@ -102,8 +102,8 @@ impl ChunkedFrames {
                 DecodeError::FrameBadSize { offset: offset as u64 }
             }
         })?;
-        if size > self.max_frame_bytes {
-            return Err(DecodeError::FrameTooLarge { offset: offset as u64, size, limit: self.max_frame_bytes });
+        if size > self.limits.max_frame_bytes {
+            return Err(DecodeError::FrameTooLarge { offset: offset as u64, size, limit: self.limits.max_frame_bytes });
         }
         let available = rest.len() as u64;
         let needed = varint_len as u64 + 4 + size;
@@ -130,7 +130,7 @@ impl Iterator for ChunkedFrames {
 
     fn next(&mut self) -> Option<Self::Item> {
         let frame = self.next_frame()?;
-        let decoded = frame.and_then(|frame| frame.decode());
+        let decoded = frame.and_then(|frame| frame.decode(&self.limits));
         if decoded.is_err() {
             self.failed = true;
         }

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use prost::Message;
 
+use super::budget::{self, Budgeted};
 use super::error::DecodeError;
 use super::proto::{ReadRequest, ReadResponse, WriteRequest};
 use super::v2;
@@ -11,9 +12,14 @@ use crate::Error;
 
 /// Bounds on what a decoder allocates for one body.
 ///
-/// The defaults follow Prometheus: 32 MiB for a decompressed body (`decodeReadLimit` in
+/// The size defaults follow Prometheus: 32 MiB for a decompressed body (`decodeReadLimit` in
 /// `storage/remote/codec.go`; VictoriaMetrics' `-maxInsertRequestSize` default is also 32 MiB)
-/// and 50 MB for one streamed remote-read frame (`DefaultChunkedReadLimit`).
+/// and 50 MB for one streamed remote-read frame (`DefaultChunkedReadLimit`). Prometheus has no
+/// equivalent of the last two: before prost decodes, the memory the decoded message will hold
+/// is estimated from the wire (without allocating) and must stay under both
+/// `max_decoded_bytes` and `max_expansion` times the protobuf length (plus 64 KiB). Real
+/// requests take 3–8× their protobuf size; two-byte empty sub-messages take up to 150×.
+/// Transient peaks (vectors growing by doubling) can reach about twice the estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeLimits {
     /// Largest decompressed snappy body accepted; checked against the snappy header before
@@ -21,6 +27,10 @@ pub struct DecodeLimits {
     pub max_decompressed_bytes: u64,
     /// Largest frame of a streamed remote-read response.
     pub max_frame_bytes: u64,
+    /// Largest estimated in-memory size of one decoded message.
+    pub max_decoded_bytes: u64,
+    /// Largest ratio of estimated in-memory size to protobuf size.
+    pub max_expansion: u64,
 }
 
 impl DecodeLimits {
@@ -28,6 +38,12 @@ impl DecodeLimits {
     pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 32 << 20;
     /// 50 MB, as Prometheus' `DefaultChunkedReadLimit`.
     pub const DEFAULT_MAX_FRAME_BYTES: u64 = 50_000_000;
+    /// 256 MiB: eight times the decompressed limit.
+    pub const DEFAULT_MAX_DECODED_BYTES: u64 = 256 << 20;
+    /// 32×: four times what real requests need.
+    pub const DEFAULT_MAX_EXPANSION: u64 = 32;
+    /// Allowed on top of `max_expansion` times the input, so small messages never trip it.
+    pub const EXPANSION_SLACK: u64 = 64 << 10;
 }
 
 impl Default for DecodeLimits {
@@ -35,6 +51,8 @@ impl Default for DecodeLimits {
         DecodeLimits {
             max_decompressed_bytes: DecodeLimits::DEFAULT_MAX_DECOMPRESSED_BYTES,
             max_frame_bytes: DecodeLimits::DEFAULT_MAX_FRAME_BYTES,
+            max_decoded_bytes: DecodeLimits::DEFAULT_MAX_DECODED_BYTES,
+            max_expansion: DecodeLimits::DEFAULT_MAX_EXPANSION,
         }
     }
 }
@@ -87,15 +105,18 @@ fn message_name<M>() -> &'static str {
     full.rsplit("::").next().unwrap_or(full)
 }
 
-/// Decodes one protobuf message (no compression), naming the message in the error.
-pub fn decode_protobuf<M: Message + Default>(data: impl Into<Bytes>) -> Result<M, Error> {
-    M::decode(data.into())
-        .map_err(|err| DecodeError::Protobuf { message: message_name::<M>(), detail: err.to_string() }.into())
+/// Decodes one protobuf message (no compression) within `limits`, naming the message in the
+/// error.
+pub fn decode_protobuf<M: Budgeted>(data: impl Into<Bytes>, limits: &DecodeLimits) -> Result<M, Error> {
+    let data = data.into();
+    let message = message_name::<M>();
+    budget::check::<M>(&data, limits, message)?;
+    M::decode(data).map_err(|err| DecodeError::Protobuf { message, detail: err.to_string() }.into())
 }
 
 /// Decodes a snappy-block-compressed protobuf message within `limits`.
-pub fn decode_snappy<M: Message + Default>(body: &[u8], limits: &DecodeLimits) -> Result<M, Error> {
-    decode_protobuf(snappy_decompress(body, limits)?)
+pub fn decode_snappy<M: Budgeted>(body: &[u8], limits: &DecodeLimits) -> Result<M, Error> {
+    decode_protobuf(snappy_decompress(body, limits)?, limits)
 }
 
 /// Encodes a message as protobuf compressed in one snappy block.

@@ -27,6 +27,16 @@ pub enum DecodeError {
     /// field path).
     #[error("protobuf: invalid {message}: {detail}")]
     Protobuf { message: &'static str, detail: String },
+    /// Decoding would allocate more than [`DecodeLimits`](super::DecodeLimits) allow (an
+    /// estimate made before decoding; `limit` is the smaller of the absolute limit and the
+    /// allowed expansion of `wire_len`).
+    #[error(
+        "protobuf: {message} of {} would take about {} to decode, over the limit of {}",
+        ByteSize(*.wire_len),
+        ByteSize(*.estimate),
+        ByteSize(*.limit)
+    )]
+    DecodedTooLarge { message: &'static str, estimate: u64, limit: u64, wire_len: u64 },
     /// A streamed remote-read frame larger than the limit.
     #[error("chunked frame at byte {offset}: size {} exceeds limit {}", ByteSize(*.size), ByteSize(*.limit))]
     FrameTooLarge { offset: u64, size: u64, limit: u64 },

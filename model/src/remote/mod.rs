@@ -41,6 +41,7 @@
 //! # Ok::<(), sextant_model::Error>(())
 //! ```
 
+mod budget;
 mod chunked;
 mod codec;
 mod convert;
@@ -48,6 +49,7 @@ mod error;
 mod proto;
 pub mod v2;
 
+pub use budget::Budgeted;
 pub use chunked::{crc32c, encode_chunked_frame, ChunkedFrames, Frame};
 pub use codec::{
     decode_protobuf, decode_read_request, decode_read_response, decode_snappy, decode_write_request,

@@ -133,6 +133,74 @@ fn read_messages_round_trip() {
     assert_eq!(decode_read_response(&encode_read_response(&response).unwrap()).unwrap(), response);
 }
 
+fn varint(mut value: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+    out
+}
+
+/// `field` as a length-delimited field holding `body`.
+fn nested(field: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![(field << 3) | 2];
+    out.extend(varint(body.len() as u64));
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn decoded_size_budget() {
+    let defaults = DecodeLimits::default();
+    let check = |pb: &[u8], limits: &DecodeLimits, expected: Result<(), &str>| {
+        let got = decode_protobuf::<WriteRequest>(pb.to_vec(), limits).map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(got, expected.map_err(str::to_owned));
+    };
+    // 50,000 empty series: 100 KB of wire, 4.8 MB of structs.
+    let empty_series = [0x0a, 0x00].repeat(50_000);
+    check(
+        &empty_series,
+        &defaults,
+        Err("protobuf: WriteRequest of 97.7 KiB would take about 4.6 MiB to decode, over the limit of 3.1 MiB"),
+    );
+    // The same under a generous expansion passes, and the absolute limit still applies.
+    let generous = DecodeLimits { max_expansion: 1000, ..defaults };
+    check(&empty_series, &generous, Ok(()));
+    check(
+        &empty_series,
+        &DecodeLimits { max_decoded_bytes: 1 << 20, ..generous },
+        Err("protobuf: WriteRequest of 97.7 KiB would take about 4.6 MiB to decode, over the limit of 1 MiB"),
+    );
+    // Empty histograms nested in one series, behind an unknown group field that prost skips.
+    let mut hidden = vec![(9 << 3) | 3, 0x08, 0x01, (9 << 3) | 4];
+    hidden.extend(nested(1, &[0x22, 0x00].repeat(30_000)));
+    let err = decode_protobuf::<WriteRequest>(hidden.clone(), &defaults).unwrap_err().to_string();
+    assert!(err.starts_with("protobuf: WriteRequest of 58.6 KiB would take about "), "{err}");
+    check(&hidden, &DecodeLimits { max_expansion: 1000, ..defaults }, Ok(()));
+    // A realistic request stays far from the limits.
+    let request = WriteRequest {
+        timeseries: (0..2000)
+            .map(|idx| TimeSeries {
+                labels: vec![
+                    Label { name: "__name__".into(), value: "node_cpu_seconds_total".into() },
+                    Label { name: "cpu".into(), value: format!("{}", idx % 64) },
+                    Label { name: "instance".into(), value: "10.0.0.1:9100".into() },
+                    Label { name: "job".into(), value: "node".into() },
+                    Label { name: "mode".into(), value: format!("mode{}", idx / 64) },
+                ],
+                samples: vec![Sample { value: idx as f64, timestamp: 1_700_000_000_000 }],
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let pb = request.encode_to_vec();
+    let tight = DecodeLimits { max_expansion: 8, max_decoded_bytes: 8 * pb.len() as u64, ..defaults };
+    assert_eq!(decode_protobuf::<WriteRequest>(pb, &tight).unwrap(), request);
+}
+
 // Strategies. Floats exclude NaN so that `==` can compare round trips (NaN bits are checked
 // by `stale_nan_bits_survive`).
 
@@ -269,25 +337,25 @@ fn mutate(mut data: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
 
 /// Every decoder on `input`: each must return, with a value or an error.
 fn decode_everything(input: &[u8]) {
-    let small = DecodeLimits { max_decompressed_bytes: 1 << 16, max_frame_bytes: 1 << 16 };
+    let small = DecodeLimits { max_decompressed_bytes: 1 << 16, max_frame_bytes: 1 << 16, ..DecodeLimits::default() };
     let _ = decode_write_request(input);
     let _ = decode_write_request_v2(input);
     let _ = decode_read_request(input);
     let _ = decode_read_response(input);
     let _ = decode_snappy::<WriteRequest>(input, &small);
-    let _ = decode_protobuf::<WriteRequest>(Bytes::copy_from_slice(input));
-    let _ = decode_protobuf::<v2::Request>(Bytes::copy_from_slice(input));
-    let _ = decode_protobuf::<ReadRequest>(Bytes::copy_from_slice(input));
-    let _ = decode_protobuf::<ChunkedReadResponse>(Bytes::copy_from_slice(input));
+    let _ = decode_protobuf::<WriteRequest>(Bytes::copy_from_slice(input), &small);
+    let _ = decode_protobuf::<v2::Request>(Bytes::copy_from_slice(input), &small);
+    let _ = decode_protobuf::<ReadRequest>(Bytes::copy_from_slice(input), &small);
+    let _ = decode_protobuf::<ChunkedReadResponse>(Bytes::copy_from_slice(input), &small);
     for frame in ChunkedFrames::new(Bytes::copy_from_slice(input), &small) {
         let _ = frame;
     }
-    if let Ok(request) = decode_protobuf::<WriteRequest>(Bytes::copy_from_slice(input)) {
+    if let Ok(request) = decode_protobuf::<WriteRequest>(Bytes::copy_from_slice(input), &small) {
         for series in &request.timeseries {
             let _ = series_labels_from_proto(&series.labels);
         }
     }
-    if let Ok(request) = decode_protobuf::<ReadRequest>(Bytes::copy_from_slice(input)) {
+    if let Ok(request) = decode_protobuf::<ReadRequest>(Bytes::copy_from_slice(input), &small) {
         for matcher in request.queries.iter().flat_map(|q| &q.matchers) {
             let _ = matcher_from_proto(matcher);
         }
@@ -302,7 +370,7 @@ proptest! {
         let body = encode_write_request(&request).unwrap();
         prop_assert_eq!(decode_write_request(&body).unwrap(), request.clone());
         // The uncompressed form too.
-        prop_assert_eq!(decode_protobuf::<WriteRequest>(request.encode_to_vec()).unwrap(), request);
+        prop_assert_eq!(decode_protobuf::<WriteRequest>(request.encode_to_vec(), &DecodeLimits::default()).unwrap(), request);
     }
 
     #[test]
