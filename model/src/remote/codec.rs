@@ -57,6 +57,9 @@ impl Default for DecodeLimits {
     }
 }
 
+/// The first chunk of snappy's framed (stream) format, which remote write does not use.
+const SNAPPY_STREAM_IDENTIFIER: &[u8] = b"\xff\x06\x00\x00sNaPpY";
+
 /// The most a snappy block can expand: a 3-byte copy element emits at most 64 bytes, every
 /// other element less per input byte.
 fn max_snappy_expansion(compressed_len: u64) -> u64 {
@@ -67,6 +70,9 @@ fn max_snappy_expansion(compressed_len: u64) -> u64 {
 /// header that announces more than `limits.max_decompressed_bytes` or more than the input could
 /// expand to.
 pub fn snappy_decompress(body: &[u8], limits: &DecodeLimits) -> Result<Vec<u8>, Error> {
+    if body.starts_with(SNAPPY_STREAM_IDENTIFIER) {
+        return Err(DecodeError::SnappyFramed.into());
+    }
     let decoded_len = snap::raw::decompress_len(body).map_err(snappy_error)?;
     let decoded_len_u64 = decoded_len as u64;
     if decoded_len_u64 > limits.max_decompressed_bytes {

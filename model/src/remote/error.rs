@@ -20,6 +20,9 @@ pub enum DecodeError {
         ByteSize(*.max_possible)
     )]
     SnappyImpossibleLength { decoded_len: u64, compressed_len: u64, max_possible: u64 },
+    /// A body in snappy's framed (stream) format; remote write and read use the block format.
+    #[error("snappy: body is in the framed (stream) format, remote write and read use the block format")]
+    SnappyFramed,
     /// Snappy block data that does not decode (message from the `snap` crate).
     #[error("snappy: {message}")]
     Snappy { message: String },

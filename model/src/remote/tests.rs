@@ -30,6 +30,14 @@ fn snappy_errors() {
     );
     check(&snappy_compress(&[7u8; 2000]).unwrap(), limits(1000), "snappy: decoded length 2.0 KiB exceeds limit 1000 B");
     check(&[], defaults, "snappy: corrupt input (empty)");
+    // Prometheus answers 400 to a framed-format body; say what is wrong with it.
+    let mut framed = snap::write::FrameEncoder::new(Vec::new());
+    std::io::Write::write_all(&mut framed, b"some protobuf").unwrap();
+    check(
+        &framed.into_inner().unwrap(),
+        defaults,
+        "snappy: body is in the framed (stream) format, remote write and read use the block format",
+    );
     assert!(snappy_decompress(&[0x05, 0x10, b'a'], &defaults).unwrap_err().to_string().starts_with("snappy: "));
 }
 
