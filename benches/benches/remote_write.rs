@@ -44,7 +44,7 @@ fn shard_batch() -> WriteRequest {
             };
             labels.sort_by(|a, b| a.0.cmp(b.0));
             TimeSeries {
-                labels: labels.into_iter().map(|(name, value)| Label { name: name.to_owned(), value }).collect(),
+                labels: labels.into_iter().map(|(name, value)| Label::new(name, value)).collect(),
                 samples: vec![Sample {
                     value: (idx as f64) * 1234.5678,
                     timestamp: 1_795_318_529_354 + idx as i64 % 15,

@@ -262,7 +262,7 @@ fn labels_from_json(value: &Value) -> Result<Vec<Label>, String> {
         .iter()
         .map(|label| {
             check_keys(label, &["name", "value"])?;
-            Ok(Label { name: string(label, "name")?, value: string(label, "value")? })
+            Ok(Label::new(string(label, "name")?, string(label, "value")?))
         })
         .collect()
 }

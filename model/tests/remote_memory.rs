@@ -148,7 +148,7 @@ fn sample_body() -> Vec<u8> {
     let series = (0..20)
         .map(|idx| remote::TimeSeries {
             labels: vec![
-                remote::Label { name: "__name__".into(), value: format!("metric_{idx}") },
+                remote::Label::new("__name__", format!("metric_{idx}")),
                 remote::Label { name: "job".into(), value: "node".into() },
             ],
             samples: vec![remote::Sample { value: idx as f64, timestamp: 1_700_000_000_000 + idx }],

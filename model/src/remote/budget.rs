@@ -21,6 +21,8 @@ enum Kind {
     Inline(&'static Schema),
     /// A string or bytes field: its bytes on the heap.
     Bytes,
+    /// A `Bytes` field sharing the input buffer: no allocation of its own.
+    Shared,
     /// A repeated string: a `String` per occurrence plus its bytes.
     RepeatedString,
     /// A repeated varint scalar stored in `size` bytes (packed: at most one element per byte).
@@ -46,7 +48,7 @@ const fn schema<T>(fields: &'static [(u32, Kind)]) -> Schema {
     Schema { size: size_of::<T>(), fields }
 }
 
-static LABEL: Schema = schema::<Label>(&[(1, Kind::Bytes), (2, Kind::Bytes)]);
+static LABEL: Schema = schema::<Label>(&[(1, Kind::Shared), (2, Kind::Shared)]);
 static SAMPLE: Schema = schema::<Sample>(&[]);
 static EXEMPLAR: Schema = schema::<Exemplar>(&[(1, Kind::Repeated(&LABEL))]);
 static BUCKET_SPAN: Schema = schema::<BucketSpan>(&[]);
@@ -76,7 +78,7 @@ pub(crate) static READ_REQUEST: Schema =
     schema::<ReadRequest>(&[(1, Kind::Repeated(&QUERY)), (2, Kind::RepeatedVarint(size_of::<i32>()))]);
 static QUERY_RESULT: Schema = schema::<QueryResult>(&[(1, Kind::Repeated(&TIME_SERIES))]);
 pub(crate) static READ_RESPONSE: Schema = schema::<ReadResponse>(&[(1, Kind::Repeated(&QUERY_RESULT))]);
-static CHUNK: Schema = schema::<Chunk>(&[(4, Kind::Bytes)]);
+static CHUNK: Schema = schema::<Chunk>(&[(4, Kind::Shared)]);
 static CHUNKED_SERIES: Schema = schema::<ChunkedSeries>(&[(1, Kind::Repeated(&LABEL)), (2, Kind::Repeated(&CHUNK))]);
 pub(crate) static CHUNKED_READ_RESPONSE: Schema =
     schema::<ChunkedReadResponse>(&[(1, Kind::Repeated(&CHUNKED_SERIES))]);
@@ -191,7 +193,7 @@ fn estimate(data: &[u8], schema: &Schema, depth: usize) -> u64 {
                         (inner.size as u64).saturating_add(estimate(body, inner, depth + 1))
                     }
                     Some(Kind::Inline(inner)) if depth < MAX_DEPTH => estimate(body, inner, depth + 1),
-                    Some(Kind::Repeated(_) | Kind::Inline(_)) => 0,
+                    Some(Kind::Repeated(_) | Kind::Inline(_) | Kind::Shared) => 0,
                     Some(Kind::Bytes) => len,
                     Some(Kind::RepeatedString) => (size_of::<String>() as u64).saturating_add(len),
                     Some(Kind::RepeatedVarint(size)) => len.saturating_mul(size as u64),

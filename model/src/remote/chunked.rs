@@ -185,7 +185,7 @@ mod tests {
         use crate::remote::{Chunk, ChunkEncoding, ChunkedSeries, Label};
         let message = |idx: i64| ChunkedReadResponse {
             chunked_series: vec![ChunkedSeries {
-                labels: vec![Label { name: "__name__".into(), value: format!("m{idx}") }],
+                labels: vec![Label::new("__name__", format!("m{idx}"))],
                 chunks: vec![Chunk {
                     min_time_ms: idx,
                     max_time_ms: idx + 10,

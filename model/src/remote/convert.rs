@@ -10,30 +10,33 @@ use crate::{Error, Label, Labels, MatchOp, Matcher};
 /// any set that need not name a metric; series go through [`series_labels_from_proto`].
 pub fn labels_from_proto(labels: &[proto::Label]) -> Result<Labels, Error> {
     let mut out: Vec<Label> = Vec::with_capacity(labels.len());
+    let mut previous: &str = "";
     for (index, label) in labels.iter().enumerate() {
-        if label.name.is_empty() {
+        let name = utf8(&label.name, index, "name")?;
+        let value = utf8(&label.value, index, "value")?;
+        if name.is_empty() {
             return Err(DecodeError::EmptyLabelName { index }.into());
         }
-        if index > 0 {
-            let previous = &labels[index - 1].name;
-            match previous.as_str().cmp(label.name.as_str()) {
-                std::cmp::Ordering::Less => {}
-                std::cmp::Ordering::Equal => return Err(Error::DuplicateLabelName { name: label.name.clone() }),
-                std::cmp::Ordering::Greater => {
-                    return Err(DecodeError::UnsortedLabels {
-                        index,
-                        previous: previous.clone(),
-                        name: label.name.clone(),
-                    }
-                    .into())
-                }
+        // Byte order of UTF-8 is code point order, as Go compares strings.
+        match previous.cmp(name) {
+            std::cmp::Ordering::Less => {}
+            std::cmp::Ordering::Equal => return Err(Error::DuplicateLabelName { name: name.to_owned() }),
+            std::cmp::Ordering::Greater => {
+                return Err(
+                    DecodeError::UnsortedLabels { index, previous: previous.to_owned(), name: name.to_owned() }.into()
+                )
             }
         }
-        if !label.value.is_empty() {
-            out.push(Label::new(label.name.as_str(), label.value.as_str()));
+        previous = name;
+        if !value.is_empty() {
+            out.push(Label::new(name, value));
         }
     }
     Ok(Labels::from_sorted(out))
+}
+
+fn utf8<'a>(bytes: &'a [u8], index: usize, part: &'static str) -> Result<&'a str, Error> {
+    std::str::from_utf8(bytes).map_err(|err| DecodeError::InvalidUtf8 { index, part, offset: err.valid_up_to() }.into())
 }
 
 /// Like [`labels_from_proto`], and the set must have a non-empty `__name__`, as a series in a
@@ -49,7 +52,13 @@ pub fn series_labels_from_proto(labels: &[proto::Label]) -> Result<Labels, Error
 
 /// [`Labels`] as wire label pairs (already sorted and unique).
 pub fn labels_to_proto(labels: &Labels) -> Vec<proto::Label> {
-    labels.iter().map(|l| proto::Label { name: l.name.to_string(), value: l.value.to_string() }).collect()
+    labels
+        .iter()
+        .map(|l| proto::Label {
+            name: bytes::Bytes::copy_from_slice(l.name.as_bytes()),
+            value: bytes::Bytes::copy_from_slice(l.value.as_bytes()),
+        })
+        .collect()
 }
 
 /// A remote-read matcher as a [`Matcher`]; fails for an unknown type or a regex that does not
@@ -83,7 +92,7 @@ mod tests {
     use super::*;
 
     fn wire(pairs: &[(&str, &str)]) -> Vec<proto::Label> {
-        pairs.iter().map(|(n, v)| proto::Label { name: n.to_string(), value: v.to_string() }).collect()
+        pairs.iter().map(|(n, v)| proto::Label::new(*n, *v)).collect()
     }
 
     #[test]
@@ -107,6 +116,14 @@ mod tests {
         check(&[("job", "a")], Err("series {job=\"a\"} has no metric name"));
         check(&[("__name__", ""), ("job", "a")], Err("series {job=\"a\"} has no metric name"));
         check(&[], Err("series {} has no metric name"));
+        let bad = vec![
+            proto::Label::new("__name__", "up"),
+            proto::Label { name: "job".into(), value: vec![b'a', 0xff].into() },
+        ];
+        assert_eq!(
+            series_labels_from_proto(&bad).map_err(|e| e.to_string()),
+            Err("label 1: value is not valid UTF-8 (invalid byte at offset 1)".to_owned())
+        );
     }
 
     #[test]

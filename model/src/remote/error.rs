@@ -57,6 +57,9 @@ pub enum DecodeError {
     /// Label names out of order (the remote-write spec requires them sorted).
     #[error("labels not sorted: \"{name}\" (label {index}) comes after \"{previous}\"")]
     UnsortedLabels { index: usize, previous: String, name: String },
+    /// A label name or value that is not UTF-8 (`part` is `"name"` or `"value"`).
+    #[error("label {index}: {part} is not valid UTF-8 (invalid byte at offset {offset})")]
+    InvalidUtf8 { index: usize, part: &'static str, offset: usize },
     /// A label with an empty name.
     #[error("label {index} has an empty name")]
     EmptyLabelName { index: usize },

@@ -31,13 +31,23 @@ pub struct TimeSeries {
     pub histograms: Vec<Histogram>,
 }
 
-/// A label pair as sent on the wire (no validation).
+/// A label pair as sent on the wire. `string` fields upstream; kept as [`Bytes`] that share
+/// the decoded body, so decoding allocates nothing per label, and UTF-8 is checked when
+/// converting ([`crate::remote::labels_from_proto`]). Build one with
+/// `Label { name: "job".into(), value: String::from("node").into() }`.
 #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct Label {
-    #[prost(string, tag = "1")]
-    pub name: String,
-    #[prost(string, tag = "2")]
-    pub value: String,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub name: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub value: Bytes,
+}
+
+impl Label {
+    /// A label from two strings.
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Label {
+        Label { name: Bytes::from(name.into()), value: Bytes::from(value.into()) }
+    }
 }
 
 /// `prometheus.Labels`: a bare list of labels.

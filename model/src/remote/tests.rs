@@ -60,8 +60,11 @@ fn protobuf_errors() {
         assert!(err.starts_with(expected_start), "{pb:02x?}: {err}");
     };
     check(&[0x0a, 0x10, 0x01], "protobuf: invalid WriteRequest: failed to decode Protobuf message: ");
-    // A label name that is not UTF-8.
-    check(&[0x0a, 0x06, 0x0a, 0x04, 0x0a, 0x02, 0xff, 0xfe], "protobuf: invalid WriteRequest: ");
+    // A LabelMatcher name that is not UTF-8.
+    assert!(decode_read_request(&snappy_compress(&[0x0a, 0x06, 0x1a, 0x04, 0x12, 0x02, 0xff, 0xfe]).unwrap())
+        .unwrap_err()
+        .to_string()
+        .starts_with("protobuf: invalid ReadRequest: "));
     check(&[0x08], "protobuf: invalid WriteRequest: ");
     assert!(matches!(
         decode_read_request(&snappy_compress(&[0x0a, 0x10]).unwrap()),
@@ -193,10 +196,10 @@ fn decoded_size_budget() {
             .map(|idx| TimeSeries {
                 labels: vec![
                     Label { name: "__name__".into(), value: "node_cpu_seconds_total".into() },
-                    Label { name: "cpu".into(), value: format!("{}", idx % 64) },
+                    Label::new("cpu", format!("{}", idx % 64)),
                     Label { name: "instance".into(), value: "10.0.0.1:9100".into() },
                     Label { name: "job".into(), value: "node".into() },
-                    Label { name: "mode".into(), value: format!("mode{}", idx / 64) },
+                    Label::new("mode", format!("mode{}", idx / 64)),
                 ],
                 samples: vec![Sample { value: idx as f64, timestamp: 1_700_000_000_000 }],
                 ..Default::default()
@@ -221,7 +224,7 @@ fn float() -> impl Strategy<Value = f64> {
 }
 
 fn wire_label() -> impl Strategy<Value = Label> {
-    ("[a-z_]{0,8}|.{0,4}", ".{0,12}").prop_map(|(name, value)| Label { name, value })
+    ("[a-z_]{0,8}|.{0,4}", ".{0,12}").prop_map(|(name, value)| Label::new(name, value))
 }
 
 fn sample() -> impl Strategy<Value = Sample> {
