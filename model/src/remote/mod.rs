@@ -7,7 +7,10 @@
 //!   types as upstream `prompb`, no `protoc` at build time.
 //! - HTTP bodies: protobuf in one snappy *block* ([`decode_write_request`],
 //!   [`encode_write_request`], the read request/response twins, the generic [`decode_snappy`]),
-//!   with the announced decompressed size checked against [`DecodeLimits`] before allocating.
+//!   with the announced decompressed size checked against [`DecodeLimits`] before allocating,
+//!   and the memory the decoded message will take estimated from the wire before prost runs
+//!   (two-byte empty sub-messages cannot turn a small body into gigabytes of structs).
+//!   [`Label`] names and values are [`bytes::Bytes`] sharing the decompressed body.
 //! - The streamed remote-read framing (uvarint size, big-endian CRC32-Castagnoli, data):
 //!   [`encode_chunked_frame`] and the [`ChunkedFrames`] iterator.
 //! - Conversions to the model: [`series_labels_from_proto`] (sorted, unique, named),
