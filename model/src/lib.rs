@@ -6,7 +6,8 @@
 //! - time as `i64` milliseconds, [`Sample`], the stale marker ([`stale_nan`], [`is_stale`]);
 //! - the seams between crates: [`Appendable`]/[`Appender`] for writers,
 //!   [`Queryable`]/[`Querier`]/[`SeriesSet`]/[`SampleIterator`] for readers, and [`Clock`],
-//!   with in-memory implementations ([`MemStorage`], [`ManualClock`]) for tests.
+//!   with in-memory implementations ([`MemStorage`], [`ManualClock`]) for tests;
+//! - [`remote`]: remote write 1.0/2.0 and remote read messages, snappy and streamed framing.
 //!
 //! This crate does no IO and uses no async runtime.
 //!
@@ -32,6 +33,7 @@ mod clock;
 mod error;
 mod labels;
 mod matcher;
+pub mod remote;
 mod sample;
 mod storage;
 
