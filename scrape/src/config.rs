@@ -254,7 +254,7 @@ const ESCAPING_SCHEMES: [&str; 4] = ["allow-utf-8", "underscores", "dots", "valu
 with_http_client! {
     /// One `scrape_configs` entry (a job). After loading, every field that inherits from
     /// `global` holds the effective value.
-    pub struct ScrapeConfig via RawScrapeConfig = "RawScrapeConfig" {
+    pub struct ScrapeConfig via RawScrapeConfig {
         pub job_name: String,
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         pub honor_labels: bool,
@@ -543,7 +543,7 @@ impl AlertingConfig {
 
 with_http_client! {
     /// One `alerting.alertmanagers` entry.
-    pub struct AlertmanagerConfig via RawAlertmanagerConfig = "RawAlertmanagerConfig" {
+    pub struct AlertmanagerConfig via RawAlertmanagerConfig {
         pub scheme: String,
         #[serde(skip_serializing_if = "String::is_empty")]
         pub path_prefix: String,
@@ -601,7 +601,7 @@ impl AlertmanagerConfig {
 
 with_http_client! {
     /// One `remote_write` entry.
-    pub struct RemoteWriteConfig via RawRemoteWriteConfig = "RawRemoteWriteConfig" {
+    pub struct RemoteWriteConfig via RawRemoteWriteConfig {
         pub url: String,
         pub remote_timeout: Duration,
         #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -776,7 +776,7 @@ impl Default for MetadataConfig {
 
 with_http_client! {
     /// One `remote_read` entry.
-    pub struct RemoteReadConfig via RawRemoteReadConfig = "RawRemoteReadConfig" {
+    pub struct RemoteReadConfig via RawRemoteReadConfig {
         pub url: String,
         pub remote_timeout: Duration,
         #[serde(skip_serializing_if = "is_zero")]

@@ -48,8 +48,7 @@ static FILE_SD_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML)$").expect("valid regex"));
 
 /// `file_sd_configs` entry: files (globs allowed in the last path element) of target groups.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(try_from = "FileSdRaw")]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FileSdConfig {
     pub files: Vec<String>,
     pub refresh_interval: Duration,
@@ -67,6 +66,12 @@ struct FileSdRaw {
     #[serde(default)]
     files: Vec<String>,
     refresh_interval: Option<Duration>,
+}
+
+impl<'de> Deserialize<'de> for FileSdConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<FileSdConfig, D::Error> {
+        crate::units::deserialize_checked::<D, FileSdRaw, FileSdConfig>(deserializer)
+    }
 }
 
 impl TryFrom<FileSdRaw> for FileSdConfig {
@@ -93,7 +98,7 @@ impl FileSdConfig {
 
 with_http_client! {
     /// `http_sd_configs` entry: an HTTP(S) URL returning target groups as JSON.
-    pub struct HttpSdConfig via HttpSdRaw = "HttpSdRaw" {
+    pub struct HttpSdConfig via HttpSdRaw {
         pub url: String,
         pub refresh_interval: Duration,
     }
@@ -144,7 +149,7 @@ pub struct DockerFilter {
 
 with_http_client! {
     /// `docker_sd_configs` entry: containers of a Docker daemon as targets.
-    pub struct DockerSdConfig via DockerSdRaw = "DockerSdRaw" {
+    pub struct DockerSdConfig via DockerSdRaw {
         pub host: String,
         pub port: u16,
         pub filters: Vec<DockerFilter>,

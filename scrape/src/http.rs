@@ -388,13 +388,12 @@ pub(crate) fn join_dir(dir: &str, path: &str) -> String {
 macro_rules! with_http_client {
     (
         $(#[$meta:meta])*
-        pub struct $name:ident via $raw:ident = $raw_str:literal {
+        pub struct $name:ident via $raw:ident {
             $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty, )*
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-        #[serde(try_from = $raw_str)]
+        #[derive(Debug, Clone, PartialEq, serde::Serialize)]
         pub struct $name {
             $( $(#[$fmeta])* pub $field: $ty, )*
             /// The inlined HTTP client settings (`basic_auth`, `authorization`, `tls_config`, ...).
@@ -438,6 +437,12 @@ macro_rules! with_http_client {
                     proxy_from_environment: d.http.proxy.proxy_from_environment,
                     http_headers: d.http.http_headers,
                 }
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<$name, D::Error> {
+                $crate::units::deserialize_checked::<D, $raw, $name>(deserializer)
             }
         }
 

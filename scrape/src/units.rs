@@ -307,6 +307,28 @@ where
     deserializer.deserialize_any(Visitor(std::marker::PhantomData))
 }
 
+/// Deserializes `T` through its flat twin `R` and `T::try_from`, failing inside the
+/// deserializer so that the error carries the position and path of the mapping.
+pub(crate) fn deserialize_checked<'de, D, R, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    R: Deserialize<'de>,
+    T: TryFrom<R, Error = String>,
+{
+    struct Visitor<R, T>(std::marker::PhantomData<(R, T)>);
+    impl<'de, R: Deserialize<'de>, T: TryFrom<R, Error = String>> serde::de::Visitor<'de> for Visitor<R, T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a mapping")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            let raw = R::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+            T::try_from(raw).map_err(serde::de::Error::custom)
+        }
+    }
+    deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
