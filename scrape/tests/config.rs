@@ -75,3 +75,237 @@ fn errors_name_file_line_and_field() {
     let failures: Vec<String> = cases.iter().filter_map(|(text, expected)| check_err(text, expected)).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn empty_file_gives_prometheus_defaults() {
+    for text in ["", "# nothing\n", "global:\n", "global: {}\n"] {
+        let c = load(text).unwrap();
+        assert_eq!(c.global.scrape_interval.to_string(), "1m", "{text:?}");
+        assert_eq!(c.global.scrape_timeout.to_string(), "10s");
+        assert_eq!(c.global.evaluation_interval.to_string(), "1m");
+        assert!(c.scrape_configs.is_empty());
+    }
+}
+
+#[test]
+fn jobs_inherit_from_global() {
+    let c = load(
+        "global:\n  scrape_interval: 15s\n  scrape_timeout: 30s\n  sample_limit: 1000\n  body_size_limit: 10MB\n\
+         scrape_configs:\n- job_name: a\n- job_name: b\n  scrape_interval: 5s\n  sample_limit: 7\n- job_name: c\n  scrape_interval: 2m\n",
+    );
+    assert!(c.is_err(), "global timeout 30s > interval 15s");
+    let c = load(
+        "global:\n  scrape_interval: 15s\n  sample_limit: 1000\n  body_size_limit: 10MB\n\
+         scrape_configs:\n- job_name: a\n- job_name: b\n  scrape_interval: 5s\n  sample_limit: 7\n- job_name: c\n  scrape_interval: 2m\n",
+    )
+    .unwrap();
+    let got: Vec<(String, String, String, u64, u64)> = c
+        .scrape_configs
+        .iter()
+        .map(|s| {
+            (
+                s.job_name.clone(),
+                s.scrape_interval.to_string(),
+                s.scrape_timeout.to_string(),
+                s.sample_limit,
+                s.body_size_limit.as_bytes(),
+            )
+        })
+        .collect();
+    let want =
+        [("a", "15s", "10s", 1000, 10 << 20), ("b", "5s", "5s", 7, 10 << 20), ("c", "2m", "10s", 1000, 10 << 20)];
+    let want: Vec<(String, String, String, u64, u64)> =
+        want.iter().map(|(j, i, t, l, b)| (j.to_string(), i.to_string(), t.to_string(), *l, *b)).collect();
+    assert_eq!(got, want);
+    let a = c.scrape_config("a").unwrap();
+    assert_eq!((a.metrics_path.as_str(), a.scheme.as_str()), ("/metrics", "http"));
+    assert!(a.honor_timestamps && a.enable_compression && !a.honor_labels);
+    assert!(a.http.follow_redirects && a.http.enable_http2);
+    assert_eq!(a.scrape_protocols.len(), 4);
+    assert_eq!(a.metric_name_escaping_scheme, "allow-utf-8");
+
+    // A job interval below the global timeout lowers the timeout instead of failing.
+    let c = load("global: {scrape_timeout: 30s}\nscrape_configs:\n- {job_name: a, scrape_interval: 15s}\n").unwrap();
+    assert_eq!(c.scrape_configs[0].scrape_timeout.to_string(), "15s");
+    // Likewise a global interval below the default timeout.
+    let c = load("global: {scrape_interval: 5s}\n").unwrap();
+    assert_eq!(c.global.scrape_timeout.to_string(), "5s");
+}
+
+#[test]
+fn scrape_config_fields() {
+    let c = load(
+        r#"
+scrape_configs:
+- job_name: blackbox
+  metrics_path: /probe
+  scheme: https
+  params:
+    module: [http_2xx]
+  honor_labels: true
+  honor_timestamps: false
+  enable_compression: false
+  follow_redirects: false
+  body_size_limit: 1GiB512MiB
+  label_limit: 30
+  target_limit: 5
+  basic_auth:
+    username: prom
+    password_file: secret.txt
+  tls_config:
+    ca_file: ca.pem
+    insecure_skip_verify: true
+    min_version: TLS12
+  static_configs:
+  - targets: ['a:1', 'b:2']
+    labels: {env: prod}
+  file_sd_configs:
+  - files: ['targets/*.json']
+  http_sd_configs:
+  - url: http://127.0.0.1:8000/sd
+    refresh_interval: 30s
+  docker_sd_configs:
+  - host: unix:///var/run/docker.sock
+    filters: [{name: label, values: ['prometheus=yes']}]
+"#,
+    )
+    .unwrap();
+    let s = &c.scrape_configs[0];
+    assert_eq!(s.metrics_path, "/probe");
+    assert_eq!(s.scheme, "https");
+    assert_eq!(s.params["module"], ["http_2xx"]);
+    assert!(s.honor_labels && !s.honor_timestamps && !s.enable_compression && !s.http.follow_redirects);
+    assert_eq!(s.body_size_limit.to_string(), "1GiB512MiB");
+    assert_eq!((s.label_limit, s.target_limit), (30, 5));
+    let auth = s.http.basic_auth.as_ref().unwrap();
+    assert_eq!((auth.username.as_str(), auth.password_file.as_str()), ("prom", "secret.txt"));
+    assert_eq!(s.http.tls_config.ca_file, "ca.pem");
+    assert!(s.http.tls_config.insecure_skip_verify);
+    assert_eq!(s.static_configs[0].targets, ["a:1", "b:2"]);
+    assert_eq!(s.static_configs[0].labels["env"], "prod");
+    assert_eq!(s.file_sd_configs[0].files, ["targets/*.json"]);
+    assert_eq!(s.file_sd_configs[0].refresh_interval.to_string(), "5m");
+    assert_eq!(s.http_sd_configs[0].refresh_interval.to_string(), "30s");
+    assert_eq!(s.docker_sd_configs[0].port, 80);
+    assert_eq!(s.docker_sd_configs[0].host_networking_host, "localhost");
+    assert_eq!(s.docker_sd_configs[0].filters[0].values, ["prometheus=yes"]);
+}
+
+#[test]
+fn bearer_token_moves_into_authorization() {
+    let c = load("scrape_configs:\n- job_name: a\n  bearer_token: abc\n- job_name: b\n  bearer_token_file: /t\n- job_name: c\n  authorization: {credentials: x}\n").unwrap();
+    let auth = |i: usize| c.scrape_configs[i].http.authorization.clone().unwrap();
+    assert_eq!((auth(0).kind.as_str(), auth(0).credentials.expose()), ("Bearer", "abc"));
+    assert!(c.scrape_configs[0].http.bearer_token.is_empty());
+    assert_eq!(auth(1).credentials_file, "/t");
+    assert_eq!(auth(2).kind, "Bearer");
+}
+
+#[test]
+fn external_labels_expand_environment() {
+    let c = load(
+        "global:\n  external_labels:\n    region: ${REGION}\n    zone: $REGION-a\n    cost: $$5\n    gone: ${EMPTY}\n    unset: x${NOPE}y\n    dollar: a$\n",
+    )
+    .unwrap();
+    let l = c.global.external_labels();
+    assert_eq!(l.get("region"), Some("eu-west"));
+    assert_eq!(l.get("zone"), Some("eu-west-a"));
+    assert_eq!(l.get("cost"), Some("$5"));
+    assert_eq!(l.get("gone"), None);
+    assert_eq!(l.get("unset"), Some("xy"));
+    assert_eq!(l.get("dollar"), Some("a$"));
+}
+
+#[test]
+fn remote_write_and_read_defaults() {
+    let c = load(
+        "remote_write:\n- url: https://hub:9090/api/v1/write\n  basic_auth: {username: edge, password: hunter2}\n  queue_config: {max_samples_per_send: 500}\n  write_relabel_configs:\n  - {source_labels: [__name__], regex: 'go_.*', action: drop}\nremote_read:\n- url: http://hub/api/v1/read\n",
+    )
+    .unwrap();
+    let rw = &c.remote_write[0];
+    assert_eq!(rw.remote_timeout.to_string(), "30s");
+    assert_eq!(rw.queue_config.max_samples_per_send, 500);
+    assert_eq!(rw.queue_config.capacity, 10_000);
+    assert_eq!(rw.queue_config.max_shards, 50);
+    assert_eq!(rw.queue_config.min_backoff.to_string(), "30ms");
+    assert_eq!(rw.metadata_config.send_interval.to_string(), "1m");
+    assert_eq!(rw.protobuf_message, "prometheus.WriteRequest");
+    assert!(!rw.http.enable_http2);
+    assert_eq!(rw.http.basic_auth.as_ref().unwrap().password.expose(), "hunter2");
+    assert_eq!(rw.write_relabel_configs.len(), 1);
+    let rr = &c.remote_read[0];
+    assert_eq!(rr.remote_timeout.to_string(), "1m");
+    assert!(rr.filter_external_labels && !rr.read_recent);
+}
+
+#[test]
+fn secrets_never_print() {
+    let text = "scrape_configs:\n- job_name: a\n  basic_auth: {username: u, password: hunter2}\n- job_name: b\n  authorization: {credentials: tok3n}\n- job_name: c\n  bearer_token: b3arer\n  tls_config: {cert: C, key: k3y}\nremote_write:\n- url: http://x/w\n  oauth2: {client_id: id, client_secret: s3cret, token_url: http://t/}\n";
+    let c = load(text).unwrap();
+    let debug = format!("{c:?}");
+    let yaml = c.to_yaml();
+    for secret in ["hunter2", "tok3n", "b3arer", "k3y", "s3cret"] {
+        assert!(!debug.contains(secret), "{secret} in Debug");
+        assert!(!yaml.contains(secret), "{secret} in YAML");
+    }
+    assert_eq!(yaml.matches("<secret>").count(), 5, "{yaml}");
+}
+
+#[test]
+fn rendered_yaml_loads_back_the_same() {
+    let text = "global:\n  scrape_interval: 2s\n  external_labels: {cluster: edge-a}\nrule_files: [rules.yml]\nscrape_configs:\n- job_name: prometheus\n  static_configs:\n  - targets: ['127.0.0.1:19091']\n    labels: {env: test}\n  metric_relabel_configs:\n  - {source_labels: [__name__], regex: 'go_gc_duration_seconds.*', action: drop}\nremote_write:\n- url: http://127.0.0.1:19092/api/v1/write\n  name: capture\nalerting:\n  alertmanagers:\n  - static_configs: [{targets: ['127.0.0.1:9093']}]\n";
+    let c = load(text).unwrap();
+    let yaml = c.to_yaml();
+    for needle in [
+        "scrape_interval: 2s",
+        "scrape_timeout: 2s",
+        "evaluation_interval: 1m",
+        "honor_timestamps: true",
+        "metrics_path: /metrics",
+        "follow_redirects: true",
+        "separator: ;",
+        "replacement: $1",
+        "action: drop",
+        "remote_timeout: 30s",
+        "capacity: 10000",
+    ] {
+        assert!(yaml.contains(needle), "{needle} missing from\n{yaml}");
+    }
+    let again = load(&yaml).unwrap();
+    assert_eq!(again, c);
+}
+
+#[test]
+fn relabel_defaults_and_scheme() {
+    let c = load("scrape_configs:\n- job_name: a\n  metric_name_validation_scheme: legacy\n  relabel_configs:\n  - target_label: x\n    replacement: y\n").unwrap();
+    let r = &c.scrape_configs[0].relabel_configs[0];
+    assert_eq!((r.separator.as_str(), r.regex.as_str(), r.replacement.as_str()), (";", "(.*)", "y"));
+    assert!(r.regex.is_default());
+    assert_eq!(r.name_validation, Some(sextant_model::NameValidation::Legacy));
+    assert_eq!(c.scrape_configs[0].metric_name_escaping_scheme, "underscores");
+    let c = load(
+        "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - {action: KEEP, regex: '(.*)', source_labels: [a]}\n",
+    )
+    .unwrap();
+    let r = &c.scrape_configs[0].relabel_configs[0];
+    assert_eq!(r.action, sextant_scrape::Action::Keep);
+    assert!(!r.regex.is_default(), "an explicit (.*) is not the default");
+}
+
+#[test]
+fn load_file_names_the_file_and_resolves_paths() {
+    let dir = std::env::temp_dir().join(format!("sextant-scrape-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("prometheus.yml");
+    std::fs::write(&path, "rule_files: [rules/*.yml]\nscrape_configs:\n- job_name: a\n  file_sd_configs: [{files: [t.json]}]\n  tls_config: {ca_file: ca.pem}\n").unwrap();
+    let c = Config::load_file(&path).unwrap();
+    assert_eq!(c.rule_files[0], dir.join("rules/*.yml").to_string_lossy());
+    assert_eq!(c.scrape_configs[0].file_sd_configs[0].files[0], dir.join("t.json").to_string_lossy());
+    assert_eq!(c.scrape_configs[0].http.tls_config.ca_file, dir.join("ca.pem").to_string_lossy());
+    std::fs::write(&path, "global:\n  scrape_interval: soon\n").unwrap();
+    let err = Config::load_file(&path).unwrap_err().to_string();
+    assert_eq!(err, format!("{}:2:20: global.scrape_interval: not a valid duration string: \"soon\"", path.display()));
+    let missing = Config::load_file(dir.join("nope.yml")).unwrap_err().to_string();
+    assert!(missing.starts_with(&format!("{}: ", dir.join("nope.yml").display())), "{missing}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
