@@ -9,7 +9,7 @@ use regex::Regex;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sextant_model::{is_valid_legacy_label_name, Labels, NameValidation};
 
-use crate::discovery::{url_scheme_host, DockerSdConfig, FileSdConfig, HttpSdConfig, TargetGroup};
+use crate::discovery::{DockerSdConfig, FileSdConfig, HttpSdConfig, TargetGroup};
 use crate::http::{join_dir, with_http_client, HttpClientConfig};
 use crate::locate::{locate, path_string, Seg};
 use crate::relabel::RelabelConfig;
@@ -38,6 +38,10 @@ pub struct Config {
     pub remote_write: Vec<RemoteWriteConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub remote_read: Vec<RemoteReadConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<TracingConfig>,
+    #[serde(skip_serializing_if = "OtlpConfig::is_unset")]
+    pub otlp: OtlpConfig,
 }
 
 impl Default for Config {
@@ -53,6 +57,8 @@ impl Default for Config {
             storage: StorageConfig::default(),
             remote_write: Vec::new(),
             remote_read: Vec::new(),
+            tracing: None,
+            otlp: OtlpConfig::default(),
         };
         config.global.fill_defaults();
         config
@@ -173,6 +179,142 @@ impl StorageConfig {
 pub struct TsdbConfig {
     #[serde(skip_serializing_if = "Duration::is_zero")]
     pub out_of_order_time_window: Duration,
+    #[serde(skip_serializing_if = "is_zero_f64")]
+    pub stale_series_compaction_threshold: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunk_encoding: Option<ChunkEncodingConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RetentionConfig>,
+}
+
+/// `storage.tsdb.chunk_encoding`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChunkEncodingConfig {
+    /// `xor`, `xor2` or empty.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub floats: String,
+}
+
+/// `storage.tsdb.retention`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    #[serde(skip_serializing_if = "Duration::is_zero")]
+    pub time: Duration,
+    #[serde(skip_serializing_if = "ByteSize::is_zero")]
+    pub size: ByteSize,
+    #[serde(skip_serializing_if = "is_zero_f64")]
+    pub percentage: f64,
+}
+
+/// `tracing`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TracingConfig {
+    /// `grpc` (default) or `http`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub client_type: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub endpoint: String,
+    #[serde(skip_serializing_if = "is_zero_f64")]
+    pub sampling_fraction: f64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<crate::http::TlsConfig>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub compression: String,
+    #[serde(skip_serializing_if = "Duration::is_zero")]
+    pub timeout: Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[derive(Default)]
+struct TracingRaw {
+    client_type: Option<String>,
+    endpoint: String,
+    sampling_fraction: f64,
+    insecure: bool,
+    tls_config: Option<crate::http::TlsConfig>,
+    headers: BTreeMap<String, String>,
+    compression: String,
+    timeout: Duration,
+}
+
+impl crate::units::Section for TracingConfig {}
+
+impl<'de> Deserialize<'de> for TracingConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TracingConfig, D::Error> {
+        crate::units::deserialize_checked::<D, TracingRaw, TracingConfig>(deserializer)
+    }
+}
+
+impl TryFrom<TracingRaw> for TracingConfig {
+    type Error = String;
+    fn try_from(r: TracingRaw) -> Result<TracingConfig, String> {
+        let client_type = r.client_type.unwrap_or_else(|| "grpc".into());
+        if client_type != "grpc" && client_type != "http" {
+            return Err(format!("expected tracing client type to be to be http or grpc, but got {client_type}"));
+        }
+        for name in r.headers.keys() {
+            let lower = name.to_lowercase();
+            if lower == "authorization" {
+                return Err("custom authorization header configuration is not yet supported".into());
+            }
+            if RESERVED_HEADERS.contains(&lower.as_str()) {
+                return Err(format!("{name} is a reserved header. It must not be changed"));
+            }
+        }
+        if r.endpoint.is_empty() {
+            return Err("tracing endpoint must be set".into());
+        }
+        if !r.compression.is_empty() && r.compression != "gzip" {
+            return Err(format!("invalid compression type {} provided, valid options: gzip", r.compression));
+        }
+        Ok(TracingConfig {
+            client_type,
+            endpoint: r.endpoint,
+            sampling_fraction: r.sampling_fraction,
+            insecure: r.insecure,
+            tls_config: r.tls_config,
+            headers: r.headers,
+            compression: r.compression,
+            timeout: r.timeout,
+        })
+    }
+}
+
+/// `otlp`: how the OTLP receiver translates metrics (read for compatibility).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpConfig {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub promote_all_resource_attributes: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub promote_resource_attributes: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignore_resource_attributes: Vec<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub translation_strategy: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub keep_identifying_resource_attributes: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub convert_histograms_to_nhcb: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub promote_scope_metadata: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_name_underscore_sanitization: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_name_preserve_multiple_underscores: Option<bool>,
+}
+
+impl OtlpConfig {
+    fn is_unset(&self) -> bool {
+        self == &OtlpConfig::default()
+    }
 }
 
 /// `storage.exemplars`.
@@ -188,7 +330,7 @@ fn is_zero_i64(v: &i64) -> bool {
 }
 
 /// Exposition formats a scrape may ask for (`scrape_protocols`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum ScrapeProtocol {
     PrometheusProto,
     #[serde(rename = "PrometheusText0.0.4")]
@@ -201,7 +343,49 @@ pub enum ScrapeProtocol {
     OpenMetricsText1_0_0,
 }
 
+impl std::str::FromStr for ScrapeProtocol {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<ScrapeProtocol, Error> {
+        ScrapeProtocol::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
+            Error::Value {
+                message: format!(
+                    "unknown scrape protocol {s}, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0]"
+                ),
+            }
+        })
+    }
+}
+
+impl crate::units::YamlScalar for ScrapeProtocol {
+    const NULL: &'static str = "";
+}
+
+impl<'de> Deserialize<'de> for ScrapeProtocol {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ScrapeProtocol, D::Error> {
+        crate::units::deserialize_parsed(deserializer)
+    }
+}
+
 impl ScrapeProtocol {
+    const ALL: [ScrapeProtocol; 5] = [
+        ScrapeProtocol::PrometheusProto,
+        ScrapeProtocol::PrometheusText0_0_4,
+        ScrapeProtocol::PrometheusText1_0_0,
+        ScrapeProtocol::OpenMetricsText0_0_1,
+        ScrapeProtocol::OpenMetricsText1_0_0,
+    ];
+
+    /// The name used in configuration files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScrapeProtocol::PrometheusProto => "PrometheusProto",
+            ScrapeProtocol::PrometheusText0_0_4 => "PrometheusText0.0.4",
+            ScrapeProtocol::PrometheusText1_0_0 => "PrometheusText1.0.0",
+            ScrapeProtocol::OpenMetricsText0_0_1 => "OpenMetricsText0.0.1",
+            ScrapeProtocol::OpenMetricsText1_0_0 => "OpenMetricsText1.0.0",
+        }
+    }
+
     /// Prometheus' default order.
     pub const DEFAULT: [ScrapeProtocol; 4] = [
         ScrapeProtocol::OpenMetricsText1_0_0,
@@ -237,15 +421,25 @@ mod scheme_serde {
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NameValidation>, D::Error> {
-        let s = String::deserialize(d)?;
-        match s.as_str() {
-            "" => Ok(None),
-            "utf8" => Ok(Some(NameValidation::Utf8)),
-            "legacy" => Ok(Some(NameValidation::Legacy)),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown name validation method specified, must be either '', 'legacy' or 'utf8', got {other}"
-            ))),
+        Ok(crate::units::deserialize_parsed::<SchemeText, D>(d)?.0)
+    }
+
+    struct SchemeText(Option<NameValidation>);
+
+    impl std::str::FromStr for SchemeText {
+        type Err = Error;
+        fn from_str(s: &str) -> Result<SchemeText, Error> {
+            match s {
+                "" => Ok(SchemeText(None)),
+                "utf8" => Ok(SchemeText(Some(NameValidation::Utf8))),
+                "legacy" => Ok(SchemeText(Some(NameValidation::Legacy))),
+                other => Err(Error::Value { message: format!("unrecognized ValidationScheme: {other:?}") }),
+            }
         }
+    }
+
+    impl crate::units::YamlScalar for SchemeText {
+        const NULL: &'static str = "";
     }
 }
 
@@ -254,7 +448,7 @@ const ESCAPING_SCHEMES: [&str; 4] = ["allow-utf-8", "underscores", "dots", "valu
 with_http_client! {
     /// One `scrape_configs` entry (a job). After loading, every field that inherits from
     /// `global` holds the effective value.
-    pub struct ScrapeConfig via RawScrapeConfig {
+    pub struct ScrapeConfig via RawScrapeConfig, null = "empty or null scrape config section" {
         pub job_name: String,
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         pub honor_labels: bool,
@@ -543,7 +737,7 @@ impl AlertingConfig {
 
 with_http_client! {
     /// One `alerting.alertmanagers` entry.
-    pub struct AlertmanagerConfig via RawAlertmanagerConfig {
+    pub struct AlertmanagerConfig via RawAlertmanagerConfig, null = "empty or null Alertmanager config section" {
         pub scheme: String,
         #[serde(skip_serializing_if = "String::is_empty")]
         pub path_prefix: String,
@@ -601,7 +795,7 @@ impl AlertmanagerConfig {
 
 with_http_client! {
     /// One `remote_write` entry.
-    pub struct RemoteWriteConfig via RawRemoteWriteConfig {
+    pub struct RemoteWriteConfig via RawRemoteWriteConfig, null = "empty or null remote write config section" {
         pub url: String,
         pub remote_timeout: Duration,
         #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -681,10 +875,10 @@ fn validate_url(url: &str, what: &str) -> Result<(), String> {
     if url.is_empty() {
         return Err(format!("url for {what} is empty"));
     }
-    match url_scheme_host(url) {
-        Some((scheme, _)) if !scheme.is_empty() && !scheme.contains(char::is_whitespace) => Ok(()),
-        _ => Err(format!("parse {url:?}: invalid URI for request")),
+    if let Some(c) = url.chars().find(|c| c.is_control() || *c == ' ') {
+        return Err(format!("parse {url:?}: invalid character {:?} in URL", c.to_string()));
     }
+    Ok(())
 }
 
 impl RemoteWriteConfig {
@@ -693,7 +887,7 @@ impl RemoteWriteConfig {
         validate_headers(&self.headers)?;
         if !["prometheus.WriteRequest", "io.prometheus.write.v2.Request"].contains(&self.protobuf_message.as_str()) {
             return Err(format!(
-                "invalid protobuf_message value: unknown remote write protobuf message {}, supported: prometheus.WriteRequest, io.prometheus.write.v2.Request",
+                "invalid protobuf_message value: unknown type for remote write protobuf message {}, supported: prometheus.WriteRequest, io.prometheus.write.v2.Request",
                 self.protobuf_message
             ));
         }
@@ -776,7 +970,7 @@ impl Default for MetadataConfig {
 
 with_http_client! {
     /// One `remote_read` entry.
-    pub struct RemoteReadConfig via RawRemoteReadConfig {
+    pub struct RemoteReadConfig via RawRemoteReadConfig, null = "empty or null remote read config section" {
         pub url: String,
         pub remote_timeout: Duration,
         #[serde(skip_serializing_if = "is_zero")]
@@ -955,6 +1149,7 @@ impl Config {
                 ),
             ));
         }
+        self.validate_sections()?;
         for (i, rf) in self.rule_files.iter().enumerate() {
             if !RULE_PATH.is_match(rf) {
                 return Err((vec![Seg::Key("rule_files"), Seg::Index(i)], format!("invalid rule file path {rf:?}")));
@@ -1014,6 +1209,77 @@ impl Config {
                     format!("found multiple remote read configs with job name {:?}", rr.name),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// `storage` and `otlp` checks.
+    fn validate_sections(&self) -> Result<(), Invalid> {
+        if let Some(tsdb) = &self.storage.tsdb {
+            let at = |k: &'static str| vec![Seg::Key("storage"), Seg::Key("tsdb"), Seg::Key(k)];
+            if let Some(enc) = &tsdb.chunk_encoding {
+                if !["", "xor", "xor2"].contains(&enc.floats.as_str()) {
+                    return Err((at("chunk_encoding"), format!("'storage.tsdb.chunk_encoding.floats' must be 'xor' or 'xor2', or the field must be omitted entirely, got {:?}", enc.floats)));
+                }
+            }
+            if let Some(r) = &tsdb.retention {
+                if !(0.0..=100.0).contains(&r.percentage) {
+                    return Err((
+                        at("retention"),
+                        format!(
+                            "'storage.tsdb.retention.percentage' must be in the range [0, 100], got {}",
+                            r.percentage
+                        ),
+                    ));
+                }
+            }
+        }
+        let o = &self.otlp;
+        let at = |k: &'static str| vec![Seg::Key("otlp"), Seg::Key(k)];
+        match o.translation_strategy.as_str() {
+            "" | "UnderscoreEscapingWithSuffixes" | "UnderscoreEscapingWithoutSuffixes" => {}
+            "NoTranslation" | "NoUTF8EscapingWithSuffixes" => {
+                if self.global.name_validation() == NameValidation::Legacy {
+                    return Err((
+                        at("translation_strategy"),
+                        format!(
+                            "OTLP translation strategy {:?} is not allowed when UTF8 is disabled",
+                            o.translation_strategy
+                        ),
+                    ));
+                }
+            }
+            other => {
+                return Err((at("translation_strategy"), format!("unsupported OTLP translation strategy {other:?}")))
+            }
+        }
+        let check_attrs = |attrs: &[String], adjective: &str| -> Result<(), String> {
+            let mut seen = HashSet::new();
+            for a in attrs {
+                let a = a.trim();
+                if a.is_empty() {
+                    return Err(format!("empty {adjective} OTel resource attribute"));
+                }
+                if !seen.insert(a) {
+                    return Err(format!("duplicated {adjective} OTel resource attribute {a:?}"));
+                }
+            }
+            Ok(())
+        };
+        if o.promote_all_resource_attributes {
+            if !o.promote_resource_attributes.is_empty() {
+                return Err((at("promote_resource_attributes"), "'promote_all_resource_attributes' and 'promote_resource_attributes' cannot be configured simultaneously".into()));
+            }
+            check_attrs(&o.ignore_resource_attributes, "ignored").map_err(|m| {
+                (at("ignore_resource_attributes"), format!("invalid 'ignore_resource_attributes': {m}"))
+            })?;
+        } else {
+            if !o.ignore_resource_attributes.is_empty() {
+                return Err((at("ignore_resource_attributes"), "'ignore_resource_attributes' cannot be configured unless 'promote_all_resource_attributes' is true".into()));
+            }
+            check_attrs(&o.promote_resource_attributes, "promoted").map_err(|m| {
+                (at("promote_resource_attributes"), format!("invalid 'promote_resource_attributes': {m}"))
+            })?;
         }
         Ok(())
     }

@@ -16,8 +16,7 @@ pub const ADDRESS_LABEL: &str = "__address__";
 
 /// A group of targets sharing labels, as in `static_configs` and file/HTTP discovery:
 /// `{targets: [host:port, ...], labels: {name: value}}`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TargetGroup {
     pub targets: Vec<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -25,6 +24,34 @@ pub struct TargetGroup {
     /// Where the group came from (e.g. its index in `static_configs`); not in YAML.
     #[serde(skip)]
     pub source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[derive(Default)]
+struct TargetGroupRaw {
+    targets: Vec<String>,
+    labels: BTreeMap<String, String>,
+}
+
+impl TryFrom<TargetGroupRaw> for TargetGroup {
+    type Error = String;
+    fn try_from(raw: TargetGroupRaw) -> Result<TargetGroup, String> {
+        if let Some(name) = raw.labels.keys().find(|n| n.is_empty()) {
+            return Err(format!("{name:?} is not a valid label name"));
+        }
+        Ok(TargetGroup { targets: raw.targets, labels: raw.labels, source: String::new() })
+    }
+}
+
+impl crate::units::Section for TargetGroup {
+    const NULL_MESSAGE: &'static str = "empty or null section in static_configs";
+}
+
+impl<'de> Deserialize<'de> for TargetGroup {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<TargetGroup, D::Error> {
+        crate::units::deserialize_checked::<D, TargetGroupRaw, TargetGroup>(deserializer)
+    }
 }
 
 impl TargetGroup {
@@ -68,6 +95,10 @@ struct FileSdRaw {
     refresh_interval: Option<Duration>,
 }
 
+impl crate::units::Section for FileSdConfig {
+    const NULL_MESSAGE: &'static str = "empty or null section in file_sd_configs";
+}
+
 impl<'de> Deserialize<'de> for FileSdConfig {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<FileSdConfig, D::Error> {
         crate::units::deserialize_checked::<D, FileSdRaw, FileSdConfig>(deserializer)
@@ -98,7 +129,7 @@ impl FileSdConfig {
 
 with_http_client! {
     /// `http_sd_configs` entry: an HTTP(S) URL returning target groups as JSON.
-    pub struct HttpSdConfig via HttpSdRaw {
+    pub struct HttpSdConfig via HttpSdRaw, null = "empty or null section in http_sd_configs" {
         pub url: String,
         pub refresh_interval: Duration,
     }
@@ -115,7 +146,7 @@ impl Default for HttpSdConfig {
 }
 
 /// Splits `scheme://host[:port]/...` into scheme and host; `None` without `://`.
-pub(crate) fn url_scheme_host(url: &str) -> Option<(&str, &str)> {
+fn url_scheme_host(url: &str) -> Option<(&str, &str)> {
     let (scheme, rest) = url.split_once("://")?;
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..end];
@@ -149,7 +180,7 @@ pub struct DockerFilter {
 
 with_http_client! {
     /// `docker_sd_configs` entry: containers of a Docker daemon as targets.
-    pub struct DockerSdConfig via DockerSdRaw {
+    pub struct DockerSdConfig via DockerSdRaw, null = "empty or null section in docker_sd_configs" {
         pub host: String,
         pub port: u16,
         pub filters: Vec<DockerFilter>,

@@ -388,7 +388,7 @@ pub(crate) fn join_dir(dir: &str, path: &str) -> String {
 macro_rules! with_http_client {
     (
         $(#[$meta:meta])*
-        pub struct $name:ident via $raw:ident {
+        pub struct $name:ident via $raw:ident, null = $null:literal {
             $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty, )*
         }
     ) => {
@@ -438,6 +438,10 @@ macro_rules! with_http_client {
                     http_headers: d.http.http_headers,
                 }
             }
+        }
+
+        impl $crate::units::Section for $name {
+            const NULL_MESSAGE: &'static str = $null;
         }
 
         impl<'de> serde::Deserialize<'de> for $name {

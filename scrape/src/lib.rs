@@ -49,8 +49,9 @@ mod target;
 mod units;
 
 pub use config::{
-    AlertingConfig, AlertmanagerConfig, Config, ExemplarsConfig, GlobalConfig, MetadataConfig, QueueConfig,
-    RemoteReadConfig, RemoteWriteConfig, RuntimeConfig, ScrapeConfig, ScrapeProtocol, StorageConfig, TsdbConfig,
+    AlertingConfig, AlertmanagerConfig, ChunkEncodingConfig, Config, ExemplarsConfig, GlobalConfig, MetadataConfig,
+    OtlpConfig, QueueConfig, RemoteReadConfig, RemoteWriteConfig, RetentionConfig, RuntimeConfig, ScrapeConfig,
+    ScrapeProtocol, StorageConfig, TracingConfig, TsdbConfig,
 };
 pub use discovery::{DockerFilter, DockerSdConfig, FileSdConfig, HttpSdConfig, TargetGroup, ADDRESS_LABEL};
 pub use error::Error;

@@ -153,6 +153,17 @@ fn one_line(message: &str) -> String {
     message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
+impl crate::units::YamlScalar for RelabelRegex {
+    const NULL: &'static str = "";
+}
+
+impl crate::units::YamlScalar for Action {
+    const NULL: &'static str = "";
+    fn from_null() -> Result<Action, Error> {
+        Err(Error::value("relabel action cannot be empty"))
+    }
+}
+
 impl std::str::FromStr for RelabelRegex {
     type Err = Error;
     fn from_str(s: &str) -> Result<RelabelRegex, Error> {
@@ -192,8 +203,7 @@ impl Serialize for RelabelRegex {
 
 /// One relabel rule, with Prometheus' defaults for unset fields: `separator: ;`,
 /// `regex: (.*)`, `replacement: $1`, `action: replace`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RelabelConfig {
     /// Labels whose values are joined with `separator` (a missing label is `""`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -207,10 +217,64 @@ pub struct RelabelConfig {
     pub replacement: String,
     pub action: Action,
     /// Which label names `target_label` may produce; not read from YAML: the scrape config's
-    /// `metric_name_validation_scheme` is put here by [`crate::Config::load`]. `None` means
-    /// the scheme passed to [`RelabelConfig::validate`].
+    /// `metric_name_validation_scheme` is put here by [`crate::Config::load_file`]. `None`
+    /// means the scheme passed to [`RelabelConfig::validate`].
     #[serde(skip)]
     pub name_validation: Option<NameValidation>,
+}
+
+/// The YAML form of [`RelabelConfig`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RelabelConfigRaw {
+    source_labels: Vec<String>,
+    separator: String,
+    regex: RelabelRegex,
+    modulus: u64,
+    target_label: String,
+    replacement: String,
+    action: Action,
+}
+
+impl Default for RelabelConfigRaw {
+    fn default() -> RelabelConfigRaw {
+        let d = RelabelConfig::default();
+        RelabelConfigRaw {
+            source_labels: d.source_labels,
+            separator: d.separator,
+            regex: d.regex,
+            modulus: d.modulus,
+            target_label: d.target_label,
+            replacement: d.replacement,
+            action: d.action,
+        }
+    }
+}
+
+impl TryFrom<RelabelConfigRaw> for RelabelConfig {
+    type Error = String;
+    fn try_from(r: RelabelConfigRaw) -> Result<RelabelConfig, String> {
+        Ok(RelabelConfig {
+            source_labels: r.source_labels,
+            separator: r.separator,
+            regex: r.regex,
+            modulus: r.modulus,
+            target_label: r.target_label,
+            replacement: r.replacement,
+            action: r.action,
+            name_validation: None,
+        })
+    }
+}
+
+impl crate::units::Section for RelabelConfig {
+    const NULL_MESSAGE: &'static str = "empty or null relabeling rule";
+}
+
+impl<'de> Deserialize<'de> for RelabelConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RelabelConfig, D::Error> {
+        crate::units::deserialize_checked::<D, RelabelConfigRaw, RelabelConfig>(deserializer)
+    }
 }
 
 fn is_zero_u64(v: &u64) -> bool {

@@ -270,20 +270,43 @@ impl<'de> Deserialize<'de> for ScalarString {
     }
 }
 
+/// A value read from one YAML scalar with `FromStr`; `NULL` is the text a YAML null stands for
+/// (Go's yaml leaves the field at its zero value).
+pub(crate) trait YamlScalar: FromStr<Err = Error> {
+    const NULL: &'static str;
+
+    /// The value of a YAML null.
+    fn from_null() -> Result<Self, Error> {
+        Self::from_str(Self::NULL)
+    }
+}
+
+impl YamlScalar for Duration {
+    const NULL: &'static str = "0";
+}
+
+impl YamlScalar for ByteSize {
+    const NULL: &'static str = "0";
+}
+
+impl YamlScalar for ScalarString {
+    const NULL: &'static str = "";
+}
+
 /// Reads a scalar as text and parses it with `T::from_str` inside the deserializer, so that a
 /// parse error carries the scalar's position.
 pub(crate) fn deserialize_parsed<'de, T, D>(deserializer: D) -> Result<T, D::Error>
 where
-    T: FromStr<Err = Error>,
+    T: YamlScalar,
     D: Deserializer<'de>,
 {
     struct Visitor<T>(std::marker::PhantomData<T>);
-    impl<T: FromStr<Err = Error>> Visitor<T> {
+    impl<T: YamlScalar> Visitor<T> {
         fn parse<E: serde::de::Error>(s: &str) -> Result<T, E> {
             s.parse().map_err(E::custom)
         }
     }
-    impl<T: FromStr<Err = Error>> serde::de::Visitor<'_> for Visitor<T> {
+    impl<T: YamlScalar> serde::de::Visitor<'_> for Visitor<T> {
         type Value = T;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a string")
@@ -303,8 +326,17 @@ where
         fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<T, E> {
             Self::parse(&v.to_string())
         }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
+            T::from_null().map_err(E::custom)
+        }
     }
     deserializer.deserialize_any(Visitor(std::marker::PhantomData))
+}
+
+/// A configuration section read with [`deserialize_checked`].
+pub(crate) trait Section {
+    /// Prometheus' complaint about a null in place of the section.
+    const NULL_MESSAGE: &'static str = "empty or null section";
 }
 
 /// Deserializes `T` through its flat twin `R` and `T::try_from`, failing inside the
@@ -313,10 +345,10 @@ pub(crate) fn deserialize_checked<'de, D, R, T>(deserializer: D) -> Result<T, D:
 where
     D: Deserializer<'de>,
     R: Deserialize<'de>,
-    T: TryFrom<R, Error = String>,
+    T: TryFrom<R, Error = String> + Section,
 {
     struct Visitor<R, T>(std::marker::PhantomData<(R, T)>);
-    impl<'de, R: Deserialize<'de>, T: TryFrom<R, Error = String>> serde::de::Visitor<'de> for Visitor<R, T> {
+    impl<'de, R: Deserialize<'de>, T: TryFrom<R, Error = String> + Section> serde::de::Visitor<'de> for Visitor<R, T> {
         type Value = T;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a mapping")
@@ -325,8 +357,11 @@ where
             let raw = R::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
             T::try_from(raw).map_err(serde::de::Error::custom)
         }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
+            Err(E::custom(T::NULL_MESSAGE))
+        }
     }
-    deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+    deserializer.deserialize_any(Visitor(std::marker::PhantomData))
 }
 
 #[cfg(test)]
@@ -350,7 +385,7 @@ mod tests {
         check_duration("1s500ms", Ok(1500));
         check_duration("", Err("empty duration string"));
         check_duration("1", Err("not a valid duration string: \"1\""));
-        check_duration("1.5s", Err("not a valid duration string: \"1.5s\""));
+        check_duration("1.5s", Err("unknown unit \".\" in duration \"1.5s\""));
         check_duration("-1s", Err("not a valid duration string: \"-1s\""));
         check_duration("1m1h", Err("not a valid duration string: \"1m1h\""));
         check_duration("1s1s", Err("not a valid duration string: \"1s1s\""));

@@ -27,7 +27,7 @@ fn check_err(text: &str, expected: &str) -> Option<String> {
 #[test]
 fn errors_name_file_line_and_field() {
     let cases: &[(&str, &str)] = &[
-        ("foo: 1\n", "prometheus.yml:1:1: unknown field `foo`, expected one of `global`, `runtime`, `alerting`, `rule_files`, `scrape_config_files`, `scrape_configs`, `storage`, `remote_write`, `remote_read`"),
+        ("foo: 1\n", "prometheus.yml:1:1: unknown field `foo`, expected one of `global`, `runtime`, `alerting`, `rule_files`, `scrape_config_files`, `scrape_configs`, `storage`, `remote_write`, `remote_read`, `tracing`, `otlp`"),
         ("global:\n  scrape_interval: 1m\n  bogus: x\n", "prometheus.yml:3:3: global: unknown field `bogus`, expected one of `scrape_interval`, `scrape_timeout`, `scrape_protocols`, `evaluation_interval`, `rule_query_offset`, `query_log_file`, `scrape_failure_log_file`, `external_labels`, `body_size_limit`, `sample_limit`, `target_limit`, `label_limit`, `label_name_length_limit`, `label_value_length_limit`, `keep_dropped_targets`, `metric_name_validation_scheme`, `metric_name_escaping_scheme`, `scrape_native_histograms`, `convert_classic_histograms_to_nhcb`, `always_scrape_classic_histograms`, `extra_scrape_metrics`"),
         ("global:\n  scrape_interval: 1.5m\n", "prometheus.yml:2:20: global.scrape_interval: unknown unit \".\" in duration \"1.5m\""),
         ("global:\n  scrape_interval: -1m\n", "prometheus.yml:2:20: global.scrape_interval: not a valid duration string: \"-1m\""),
@@ -70,6 +70,16 @@ fn errors_name_file_line_and_field() {
         ("global:\n  external_labels: {'': x}\n", "prometheus.yml:2:20: global.external_labels: \"\" is not a valid label name"),
         ("global:\n  metric_name_validation_scheme: legacy\n  external_labels: {a.b: x}\n", "prometheus.yml:3:20: global.external_labels: \"a.b\" is not a valid label name"),
         ("scrape_configs:\n- job_name: a\n  job_name: b\n", "prometheus.yml:2:3: scrape_configs[0]: duplicate field `job_name`"),
+        ("scrape_configs:\n-\n", "prometheus.yml:2:2: scrape_configs[0]: empty or null scrape config section"),
+        ("scrape_configs:\n- job_name: a\n  static_configs:\n  -\n", "prometheus.yml:4:4: scrape_configs[0].static_configs[0]: empty or null section in static_configs"),
+        ("scrape_configs:\n- job_name: a\n  relabel_configs:\n  -\n", "prometheus.yml:4:4: scrape_configs[0].relabel_configs[0]: empty or null relabeling rule"),
+        ("scrape_configs:\n- job_name: a\n  relabel_configs:\n  - action: null\n", "prometheus.yml:4:13: scrape_configs[0].relabel_configs[0].action: relabel action cannot be empty"),
+        ("scrape_configs:\n- job_name: a\n  scrape_protocols: [PrometheusText0.0.4, prometheusproto]\n", "prometheus.yml:3:43: scrape_configs[0].scrape_protocols[1]: unknown scrape protocol prometheusproto, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0]"),
+        ("scrape_configs:\n- job_name: a\n  scrape_protocols: [PrometheusProto, PrometheusProto]\n", "prometheus.yml:3:21: scrape_configs[0].scrape_protocols: duplicated protocol in scrape_protocols, got [PrometheusProto PrometheusProto] for scrape config with job name \"a\""),
+        ("global:\n  metric_name_validation_scheme: ascii\n", "prometheus.yml:2:34: global.metric_name_validation_scheme: unrecognized ValidationScheme: \"ascii\""),
+        ("storage:\n  tsdb:\n    retention: {percentage: 101}\n", "prometheus.yml:3:16: storage.tsdb.retention: 'storage.tsdb.retention.percentage' must be in the range [0, 100], got 101"),
+        ("tracing:\n  client_type: grpc\n", "prometheus.yml:2:3: tracing: tracing endpoint must be set"),
+        ("otlp:\n  translation_strategy: Bogus\n", "prometheus.yml:2:25: otlp.translation_strategy: unsupported OTLP translation strategy \"Bogus\""),
         ("scrape_configs: [\n", "prometheus.yml:2:1: did not find expected node content at line 2 column 1, while parsing a flow node"),
     ];
     let failures: Vec<String> = cases.iter().filter_map(|(text, expected)| check_err(text, expected)).collect();
