@@ -81,7 +81,7 @@ impl FromStr for Duration {
             let Some(pos) = MS_PER_UNIT.iter().position(|(u, _)| *u == unit) else {
                 return Err(Error::value(format!("unknown unit {unit:?} in duration {s:?}")));
             };
-            if pos + 1 <= last_unit {
+            if pos < last_unit {
                 return Err(invalid());
             }
             last_unit = pos + 1;

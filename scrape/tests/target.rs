@@ -25,7 +25,8 @@ const STD: &str = r#"__address__="h:9100", __always_scrape_classic_histograms__=
 #[test]
 fn populate_labels_cases() {
     let addr = [("__address__", "h:9100")];
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<(&str, &str)>, String)> = vec![
+    type Pairs = Vec<(&'static str, &'static str)>;
+    let cases: Vec<(&str, Pairs, Pairs, String)> = vec![
         ("", addr.to_vec(), vec![], format!(r#"{{{STD}, instance="h:9100", job="node"}}"#)),
         (
             "",
