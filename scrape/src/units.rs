@@ -155,52 +155,57 @@ impl ByteSize {
         self.bytes == 0
     }
 
-    fn unit_multiplier(unit: &str, binary_suffix: bool) -> Option<f64> {
+    fn unit_multiplier(unit: &str, binary_suffix: bool) -> Option<u128> {
         if unit == "B" {
-            return Some(1.0);
+            return Some(1);
         }
         let prefix = if binary_suffix { unit.strip_suffix("iB")? } else { unit.strip_suffix('B')? };
         let pos = SIZE_PREFIXES.iter().skip(1).position(|p| *p == prefix)?;
-        Some(1024f64.powi(pos as i32 + 1))
+        Some(1u128 << (10 * (pos + 1)))
     }
 
-    fn parse_with(s: &str, binary_suffix: bool) -> Result<f64, Error> {
+    /// The byte count of `s`, exact for whole numbers (Go sums float64s; we only use floats
+    /// for fractions).
+    fn parse_with(s: &str, binary_suffix: bool) -> Result<u128, Error> {
         let invalid = || Error::value(format!("units: invalid {s}"));
+        let overflow = || Error::value("units: overflow parsing unit");
         let mut rest = s;
-        let mut total = 0.0f64;
+        let mut total: u128 = 0;
         if let Some(r) = rest.strip_prefix('+') {
             rest = r;
         } else if rest.starts_with('-') {
             return Err(Error::value(format!("size must not be negative, got {s:?}")));
         }
         if rest == "0" {
-            return Ok(0.0);
+            return Ok(0);
         }
         if rest.is_empty() {
             return Err(invalid());
         }
         while !rest.is_empty() {
             let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let mut number = rest[..int_len].to_string();
+            let int_part = &rest[..int_len];
             rest = &rest[int_len..];
-            let mut frac_len = 0;
+            let mut frac_part = "";
             if let Some(r) = rest.strip_prefix('.') {
-                frac_len = r.bytes().take_while(u8::is_ascii_digit).count();
-                number.push('.');
-                number.push_str(&r[..frac_len]);
+                let frac_len = r.bytes().take_while(u8::is_ascii_digit).count();
+                frac_part = &r[..frac_len];
                 rest = &r[frac_len..];
             }
-            if int_len == 0 && frac_len == 0 {
+            if int_part.is_empty() && frac_part.is_empty() {
                 return Err(invalid());
             }
-            let value: f64 = number.parse().map_err(|_| invalid())?;
             let unit_len = rest.bytes().take_while(|b| *b != b'.' && !b.is_ascii_digit()).count();
             let unit = &rest[..unit_len];
             rest = &rest[unit_len..];
             let Some(mult) = ByteSize::unit_multiplier(unit, binary_suffix) else {
                 return Err(Error::value(format!("units: unknown unit {unit} in {s}")));
             };
-            total += value * mult;
+            let whole: u128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| overflow())? };
+            let frac: f64 =
+                if frac_part.is_empty() { 0.0 } else { format!("0.{frac_part}").parse().map_err(|_| invalid())? };
+            let term = whole.checked_mul(mult).ok_or_else(overflow)? + (frac * mult as f64) as u128;
+            total = total.checked_add(term).ok_or_else(overflow)?;
         }
         Ok(total)
     }
@@ -211,7 +216,7 @@ impl FromStr for ByteSize {
 
     fn from_str(s: &str) -> Result<ByteSize, Error> {
         let total = ByteSize::parse_with(s, true).or_else(|_| ByteSize::parse_with(s, false))?;
-        if !(0.0..9.223_372_036_854_775e18).contains(&total) {
+        if total > i64::MAX as u128 {
             return Err(Error::value("units: overflow parsing unit"));
         }
         Ok(ByteSize { bytes: total as u64 })

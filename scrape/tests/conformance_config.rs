@@ -23,7 +23,10 @@ const SKIP: &[(&str, &str)] = &[
     ("rule_files[0]", "2.42 ran from another directory; we join the path with the config file's directory"),
     ("remote_write[0].queue_config.capacity", "2.42's default (2500); we use Prometheus 3's (10000)"),
     ("remote_write[0].queue_config.max_shards", "2.42's default (200); we use Prometheus 3's (50)"),
-    ("remote_write[0].metadata_config.max_samples_per_send", "2.42 copied it from the queue; Prometheus 3 defaults to 2000"),
+    (
+        "remote_write[0].metadata_config.max_samples_per_send",
+        "2.42 copied it from the queue; Prometheus 3 defaults to 2000",
+    ),
     ("remote_write[0].enable_http2", "2.42's default (true); Prometheus 3 turns HTTP/2 off for remote write"),
 ];
 
