@@ -21,7 +21,7 @@ pub fn run(command: CheckCommand) -> anyhow::Result<()> {
             for file in &files {
                 let name = file.display();
                 println!("Checking {name}");
-                match sextant_scrape::Config::load_file(file) {
+                match sextant_scrape::Config::load_file(file).and_then(|c| c.all_scrape_configs()) {
                     Ok(_) => println!("  SUCCESS: {name} is valid prometheus config file syntax"),
                     Err(e) => {
                         eprintln!("  FAILED: {e}");

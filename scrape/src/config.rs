@@ -1,7 +1,7 @@
 //! `prometheus.yml`: the types, Prometheus' defaults and validation, loading with positioned
 //! errors, and rendering back to YAML with secrets masked.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::LazyLock;
 
@@ -585,6 +585,14 @@ impl ScrapeConfig {
             group.source = i.to_string();
         }
         Ok(())
+    }
+
+    fn set_directory(&mut self, dir: &str) {
+        self.http.set_directory(dir);
+        self.scrape_failure_log_file = join_dir(dir, &self.scrape_failure_log_file);
+        self.file_sd_configs.iter_mut().for_each(|f| f.set_directory(dir));
+        self.http_sd_configs.iter_mut().for_each(|h| h.http.set_directory(dir));
+        self.docker_sd_configs.iter_mut().for_each(|d| d.http.set_directory(dir));
     }
 
     /// The effective name validation scheme of this job.
@@ -1292,11 +1300,7 @@ impl Config {
         self.global.query_log_file = join_dir(dir, &self.global.query_log_file);
         self.global.scrape_failure_log_file = join_dir(dir, &self.global.scrape_failure_log_file);
         for sc in self.scrape_configs.iter_mut() {
-            sc.http.set_directory(dir);
-            sc.scrape_failure_log_file = join_dir(dir, &sc.scrape_failure_log_file);
-            sc.file_sd_configs.iter_mut().for_each(|f| f.set_directory(dir));
-            sc.http_sd_configs.iter_mut().for_each(|h| h.http.set_directory(dir));
-            sc.docker_sd_configs.iter_mut().for_each(|d| d.http.set_directory(dir));
+            sc.set_directory(dir);
         }
         for am in self.alerting.alertmanagers.iter_mut() {
             am.http.set_directory(dir);
@@ -1313,10 +1317,110 @@ impl Config {
         serde_yaml_ng::to_string(self).unwrap_or_default()
     }
 
+    /// The scrape configs of the file and of every file `scrape_config_files` matches, read
+    /// now (Prometheus re-reads them on each reload), each validated against `global`; job
+    /// names must be unique across all of them.
+    pub fn all_scrape_configs(&self) -> Result<Vec<ScrapeConfig>, Error> {
+        let mut out = self.scrape_configs.clone();
+        let mut first_seen: HashMap<String, String> =
+            out.iter().map(|s| (s.job_name.clone(), "main config file".to_string())).collect();
+        for pattern in &self.scrape_config_files {
+            for path in glob_files(pattern) {
+                let file = std::path::absolute(&path).unwrap_or_else(|_| path.clone()).display().to_string();
+                let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { file: file.clone(), source })?;
+                let parsed: ScrapeConfigsFile = if text.trim().is_empty() {
+                    ScrapeConfigsFile::default()
+                } else {
+                    serde_yaml_ng::from_str(&text).map_err(|e| yaml_error(&file, &e))?
+                };
+                let dir = path.parent().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+                for (i, mut sc) in parsed.scrape_configs.into_iter().enumerate() {
+                    let at = |p: Vec<Seg>, m: String| {
+                        let path = [vec![Seg::Key("scrape_configs"), Seg::Index(i)], p].concat();
+                        let (line, column) = locate(&text, &path);
+                        Error::Config {
+                            file: file.clone(),
+                            line,
+                            column,
+                            message: format!("{}: {m}", path_string(&path)),
+                        }
+                    };
+                    sc.inherit(&self.global).map_err(|(p, m)| at(p, m))?;
+                    if let Some(first) = first_seen.get(&sc.job_name) {
+                        return Err(at(
+                            vec![Seg::Key("job_name")],
+                            format!(
+                                "found multiple scrape configs with job name {:?}, first found in {first}",
+                                sc.job_name
+                            ),
+                        ));
+                    }
+                    first_seen.insert(sc.job_name.clone(), format!("{file:?}"));
+                    sc.set_directory(&dir);
+                    out.push(sc);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The scrape config of job `name`.
     pub fn scrape_config(&self, name: &str) -> Option<&ScrapeConfig> {
         self.scrape_configs.iter().find(|s| s.job_name == name)
     }
+}
+
+/// A file named by `scrape_config_files`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ScrapeConfigsFile {
+    scrape_configs: Vec<ScrapeConfig>,
+}
+
+/// The files matching `pattern`, sorted, where only the last path element may hold `*` and
+/// `?` (what `rule_files` and `scrape_config_files` allow); unreadable directories match
+/// nothing, as with Go's `filepath.Glob`.
+pub(crate) fn glob_files(pattern: &str) -> Vec<std::path::PathBuf> {
+    let path = Path::new(pattern);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if !name.contains(['*', '?']) {
+        return if path.is_file() { vec![path.to_path_buf()] } else { Vec::new() };
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+    let mut found: Vec<std::path::PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| wildcard_match(name.as_bytes(), e.file_name().to_string_lossy().as_bytes()))
+        .map(|e| path.parent().unwrap_or(Path::new("")).join(e.file_name()))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found
+}
+
+/// `*` matches any run of bytes, `?` any one byte.
+fn wildcard_match(pattern: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == name[n]) {
+            p += 1;
+            n += 1;
+        } else if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, n));
+            p += 1;
+        } else if let Some((sp, sn)) = star {
+            p = sp + 1;
+            n = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|b| *b == b'*')
 }
 
 /// Turns a serde_yaml_ng error into [`Error::Config`], moving its position out of the text.

@@ -319,3 +319,47 @@ fn load_file_names_the_file_and_resolves_paths() {
     assert!(missing.starts_with(&format!("{}: ", dir.join("nope.yml").display())), "{missing}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn scrape_config_files_are_read_and_checked() {
+    let dir = std::env::temp_dir().join(format!("sextant-scrape-files-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("jobs")).unwrap();
+    let main = dir.join("prometheus.yml");
+    std::fs::write(
+        &main,
+        "global: {scrape_interval: 30s}\nscrape_config_files: ['jobs/*.yml']\nscrape_configs:\n- job_name: main\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("jobs/b.yml"), "scrape_configs:\n- job_name: b\n  tls_config: {ca_file: ca.pem}\n")
+        .unwrap();
+    std::fs::write(dir.join("jobs/a.yml"), "scrape_configs:\n- job_name: a\n  scrape_timeout: 5s\n").unwrap();
+    std::fs::write(dir.join("jobs/ignored.json"), "{}").unwrap();
+    let c = Config::load_file(&main).unwrap();
+    let all = c.all_scrape_configs().unwrap();
+    let names: Vec<&str> = all.iter().map(|s| s.job_name.as_str()).collect();
+    assert_eq!(names, ["main", "a", "b"]);
+    assert_eq!(all[1].scrape_interval.to_string(), "30s");
+    assert_eq!(all[2].http.tls_config.ca_file, dir.join("jobs/ca.pem").to_string_lossy());
+
+    std::fs::write(dir.join("jobs/c.yml"), "scrape_configs:\n- job_name: x\n- job_name: main\n").unwrap();
+    let err = Config::load_file(&main).unwrap().all_scrape_configs().unwrap_err().to_string();
+    let c_file = std::path::absolute(dir.join("jobs/c.yml")).unwrap().display().to_string();
+    assert_eq!(
+        err,
+        format!("{c_file}:3:13: scrape_configs[1].job_name: found multiple scrape configs with job name \"main\", first found in main config file")
+    );
+    std::fs::write(
+        dir.join("jobs/c.yml"),
+        "scrape_configs:\n- job_name: x\n  scrape_interval: 1s\n  scrape_timeout: 2s\n",
+    )
+    .unwrap();
+    let err = Config::load_file(&main).unwrap().all_scrape_configs().unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!("{c_file}:4:19: scrape_configs[0].scrape_timeout: scrape timeout greater than scrape interval for scrape config with job name \"x\"")
+    );
+    std::fs::write(dir.join("jobs/c.yml"), "global: {}\n").unwrap();
+    let err = Config::load_file(&main).unwrap().all_scrape_configs().unwrap_err().to_string();
+    assert_eq!(err, format!("{c_file}:1:1: unknown field `global`, expected `scrape_configs`"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
