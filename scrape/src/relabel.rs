@@ -254,6 +254,9 @@ impl Default for RelabelConfigRaw {
 impl TryFrom<RelabelConfigRaw> for RelabelConfig {
     type Error = String;
     fn try_from(r: RelabelConfigRaw) -> Result<RelabelConfig, String> {
+        if r.source_labels.iter().any(String::is_empty) {
+            return Err("\"\" is not a valid label name in source_labels".into());
+        }
         Ok(RelabelConfig {
             source_labels: r.source_labels,
             separator: r.separator,

@@ -80,6 +80,7 @@ fn errors_name_file_line_and_field() {
         ("storage:\n  tsdb:\n    retention: {percentage: 101}\n", "prometheus.yml:3:16: storage.tsdb.retention: 'storage.tsdb.retention.percentage' must be in the range [0, 100], got 101"),
         ("tracing:\n  client_type: grpc\n", "prometheus.yml:2:3: tracing: tracing endpoint must be set"),
         ("otlp:\n  translation_strategy: Bogus\n", "prometheus.yml:2:25: otlp.translation_strategy: unsupported OTLP translation strategy \"Bogus\""),
+        ("scrape_configs:\n- job_name: a\n  relabel_configs:\n  - {source_labels: [a, ''], action: keep}\n", "prometheus.yml:4:5: scrape_configs[0].relabel_configs[0]: \"\" is not a valid label name in source_labels"),
         ("scrape_configs: [\n", "prometheus.yml:2:1: did not find expected node content at line 2 column 1, while parsing a flow node"),
     ];
     let failures: Vec<String> = cases.iter().filter_map(|(text, expected)| check_err(text, expected)).collect();
