@@ -402,26 +402,49 @@ pub fn relabel_builder(builder: &mut LabelsBuilder, configs: &[RelabelConfig]) -
     configs.iter().all(|cfg| apply(cfg, builder))
 }
 
-fn apply(cfg: &RelabelConfig, lb: &mut LabelsBuilder) -> bool {
-    let mut val = String::new();
-    for (i, name) in cfg.source_labels.iter().enumerate() {
-        if i > 0 {
-            val.push_str(&cfg.separator);
+/// The source labels' values joined with the separator; borrowed for a single label.
+fn source_value<'a>(cfg: &RelabelConfig, lb: &'a LabelsBuilder) -> std::borrow::Cow<'a, str> {
+    match cfg.source_labels.as_slice() {
+        [] => std::borrow::Cow::Borrowed(""),
+        [one] => std::borrow::Cow::Borrowed(lb.get(one).unwrap_or("")),
+        many => {
+            let mut val = String::new();
+            for (i, name) in many.iter().enumerate() {
+                if i > 0 {
+                    val.push_str(&cfg.separator);
+                }
+                val.push_str(lb.get(name).unwrap_or(""));
+            }
+            std::borrow::Cow::Owned(val)
         }
-        val.push_str(lb.get(name).unwrap_or(""));
     }
+}
+
+fn apply(cfg: &RelabelConfig, lb: &mut LabelsBuilder) -> bool {
     match cfg.action {
-        Action::Drop => return !cfg.regex.is_match(&val),
-        Action::Keep => return cfg.regex.is_match(&val),
-        Action::DropEqual => return lb.get(&cfg.target_label).unwrap_or("") != val,
-        Action::KeepEqual => return lb.get(&cfg.target_label).unwrap_or("") == val,
+        Action::Drop => return !cfg.regex.is_match(&source_value(cfg, lb)),
+        Action::Keep => return cfg.regex.is_match(&source_value(cfg, lb)),
+        Action::DropEqual => return lb.get(&cfg.target_label).unwrap_or("") != source_value(cfg, lb),
+        Action::KeepEqual => return lb.get(&cfg.target_label).unwrap_or("") == source_value(cfg, lb),
+        _ => {}
+    }
+    let val = match cfg.action {
+        Action::LabelMap | Action::LabelDrop | Action::LabelKeep => String::new(),
+        _ => source_value(cfg, lb).into_owned(),
+    };
+    match cfg.action {
+        Action::Drop | Action::Keep | Action::DropEqual | Action::KeepEqual => {}
         Action::Replace => {
-            if val.is_empty()
-                && cfg.regex.is_default()
-                && !cfg.target_label.contains('$')
-                && !cfg.replacement.contains('$')
-            {
+            let has_vars = cfg.target_label.contains('$') || cfg.replacement.contains('$');
+            if val.is_empty() && cfg.regex.is_default() && !has_vars {
                 lb.set(&cfg.target_label, &cfg.replacement);
+                return true;
+            }
+            if !has_vars {
+                // Nothing to expand: a match test is enough (and much cheaper than captures).
+                if cfg.regex.is_match(&val) && is_valid_name(cfg.scheme(), &cfg.target_label) {
+                    lb.set(&cfg.target_label, &cfg.replacement);
+                }
                 return true;
             }
             let Some(caps) = cfg.regex.regex.captures(&val) else { return true };
