@@ -1433,3 +1433,63 @@ fn yaml_error(file: &str, err: &serde_yaml_ng::Error) -> Error {
     }
     Error::Config { file: file.to_string(), line, column, message }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_expansion_follows_go_os_expand() {
+        let env = |name: &str| match name {
+            "A" => Some("x".to_string()),
+            "1" => Some("one".to_string()),
+            _ => None,
+        };
+        for (input, want) in [
+            ("$A", "x"),
+            ("${A}", "x"),
+            ("$A$A", "xx"),
+            ("pre-${A}-post", "pre-x-post"),
+            ("$$", "$"),
+            ("$$A", "$A"),
+            ("$", "$"),
+            ("a$", "a$"),
+            ("$-", ""),
+            ("$1x", "onex"),
+            ("${}", ""),
+            ("${A", "A"),
+            ("$ A", "$ A"),
+            ("$B", ""),
+            ("ünïcode $A", "ünïcode x"),
+        ] {
+            assert_eq!(expand_env(input, &env), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn wildcards_match_like_filepath_match() {
+        for (pattern, name, want) in [
+            ("*.yml", "a.yml", true),
+            ("*.yml", "a.yaml", false),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("*", "", true),
+            ("a*b*c", "aXXbYYc", true),
+            ("a*b*c", "aXXbYY", false),
+            ("exact", "exact", true),
+        ] {
+            assert_eq!(wildcard_match(pattern.as_bytes(), name.as_bytes()), want, "{pattern} {name}");
+        }
+    }
+
+    #[test]
+    fn locate_finds_nested_values() {
+        let text = "a:\n  b:\n  - x\n  - {c: 1, d: [p, q]}\n";
+        assert_eq!(locate(text, &[Seg::Key("a")]), (2, 3));
+        assert_eq!(locate(text, &[Seg::Key("a"), Seg::Key("b"), Seg::Index(1)]), (4, 5));
+        assert_eq!(locate(text, &[Seg::Key("a"), Seg::Key("b"), Seg::Index(1), Seg::Key("d"), Seg::Index(1)]), (4, 19));
+        // A missing key falls back to the nearest ancestor.
+        assert_eq!(locate(text, &[Seg::Key("a"), Seg::Key("zz")]), (2, 3));
+        assert_eq!(path_string(&[Seg::Key("a"), Seg::Index(2), Seg::Key("b")]), "a[2].b");
+    }
+}

@@ -6,7 +6,8 @@
 //!   [`AlertingConfig`], [`RemoteWriteConfig`], [`RemoteReadConfig`]; Prometheus' defaults,
 //!   inheritance from `global`, `${VAR}` in external labels, unknown fields rejected, and
 //!   [`Error::Config`] naming file, line, column and field. [`Config::to_yaml`] renders it
-//!   back with every [`Secret`] as `<secret>`.
+//!   back with every [`Secret`] as `<secret>`; [`Config::all_scrape_configs`] adds the jobs
+//!   of `scrape_config_files`.
 //! - [`RelabelConfig`] and [`relabel`]: every relabel action with Prometheus' defaults and
 //!   anchoring, for target, metric, alert and write relabeling alike.
 //! - [`populate_labels`] / [`targets_from_group`]: from a discovered target to its final
