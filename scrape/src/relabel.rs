@@ -121,7 +121,7 @@ static DEFAULT_RELABEL_REGEX: LazyLock<RelabelRegex> = LazyLock::new(|| RelabelR
 impl RelabelRegex {
     /// Compiles `source` anchored; fails with the regex engine's message.
     pub fn new(source: &str) -> Result<RelabelRegex, Error> {
-        let regex = regex::RegexBuilder::new(&format!("^(?s:{source})$"))
+        let regex = regex::RegexBuilder::new(&format!("^(?s:{})$", ascii_perl_classes(source)))
             .size_limit(1 << 22)
             .build()
             .map_err(|e| Error::value(format!("error parsing regexp: {}", one_line(&e.to_string()))))?;
@@ -147,6 +147,36 @@ impl RelabelRegex {
     pub fn is_match(&self, value: &str) -> bool {
         self.regex.is_match(value)
     }
+}
+
+/// Go's RE2 `\d`, `\w`, `\s` (and negations) are ASCII-only where the `regex` crate's are
+/// Unicode-aware; spell them out as ASCII classes (nested classes work inside `[...]` too).
+fn ascii_perl_classes(source: &str) -> std::borrow::Cow<'_, str> {
+    if !source.contains('\\') {
+        return std::borrow::Cow::Borrowed(source);
+    }
+    let mut out = String::with_capacity(source.len() + 16);
+    let mut chars = source.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out.push_str("[0-9]"),
+            Some('D') => out.push_str("[^0-9]"),
+            Some('w') => out.push_str("[0-9A-Za-z_]"),
+            Some('W') => out.push_str("[^0-9A-Za-z_]"),
+            Some('s') => out.push_str("[\\t\\n\\x0C\\r ]"),
+            Some('S') => out.push_str("[^\\t\\n\\x0C\\r ]"),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn one_line(message: &str) -> String {
@@ -492,4 +522,30 @@ fn apply(cfg: &RelabelConfig, lb: &mut LabelsBuilder) -> bool {
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perl_classes_are_ascii_like_re2() {
+        for (regex, value, want) in [
+            (r"\d+", "123", true),
+            (r"\d+", "\u{663}", false),
+            (r"\w+", "a_Z9", true),
+            (r"\w+", "é", false),
+            (r"\W", "é", true),
+            (r"[\w.-]+", "a.b-c", true),
+            (r"[^\d]+", "abc", true),
+            (r"\s", "\u{a0}", false),
+            (r"\s", "\t", true),
+            (r"\\d", "\\d", true),
+            (r"\pL+", "é", true),
+            (r"a\.b", "a.b", true),
+        ] {
+            assert_eq!(RelabelRegex::new(regex).unwrap().is_match(value), want, "{regex} {value:?}");
+        }
+        assert_eq!(RelabelRegex::new(r"x\d").unwrap().as_str(), r"x\d");
+    }
 }
