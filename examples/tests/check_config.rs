@@ -3,11 +3,18 @@
 use std::process::Command;
 
 fn check(text: &str) -> (i32, String, String, String) {
-    let dir = std::env::temp_dir().join(format!("sextant-check-{}-{}", std::process::id(), text.len()));
+    check_with(text, &[])
+}
+
+fn check_with(text: &str, flags: &[&str]) -> (i32, String, String, String) {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("sextant-check-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("prometheus.yml");
     std::fs::write(&file, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sextant")).args(["check", "config"]).arg(&file).output().unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_sextant")).args(["check", "config"]).args(flags).arg(&file).output().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     let name = file.display().to_string();
     (
@@ -36,4 +43,11 @@ fn invalid_config_fails_with_position() {
         stderr,
         format!("  FAILED: {name}:4:19: scrape_configs[0].scrape_timeout: scrape timeout greater than scrape interval for scrape config with job name \"a\"\n")
     );
+}
+
+#[test]
+fn agent_flag_rejects_server_sections() {
+    let (code, _, stderr, name) = check_with("rule_files: [r.yml]\n", &["--agent"]);
+    assert_eq!(code, 1);
+    assert_eq!(stderr, format!("  FAILED: {name}: field rule_files is not allowed in agent mode\n"));
 }

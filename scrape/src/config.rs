@@ -1364,6 +1364,19 @@ impl Config {
         Ok(out)
     }
 
+    /// Prometheus' extra checks for agent mode: no `alerting`, `rule_files` or `remote_read`.
+    pub fn check_agent_mode(&self) -> Result<(), Error> {
+        let forbidden = [
+            ("alerting", !self.alerting.alertmanagers.is_empty() || !self.alerting.alert_relabel_configs.is_empty()),
+            ("rule_files", !self.rule_files.is_empty()),
+            ("remote_read", !self.remote_read.is_empty()),
+        ];
+        match forbidden.iter().find(|(_, present)| *present) {
+            Some((field, _)) => Err(Error::Value { message: format!("field {field} is not allowed in agent mode") }),
+            None => Ok(()),
+        }
+    }
+
     /// The scrape config of job `name`.
     pub fn scrape_config(&self, name: &str) -> Option<&ScrapeConfig> {
         self.scrape_configs.iter().find(|s| s.job_name == name)

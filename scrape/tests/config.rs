@@ -364,3 +364,19 @@ fn scrape_config_files_are_read_and_checked() {
     assert_eq!(err, format!("{c_file}:1:1: unknown field `global`, expected `scrape_configs`"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn agent_mode_forbids_server_sections() {
+    for (text, want) in [
+        ("scrape_configs: [{job_name: a}]\nremote_write: [{url: 'http://h/w'}]\n", None),
+        ("rule_files: [r.yml]\n", Some("field rule_files is not allowed in agent mode")),
+        (
+            "alerting: {alertmanagers: [{static_configs: [{targets: ['a:1']}]}]}\n",
+            Some("field alerting is not allowed in agent mode"),
+        ),
+        ("remote_read: [{url: 'http://h/r'}]\n", Some("field remote_read is not allowed in agent mode")),
+    ] {
+        let got = load(text).unwrap().check_agent_mode().err().map(|e| e.to_string());
+        assert_eq!(got.as_deref(), want, "{text}");
+    }
+}
