@@ -595,6 +595,35 @@ impl ScrapeConfig {
         self.docker_sd_configs.iter_mut().for_each(|d| d.http.set_directory(dir));
     }
 
+    /// The `Accept` header a scrape sends: `scrape_protocols` in order with falling
+    /// q-weights, the escaping scheme on the 1.0 text formats, then `*/*` (Prometheus'
+    /// `acceptHeader`).
+    pub fn accept_header(&self) -> String {
+        let mut weight = ScrapeProtocol::ALL.len() + 1;
+        let mut parts = Vec::with_capacity(self.scrape_protocols.len() + 1);
+        for p in &self.scrape_protocols {
+            let mut part = p.header().to_string();
+            if matches!(p, ScrapeProtocol::PrometheusText1_0_0 | ScrapeProtocol::OpenMetricsText1_0_0) {
+                part.push_str(";escaping=");
+                part.push_str(&self.metric_name_escaping_scheme);
+            }
+            part.push_str(&format!(";q=0.{weight}"));
+            parts.push(part);
+            weight = weight.saturating_sub(1);
+        }
+        parts.push(format!("*/*;q=0.{weight}"));
+        parts.join(",")
+    }
+
+    /// The `Accept-Encoding` header: `gzip` with `enable_compression`, else `identity`.
+    pub fn accept_encoding_header(&self) -> &'static str {
+        if self.enable_compression {
+            "gzip"
+        } else {
+            "identity"
+        }
+    }
+
     /// The effective name validation scheme of this job.
     pub fn name_validation(&self) -> NameValidation {
         self.metric_name_validation_scheme.unwrap_or(NameValidation::Utf8)

@@ -380,3 +380,20 @@ fn agent_mode_forbids_server_sections() {
         assert_eq!(got.as_deref(), want, "{text}");
     }
 }
+
+#[test]
+fn scrape_request_headers() {
+    let c = load("scrape_configs:\n- job_name: a\n- job_name: b\n  enable_compression: false\n  scrape_protocols: [PrometheusProto, PrometheusText0.0.4]\n  metric_name_validation_scheme: legacy\n- job_name: c\n  scrape_native_histograms: true\n").unwrap();
+    let [a, b, native] = [&c.scrape_configs[0], &c.scrape_configs[1], &c.scrape_configs[2]];
+    assert_eq!(
+        a.accept_header(),
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+    );
+    assert_eq!(a.accept_encoding_header(), "gzip");
+    assert_eq!(
+        b.accept_header(),
+        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,text/plain;version=0.0.4;q=0.5,*/*;q=0.4"
+    );
+    assert_eq!(b.accept_encoding_header(), "identity");
+    assert!(native.accept_header().starts_with("application/vnd.google.protobuf;"), "{}", native.accept_header());
+}
