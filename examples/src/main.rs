@@ -4,6 +4,8 @@
 
 use clap::Parser;
 
+mod check;
+
 /// Sextant: a Prometheus-compatible monitoring system.
 #[derive(Debug, Parser)]
 #[command(name = "sextant", version, about, long_about = None)]
@@ -13,7 +15,13 @@ struct Cli {
 }
 
 #[derive(Debug, clap::Subcommand)]
-enum Command {}
+enum Command {
+    /// Check configuration files, like promtool check.
+    Check {
+        #[command(subcommand)]
+        command: check::CheckCommand,
+    },
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -23,5 +31,6 @@ fn main() -> anyhow::Result<()> {
             Cli::command().print_help()?;
             Ok(())
         }
+        Some(Command::Check { command }) => check::run(command),
     }
 }

@@ -1,5 +1,68 @@
-//! Sextant's scrape side (not started yet).
+//! Sextant's scrape side: `prometheus.yml`, relabeling and target labels.
 //!
-//! This crate will read `prometheus.yml`, run service discovery and relabeling, drive scrape
-//! loops that write through `sextant_model::Appendable`, and send remote write as an agent.
-//! Nothing here works yet.
+//! - [`Config`] reads a `prometheus.yml` the way Prometheus does: [`GlobalConfig`],
+//!   [`ScrapeConfig`] (with [`HttpClientConfig`], [`TargetGroup`] static targets and the
+//!   [`FileSdConfig`], [`HttpSdConfig`], [`DockerSdConfig`] discovery blocks),
+//!   [`AlertingConfig`], [`RemoteWriteConfig`], [`RemoteReadConfig`]; Prometheus' defaults,
+//!   inheritance from `global`, `${VAR}` in external labels, unknown fields rejected, and
+//!   [`Error::Config`] naming file, line, column and field. [`Config::to_yaml`] renders it
+//!   back with every [`Secret`] as `<secret>`; [`Config::all_scrape_configs`] adds the jobs
+//!   of `scrape_config_files`.
+//! - [`RelabelConfig`] and [`relabel`]: every relabel action with Prometheus' defaults and
+//!   anchoring, for target, metric, alert and write relabeling alike.
+//! - [`populate_labels`] / [`targets_from_group`]: from a discovered target to its final
+//!   labels (`instance` defaulting, `__meta_*` removal) or a drop, as a [`Target`].
+//! - [`Duration`] and [`ByteSize`] in Prometheus' formats (`1h30m`, `10MB`).
+//!
+//! ```
+//! use sextant_model::Labels;
+//! use sextant_scrape::{populate_labels, Config};
+//!
+//! let yaml = r#"
+//! global: {scrape_interval: 15s}
+//! scrape_configs:
+//! - job_name: node
+//!   static_configs: [{targets: ['localhost:9100'], labels: {env: prod}}]
+//!   relabel_configs:
+//!   - {source_labels: [env], regex: prod, target_label: tier, replacement: gold}
+//! "#;
+//! let config = Config::load_str(yaml)?;
+//! let job = &config.scrape_configs[0];
+//! assert_eq!(job.scrape_interval.to_string(), "15s");
+//! let group = &job.static_configs[0];
+//! let target = group.target_labels().next().unwrap();
+//! let labels = populate_labels(job, &target, &group.group_labels())?.expect("kept");
+//! assert_eq!(labels.get("instance"), Some("localhost:9100"));
+//! assert_eq!(labels.get("tier"), Some("gold"));
+//!
+//! let err = Config::load_str("scrape_configs:\n- job_name: x\n  scrape_interval: 1 minute\n").unwrap_err();
+//! assert_eq!(err.to_string(), "3:20: scrape_configs[0].scrape_interval: unknown unit \" minute\" in duration \"1 minute\"");
+//! # Ok::<(), sextant_scrape::Error>(())
+//! ```
+
+mod config;
+mod discovery;
+mod error;
+mod http;
+mod locate;
+mod relabel;
+mod target;
+mod units;
+
+pub use config::{
+    AlertingConfig, AlertmanagerConfig, ChunkEncodingConfig, Config, ExemplarsConfig, GlobalConfig, MetadataConfig,
+    OtlpConfig, QueueConfig, RemoteReadConfig, RemoteWriteConfig, RetentionConfig, RuntimeConfig, ScrapeConfig,
+    ScrapeProtocol, StorageConfig, TracingConfig, TsdbConfig,
+};
+pub use discovery::{DockerFilter, DockerSdConfig, FileSdConfig, HttpSdConfig, TargetGroup, ADDRESS_LABEL};
+pub use error::Error;
+pub use http::{
+    Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, ProxyConfig, Secret, TlsConfig, TlsVersion,
+};
+pub use relabel::{relabel, relabel_builder, Action, RelabelConfig, RelabelRegex};
+pub use target::{
+    discovered_labels, populate_labels, targets_from_group, Target, INSTANCE_LABEL, JOB_LABEL, META_LABEL_PREFIX,
+    METRICS_PATH_LABEL, PARAM_LABEL_PREFIX, RESERVED_LABEL_PREFIX, SCHEME_LABEL, SCRAPE_INTERVAL_LABEL,
+    SCRAPE_TIMEOUT_LABEL,
+};
+pub use units::{ByteSize, Duration};
