@@ -816,8 +816,12 @@ fn build(raw: RawConfig, original: &str, options: LoadOptions) -> Result<Config,
         labels.insert("name".to_string(), Scalar(r.name.clone()));
         validate_receiver(r)?;
     }
-    let inhibit_rules =
-        raw.inhibit_rules.unwrap_or_default().into_iter().map(|r| build_inhibit_rule(r, mode)).collect::<Result<Vec<_>, _>>()?;
+    let inhibit_rules = raw
+        .inhibit_rules
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| build_inhibit_rule(r, mode))
+        .collect::<Result<Vec<_>, _>>()?;
     let mute_time_intervals = raw
         .mute_time_intervals
         .unwrap_or_default()

@@ -41,9 +41,10 @@ pub fn inhibited_by<'a>(
     firing: impl IntoIterator<Item = &'a Labels> + Clone,
     target: &Labels,
 ) -> Option<&'a Labels> {
-    rules.iter().filter(|rule| rule.target_matchers.matches(target)).find_map(|rule| {
-        firing.clone().into_iter().find(|source| rule.mutes(source, target))
-    })
+    rules
+        .iter()
+        .filter(|rule| rule.target_matchers.matches(target))
+        .find_map(|rule| firing.clone().into_iter().find(|source| rule.mutes(source, target)))
 }
 
 #[cfg(test)]

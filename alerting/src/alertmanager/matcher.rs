@@ -550,8 +550,9 @@ fn expect<'a>(l: &mut Lexer<'a>, kinds: &[Tok]) -> Result<Token<'a>, Fail> {
 
 fn unquote(t: &Token<'_>) -> Result<String, String> {
     match t.kind {
-        Tok::Quoted => gostr::unquote(t.value)
-            .ok_or_else(|| format!("{}:{}: {}: invalid input", t.col_start, t.col_end, t.value)),
+        Tok::Quoted => {
+            gostr::unquote(t.value).ok_or_else(|| format!("{}:{}: {}: invalid input", t.col_start, t.col_end, t.value))
+        }
         _ => Ok(t.value.to_string()),
     }
 }

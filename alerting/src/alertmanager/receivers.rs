@@ -377,8 +377,16 @@ pub(crate) fn validate_receiver(r: &mut Receiver) -> Result<(), Error> {
             return err("missing Routing key in VictorOps config");
         }
         for key in c.custom_fields.iter().flat_map(|m| m.keys()) {
-            if ["routing_key", "message_type", "state_message", "entity_display_name", "monitoring_tool", "entity_id", "entity_state"]
-                .contains(&key.as_str())
+            if [
+                "routing_key",
+                "message_type",
+                "state_message",
+                "entity_display_name",
+                "monitoring_tool",
+                "entity_id",
+                "entity_state",
+            ]
+            .contains(&key.as_str())
             {
                 return err(format!("victorOps config contains custom field {key} which cannot be used as it conflicts with the fixed/static fields"));
             }
@@ -399,7 +407,9 @@ pub(crate) fn validate_receiver(r: &mut Receiver) -> Result<(), Error> {
         }
         if let Some(mode) = &c.parse_mode {
             if !["", "Markdown", "MarkdownV2", "HTML"].contains(&&**mode) {
-                return err("unknown parse_mode on telegram_config, must be Markdown, MarkdownV2, HTML or empty string");
+                return err(
+                    "unknown parse_mode on telegram_config, must be Markdown, MarkdownV2, HTML or empty string",
+                );
             }
         }
     }
@@ -454,10 +464,17 @@ pub(crate) fn validate_receiver(r: &mut Receiver) -> Result<(), Error> {
             return err("one of url or url_file must be configured");
         }
         at_most_one(&c.url, &c.url_file, "url", "url_file")?;
-        at_most_one(&c.alert_source_token, &c.alert_source_token_file, "alert_source_token", "alert_source_token_file")?;
+        at_most_one(
+            &c.alert_source_token,
+            &c.alert_source_token_file,
+            "alert_source_token",
+            "alert_source_token_file",
+        )?;
         let token = set(&c.alert_source_token) || set(&c.alert_source_token_file);
         if token && has_authorization(&c.http_config) {
-            return err("cannot specify alert_source_token or alert_source_token_file when using http_config.authorization");
+            return err(
+                "cannot specify alert_source_token or alert_source_token_file when using http_config.authorization",
+            );
         }
         if !token && !has_authorization(&c.http_config) {
             return err("at least one of alert_source_token, alert_source_token_file or http_config.authorization must be configured");

@@ -136,8 +136,7 @@ impl Route {
 
 /// Prometheus' `LabelSet.String()`: `{a="1", b="2"}`, entries Go-quoted and sorted as strings.
 pub fn label_set_string(labels: &Labels) -> String {
-    let mut parts: Vec<String> =
-        labels.iter().map(|l| format!("{}={}", l.name, gostr::quote(&l.value))).collect();
+    let mut parts: Vec<String> = labels.iter().map(|l| format!("{}={}", l.name, gostr::quote(&l.value))).collect();
     parts.sort();
     format!("{{{}}}", parts.join(", "))
 }

@@ -111,7 +111,10 @@ fn is_plausible_location(loc: &str) -> bool {
         return true;
     }
     loc.split('/').all(|seg| {
-        !seg.is_empty() && seg != "." && seg != ".." && seg.chars().all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
+        !seg.is_empty()
+            && seg != "."
+            && seg != ".."
+            && seg.chars().all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
     })
 }
 
@@ -177,7 +180,8 @@ fn range_of(input: &str, member: impl Fn(&str) -> Result<i32, Error>) -> Result<
 
 fn atoi(s: &str) -> Result<i32, Error> {
     // Go's strconv.Atoi: optional sign, decimal digits.
-    s.parse::<i32>().map_err(|_| Error::config(format!("strconv.Atoi: parsing {}: invalid syntax", super::gostr::quote(s))))
+    s.parse::<i32>()
+        .map_err(|_| Error::config(format!("strconv.Atoi: parsing {}: invalid syntax", super::gostr::quote(s))))
 }
 
 fn weekday_range(input: &str) -> Result<(i32, i32), Error> {
@@ -309,7 +313,10 @@ mod tests {
         };
         check("times: [{start_time: '09:00', end_time: '17:00'}]", Ok(()));
         check("times: [{start_time: '17:00', end_time: '24:00'}]", Ok(()));
-        check("times: [{start_time: '17:00', end_time: '09:00'}]", Err("start time cannot be equal or greater than end time"));
+        check(
+            "times: [{start_time: '17:00', end_time: '09:00'}]",
+            Err("start time cannot be equal or greater than end time"),
+        );
         check("times: [{start_time: '9:00', end_time: '17:00'}]", Err("couldn't parse timestamp 9:00, invalid format"));
         check("times: [{start_time: '09:00'}]", Err("both start and end times must be provided"));
         check("weekdays: ['monday:friday', 'Saturday']", Ok(()));
