@@ -4,6 +4,8 @@
 
 use clap::Parser;
 
+mod alertmanager;
+
 /// Sextant: a Prometheus-compatible monitoring system.
 #[derive(Debug, Parser)]
 #[command(name = "sextant", version, about, long_about = None)]
@@ -13,7 +15,10 @@ struct Cli {
 }
 
 #[derive(Debug, clap::Subcommand)]
-enum Command {}
+enum Command {
+    /// Alertmanager tools: `check-config`, `routes [show|test]`.
+    Alertmanager(alertmanager::Args),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -23,5 +28,6 @@ fn main() -> anyhow::Result<()> {
             Cli::command().print_help()?;
             Ok(())
         }
+        Some(Command::Alertmanager(args)) => alertmanager::run(args),
     }
 }

@@ -206,7 +206,7 @@ impl GlobalConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "config")]
 struct RawConfig {
     #[serde(default)]
     global: Option<GlobalConfig>,
@@ -232,7 +232,7 @@ struct RawConfig {
 type LabelMap = BTreeMap<String, Option<Scalar>>;
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "route")]
 struct RawRoute {
     #[serde(default)]
     receiver: S,
@@ -263,7 +263,7 @@ struct RawRoute {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "inhibit rule")]
 struct RawInhibitRule {
     #[serde(default)]
     name: S,

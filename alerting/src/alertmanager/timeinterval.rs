@@ -36,7 +36,7 @@ pub struct TimeInterval {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "time interval")]
 pub(crate) struct RawNamed {
     #[serde(default)]
     name: Option<String>,
@@ -45,7 +45,7 @@ pub(crate) struct RawNamed {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "time interval entry")]
 pub(crate) struct RawInterval {
     #[serde(default)]
     times: Option<Vec<RawTimeRange>>,
@@ -62,7 +62,7 @@ pub(crate) struct RawInterval {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "time range")]
 pub(crate) struct RawTimeRange {
     #[serde(default)]
     start_time: Option<String>,
@@ -309,7 +309,7 @@ mod tests {
     #[test]
     fn validates_like_alertmanager() {
         let check = |yaml: &str, expected: Result<(), &str>| {
-            assert_eq!(interval(yaml).map(|_| ()).map_err(|e| e), expected.map_err(String::from), "{yaml}")
+            assert_eq!(interval(yaml).map(|_| ()), expected.map_err(String::from), "{yaml}")
         };
         check("times: [{start_time: '09:00', end_time: '17:00'}]", Ok(()));
         check("times: [{start_time: '17:00', end_time: '24:00'}]", Ok(()));
