@@ -211,13 +211,13 @@ fn slug(route: &Route, show_continue: bool, show_receiver: bool) -> String {
     s
 }
 
-/// One branch in `treeprint`'s style (`├── `, `└── `, `│   `).
+/// One branch in `treeprint`'s style (`├── `, `└── `, and `│` + two no-break spaces + a space).
 fn branch(label: &str, prefix: &str, last: bool, out: &mut String) -> String {
     out.push_str(prefix);
     out.push_str(if last { "└── " } else { "├── " });
     out.push_str(label);
     out.push('\n');
-    format!("{prefix}{}", if last { "    " } else { "│   " })
+    format!("{prefix}{}", if last { "    " } else { "│\u{a0}\u{a0} " })
 }
 
 fn show_tree(route: &Route, prefix: &str, last: bool, out: &mut String, label: &dyn Fn(&Route) -> String) {
