@@ -933,3 +933,113 @@ fn tree(node: NodeConfig, parent: Option<(&RouteOpts, &str, &str, usize)>, count
     *counter += 1;
     Route::new(opts, matchers, node.continue_matching, routes, idx, key, id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> Result<Config, String> {
+        Config::parse(yaml).map_err(|e| e.to_string())
+    }
+
+    fn check_err(yaml: &str, expected: &str) {
+        match load(yaml) {
+            Ok(_) => panic!("{yaml}: loaded, want {expected}"),
+            Err(e) => assert_eq!(e, expected, "{yaml}"),
+        }
+    }
+
+    const OK: &str = "route: {receiver: r}\nreceivers: [{name: r}]\n";
+
+    #[test]
+    fn rejects_like_alertmanager() {
+        check_err("", "no route provided in config");
+        check_err("# only a comment\n", "no route provided in config");
+        check_err("receivers: [{name: r}]", "no routes provided");
+        check_err("route: {receiver: r, continue: true}\nreceivers: [{name: r}]", "cannot have continue in root route");
+        check_err("route: {receiver: r, foo: 1}\nreceivers: [{name: r}]", "1:22: route: unknown field `foo`, expected one of `receiver`, `group_by`, `match`, `match_re`, `matchers`, `mute_time_intervals`, `active_time_intervals`, `continue`, `routes`, `group_wait`, `group_interval`, `repeat_interval`, `labels`");
+        check_err(
+            "route: {receiver: r}\nroute: {receiver: r}\nreceivers: [{name: r}]",
+            "1:1: duplicate entry with key \"route\"",
+        );
+        check_err(
+            "route: {receiver: r, group_wait: 5x}\nreceivers: [{name: r}]",
+            "not a valid duration string: \"5x\"",
+        );
+        check_err(
+            "route: {receiver: r, routes: [{match_re: {a: '('}}]}\nreceivers: [{name: r}]",
+            "error parsing regexp: unclosed group",
+        );
+        check_err(
+            "route: {receiver: r, routes: [{matchers: ['a=~(']}]}\nreceivers: [{name: r}]",
+            "error parsing regexp: unclosed group",
+        );
+        check_err(
+            "route: {receiver: r, routes: [{match: {'a-b': c}}]}\nreceivers: [{name: r}]",
+            "invalid label name \"a-b\"",
+        );
+        check_err(
+            "route: {receiver: r}\nreceivers: [{name: r, webhook_configs: [{}]}]",
+            "one of url or url_file must be configured",
+        );
+        check_err(
+            "route: {receiver: r}\nreceivers: [{name: r, webhook_configs: [{url: 'ftp://x'}]}]",
+            "invalid URL: unsupported scheme \"ftp\" for URL",
+        );
+        check_err(
+            "route: {receiver: r}\nreceivers: [{name: r, email_configs: [{to: a@b}]}]",
+            "no global SMTP smarthost set",
+        );
+        check_err(
+            "global: {smtp_smarthost: 'x'}\nroute: {receiver: r}\nreceivers: [{name: r}]",
+            "address x: missing port in address",
+        );
+        check_err(
+            "route: {receiver: r}\nreceivers: [{name: r}]\ninhibit_rules: [{equal: ['a-b']}]",
+            "invalid label name \"a-b\" in equal list",
+        );
+        check_err(
+            "route: {receiver: r}\nreceivers: [{name: r}]\ntime_intervals: [{name: a}, {name: a}]",
+            "time interval \"a\" is not unique",
+        );
+    }
+
+    #[test]
+    fn decodes_like_alertmanager() {
+        // Scalars become strings; an empty `global:` keeps the defaults.
+        let c =
+            load("global:\nroute:\n  receiver: r\n  routes: [{match: {test: 2}, receiver: r}]\nreceivers: [{name: r}]")
+                .unwrap();
+        assert_eq!(c.route.routes[0].matchers.to_string(), r#"{test="2"}"#);
+        assert_eq!(c.global.smtp_hello(), "localhost");
+        assert_eq!(c.global.resolve_timeout().to_string(), "5m");
+        // Global values reach the integrations.
+        let c = load(
+            "global: {smtp_smarthost: 'mx:25', smtp_from: a@b, slack_api_url: 'http://s/x', http_config: {follow_redirects: false}}\n\
+             route: {receiver: r}\n\
+             receivers: [{name: r, email_configs: [{to: c@d}], slack_configs: [{channel: '#x'}], webhook_configs: [{url: 'http://w/'}]}]",
+        )
+        .unwrap();
+        let r = c.receiver("r").unwrap();
+        let email = r.email_configs[0].as_ref().unwrap();
+        assert_eq!(email.smarthost.as_deref(), Some("mx:25"));
+        assert_eq!(email.hello.as_deref(), Some("localhost"));
+        assert_eq!(email.require_tls, Some(true));
+        assert!(!email.send_resolved());
+        assert_eq!(r.slack_configs[0].as_ref().unwrap().api_url.as_deref(), Some("http://s/x"));
+        let webhook = r.webhook_configs[0].as_ref().unwrap();
+        assert_eq!(webhook.http_config.as_ref().and_then(|h| h.follow_redirects), Some(false));
+        assert!(webhook.send_resolved());
+        assert_eq!(r.integration_count(), 3);
+        assert!(load(OK).is_ok());
+    }
+
+    #[test]
+    fn group_by_empty_list_inherits_as_in_0_25() {
+        let c = load(
+            "route:\n  receiver: r\n  group_by: [a]\n  routes: [{group_by: [], receiver: r}]\nreceivers: [{name: r}]",
+        )
+        .unwrap();
+        assert_eq!(c.route.routes[0].opts.group_by.iter().collect::<Vec<_>>(), ["a"]);
+    }
+}

@@ -50,6 +50,15 @@ pub struct HttpClientConfig {
 
 macro_rules! integration {
     ($(#[$doc:meta])* $name:ident, default_send_resolved = $sr:expr, { $($field:ident : $ty:ty),* $(,)? }) => {
+        integration!(@struct $(#[$doc])* $name, $sr, {
+            /// The HTTP client's settings; the global `http_config` when not set.
+            http_config: Option<HttpClientConfig>, $($field: $ty),*
+        });
+    };
+    ($(#[$doc:meta])* $name:ident, no_http, default_send_resolved = $sr:expr, { $($field:ident : $ty:ty),* $(,)? }) => {
+        integration!(@struct $(#[$doc])* $name, $sr, { $($field: $ty),* });
+    };
+    (@struct $(#[$doc:meta])* $name:ident, $sr:expr, { $($(#[$fdoc:meta])* $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
         #[serde(deny_unknown_fields)]
@@ -57,9 +66,7 @@ macro_rules! integration {
             /// Whether resolved alerts are notified; `None` means the integration's default.
             #[serde(default)]
             pub send_resolved: Option<bool>,
-            #[serde(default)]
-            pub http_config: Option<HttpClientConfig>,
-            $( #[serde(default)] pub $field: $ty, )*
+            $( $(#[$fdoc])* #[serde(default)] pub $field: $ty, )*
         }
 
         impl $name {
@@ -78,9 +85,8 @@ integration!(
 });
 
 integration!(
-    /// `email_configs` (`http_config` is not an email field upstream; kept for symmetry and
-    /// rejected at validation).
-    EmailConfig, default_send_resolved = false, {
+    /// `email_configs`
+    EmailConfig, no_http, default_send_resolved = false, {
     to: S, from: S, hello: S, smarthost: S, auth_username: S, auth_password: S, auth_password_file: S,
     auth_secret: S, auth_secret_file: S, auth_identity: S, headers: Option<BTreeMap<String, Scalar>>, html: S,
     text: S, require_tls: Option<bool>, tls_config: Option<Value>, force_implicit_tls: Option<bool>,
@@ -324,9 +330,6 @@ pub(crate) fn validate_receiver(r: &mut Receiver) -> Result<(), Error> {
     for c in r.email_configs.iter().flatten() {
         if !set(&c.to) {
             return err("missing to address in email config");
-        }
-        if c.http_config.is_some() {
-            return err("field http_config not found in type config.EmailConfig");
         }
         let mut seen = std::collections::BTreeSet::new();
         for name in c.headers.iter().flat_map(|h| h.keys()) {
