@@ -12,7 +12,8 @@
 //!   routes an alert goes to, each with its effective [`alertmanager::RouteOpts`], route key
 //!   and group key;
 //! - [`alertmanager::inhibited_by`]: whether a set of firing alerts inhibits an alert;
-//! - [`alertmanager::TimeInterval`]: time intervals, validated and evaluated (UTC).
+//! - [`alertmanager::TimeInterval`]: time intervals, validated and evaluated (in UTC, or at a
+//!   zone offset the caller resolves: there is no time zone database here).
 //!
 //! Not here yet: rule evaluation, templates and the notifier (Prometheus side), and the
 //! Alertmanager's dispatcher, silences, notification log, receivers' sending and API.

@@ -13,9 +13,19 @@ pub struct NamedTimeInterval {
 }
 
 impl NamedTimeInterval {
-    /// True if the instant (Unix milliseconds) is inside any of the intervals.
+    /// True if the instant (Unix milliseconds) is inside any of the intervals, every
+    /// interval read in UTC (see [`TimeInterval::contains_local`] for other locations).
     pub fn contains(&self, t_ms: i64) -> bool {
         self.time_intervals.iter().any(|ti| ti.contains(t_ms))
+    }
+
+    /// Like [`NamedTimeInterval::contains`], with `utc_offset` giving, for an entry's
+    /// `location` and the instant, that zone's offset from UTC in seconds.
+    pub fn contains_with(&self, t_ms: i64, utc_offset: impl Fn(&str, i64) -> i32) -> bool {
+        self.time_intervals.iter().any(|ti| {
+            let offset = ti.location.as_deref().map_or(0, |loc| utc_offset(loc, t_ms));
+            ti.contains_local(t_ms, offset)
+        })
     }
 }
 
@@ -237,10 +247,17 @@ fn year_range(input: &str) -> Result<(i32, i32), Error> {
 }
 
 impl TimeInterval {
-    /// True if the instant (Unix milliseconds) is inside this interval. Only `UTC` (or no
-    /// location) is evaluated exactly; other locations are evaluated in UTC for now.
+    /// True if the instant (Unix milliseconds) is inside this interval, read in UTC. This
+    /// crate has no time zone database: for an interval with a `location`, resolve the zone's
+    /// offset at that instant and use [`TimeInterval::contains_local`].
     pub fn contains(&self, t_ms: i64) -> bool {
-        let secs = t_ms.div_euclid(1000);
+        self.contains_local(t_ms, 0)
+    }
+
+    /// True if the instant is inside this interval when the wall clock is `utc_offset_secs`
+    /// ahead of UTC (as Go's `t.In(location)`).
+    pub fn contains_local(&self, t_ms: i64, utc_offset_secs: i32) -> bool {
+        let secs = t_ms.div_euclid(1000).saturating_add(i64::from(utc_offset_secs));
         let days = secs.div_euclid(86_400);
         let minute_of_day = (secs.rem_euclid(86_400) / 60) as u32;
         let (year, month, day) = civil_from_days(days);
@@ -349,5 +366,9 @@ mod tests {
         check("months: ['february']", true);
         check("years: ['2023']", false);
         check("weekdays: ['thursday']\nmonths: ['march']", false);
+        // 10:30 UTC is 00:30 on Friday in UTC+14.
+        let friday = interval("weekdays: ['friday']\ntimes: [{start_time: '00:00', end_time: '01:00'}]").unwrap();
+        assert!(!friday.contains(t));
+        assert!(friday.contains_local(t, 14 * 3600));
     }
 }
