@@ -97,7 +97,8 @@ fn check_config(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
                 println!("  FAILED: {message}");
                 failed += 1;
             }
-            Ok(config) => {
+            Ok(mut config) => {
+                config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
                 println!("  SUCCESS");
                 println!("Found:");
                 println!(" - global config");
@@ -106,7 +107,7 @@ fn check_config(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
                 println!(" - {} receivers", config.receivers.len());
                 println!(" - {} templates", config.templates.len());
                 if !config.templates.is_empty() {
-                    match check_templates(path, &config.templates) {
+                    match check_templates(&config.templates) {
                         Ok(()) => println!("  SUCCESS"),
                         Err(e) => {
                             println!("  FAILED: {e}");
@@ -126,11 +127,10 @@ fn check_config(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
 }
 
 /// Templates are not parsed yet (no Go template engine): the files a glob names must be
-/// readable. Relative globs are taken from the configuration's directory.
-fn check_templates(config_path: &Path, globs: &[String]) -> anyhow::Result<()> {
-    let base = config_path.parent().unwrap_or(Path::new("."));
+/// readable.
+fn check_templates(globs: &[String]) -> anyhow::Result<()> {
     for glob in globs {
-        let pattern = base.join(glob);
+        let pattern = Path::new(glob);
         let (dir, file_pattern) = (pattern.parent().unwrap_or(Path::new(".")), pattern.file_name());
         let Some(file_pattern) = file_pattern.and_then(|f| f.to_str()) else { continue };
         if dir.to_string_lossy().contains(['*', '?', '[']) {

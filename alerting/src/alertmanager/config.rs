@@ -323,6 +323,21 @@ impl Config {
         build(raw, yaml, options)
     }
 
+    /// Makes the relative paths in the file relative to `dir` (the configuration file's
+    /// directory), as Alertmanager does after loading a file: template globs and the file
+    /// paths of every `http_config`. Integration `*_file` fields stay as written, as upstream.
+    pub fn resolve_paths(&mut self, dir: &std::path::Path) {
+        for t in &mut self.templates {
+            super::receivers::join_dir(dir, t);
+        }
+        if let Some(h) = &mut self.global.http_config {
+            h.set_directory(dir);
+        }
+        for r in &mut self.receivers {
+            r.set_directory(dir);
+        }
+    }
+
     /// The named interval (from `time_intervals` or `mute_time_intervals`).
     pub fn time_interval(&self, name: &str) -> Option<&NamedTimeInterval> {
         self.time_intervals.iter().chain(&self.mute_time_intervals).find(|t| t.name == name)
@@ -1032,6 +1047,21 @@ mod tests {
         assert!(webhook.send_resolved());
         assert_eq!(r.integration_count(), 3);
         assert!(load(OK).is_ok());
+    }
+
+    #[test]
+    fn resolves_paths_against_the_config_directory() {
+        let mut c = load(
+            "global: {http_config: {bearer_token_file: tok}}\ntemplates: ['t/*.tmpl', '/abs/x.tmpl']\nroute: {receiver: r}\n\
+             receivers: [{name: r, webhook_configs: [{url: 'http://w/', http_config: {tls_config: {ca_file: ca.pem}, basic_auth: {username: u, password_file: /p}}}]}]",
+        )
+        .unwrap();
+        c.resolve_paths(std::path::Path::new("/etc/am"));
+        assert_eq!(c.templates, ["/etc/am/t/*.tmpl", "/abs/x.tmpl"]);
+        assert_eq!(c.global.http_config.as_ref().unwrap().bearer_token_file.as_deref(), Some("/etc/am/tok"));
+        let h = c.receivers[0].webhook_configs[0].as_ref().unwrap().http_config.as_ref().unwrap();
+        assert_eq!(h.tls_config.as_ref().unwrap()["ca_file"].as_str(), Some("/etc/am/ca.pem"));
+        assert_eq!(h.basic_auth.as_ref().unwrap()["password_file"].as_str(), Some("/p"));
     }
 
     #[test]

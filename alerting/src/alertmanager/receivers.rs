@@ -48,6 +48,49 @@ pub struct HttpClientConfig {
     pub http_headers: Option<Value>,
 }
 
+impl HttpClientConfig {
+    /// Makes relative file paths (`bearer_token_file`, `*_file` in `basic_auth`,
+    /// `authorization`, `oauth2` and `tls_config`) relative to `dir`, as Prometheus'
+    /// `SetDirectory` does. No IO.
+    pub fn set_directory(&mut self, dir: &std::path::Path) {
+        if let Some(f) = &mut self.bearer_token_file {
+            join_dir(dir, &mut f.0);
+        }
+        let blocks: [(&mut Option<Value>, &[&str]); 3] = [
+            (&mut self.basic_auth, &["username_file", "password_file"]),
+            (&mut self.authorization, &["credentials_file"]),
+            (&mut self.oauth2, &["client_secret_file"]),
+        ];
+        for (block, keys) in blocks {
+            if let Some(block) = block {
+                set_file_keys(block, keys, dir);
+                if let Some(tls) = block.get_mut("tls_config") {
+                    set_file_keys(tls, TLS_FILES, dir);
+                }
+            }
+        }
+        if let Some(tls) = &mut self.tls_config {
+            set_file_keys(tls, TLS_FILES, dir);
+        }
+    }
+}
+
+const TLS_FILES: &[&str] = &["ca_file", "cert_file", "key_file"];
+
+fn set_file_keys(block: &mut Value, keys: &[&str], dir: &std::path::Path) {
+    for key in keys {
+        if let Some(Value::String(path)) = block.get_mut(*key) {
+            join_dir(dir, path);
+        }
+    }
+}
+
+pub(crate) fn join_dir(dir: &std::path::Path, path: &mut String) {
+    if !path.is_empty() && !std::path::Path::new(path.as_str()).is_absolute() {
+        *path = dir.join(path.as_str()).to_string_lossy().into_owned();
+    }
+}
+
 macro_rules! integration {
     ($(#[$doc:meta])* $name:ident, default_send_resolved = $sr:expr, { $($field:ident : $ty:ty),* $(,)? }) => {
         integration!(@struct $(#[$doc])* $name, $sr, {
@@ -255,6 +298,38 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// Resolves relative paths of every integration's `http_config` against `dir`.
+    pub fn set_directory(&mut self, dir: &std::path::Path) {
+        macro_rules! each {
+            ($($list:ident),*) => {
+                $(for c in self.$list.iter_mut().flatten() {
+                    if let Some(h) = &mut c.http_config {
+                        h.set_directory(dir);
+                    }
+                })*
+            };
+        }
+        each!(
+            webhook_configs,
+            slack_configs,
+            pagerduty_configs,
+            opsgenie_configs,
+            wechat_configs,
+            pushover_configs,
+            victorops_configs,
+            sns_configs,
+            telegram_configs,
+            webex_configs,
+            discord_configs,
+            msteams_configs,
+            msteamsv2_configs,
+            jira_configs,
+            rocketchat_configs,
+            mattermost_configs,
+            incidentio_configs
+        );
+    }
+
     /// The number of integrations (each is its own delivery pipeline).
     pub fn integration_count(&self) -> usize {
         self.webhook_configs.len()
