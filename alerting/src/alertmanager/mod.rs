@@ -18,8 +18,9 @@ pub use matcher::{
 };
 pub use receivers::{
     DiscordConfig, EmailConfig, HttpClientConfig, IncidentioConfig, JiraConfig, MattermostConfig, MsTeamsConfig,
-    MsTeamsV2Config, OpsGenieConfig, PagerdutyConfig, PushoverConfig, Receiver, RocketchatConfig, SlackConfig,
-    SnsConfig, TelegramConfig, VictorOpsConfig, WebexConfig, WebhookConfig, WechatConfig,
+    MsTeamsV2Config, OpsGenieConfig, OpsGenieResponder, PagerdutyConfig, PagerdutyImage, PagerdutyLink, PushoverConfig,
+    Receiver, RocketchatConfig, SlackAction, SlackConfig, SlackConfirmationField, SlackField, SnsConfig,
+    TelegramConfig, VictorOpsConfig, WebexConfig, WebhookConfig, WechatConfig,
 };
 pub use route::{label_set_string, Route, RouteOpts};
 pub use timeinterval::{NamedTimeInterval, TimeInterval};

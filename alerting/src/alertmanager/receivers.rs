@@ -91,6 +91,88 @@ pub(crate) fn join_dir(dir: &std::path::Path, path: &mut String) {
     }
 }
 
+/// A Slack attachment field (`slack_configs[].fields`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SlackField {
+    #[serde(default)]
+    pub title: S,
+    #[serde(default)]
+    pub value: S,
+    #[serde(default)]
+    pub short: Option<bool>,
+}
+
+/// A Slack action button (`slack_configs[].actions`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SlackAction {
+    #[serde(default)]
+    pub r#type: S,
+    #[serde(default)]
+    pub text: S,
+    #[serde(default)]
+    pub url: S,
+    #[serde(default)]
+    pub style: S,
+    #[serde(default)]
+    pub name: S,
+    #[serde(default)]
+    pub value: S,
+    #[serde(default)]
+    pub confirm: Option<SlackConfirmationField>,
+}
+
+/// The confirmation dialog of a [`SlackAction`].
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfirmationField {
+    #[serde(default)]
+    pub text: S,
+    #[serde(default)]
+    pub title: S,
+    #[serde(default)]
+    pub ok_text: S,
+    #[serde(default)]
+    pub dismiss_text: S,
+}
+
+/// An OpsGenie responder (`opsgenie_configs[].responders`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OpsGenieResponder {
+    #[serde(default)]
+    pub id: S,
+    #[serde(default)]
+    pub name: S,
+    #[serde(default)]
+    pub username: S,
+    #[serde(default)]
+    pub r#type: S,
+}
+
+/// A PagerDuty image (`pagerduty_configs[].images`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PagerdutyImage {
+    #[serde(default)]
+    pub src: S,
+    #[serde(default)]
+    pub alt: S,
+    #[serde(default)]
+    pub href: S,
+}
+
+/// A PagerDuty link (`pagerduty_configs[].links`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PagerdutyLink {
+    #[serde(default)]
+    pub href: S,
+    #[serde(default)]
+    pub text: S,
+}
+
 macro_rules! integration {
     ($(#[$doc:meta])* $name:ident, default_send_resolved = $sr:expr, { $($field:ident : $ty:ty),* $(,)? }) => {
         integration!(@struct $(#[$doc])* $name, $sr, {
@@ -140,25 +222,25 @@ integration!(
     /// `slack_configs`
     SlackConfig, default_send_resolved = false, {
     api_url: S, api_url_file: S, app_token: S, app_token_file: S, app_url: S, channel: S, username: S,
-    color: S, title: S, title_link: S, pretext: S, text: S, message_text: S, fields: Option<Vec<Value>>,
+    color: S, title: S, title_link: S, pretext: S, text: S, message_text: S, fields: Option<Vec<SlackField>>,
     short_fields: Option<bool>, footer: S, fallback: S, callback_id: S, icon_emoji: S, icon_url: S,
     image_url: S, thumb_url: S, link_names: Option<bool>, mrkdwn_in: Option<Vec<String>>,
-    actions: Option<Vec<Value>>, update_message: Option<bool>, timeout: S,
+    actions: Option<Vec<SlackAction>>, update_message: Option<bool>, timeout: S,
 });
 
 integration!(
     /// `pagerduty_configs`
     PagerdutyConfig, default_send_resolved = true, {
     service_key: S, service_key_file: S, routing_key: S, routing_key_file: S, url: S, client: S,
-    client_url: S, description: S, details: Option<Value>, images: Option<Vec<Value>>,
-    links: Option<Vec<Value>>, source: S, severity: S, class: S, component: S, group: S, timeout: S,
+    client_url: S, description: S, details: Option<Value>, images: Option<Vec<PagerdutyImage>>,
+    links: Option<Vec<PagerdutyLink>>, source: S, severity: S, class: S, component: S, group: S, timeout: S,
 });
 
 integration!(
     /// `opsgenie_configs`
     OpsGenieConfig, default_send_resolved = true, {
     api_key: S, api_key_file: S, api_url: S, message: S, description: S, source: S,
-    details: Option<BTreeMap<String, Scalar>>, entity: S, responders: Option<Vec<Value>>, actions: S,
+    details: Option<BTreeMap<String, Scalar>>, entity: S, responders: Option<Vec<OpsGenieResponder>>, actions: S,
     tags: S, note: S, priority: S, update_alerts: Option<bool>,
 });
 
@@ -415,6 +497,28 @@ pub(crate) fn validate_receiver(r: &mut Receiver) -> Result<(), Error> {
         }
     }
     for c in r.slack_configs.iter().flatten() {
+        for f in c.fields.iter().flatten() {
+            if !set(&f.title) {
+                return err("missing title in Slack field configuration");
+            }
+            if !set(&f.value) {
+                return err("missing value in Slack field configuration");
+            }
+        }
+        for a in c.actions.iter().flatten() {
+            if !set(&a.r#type) {
+                return err("missing type in Slack action configuration");
+            }
+            if !set(&a.text) {
+                return err("missing text in Slack action configuration");
+            }
+            if !set(&a.url) && !set(&a.name) {
+                return err("missing name or url in Slack action configuration");
+            }
+            if a.confirm.as_ref().is_some_and(|c| !set(&c.text)) {
+                return err("missing text in Slack confirmation configuration");
+            }
+        }
         at_most_one(&c.api_url, &c.api_url_file, "api_url", "api_url_file")?;
         at_most_one(&c.app_token, &c.app_token_file, "app_token", "app_token_file")?;
         if (set(&c.api_url) || set(&c.api_url_file)) && (set(&c.app_token) || set(&c.app_token_file)) {
@@ -436,6 +540,27 @@ pub(crate) fn validate_receiver(r: &mut Receiver) -> Result<(), Error> {
     }
     for c in r.opsgenie_configs.iter().flatten() {
         at_most_one(&c.api_key, &c.api_key_file, "api_key", "api_key_file")?;
+        for resp in c.responders.iter().flatten() {
+            let shown = || {
+                let f = |v: &S| v.as_ref().map(|s| s.0.clone()).unwrap_or_default();
+                format!("{{{} {} {} {}}}", f(&resp.id), f(&resp.name), f(&resp.username), f(&resp.r#type))
+            };
+            if !set(&resp.id) && !set(&resp.username) && !set(&resp.name) {
+                return err(format!(
+                    "opsGenieConfig responder {} has to have at least one of id, username or name specified",
+                    shown()
+                ));
+            }
+            let kind = resp.r#type.as_deref().unwrap_or("");
+            if !kind.contains("{{")
+                && !["team", "teams", "user", "escalation", "schedule"].contains(&&*kind.to_lowercase())
+            {
+                return err(format!(
+                    "opsGenieConfig responder {} type does not match valid options ^(team|teams|user|escalation|schedule)$",
+                    shown()
+                ));
+            }
+        }
     }
     for c in r.pushover_configs.iter().flatten() {
         if !set(&c.user_key) && !set(&c.user_key_file) {
