@@ -1,7 +1,9 @@
 //! Random and mutated inputs to the Alertmanager parsers: errors, never panics.
 
 use proptest::prelude::*;
-use sextant_alerting::alertmanager::{parse_matcher, parse_matchers, Config, ParseMode, PromDuration};
+use sextant_alerting::alertmanager::{
+    parse_matcher, parse_matchers, Config, MatchType, Matcher, ParseMode, PromDuration,
+};
 use sextant_model::Labels;
 
 const SEED_CONFIG: &str = r#"
@@ -67,6 +69,13 @@ proptest! {
     fn matcher_like_inputs_never_panic(name in "[a-z\"{}]{0,4}", op in "(=|!=|=~|!~|!|~)", value in "[a-z\"\\\\,{}()*.+ ]{0,8}") {
         let input = format!("{{{name}{op}{value}}}");
         let _ = parse_matchers(&input, ParseMode::Fallback);
+    }
+
+    #[test]
+    fn regexes_never_panic(re in r"[\\\[\]^:&~a-zQEdDwWsSbB.*+?(){}|-]{0,16}", input in "[a-z0-9\\[\\]&~ ]{0,6}") {
+        if let Ok(m) = Matcher::new(MatchType::Regexp, "a", re) {
+            let _ = m.matches(&input);
+        }
     }
 
     #[test]

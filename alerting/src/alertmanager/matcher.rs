@@ -77,12 +77,104 @@ impl Matcher {
     }
 }
 
-/// Go-compatible anchoring; the `regex` crate's syntax is RE2's, as Go's is.
+/// Go-compatible anchoring; the `regex` crate's syntax is RE2's, as Go's is, after
+/// [`go_to_rust_regex`] has fixed the few differences.
 pub(crate) fn compile_anchored(re: &str) -> Result<Regex, Error> {
-    regex::RegexBuilder::new(&format!("^(?:{re})$"))
+    regex::RegexBuilder::new(&format!("^(?:{})$", go_to_rust_regex(re)))
         .size_limit(1 << 22)
         .build()
         .map_err(|e| Error::matcher(format!("error parsing regexp: {}", first_line(&e.to_string()))))
+}
+
+/// Rewrites a Go regexp so the `regex` crate gives it Go's meaning: Perl classes (`\d`,
+/// `\w`, `\s`) and word boundaries are ASCII-only in Go; `\Q...\E` quotes; inside a
+/// bracket class a `[` that does not open `[:name:]` is literal, and `&&`/`~~` are not set
+/// operations. Everything else is passed through (an invalid pattern stays invalid).
+fn go_to_rust_regex(re: &str) -> std::borrow::Cow<'_, str> {
+    if !re.contains(['\\', '[']) {
+        return std::borrow::Cow::Borrowed(re);
+    }
+    let chars: Vec<char> = re.chars().collect();
+    let mut out = String::with_capacity(re.len() + 8);
+    let mut in_class = false;
+    let mut class_start = 0;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\\' if i + 1 < chars.len() => {
+                let e = chars[i + 1];
+                i += 2;
+                let perl = match (e, in_class) {
+                    ('d', false) => Some("[0-9]"),
+                    ('D', _) => Some("[^0-9]"),
+                    ('w', false) => Some("[0-9A-Za-z_]"),
+                    ('W', _) => Some("[^0-9A-Za-z_]"),
+                    ('s', false) => Some("[\\t\\n\\x0C\\r ]"),
+                    ('S', _) => Some("[^\\t\\n\\x0C\\r ]"),
+                    ('d', true) => Some("0-9"),
+                    ('w', true) => Some("0-9A-Za-z_"),
+                    ('s', true) => Some("\\t\\n\\x0C\\r "),
+                    ('b', false) => Some("(?-u:\\b)"),
+                    ('B', false) => Some("(?-u:\\B)"),
+                    _ => None,
+                };
+                if let Some(p) = perl {
+                    out.push_str(p);
+                } else if e == 'Q' && !in_class {
+                    let mut quoted = String::new();
+                    while i < chars.len() && !(chars[i] == '\\' && chars.get(i + 1) == Some(&'E')) {
+                        quoted.push(chars[i]);
+                        i += 1;
+                    }
+                    i += 2;
+                    out.push_str(&regex::escape(&quoted));
+                } else {
+                    out.push('\\');
+                    out.push(e);
+                }
+                continue;
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push('[');
+                i += 1;
+                if chars.get(i) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                }
+                class_start = i;
+                continue;
+            }
+            '[' if chars.get(i + 1) == Some(&':') => {
+                // [:alpha:] and friends, copied whole.
+                let end = (i + 2..chars.len().saturating_sub(1)).find(|&j| chars[j] == ':' && chars[j + 1] == ']');
+                match end {
+                    Some(j) => {
+                        out.extend(&chars[i..j + 2]);
+                        i = j + 2;
+                    }
+                    None => {
+                        out.push_str("\\[");
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            '[' => out.push_str("\\["),
+            '&' | '~' if in_class => {
+                out.push('\\');
+                out.push(c);
+            }
+            ']' if in_class && i > class_start => in_class = false,
+            _ => {}
+        }
+        if !(c == '[' && in_class) && !((c == '&' || c == '~') && in_class) {
+            out.push(c);
+        }
+        i += 1;
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn first_line(s: &str) -> &str {
@@ -713,6 +805,31 @@ mod tests {
         assert!(m.matches("bxx"));
         assert!(!m.matches("b\nx"));
         assert!(!m.matches("xb"));
+    }
+
+    #[test]
+    fn regexes_mean_what_go_means() {
+        let check = |re: &str, input: &str, expected: bool| {
+            let m = Matcher::new(MatchType::Regexp, "a", re).unwrap();
+            assert_eq!(m.matches(input), expected, "{re} on {input:?}");
+        };
+        check(r"\d+", "42", true);
+        check(r"\d", "٣", false);
+        check(r"\D", "٣", true);
+        check(r"[\d.]+", "1.5", true);
+        check(r"[\d]", "٣", false);
+        check(r"\w+", "é", false);
+        check(r"\s", "\u{a0}", false);
+        check(r"x\b.*", "x.", true);
+        check(r"\Qa.b\E", "a.b", true);
+        check(r"\Qa.b\E", "axb", false);
+        check(r"[a[]+", "a[", true);
+        check(r"[a&&b]", "&", true);
+        check(r"[[:alpha:]]+", "abc", true);
+        check(r"[^\]a]", "b", true);
+        check(r"[]a]", "]", true);
+        check(r"\\d", "\\d", true);
+        assert!(Matcher::new(MatchType::Regexp, "a", "(").is_err());
     }
 
     #[test]
