@@ -161,17 +161,16 @@ fn go_to_rust_regex(re: &str) -> std::borrow::Cow<'_, str> {
                 }
                 continue;
             }
-            '[' => out.push_str("\\["),
-            '&' | '~' if in_class => {
+            '[' | '&' | '~' if in_class => {
                 out.push('\\');
                 out.push(c);
+                i += 1;
+                continue;
             }
             ']' if in_class && i > class_start => in_class = false,
             _ => {}
         }
-        if !(c == '[' && in_class) && !((c == '&' || c == '~') && in_class) {
-            out.push(c);
-        }
+        out.push(c);
         i += 1;
     }
     std::borrow::Cow::Owned(out)
