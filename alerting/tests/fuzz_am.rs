@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use sextant_alerting::alertmanager::{
-    parse_matcher, parse_matchers, Config, MatchType, Matcher, ParseMode, PromDuration,
+    classic_matchers, parse_matcher, parse_matchers, utf8_matchers, Config, MatchType, Matcher, ParseMode, PromDuration,
 };
 use sextant_model::Labels;
 
@@ -69,6 +69,20 @@ proptest! {
     fn matcher_like_inputs_never_panic(name in "[a-z\"{}]{0,4}", op in "(=|!=|=~|!~|!|~)", value in "[a-z\"\\\\,{}()*.+ ]{0,8}") {
         let input = format!("{{{name}{op}{value}}}");
         let _ = parse_matchers(&input, ParseMode::Fallback);
+    }
+
+    /// Fallback mode: the UTF-8 result if valid and the same as the classic one, else classic.
+    #[test]
+    fn fallback_is_the_documented_choice(name in "[a-z\"]{1,3}", op in "(=|!=|=~|!~)", value in "[a-z\"\\\\,(|.*]{0,6}") {
+        let input = format!("{{{name}{op}{value}}}");
+        let expected = match (utf8_matchers(&input), classic_matchers(&input)) {
+            (Ok(u), Ok(c)) => Ok(if u == c { u } else { c }),
+            (Ok(u), Err(_)) => Ok(u),
+            (Err(_), c) => c,
+        };
+        let got = parse_matchers(&input, ParseMode::Fallback);
+        prop_assert_eq!(got.as_ref().ok(), expected.as_ref().ok());
+        prop_assert_eq!(got.err().map(|e| e.to_string()), expected.err().map(|e| e.to_string()));
     }
 
     #[test]

@@ -271,6 +271,15 @@ pub fn parse_matchers(input: &str, mode: ParseMode) -> Result<Vec<Matcher>, Erro
         ParseMode::Utf8Strict => utf8_matchers(input),
         ParseMode::Fallback => {
             let utf8 = utf8_matchers(input);
+            // Compiling regexes dominates: when the classic parser reads the same matchers,
+            // its regexes compile exactly as the UTF-8 parser's did.
+            if let Ok(u) = &utf8 {
+                let raw: Result<Vec<RawMatcher>, Error> =
+                    classic_tokens(input).iter().map(|t| classic_syntax(t)).collect();
+                if raw.is_ok_and(|raw| raw.len() == u.len() && raw.iter().zip(u).all(|(r, m)| same(r, m))) {
+                    return utf8;
+                }
+            }
             let classic = classic_matchers(input);
             match (utf8, classic) {
                 (Err(_), Ok(c)) => Ok(c),
@@ -280,6 +289,10 @@ pub fn parse_matchers(input: &str, mode: ParseMode) -> Result<Vec<Matcher>, Erro
             }
         }
     }
+}
+
+fn same(raw: &RawMatcher, m: &Matcher) -> bool {
+    raw.0 == m.kind && raw.1 == m.name && raw.2 == m.value
 }
 
 /// Parses exactly one matcher (as silences and `amtool` arguments do).
@@ -323,6 +336,10 @@ pub fn utf8_matcher(input: &str) -> Result<Matcher, Error> {
 /// The 0.25 parser of a matcher list: strips one `{` and one `}`, splits on commas outside
 /// double quotes.
 pub fn classic_matchers(input: &str) -> Result<Vec<Matcher>, Error> {
+    classic_tokens(input).iter().map(|t| classic_matcher(t)).collect()
+}
+
+fn classic_tokens(input: &str) -> Vec<String> {
     let s = input.strip_prefix('{').unwrap_or(input);
     let s = s.strip_suffix('}').unwrap_or(s);
     let mut tokens = Vec::new();
@@ -351,7 +368,7 @@ pub fn classic_matchers(input: &str) -> Result<Vec<Matcher>, Error> {
     if !last.is_empty() {
         tokens.push(last.to_string());
     }
-    tokens.iter().map(|t| classic_matcher(t)).collect()
+    tokens
 }
 
 fn classic_regex() -> &'static Regex {
@@ -364,6 +381,14 @@ fn classic_regex() -> &'static Regex {
 
 /// The 0.25 parser of one matcher: `name op value`, the value optionally double-quoted.
 pub fn classic_matcher(input: &str) -> Result<Matcher, Error> {
+    let (kind, name, value) = classic_syntax(input)?;
+    Matcher::new(kind, name, value)
+}
+
+type RawMatcher = (MatchType, String, String);
+
+/// The classic parser without compiling regexes.
+fn classic_syntax(input: &str) -> Result<RawMatcher, Error> {
     let Some(caps) = classic_regex().captures(input) else {
         return Err(Error::matcher(format!("bad matcher format: {input}")));
     };
@@ -409,7 +434,7 @@ pub fn classic_matcher(input: &str) -> Result<Matcher, Error> {
         "=~" => MatchType::Regexp,
         _ => MatchType::NotRegexp,
     };
-    Matcher::new(kind, name, value)
+    Ok((kind, name.to_string(), value))
 }
 
 // ---------------------------------------------------------------------------------------
