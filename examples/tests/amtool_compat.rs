@@ -157,6 +157,18 @@ fn routes_like_amtool() {
             }
         }
     }
+    // The full tree of every upstream config file amtool can load.
+    for file in configs(&dir) {
+        let flag = format!("--config.file={}", file.display());
+        let theirs = run(amtool, &["config".into(), "routes".into(), flag.clone()]);
+        if theirs.ok {
+            compare(
+                format!("{}: routes", file.display()),
+                theirs,
+                run(sextant, &["alertmanager".into(), "routes".into(), flag]),
+            );
+        }
+    }
     println!("conformance amtool-routes: {} of {total} passed", total - failures.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
