@@ -4,6 +4,7 @@
 
 use clap::Parser;
 
+mod alertmanager;
 mod check;
 
 /// Sextant: a Prometheus-compatible monitoring system.
@@ -21,6 +22,8 @@ enum Command {
         #[command(subcommand)]
         command: check::CheckCommand,
     },
+    /// Alertmanager tools: `check-config`, `routes [show|test]`.
+    Alertmanager(alertmanager::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +35,6 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Check { command }) => check::run(command),
+        Some(Command::Alertmanager(args)) => alertmanager::run(args),
     }
 }

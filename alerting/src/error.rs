@@ -1,0 +1,75 @@
+//! The crate's one error type.
+
+use std::fmt;
+
+/// Everything that can go wrong in `sextant-alerting`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A label matcher did not parse (`0:8: end of input: expected close brace`, `bad matcher
+    /// format: foo`) or its regex did not compile. Positions are inside the message, as
+    /// Alertmanager prints them.
+    #[error("{message}")]
+    Matcher { message: String },
+    /// An `alertmanager.yml` was rejected; the message is Alertmanager's where it has one.
+    #[error("{0}")]
+    Config(ConfigError),
+}
+
+impl Error {
+    pub(crate) fn matcher(message: impl Into<String>) -> Error {
+        Error::Matcher { message: message.into() }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Error {
+        Error::Config(ConfigError { message: message.into(), line: None, column: None })
+    }
+
+    /// The message without any position, as Alertmanager words it (what `amtool check-config`
+    /// prints after `FAILED: `).
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Matcher { message } => message,
+            Error::Config(c) => &c.message,
+        }
+    }
+}
+
+/// A rejected configuration: the message and, for YAML syntax and type errors, where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub message: String,
+    /// 1-based line of the offending YAML node, when known.
+    pub line: Option<usize>,
+    /// 1-based column of the offending YAML node, when known.
+    pub column: Option<usize>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => write!(f, "{line}:{column}: {}", self.message),
+            (Some(line), None) => write!(f, "line {line}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl From<serde_yaml_ng::Error> for Error {
+    fn from(err: serde_yaml_ng::Error) -> Error {
+        let location = err.location();
+        let mut message = err.to_string();
+        // serde_yaml_ng appends " at line L column C"; the position is kept separately.
+        if let Some(loc) = &location {
+            let suffix = format!(" at line {} column {}", loc.line(), loc.column());
+            if let Some(stripped) = message.strip_suffix(&suffix) {
+                message = stripped.to_string();
+            }
+        }
+        Error::Config(ConfigError {
+            message,
+            line: location.as_ref().map(|l| l.line()),
+            column: location.as_ref().map(|l| l.column()),
+        })
+    }
+}

@@ -1,0 +1,275 @@
+//! `sextant alertmanager ...`: the configuration tools of `amtool` (`check-config`,
+//! `config routes [show|test]`) over Sextant's Alertmanager core.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use sextant_alerting::alertmanager::{classic_matcher, Config, MatchType, Route};
+use sextant_model::Labels;
+
+/// Alertmanager tools.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Validate alertmanager config files, as `amtool check-config`.
+    CheckConfig {
+        /// Files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show the routing tree, or test where alerts go, as `amtool config routes`.
+    Routes(RoutesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RoutesArgs {
+    /// The alertmanager.yml to read.
+    #[arg(long = "config.file", global = true)]
+    config_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<RoutesCommand>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RoutesCommand {
+    /// Print the routing tree (the default).
+    Show,
+    /// Print the receivers an alert with these labels goes to, comma-separated.
+    Test {
+        /// Fail unless the receivers are exactly this comma-separated list.
+        #[arg(long = "verify.receivers")]
+        verify_receivers: Option<String>,
+        /// Print the tree of matching routes first.
+        #[arg(long)]
+        tree: bool,
+        /// Alert labels as `name=value`.
+        labels: Vec<String>,
+    },
+}
+
+/// Runs the subcommand; a failed check exits with status 1, as amtool does.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let code = run_inner(args)?;
+    if code != ExitCode::SUCCESS {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn run_inner(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::CheckConfig { files } => check_config(&files),
+        Command::Routes(routes) => {
+            let path = routes.config_file.context("--config.file is required")?;
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let config = Config::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+            match routes.command.unwrap_or(RoutesCommand::Show) {
+                RoutesCommand::Show => {
+                    println!("Routing tree:");
+                    let mut out = String::from(".\n");
+                    show_tree(&config.route, "", true, &mut out, &|r| slug(r, true, true));
+                    println!("{out}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                RoutesCommand::Test { verify_receivers, tree, labels } => {
+                    routes_test(&config, &labels, tree, verify_receivers.as_deref())
+                }
+            }
+        }
+    }
+}
+
+fn check_config(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let mut failed = 0;
+    for path in files {
+        print!("Checking '{}'", path.display());
+        let loaded = std::fs::read_to_string(path)
+            .map_err(|e| format!("open {}: {e}", path.display()))
+            .and_then(|text| Config::parse(&text).map_err(|e| e.message().to_string()));
+        match loaded {
+            Err(message) => {
+                println!("  FAILED: {message}");
+                failed += 1;
+            }
+            Ok(mut config) => {
+                config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+                println!("  SUCCESS");
+                println!("Found:");
+                println!(" - global config");
+                println!(" - route");
+                println!(" - {} inhibit rules", config.inhibit_rules.len());
+                println!(" - {} receivers", config.receivers.len());
+                println!(" - {} templates", config.templates.len());
+                if !config.templates.is_empty() {
+                    match check_templates(&config.templates) {
+                        Ok(()) => println!("  SUCCESS"),
+                        Err(e) => {
+                            println!("  FAILED: {e}");
+                            failed += 1;
+                        }
+                    }
+                }
+            }
+        }
+        println!();
+    }
+    if failed > 0 {
+        eprintln!("sextant: error: failed to validate {failed} file(s)");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Templates are not parsed yet (no Go template engine): the files a glob names must be
+/// readable.
+fn check_templates(globs: &[String]) -> anyhow::Result<()> {
+    for glob in globs {
+        let pattern = Path::new(glob);
+        let (dir, file_pattern) = (pattern.parent().unwrap_or(Path::new(".")), pattern.file_name());
+        let Some(file_pattern) = file_pattern.and_then(|f| f.to_str()) else { continue };
+        if dir.to_string_lossy().contains(['*', '?', '[']) {
+            bail!("template glob {glob}: wildcards in directories are not supported yet");
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if wildcard_match(file_pattern, &name.to_string_lossy()) {
+                std::fs::read_to_string(entry.path()).with_context(|| format!("reading {}", entry.path().display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `*` and `?` as in `filepath.Match` (no character classes).
+fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+fn routes_test(config: &Config, args: &[String], tree: bool, verify: Option<&str>) -> anyhow::Result<ExitCode> {
+    let mut pairs = Vec::new();
+    for arg in args {
+        let m = classic_matcher(arg).map_err(|e| anyhow::anyhow!("Failed to parse labels: {e}"))?;
+        if m.kind != MatchType::Equal {
+            bail!("Failed to parse labels: labels must be specified as key=value pairs");
+        }
+        pairs.push((m.name, m.value));
+    }
+    let labels = Labels::from_pairs(pairs);
+    if tree {
+        println!("Matching routes:");
+        let mut out = String::from(".\n");
+        matching_tree(&config.route, &labels, "", true, &mut out);
+        println!("{out}");
+        println!();
+    }
+    let receivers: Vec<&str> = config.route.matches(&labels).iter().map(|r| r.opts.receiver.as_str()).collect();
+    let slug = receivers.join(",");
+    println!("{slug}");
+    if let Some(expected) = verify {
+        if !expected.is_empty() && expected != slug {
+            println!("WARNING: Expected receivers did not match resolved receivers.");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn slug(route: &Route, show_continue: bool, show_receiver: bool) -> String {
+    let mut s = if route.matchers.is_empty() { "default-route".to_string() } else { route.matchers.to_string() };
+    if route.continue_matching && show_continue {
+        s.push_str("  continue: true");
+    }
+    if show_receiver {
+        s.push_str("  receiver: ");
+        s.push_str(&route.opts.receiver);
+    }
+    s
+}
+
+/// One branch in `treeprint`'s style (`├── `, `└── `, and `│` + two no-break spaces + a space).
+fn branch(label: &str, prefix: &str, last: bool, out: &mut String) -> String {
+    out.push_str(prefix);
+    out.push_str(if last { "└── " } else { "├── " });
+    out.push_str(label);
+    out.push('\n');
+    format!("{prefix}{}", if last { "    " } else { "│\u{a0}\u{a0} " })
+}
+
+fn show_tree(route: &Route, prefix: &str, last: bool, out: &mut String, label: &dyn Fn(&Route) -> String) {
+    let child_prefix = branch(&label(route), prefix, last, out);
+    for (i, child) in route.routes.iter().enumerate() {
+        show_tree(child, &child_prefix, i + 1 == route.routes.len(), out, label);
+    }
+}
+
+/// The routes an alert walks through, as `amtool config routes test --tree` prints them.
+fn matching_tree(route: &Route, labels: &Labels, prefix: &str, last: bool, out: &mut String) {
+    let mut children = Vec::new();
+    for child in &route.routes {
+        if child.matchers.matches(labels) {
+            children.push(child);
+            if !child.continue_matching {
+                break;
+            }
+        }
+    }
+    let label = slug(route, false, children.is_empty());
+    let child_prefix = branch(&label, prefix, last, out);
+    for (i, child) in children.iter().enumerate() {
+        matching_tree(child, labels, &child_prefix, i + 1 == children.len(), out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("*.tmpl", "a.tmpl"));
+        assert!(wildcard_match("a?c*", "abcdef"));
+        assert!(!wildcard_match("*.tmpl", "a.tmp"));
+    }
+
+    #[test]
+    fn trees() {
+        let config = Config::parse(
+            "route:\n  receiver: d\n  routes:\n  - {matchers: [a=1], receiver: x, continue: true}\n  - {matchers: [b=2], receiver: y}\nreceivers: [{name: d}, {name: x}, {name: y}]\n",
+        )
+        .unwrap();
+        let mut out = String::new();
+        show_tree(&config.route, "", true, &mut out, &|r| slug(r, true, true));
+        assert_eq!(
+            out,
+            "└── default-route  receiver: d\n    ├── {a=\"1\"}  continue: true  receiver: x\n    └── {b=\"2\"}  receiver: y\n"
+        );
+        let mut out = String::new();
+        matching_tree(&config.route, &Labels::from_pairs([("a", "1"), ("b", "2")]), "", true, &mut out);
+        assert_eq!(out, "└── default-route\n    ├── {a=\"1\"}  receiver: x\n    └── {b=\"2\"}  receiver: y\n");
+    }
+}
