@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use. Each entry: the command to look for, then the package.
 needed=(
   "python3:python3"
+  "amtool:prometheus-alertmanager"
 )
 
 missing=()
