@@ -12,4 +12,6 @@ pub enum Error {
     InvalidMetricName { name: String },
     #[error("invalid regular expression \"{pattern}\": {message}")]
     InvalidRegex { pattern: String, message: String },
+    #[error("exposition: {0}")]
+    Exposition(#[from] crate::exposition::ParseError),
 }

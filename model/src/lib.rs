@@ -6,7 +6,9 @@
 //! - time as `i64` milliseconds, [`Sample`], the stale marker ([`stale_nan`], [`is_stale`]);
 //! - the seams between crates: [`Appendable`]/[`Appender`] for writers,
 //!   [`Queryable`]/[`Querier`]/[`SeriesSet`]/[`SampleIterator`] for readers, and [`Clock`],
-//!   with in-memory implementations ([`MemStorage`], [`ManualClock`]) for tests.
+//!   with in-memory implementations ([`MemStorage`], [`ManualClock`]) for tests;
+//! - the wire codecs: [`exposition`] (text format 0.0.4 and OpenMetrics 1.0: streaming
+//!   [`exposition::Parser`], [`exposition::encode`], content negotiation).
 //!
 //! This crate does no IO and uses no async runtime.
 //!
@@ -30,6 +32,7 @@
 
 mod clock;
 mod error;
+pub mod exposition;
 mod labels;
 mod matcher;
 mod sample;

@@ -1,0 +1,246 @@
+//! Numbers as Prometheus reads and writes them: Go's `strconv.ParseFloat` (without hex floats
+//! and underscores) and `strconv.FormatFloat(f, 'g', -1, 64)`.
+
+use std::fmt::Write as _;
+
+/// Parses a sample value the way Prometheus does: decimal floats, `Inf`/`Infinity` with an
+/// optional sign and `NaN` in any case; no hex floats, no `_`, no out-of-range values. NaN is
+/// returned as the canonical quiet NaN (never the stale marker).
+pub(super) fn parse_float(token: &[u8]) -> Option<f64> {
+    // Fast path: short unsigned integers are exact as f64.
+    if !token.is_empty() && token.len() <= 15 && token.iter().all(u8::is_ascii_digit) {
+        let mut n: u64 = 0;
+        for &b in token {
+            n = n * 10 + u64::from(b - b'0');
+        }
+        return Some(n as f64);
+    }
+    let text = std::str::from_utf8(token).ok()?;
+    if text.bytes().any(|b| matches!(b, b'_' | b'p' | b'P' | b'x' | b'X')) {
+        return None;
+    }
+    let value: f64 = text.parse().ok()?;
+    if value.is_nan() {
+        // Go accepts no sign on NaN.
+        return (!text.starts_with(['+', '-'])).then_some(f64::NAN);
+    }
+    if value.is_infinite() && !text.bytes().any(|b| b == b'i' || b == b'I') {
+        return None; // out of range: Go's ErrRange
+    }
+    Some(value)
+}
+
+/// Parses an OpenMetrics timestamp (seconds, maybe with a fraction) into milliseconds,
+/// truncating toward zero. Plain decimals are converted exactly, so what the encoder writes
+/// reads back to the same millisecond; other forms go through `f64` like Prometheus.
+pub(super) fn parse_om_timestamp(token: &[u8]) -> Option<i64> {
+    if let Some(ms) = exact_decimal_ms(token) {
+        return Some(ms);
+    }
+    let seconds = parse_float(token)?;
+    if !seconds.is_finite() {
+        return None;
+    }
+    Some((seconds * 1000.0) as i64) // saturating, truncating like Go's int64(f)
+}
+
+fn exact_decimal_ms(token: &[u8]) -> Option<i64> {
+    let (negative, digits) = match token.first()? {
+        b'-' => (true, &token[1..]),
+        b'+' => (false, &token[1..]),
+        _ => (false, token),
+    };
+    let (int_part, frac_part) = match memchr::memchr(b'.', digits) {
+        Some(i) => (&digits[..i], &digits[i + 1..]),
+        None => (digits, &digits[digits.len()..]),
+    };
+    if int_part.is_empty() || !int_part.iter().chain(frac_part).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut ms: i64 = 0;
+    for &b in int_part {
+        ms = ms.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+    }
+    ms = ms.checked_mul(1000)?;
+    let mut scale = 100;
+    for &b in frac_part.iter().take(3) {
+        ms = ms.checked_add(i64::from(b - b'0') * scale)?;
+        scale /= 10;
+    }
+    Some(if negative { -ms } else { ms })
+}
+
+/// Writes `ms` as seconds with a millisecond fraction (`1.5` s is `1.500`), exactly.
+pub(super) fn write_om_timestamp(out: &mut String, ms: i64) {
+    let sign = if ms < 0 { "-" } else { "" };
+    let abs = ms.unsigned_abs();
+    let _ = write!(out, "{sign}{}.{:03}", abs / 1000, abs % 1000);
+}
+
+/// Writes `v` like Go's `strconv.FormatFloat(v, 'g', -1, 64)` with Prometheus' spelling of the
+/// special values (`+Inf`, `-Inf`, `NaN`): the shortest digits that read back to `v`, in
+/// exponent form (`1e+06`, `1.7518624e+07`, `1e-05`) when the decimal exponent is below -4
+/// or at least 6 (Go uses precision 6 for that decision when formatting shortest).
+pub(super) fn write_go_float(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else if v == 0.0 {
+        out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
+    } else if v.fract() == 0.0 && v.abs() < 1e6 {
+        let _ = write!(out, "{}", v as i64);
+    } else {
+        // `{:e}` gives the shortest round-trip digits: "-1.2345e-5".
+        let mut sci = String::with_capacity(32);
+        let _ = write!(sci, "{v:e}");
+        let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let (negative, mantissa) = match mantissa.strip_prefix('-') {
+            Some(m) => (true, m),
+            None => (false, mantissa),
+        };
+        let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+        if negative {
+            out.push('-');
+        }
+        if !(-4..6).contains(&exp) {
+            out.push_str(&digits[..1]);
+            if digits.len() > 1 {
+                out.push('.');
+                out.push_str(&digits[1..]);
+            }
+            let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs());
+        } else if exp < 0 {
+            out.push_str("0.");
+            for _ in 0..(-exp - 1) {
+                out.push('0');
+            }
+            out.push_str(&digits);
+        } else {
+            let int_len = exp as usize + 1;
+            if digits.len() <= int_len {
+                out.push_str(&digits);
+                for _ in digits.len()..int_len {
+                    out.push('0');
+                }
+            } else {
+                out.push_str(&digits[..int_len]);
+                out.push('.');
+                out.push_str(&digits[int_len..]);
+            }
+        }
+    }
+}
+
+/// Like [`write_go_float`], with OpenMetrics' rule that integral values get a `.0`
+/// (Prometheus' `FormatOpenMetricsFloat`): `1.0`, `1e+06`, `+Inf`.
+pub(super) fn write_om_float(out: &mut String, v: f64) {
+    let start = out.len();
+    write_go_float(out, v);
+    if v.is_finite() && !out[start..].contains(['.', 'e']) {
+        out.push_str(".0");
+    }
+}
+
+/// `FormatOpenMetricsFloat` of a label value that parses as a float (`le="1"` → `"1.0"`),
+/// used to normalise `le` and `quantile`; `None` when it is not a float.
+pub(super) fn normalize_float_label(value: &str) -> Option<String> {
+    let v = parse_float(value.as_bytes())?;
+    let mut out = String::with_capacity(value.len() + 2);
+    write_om_float(&mut out, v);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_like_go() {
+        for (text, want) in [
+            ("1", Some(1.0)),
+            ("-1.5e3", Some(-1500.0)),
+            ("0000000000000000000000000000000000000000001.2e-1", Some(0.12)),
+            ("+Inf", Some(f64::INFINITY)),
+            ("-inf", Some(f64::NEG_INFINITY)),
+            ("Infinity", Some(f64::INFINITY)),
+            (".5", Some(0.5)),
+            ("9223372036854775808", Some(9.223372036854776e18)),
+            ("1_2", None),
+            ("0x1p-3", None),
+            ("0x1", None),
+            ("0b1", None),
+            ("1e400", None),
+            ("+NaN", None),
+            ("", None),
+            ("1.1.1", None),
+            ("z", None),
+        ] {
+            assert_eq!(parse_float(text.as_bytes()), want, "{text}");
+        }
+        assert!(parse_float(b"NaN").unwrap().is_nan());
+        assert!(parse_float(b"nan").unwrap().is_nan());
+    }
+
+    #[test]
+    fn om_timestamps_to_ms() {
+        for (text, want) in [
+            ("1", Some(1000)),
+            ("000", Some(0)),
+            ("1.1", Some(1100)),
+            ("-1.1", Some(-1100)),
+            ("1726839814.223", Some(1_726_839_814_223)),
+            ("1.7268398142239082e+09", Some(1_726_839_814_223)),
+            ("0.0000000001", Some(0)),
+            ("1.5e3", Some(1_500_000)),
+            ("12345678901234567890.1234567890", Some(i64::MAX)),
+            ("NaN", None),
+            ("Inf", None),
+            ("1z", None),
+        ] {
+            assert_eq!(parse_om_timestamp(text.as_bytes()), want, "{text}");
+        }
+        for ms in [0, 1, -1, 1500, -1100, 1_726_839_814_223, i64::MAX, i64::MIN + 1] {
+            let mut s = String::new();
+            write_om_timestamp(&mut s, ms);
+            assert_eq!(parse_om_timestamp(s.as_bytes()), Some(ms), "{s}");
+        }
+    }
+
+    #[test]
+    fn formats_like_go() {
+        for (v, go, om) in [
+            (0.0, "0", "0.0"),
+            (1.0, "1", "1.0"),
+            (-1.0, "-1", "-1.0"),
+            (100000.0, "100000", "100000.0"),
+            (1e6, "1e+06", "1e+06"),
+            (999999.0, "999999", "999999.0"),
+            (17518624.0, "1.7518624e+07", "1.7518624e+07"),
+            (1e21, "1e+21", "1e+21"),
+            (123456789012345680000.0, "1.2345678901234568e+20", "1.2345678901234568e+20"),
+            (123456.5, "123456.5", "123456.5"),
+            (1234567.5, "1.2345675e+06", "1.2345675e+06"),
+            (1e-5, "1e-05", "1e-05"),
+            (0.0001, "0.0001", "0.0001"),
+            (1.55555555555552e6, "1.55555555555552e+06", "1.55555555555552e+06"),
+            (2.478268416e9, "2.478268416e+09", "2.478268416e+09"),
+            (0.013300656000000001, "0.013300656000000001", "0.013300656000000001"),
+            (-8.452185437166741e-05, "-8.452185437166741e-05", "-8.452185437166741e-05"),
+            (324789.3, "324789.3", "324789.3"),
+            (f64::INFINITY, "+Inf", "+Inf"),
+            (f64::NEG_INFINITY, "-Inf", "-Inf"),
+            (f64::NAN, "NaN", "NaN"),
+        ] {
+            let (mut g, mut o) = (String::new(), String::new());
+            write_go_float(&mut g, v);
+            write_om_float(&mut o, v);
+            assert_eq!((g.as_str(), o.as_str()), (go, om), "{v}");
+        }
+        assert_eq!(normalize_float_label("1").as_deref(), Some("1.0"));
+        assert_eq!(normalize_float_label("1e-04").as_deref(), Some("0.0001"));
+        assert_eq!(normalize_float_label("+Inf").as_deref(), Some("+Inf"));
+        assert_eq!(normalize_float_label("foo"), None);
+    }
+}
