@@ -127,7 +127,7 @@ fn text_format_errors() {
         ("# TYPE a meh\n", "1:9: invalid metric type \"meh\""),
         ("# TYPE a untyped \n", "1:9: invalid metric type \"untyped \""),
         ("# TYPE 1a gauge\n", "1:8: expected metric name after TYPE, got \"1a\" while parsing: \"# TYPE 1a\""),
-        ("a{b=\"\u{1}\" 1\n", "1:2: expected label name, got end of input while parsing: \"a{b=\\\"\\u{1}\\\" 1\\n\""),
+        ("a{b=\"\u{1}\" 1\n", "1:9: expected label name, got \"1\" while parsing: \"a{b=\\\"\\u{1}\\\" 1\""),
         ("}\n", "1:1: expected a valid start token, got \"}\" while parsing: \"}\""),
     ] {
         check(Format::Text, input, &[&format!("error {error}")]);
