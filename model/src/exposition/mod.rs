@@ -45,3 +45,5 @@ pub use parser::{Entry, Exemplar, LabelPairs, Parser, SeriesEntry, EXEMPLAR_MAX_
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod proptests;

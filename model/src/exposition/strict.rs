@@ -212,7 +212,8 @@ impl Validator {
         let identity: LabelSet = labels.iter().filter(|(n, _)| Some(n.as_str()) != identity_skip).cloned().collect();
         let timestamp = series.timestamp();
         let same_metric = family.point.as_ref().is_some_and(|p| p.identity == identity);
-        if same_metric {
+        if same_metric && suffix != "_created" {
+            // `_created` carries a time of its own; its timestamp is not compared.
             let point = family.point.as_ref().map(|p| p.timestamp);
             match (point.flatten(), timestamp) {
                 (Some(before), Some(now)) if now < before => {
@@ -229,7 +230,7 @@ impl Validator {
                 }
                 _ => {}
             }
-        } else {
+        } else if !same_metric {
             if let Some(point) = family.point.take() {
                 check_point(family, &point)?;
                 family.done.insert(point.identity);
