@@ -9,7 +9,6 @@
 mod shared;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use sextant_model::exposition::{encode, parse_families, Entry, Format, MetricType, Parser};
 
@@ -20,11 +19,8 @@ const OPENMETRICS_SKIPS: &[(&str, &str)] = &[];
 fn openmetrics_suite() {
     let Some(shared) = shared::shared_dir("openmetrics") else { return };
     let dir = shared.join("conformance/exposition/openmetrics-1.0-suite");
-    let mut cases: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("test.json").is_file())
-        .collect();
+    let mut cases: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("test.json").is_file()).collect();
     cases.sort();
     let (mut passed, mut skipped, mut lenient_rejects, mut n_bad) = (0, 0, 0, 0);
     let mut failures = Vec::new();
@@ -82,7 +78,8 @@ fn json_string(json: &str, key: &str) -> Option<String> {
 fn prometheus_testdata_and_scrapes() {
     let Some(shared) = shared::shared_dir("exposition") else { return };
     let mut files = Vec::new();
-    for sub in ["conformance/exposition/prometheus-v3.14.0", "conformance/exposition/prometheus-v3.0.0", "exporters/scrapes"]
+    for sub in
+        ["conformance/exposition/prometheus-v3.14.0", "conformance/exposition/prometheus-v3.0.0", "exporters/scrapes"]
     {
         let dir = shared.join(sub);
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
@@ -106,10 +103,7 @@ fn prometheus_testdata_and_scrapes() {
             Err(e) => failures.push(format!("{name}: {e}")),
         }
     }
-    println!(
-        "conformance exposition: {n_files} of {} files parse and round-trip ({n_samples} samples)",
-        files.len()
-    );
+    println!("conformance exposition: {n_files} of {} files parse and round-trip ({n_samples} samples)", files.len());
     assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
 }
 
@@ -176,7 +170,12 @@ fn summarize(input: &[u8], format: Format) -> Result<Summary, String> {
             Entry::Series(s) => {
                 let labels = s.to_labels().map_err(|e| e.to_string())?;
                 let exemplar = s.exemplar().map(|e| {
-                    format!("{} {} {:?}", e.to_labels().map(|l| l.to_string()).unwrap_or_default(), bits(e.value()), e.timestamp())
+                    format!(
+                        "{} {} {:?}",
+                        e.to_labels().map(|l| l.to_string()).unwrap_or_default(),
+                        bits(e.value()),
+                        e.timestamp()
+                    )
                 });
                 summary.series.push(format!("{labels} {} {:?} {exemplar:?}", bits(s.value()), s.timestamp()));
             }
@@ -194,6 +193,3 @@ fn bits(v: f64) -> u64 {
         v.to_bits()
     }
 }
-
-#[allow(dead_code)]
-fn unused(_: &Path) {}

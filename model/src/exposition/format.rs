@@ -174,7 +174,10 @@ mod tests {
             ("text/plain;q=0.5, application/openmetrics-text;q=0.9", Format::OpenMetrics),
             ("application/openmetrics-text;q=0, text/plain;q=0.1", Format::Text),
             ("application/json", Format::Text),
-            ("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited", Format::Text),
+            (
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited",
+                Format::Text,
+            ),
             ("*/*", Format::Text),
         ] {
             assert_eq!(Format::negotiate(accept), want, "{accept}");

@@ -44,6 +44,6 @@ pub use format::{Format, MetricType, OPENMETRICS_CONTENT_TYPE, SCRAPE_ACCEPT_HEA
 pub use parser::{Entry, Exemplar, LabelPairs, Parser, SeriesEntry, EXEMPLAR_MAX_LABEL_CHARS};
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod tests;

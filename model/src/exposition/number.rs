@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 /// Parses a sample value the way Prometheus does: decimal floats, `Inf`/`Infinity` with an
 /// optional sign and `NaN` in any case; no hex floats, no `_`, no out-of-range values. NaN is
 /// returned as the canonical quiet NaN (never the stale marker).
-pub(super) fn parse_float(token: &[u8]) -> Option<f64> {
+pub(super) fn parse_float(text: &str) -> Option<f64> {
     // Fast path: short unsigned integers are exact as f64.
+    let token = text.as_bytes();
     if !token.is_empty() && token.len() <= 15 && token.iter().all(u8::is_ascii_digit) {
         let mut n: u64 = 0;
         for &b in token {
@@ -15,7 +16,9 @@ pub(super) fn parse_float(token: &[u8]) -> Option<f64> {
         }
         return Some(n as f64);
     }
-    let text = std::str::from_utf8(token).ok()?;
+    if let Some(v) = parse_short_decimal(token) {
+        return Some(v);
+    }
     if text.bytes().any(|b| matches!(b, b'_' | b'p' | b'P' | b'x' | b'X')) {
         return None;
     }
@@ -30,11 +33,95 @@ pub(super) fn parse_float(token: &[u8]) -> Option<f64> {
     Some(value)
 }
 
+/// Exact powers of ten as f64.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// `[+-]digits[.digits][(e|E)[+-]digits]` with at most 15 significant digits and a small
+/// decimal exponent: the mantissa and the power of ten are exact doubles, so one
+/// multiplication or division gives the correctly rounded result (Clinger's fast path).
+/// `None` means "use the general parser", never "invalid".
+fn parse_short_decimal(b: &[u8]) -> Option<f64> {
+    let (negative, mut i) = match b.first()? {
+        b'-' => (true, 1),
+        b'+' => (false, 1),
+        _ => (false, 0),
+    };
+    let mut mantissa: u64 = 0;
+    let mut n_significant = 0;
+    let mut exp10: i32 = 0;
+    let mut any_digit = false;
+    let mut push = |d: u8, mantissa: &mut u64| -> Option<()> {
+        if *mantissa != 0 || d != 0 {
+            n_significant += 1;
+            if n_significant > 15 {
+                return None;
+            }
+        }
+        *mantissa = *mantissa * 10 + u64::from(d);
+        Some(())
+    };
+    while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+        push(c - b'0', &mut mantissa)?;
+        any_digit = true;
+        i += 1;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            push(c - b'0', &mut mantissa)?;
+            exp10 -= 1;
+            any_digit = true;
+            i += 1;
+        }
+    }
+    if !any_digit {
+        return None;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        let negative_exp = match b.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let start = i;
+        let mut e: i32 = 0;
+        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            e = (e * 10 + i32::from(c - b'0')).min(10_000);
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        exp10 += if negative_exp { -e } else { e };
+    }
+    if i != b.len() {
+        return None;
+    }
+    let m = mantissa as f64;
+    let v = match exp10 {
+        0 => m,
+        1..=22 => m * POW10[exp10 as usize],
+        -22..=-1 => m / POW10[(-exp10) as usize],
+        _ => return None,
+    };
+    Some(if negative { -v } else { v })
+}
+
 /// Parses an OpenMetrics timestamp (seconds, maybe with a fraction) into milliseconds,
 /// truncating toward zero. Plain decimals are converted exactly, so what the encoder writes
 /// reads back to the same millisecond; other forms go through `f64` like Prometheus.
-pub(super) fn parse_om_timestamp(token: &[u8]) -> Option<i64> {
-    if let Some(ms) = exact_decimal_ms(token) {
+pub(super) fn parse_om_timestamp(token: &str) -> Option<i64> {
+    if let Some(ms) = exact_decimal_ms(token.as_bytes()) {
         return Some(ms);
     }
     let seconds = parse_float(token)?;
@@ -146,7 +233,7 @@ pub(super) fn write_om_float(out: &mut String, v: f64) {
 /// `FormatOpenMetricsFloat` of a label value that parses as a float (`le="1"` → `"1.0"`),
 /// used to normalise `le` and `quantile`; `None` when it is not a float.
 pub(super) fn normalize_float_label(value: &str) -> Option<String> {
-    let v = parse_float(value.as_bytes())?;
+    let v = parse_float(value)?;
     let mut out = String::with_capacity(value.len() + 2);
     write_om_float(&mut out, v);
     Some(out)
@@ -177,10 +264,32 @@ mod tests {
             ("1.1.1", None),
             ("z", None),
         ] {
-            assert_eq!(parse_float(text.as_bytes()), want, "{text}");
+            assert_eq!(parse_float(text), want, "{text}");
         }
-        assert!(parse_float(b"NaN").unwrap().is_nan());
-        assert!(parse_float(b"nan").unwrap().is_nan());
+        // The fast path agrees with the general parser, bit for bit.
+        for text in [
+            "0.1",
+            "12345.678",
+            "4.9351e-05",
+            "-0",
+            "-0.0",
+            "1e22",
+            "1e-22",
+            "123456789012345",
+            "0.000000000000000000001",
+            "1.7976931348623157e308",
+            "5e-324",
+            "00012.50",
+            "+3.",
+            ".5",
+            "9007199254740993",
+            "1.2345678901234567",
+        ] {
+            let want: f64 = text.parse().unwrap();
+            assert_eq!(parse_float(text).map(f64::to_bits), Some(want.to_bits()), "{text}");
+        }
+        assert!(parse_float("NaN").unwrap().is_nan());
+        assert!(parse_float("nan").unwrap().is_nan());
     }
 
     #[test]
@@ -199,12 +308,12 @@ mod tests {
             ("Inf", None),
             ("1z", None),
         ] {
-            assert_eq!(parse_om_timestamp(text.as_bytes()), want, "{text}");
+            assert_eq!(parse_om_timestamp(text), want, "{text}");
         }
         for ms in [0, 1, -1, 1500, -1100, 1_726_839_814_223, i64::MAX, i64::MIN + 1] {
             let mut s = String::new();
             write_om_timestamp(&mut s, ms);
-            assert_eq!(parse_om_timestamp(s.as_bytes()), Some(ms), "{s}");
+            assert_eq!(parse_om_timestamp(&s), Some(ms), "{s}");
         }
     }
 

@@ -105,10 +105,8 @@ impl<'a> SeriesEntry<'a> {
             if value.is_empty() {
                 continue;
             }
-            let normalise = matches!(
-                (self.metric_type, &*name),
-                (MetricType::Histogram, "le") | (MetricType::Summary, "quantile")
-            );
+            let normalise =
+                matches!((self.metric_type, &*name), (MetricType::Histogram, "le") | (MetricType::Summary, "quantile"));
             let value = match normalise.then(|| normalize_float_label(&value)).flatten() {
                 Some(normalised) => Cow::Owned(normalised),
                 None => value,
@@ -202,6 +200,9 @@ impl<'a> Iterator for LabelPairs<'a> {
 #[derive(Debug)]
 pub struct Parser<'a> {
     input: &'a [u8],
+    /// The input as `str` when it is all UTF-8 (the usual case): tokens are sliced from it
+    /// without validating each one again.
+    utf8: Option<&'a str>,
     pos: usize,
     format: Format,
     validator: Option<Box<Validator>>,
@@ -215,6 +216,7 @@ impl<'a> Parser<'a> {
     pub fn new(input: &'a [u8], format: Format) -> Parser<'a> {
         Parser {
             input,
+            utf8: std::str::from_utf8(input).ok(),
             pos: 0,
             format,
             validator: None,
@@ -240,6 +242,17 @@ impl<'a> Parser<'a> {
         self.entry_start
     }
 
+    /// `bytes` (a slice of the input) as `str`, if it is UTF-8.
+    fn as_str(&self, bytes: &'a [u8]) -> Option<&'a str> {
+        if let Some(text) = self.utf8 {
+            let start = (bytes.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+            if let Some(s) = start.checked_add(bytes.len()).and_then(|end| text.get(start..end)) {
+                return Some(s);
+            }
+        }
+        std::str::from_utf8(bytes).ok()
+    }
+
     fn strict(&self) -> bool {
         self.validator.is_some()
     }
@@ -252,13 +265,25 @@ impl<'a> Parser<'a> {
         let at = self.offset(fail.at);
         let message = match fail.kind {
             FailKind::Expected(what) => {
-                format!("expected {what}, got {} while parsing: {}", got(fail.at), quote(&self.input[entry_start..token_end(self.input, at)]))
+                format!(
+                    "expected {what}, got {} while parsing: {}",
+                    got(fail.at),
+                    quote(&self.input[entry_start..token_end(self.input, at)])
+                )
             }
             FailKind::InvalidValue(token) => {
-                format!("invalid value {} while parsing: {}", quote(token), quote(&self.input[entry_start..at + token.len()]))
+                format!(
+                    "invalid value {} while parsing: {}",
+                    quote(token),
+                    quote(&self.input[entry_start..at + token.len()])
+                )
             }
             FailKind::InvalidTimestamp(token) => {
-                format!("invalid timestamp {} while parsing: {}", quote(token), quote(&self.input[entry_start..at + token.len()]))
+                format!(
+                    "invalid timestamp {} while parsing: {}",
+                    quote(token),
+                    quote(&self.input[entry_start..at + token.len()])
+                )
             }
             FailKind::InvalidExemplarTimestamp(token) => format!("invalid exemplar timestamp {}", quote(token)),
             FailKind::InvalidUtf8(what) => format!("{what} is not valid UTF-8"),
@@ -275,7 +300,6 @@ impl<'a> Parser<'a> {
             }
             FailKind::DataAfterEof => "unexpected data after # EOF".to_string(),
             FailKind::NoEof => "data does not end with # EOF".to_string(),
-            FailKind::NotAllowed(what) => format!("{what} while parsing: {}", quote(&self.input[entry_start..token_end(self.input, at)])),
         };
         ParseError::at(self.input, at, message)
     }
@@ -320,7 +344,9 @@ impl<'a> Parser<'a> {
         match rest.first() {
             None => Err(Fail { at: rest, kind: FailKind::NoEof }),
             Some(b'#') => {
-                for (keyword, kind) in [("# HELP ", MetaKind::Help), ("# TYPE ", MetaKind::Type), ("# UNIT ", MetaKind::Unit)] {
+                for (keyword, kind) in
+                    [("# HELP ", MetaKind::Help), ("# TYPE ", MetaKind::Type), ("# UNIT ", MetaKind::Unit)]
+                {
                     if let Ok((r, _)) = tag::<_, _, Fail<'a>>(keyword)(rest) {
                         return self.metadata(kind, r).map(Some);
                     }
@@ -348,10 +374,14 @@ impl<'a> Parser<'a> {
         let om = self.format == Format::OpenMetrics;
         let (r, name) = if rest.first() == Some(&b'"') && !self.strict() {
             let (r, q) = quoted(rest, !om).map_err(|_| expected(rest, kind.expected_name()))?;
-            (r, unescape(q.raw, q.escaped, false).ok_or(Fail { at: rest, kind: FailKind::InvalidUtf8("metric name") })?)
+            (
+                r,
+                unescape(q.raw, q.escaped, false)
+                    .ok_or(Fail { at: rest, kind: FailKind::InvalidUtf8("metric name") })?,
+            )
         } else {
             let (r, name) = metric_name(rest).map_err(|_| expected(rest, kind.expected_name()))?;
-            (r, Cow::Borrowed(ascii(name)))
+            (r, Cow::Borrowed(self.as_str(name).unwrap_or("")))
         };
         let (rest, text) = if om {
             // Exactly one space, then the text up to a newline that must be there.
@@ -368,19 +398,21 @@ impl<'a> Parser<'a> {
         let entry = match kind {
             MetaKind::Help => {
                 let escaped = memchr::memchr(b'\\', text).is_some();
-                let help = unescape(text, escaped, !om).ok_or(Fail { at: r, kind: FailKind::InvalidUtf8("help text") })?;
+                let help =
+                    unescape(text, escaped, !om).ok_or(Fail { at: r, kind: FailKind::InvalidUtf8("help text") })?;
                 Entry::Help { name, help }
             }
             MetaKind::Type => {
                 let keyword = std::str::from_utf8(text).unwrap_or("");
-                let metric_type = MetricType::parse(keyword, self.format)
-                    .ok_or(Fail { at: r, kind: FailKind::InvalidType(text) })?;
+                let metric_type =
+                    MetricType::parse(keyword, self.format).ok_or(Fail { at: r, kind: FailKind::InvalidType(text) })?;
                 self.family = name.clone();
                 self.family_type = metric_type;
                 Entry::Type { name, metric_type }
             }
             MetaKind::Unit => {
-                let unit = std::str::from_utf8(text).map_err(|_| Fail { at: r, kind: FailKind::InvalidUtf8("unit") })?;
+                let unit =
+                    std::str::from_utf8(text).map_err(|_| Fail { at: r, kind: FailKind::InvalidUtf8("unit") })?;
                 if !unit.is_empty() {
                     let ok = name.strip_suffix(unit).is_some_and(|stem| stem.len() > 1 && stem.ends_with('_'));
                     if !ok {
@@ -401,7 +433,7 @@ impl<'a> Parser<'a> {
             (line, None)
         } else {
             let (r, name) = metric_name(line).map_err(|_| failure(line, "a valid start token"))?;
-            (r, Some(Cow::Borrowed(ascii(name))))
+            (r, Some(Cow::Borrowed(self.as_str(name).unwrap_or(""))))
         };
         let mut series_end = line.len() - r.len();
         if !om {
@@ -435,7 +467,7 @@ impl<'a> Parser<'a> {
             exemplar: None,
             metric_type,
         };
-        let r = if om { self.om_sample_rest(r, &mut series)? } else { text_sample_rest(r, &mut series)? };
+        let r = if om { self.om_sample_rest(r, &mut series)? } else { self.text_sample_rest(r, &mut series)? };
         Ok((r, series))
     }
 
@@ -462,7 +494,8 @@ impl<'a> Parser<'a> {
             let (r2, name) = if first == b'"' && !strict {
                 quoted(r, text).map_err(|_| failure(r, "label name"))?
             } else {
-                let (r2, name) = take_while1(is_label_char)(r).map_err(|_: nom::Err<Fail<'a>>| failure(r, "label name"))?;
+                let (r2, name) =
+                    take_while1(is_label_char)(r).map_err(|_: nom::Err<Fail<'a>>| failure(r, "label name"))?;
                 if name[0].is_ascii_digit() {
                     return Err(failure(r, "label name"));
                 }
@@ -492,7 +525,7 @@ impl<'a> Parser<'a> {
             r = blanks(r2);
             let value_at = r;
             let (r2, value) = quoted(r, text).map_err(|_| failure(r, "label value"))?;
-            if !value.raw.is_ascii() && std::str::from_utf8(value.raw).is_err() {
+            if self.utf8.is_none() && std::str::from_utf8(value.raw).is_err() {
                 return Err(nom::Err::Failure(Fail { at: value_at, kind: FailKind::InvalidUtf8("label value") }));
             }
             r = blanks(r2);
@@ -509,15 +542,49 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Text format after the series: `[ \t]*value([ \t]+timestamp)?[ \t]*(\n|end)`.
+    fn text_sample_rest(&self, r: &'a [u8], series: &mut SeriesEntry<'a>) -> Result<&'a [u8], nom::Err<Fail<'a>>> {
+        let r = skip_while(r, is_blank);
+        let value_at = r;
+        let (r, value) = take_while1(|b: u8| CLASSES[usize::from(b)] & VALUE_END == 0)(r)
+            .map_err(|_: nom::Err<Fail<'a>>| failure(r, "value after metric"))?;
+        series.value = self
+            .as_str(value)
+            .and_then(parse_float)
+            .ok_or(nom::Err::Failure(Fail { at: value_at, kind: FailKind::InvalidValue(value) }))?;
+        let r = skip_while(r, is_blank);
+        let r = match r.first() {
+            None => return Ok(r),
+            Some(b'\n') => return Ok(&r[1..]),
+            Some(b) if b.is_ascii_digit() => {
+                let (r2, digits) = take_while(|b: u8| b.is_ascii_digit())(r)?;
+                let ts = digits.iter().try_fold(0_i64, |n, &d| n.checked_mul(10)?.checked_add(i64::from(d - b'0')));
+                series.timestamp =
+                    Some(ts.ok_or(nom::Err::Failure(Fail { at: r, kind: FailKind::InvalidTimestamp(digits) }))?);
+                skip_while(r2, is_blank)
+            }
+            Some(_) => return Err(failure(r, "timestamp or new record")),
+        };
+        match r.first() {
+            None => Ok(r),
+            Some(b'\n') => Ok(&r[1..]),
+            Some(_) => Err(failure(r, "next entry after timestamp")),
+        }
+    }
+
     /// OpenMetrics after the series: ` value[ timestamp][ # {exemplar} value[ timestamp]]\n`.
     fn om_sample_rest(&self, r: &'a [u8], series: &mut SeriesEntry<'a>) -> Result<&'a [u8], nom::Err<Fail<'a>>> {
         let (r2, value) = space_token(r).ok_or_else(|| failure(r, "value after metric"))?;
-        series.value = parse_float(value).ok_or(nom::Err::Failure(Fail { at: &r[1..], kind: FailKind::InvalidValue(value) }))?;
+        series.value = self
+            .as_str(value)
+            .and_then(parse_float)
+            .ok_or(nom::Err::Failure(Fail { at: &r[1..], kind: FailKind::InvalidValue(value) }))?;
         let mut r = r2;
         if let Some(r2) = r.strip_prefix(b" ").filter(|r2| !r2.starts_with(b"# {")) {
             let (r3, token) = space_token(r).ok_or_else(|| failure(r2, "timestamp"))?;
             series.timestamp = Some(
-                parse_om_timestamp(token)
+                self.as_str(token)
+                    .and_then(parse_om_timestamp)
                     .ok_or(nom::Err::Failure(Fail { at: r2, kind: FailKind::InvalidTimestamp(token) }))?,
             );
             r = r3;
@@ -538,12 +605,16 @@ impl<'a> Parser<'a> {
             return Err(nom::Err::Failure(Fail { at: after, kind: FailKind::ExemplarTooLong(n_chars) }));
         }
         let (r2, value) = space_token(r).ok_or_else(|| failure(r, "value after exemplar labels"))?;
-        exemplar.value = parse_float(value).ok_or(nom::Err::Failure(Fail { at: &r[1..], kind: FailKind::InvalidValue(value) }))?;
+        exemplar.value = self
+            .as_str(value)
+            .and_then(parse_float)
+            .ok_or(nom::Err::Failure(Fail { at: &r[1..], kind: FailKind::InvalidValue(value) }))?;
         let mut r = r2;
         if r.first() == Some(&b' ') {
             let (r2, token) = space_token(r).ok_or_else(|| failure(&r[1..], "exemplar timestamp"))?;
             exemplar.timestamp = Some(
-                parse_om_timestamp(token)
+                self.as_str(token)
+                    .and_then(parse_om_timestamp)
                     .ok_or(nom::Err::Failure(Fail { at: &r[1..], kind: FailKind::InvalidExemplarTimestamp(token) }))?,
             );
             r = r2;
@@ -554,34 +625,6 @@ impl<'a> Parser<'a> {
             None => Err(nom::Err::Failure(Fail { at: r, kind: FailKind::NoEof })),
             _ => Err(failure(r, "next entry after exemplar")),
         }
-    }
-}
-
-/// Text format after the series: `[ \t]*value([ \t]+timestamp)?[ \t]*(\n|end)`.
-fn text_sample_rest<'a>(r: &'a [u8], series: &mut SeriesEntry<'a>) -> Result<&'a [u8], nom::Err<Fail<'a>>> {
-    let r = skip_while(r, is_blank);
-    let value_at = r;
-    let (r, value) = take_while1(|b| !matches!(b, b'{' | b' ' | b'\t' | b'\n'))(r)
-        .map_err(|_: nom::Err<Fail<'a>>| failure(r, "value after metric"))?;
-    series.value =
-        parse_float(value).ok_or(nom::Err::Failure(Fail { at: value_at, kind: FailKind::InvalidValue(value) }))?;
-    let r = skip_while(r, is_blank);
-    let r = match r.first() {
-        None => return Ok(r),
-        Some(b'\n') => return Ok(&r[1..]),
-        Some(b) if b.is_ascii_digit() => {
-            let (r2, digits) = take_while(|b: u8| b.is_ascii_digit())(r)?;
-            let ts = ascii(digits).parse::<i64>();
-            series.timestamp =
-                Some(ts.map_err(|_| nom::Err::Failure(Fail { at: r, kind: FailKind::InvalidTimestamp(digits) }))?);
-            skip_while(r2, is_blank)
-        }
-        Some(_) => return Err(failure(r, "timestamp or new record")),
-    };
-    match r.first() {
-        None => Ok(r),
-        Some(b'\n') => Ok(&r[1..]),
-        Some(_) => Err(failure(r, "next entry after timestamp")),
     }
 }
 
@@ -652,8 +695,6 @@ enum FailKind<'a> {
     ExemplarTooLong(usize),
     DataAfterEof,
     NoEof,
-    #[allow(dead_code)]
-    NotAllowed(&'static str),
 }
 
 impl<'a> nom::error::ParseError<&'a [u8]> for Fail<'a> {
@@ -723,7 +764,7 @@ fn quoted(input: &[u8], allow_newline: bool) -> Res<'_, Quoted<'_>> {
     let mut i = 0;
     let mut escaped = false;
     loop {
-        match memchr::memchr2(b'"', b'\\', &body[i..]) {
+        match find2(&body[i..], b'"', b'\\') {
             None => return Err(nom::Err::Error(expected(input, "quoted string"))),
             Some(j) if body[i + j] == b'\\' => {
                 escaped = true;
@@ -763,16 +804,67 @@ fn metric_name(input: &[u8]) -> Res<'_, &[u8]> {
 /// ` token` where token is `[^ \n]+` (OpenMetrics' single-space separated fields).
 fn space_token(input: &[u8]) -> Option<(&[u8], &[u8])> {
     let body = input.strip_prefix(b" ")?;
-    let end = memchr::memchr2(b' ', b'\n', body).unwrap_or(body.len());
+    let end = find2(body, b' ', b'\n').unwrap_or(body.len());
     (end > 0).then(|| (&body[end..], &body[..end]))
 }
 
-fn is_metric_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b':'
+/// The first `a` or `b` in `haystack`, eight bytes at a time (label values and numbers are
+/// short: memchr's setup costs more than it saves there), memchr for long ones.
+#[inline]
+fn find2(haystack: &[u8], a: u8, b: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let (pattern_a, pattern_b) = (LO * u64::from(a), LO * u64::from(b));
+    let mut i = 0;
+    while let Some(chunk) = haystack.get(i..i + 8) {
+        if i >= 64 {
+            return memchr::memchr2(a, b, &haystack[i..]).map(|j| i + j);
+        }
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else { break };
+        let word = u64::from_le_bytes(bytes);
+        let (xa, xb) = (word ^ pattern_a, word ^ pattern_b);
+        // A zero byte in xa or xb is a match; the lowest flagged byte is exact.
+        let found = ((xa.wrapping_sub(LO) & !xa) | (xb.wrapping_sub(LO) & !xb)) & HI;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    haystack[i..].iter().position(|&c| c == a || c == b).map(|j| i + j)
 }
 
+/// Character classes of the grammar, one table lookup per byte.
+const LABEL_CHAR: u8 = 1;
+const METRIC_CHAR: u8 = 2;
+const VALUE_END: u8 = 4;
+
+static CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            table[b] |= LABEL_CHAR | METRIC_CHAR;
+        }
+        if c == b':' {
+            table[b] |= METRIC_CHAR;
+        }
+        if matches!(c, b'{' | b' ' | b'\t' | b'\n') {
+            table[b] |= VALUE_END;
+        }
+        b += 1;
+    }
+    table
+};
+
+#[inline]
+fn is_metric_char(b: u8) -> bool {
+    CLASSES[usize::from(b)] & METRIC_CHAR != 0
+}
+
+#[inline]
 fn is_label_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+    CLASSES[usize::from(b)] & LABEL_CHAR != 0
 }
 
 fn is_blank(b: u8) -> bool {
@@ -790,11 +882,6 @@ fn rest_of_line(input: &[u8]) -> (&[u8], &[u8]) {
         Some(i) => (&input[i + 1..], &input[..i]),
         None => (&input[input.len()..], input),
     }
-}
-
-/// Bytes known to be ASCII (matched by the name grammar) as `str`.
-fn ascii(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).unwrap_or("")
 }
 
 /// Resolves `\\`, `\"` and `\n` (only `\\` and `\n` in text-format help, `help_only`); other

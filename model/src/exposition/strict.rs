@@ -310,7 +310,7 @@ fn check_point(family: &Family, point: &Point) -> Result<(), String> {
 /// A float label value (`le`, `quantile`) in OpenMetrics spelling: infinities only as
 /// `+Inf`/`-Inf`, no NaN.
 fn strict_float(text: &str) -> Option<f64> {
-    let v = parse_float(text.as_bytes())?;
+    let v = parse_float(text)?;
     if v.is_nan() || (v.is_infinite() && text != "+Inf" && text != "-Inf") {
         return None;
     }

@@ -123,7 +123,10 @@ fn text_format_errors() {
         ("foo 0x1P-3\n", "1:5: invalid value \"0x1P-3\" while parsing: \"foo 0x1P-3\""),
         ("foo 1 2x\n", "1:8: expected next entry after timestamp, got \"x\" while parsing: \"foo 1 2x\""),
         ("foo 1 -5\n", "1:7: expected timestamp or new record, got \"-5\" while parsing: \"foo 1 -5\""),
-        ("foo 1 99999999999999999999\n", "1:7: invalid timestamp \"99999999999999999999\" while parsing: \"foo 1 99999999999999999999\""),
+        (
+            "foo 1 99999999999999999999\n",
+            "1:7: invalid timestamp \"99999999999999999999\" while parsing: \"foo 1 99999999999999999999\"",
+        ),
         ("# TYPE a meh\n", "1:9: invalid metric type \"meh\""),
         ("# TYPE a untyped \n", "1:9: invalid metric type \"untyped \""),
         ("# TYPE 1a gauge\n", "1:8: expected metric name after TYPE, got \"1a\" while parsing: \"# TYPE 1a\""),
@@ -221,25 +224,43 @@ fn openmetrics_strict_rules() {
         ("# TYPE a gauge\n# TYPE a gauge\n# EOF\n", Some("2:1: second # TYPE for a")),
         ("# HELP a x\na 1\n# TYPE a gauge\n# EOF\n", Some("3:1: # TYPE for a after its samples")),
         ("a 1\nb 1\na 2\n# EOF\n", Some("3:1: metric family a appears twice or clashes with another family's samples")),
-        ("a{x=\"1\"} 1\na{x=\"2\"} 1\na{x=\"1\"} 1\n# EOF\n", Some("3:1: samples of a for one label set are not together")),
+        (
+            "a{x=\"1\"} 1\na{x=\"2\"} 1\na{x=\"1\"} 1\n# EOF\n",
+            Some("3:1: samples of a for one label set are not together"),
+        ),
         ("a 1 2\na 1 1\n# EOF\n", Some("2:1: timestamp of a goes backwards")),
         ("a 1 1\na 1\n# EOF\n", Some("2:1: a mixes samples with and without timestamps")),
         ("a{b=\"1\",} 1\n# EOF\n", Some("1:9: expected label name, got \"}\" while parsing: \"a{b=\\\"1\\\",}\"")),
         ("a{b=\"1\",b=\"2\"} 1\n# EOF\n", Some("1:1: label name b is given twice")),
         ("# TYPE a histogram\na_bucket{le=\"1\"} 1\na_bucket{le=\"+Inf\"} 2\na_count 2\na_sum 3\n# EOF\n", None),
         ("# TYPE a histogram\na_bucket{le=\"1\"} 1\n# EOF\n", Some("3:1: histogram a has no +Inf bucket")),
-        ("# TYPE a histogram\na_bucket{le=\"+Inf\"} 2\na_count 1\na_sum 3\n# EOF\n", Some("5:1: a_count differs from the +Inf bucket")),
-        ("# TYPE a histogram\na_bucket{le=\"+Inf\"} 2\na_count 2\n# EOF\n", Some("4:1: a_count and a_sum must come together")),
-        ("# TYPE a histogram\na_bucket{le=\"2\"} 1\na_bucket{le=\"1\"} 1\n# EOF\n", Some("3:1: buckets of a_bucket are not in increasing le order")),
+        (
+            "# TYPE a histogram\na_bucket{le=\"+Inf\"} 2\na_count 1\na_sum 3\n# EOF\n",
+            Some("5:1: a_count differs from the +Inf bucket"),
+        ),
+        (
+            "# TYPE a histogram\na_bucket{le=\"+Inf\"} 2\na_count 2\n# EOF\n",
+            Some("4:1: a_count and a_sum must come together"),
+        ),
+        (
+            "# TYPE a histogram\na_bucket{le=\"2\"} 1\na_bucket{le=\"1\"} 1\n# EOF\n",
+            Some("3:1: buckets of a_bucket are not in increasing le order"),
+        ),
         ("# TYPE a histogram\na_bucket{le=\"+INF\"} 1\n# EOF\n", Some("2:1: invalid le \"+INF\"")),
         ("# TYPE a histogram\na_sum 1 # {a=\"b\"} 1\n# EOF\n", Some("2:1: exemplar not allowed on a_sum")),
-        ("# TYPE a gaugehistogram\na_bucket{le=\"-1\"} 1\na_bucket{le=\"+Inf\"} 1\na_gcount 1\na_gsum -2\n# EOF\n", None),
+        (
+            "# TYPE a gaugehistogram\na_bucket{le=\"-1\"} 1\na_bucket{le=\"+Inf\"} 1\na_gcount 1\na_gsum -2\n# EOF\n",
+            None,
+        ),
         ("# TYPE a summary\na{quantile=\"1.5\"} 1\n# EOF\n", Some("2:1: invalid quantile \"1.5\"")),
         ("# TYPE a stateset\na{a=\"x\"} 1\na{a=\"y\"} 0\n# EOF\n", None),
         ("# TYPE a stateset\na{a=\"x\"} 2\n# EOF\n", Some("2:1: stateset a must have value 0 or 1")),
         ("# TYPE a info\na_info{x=\"y\"} 1\n# EOF\n", None),
         ("# TYPE a_u info\n# UNIT a_u u\n# EOF\n", Some("2:1: info a_u must not have a unit")),
-        ("# TYPE a_created gauge\n# TYPE a counter\n# EOF\n", Some("2:1: sample name a_created of a clashes with an earlier metric family")),
+        (
+            "# TYPE a_created gauge\n# TYPE a counter\n# EOF\n",
+            Some("2:1: sample name a_created of a clashes with an earlier metric family"),
+        ),
         ("{\"a.b\"} 1\n# EOF\n", Some("1:2: expected label name, got \"\\\"\" while parsing: \"{\\\"\"")),
     ] {
         check_strict(input, error);
@@ -247,7 +268,13 @@ fn openmetrics_strict_rules() {
 }
 
 fn sample(name: &str, labels: &[(&str, &str)], value: f64, timestamp: Option<i64>) -> FamilySample {
-    FamilySample { name: name.into(), labels: Labels::from_pairs(labels.iter().copied()), value, timestamp, exemplar: None }
+    FamilySample {
+        name: name.into(),
+        labels: Labels::from_pairs(labels.iter().copied()),
+        value,
+        timestamp,
+        exemplar: None,
+    }
 }
 
 #[test]
@@ -265,7 +292,12 @@ fn encodes_both_formats() {
                         value: 0.5,
                         timestamp: Some(1_500),
                     }),
-                    ..sample("http_requests_total", &[("code", "200"), ("path", "/a\"b\\c\nd")], 1027.0, Some(1_395_066_363_000))
+                    ..sample(
+                        "http_requests_total",
+                        &[("code", "200"), ("path", "/a\"b\\c\nd")],
+                        1027.0,
+                        Some(1_395_066_363_000),
+                    )
                 },
                 sample("http_requests_total", &[("code", "500")], 3.0, None),
             ],
