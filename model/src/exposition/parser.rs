@@ -95,6 +95,18 @@ impl<'a> SeriesEntry<'a> {
         self.metric_type
     }
 
+    /// For the `<family>_created` sample of an OpenMetrics counter, histogram or summary: the
+    /// creation time it carries, in milliseconds (the value is in seconds). Prometheus ingests
+    /// these samples as ordinary series unless created-timestamp ingestion is on; the caller
+    /// chooses.
+    pub fn created_timestamp(&self) -> Option<i64> {
+        let typed = matches!(self.metric_type, MetricType::Counter | MetricType::Histogram | MetricType::Summary);
+        if self.syntax != Syntax::OpenMetrics || !typed || !self.name.ends_with("_created") || !self.value.is_finite() {
+            return None;
+        }
+        Some((self.value * 1000.0) as i64)
+    }
+
     /// The series as [`Labels`] with `__name__`. As in Prometheus 3, `le` of histograms and
     /// `quantile` of summaries are normalised to OpenMetrics float spelling (`le="1"` →
     /// `"1.0"`). Empty values are dropped; a label given twice is an error.

@@ -386,3 +386,18 @@ fn series_bytes_key_and_lazy_labels() {
         ["label name \"b\" is given twice"]
     );
 }
+
+#[test]
+fn created_timestamps() {
+    let input = b"# TYPE a counter\na_total 1\na_created 1.5e9\n# TYPE g gauge\ng_created 2\n# EOF\n";
+    let created: Vec<Option<i64>> = Parser::new(input, Format::OpenMetrics)
+        .filter_map(|e| match e.unwrap() {
+            Entry::Series(s) => Some(s.created_timestamp()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created, [None, Some(1_500_000_000_000), None]);
+    let text = b"# TYPE a counter\na_created 1.5e9\n";
+    let Some(Ok(Entry::Series(s))) = Parser::new(text, Format::Text).nth(1) else { panic!("no series") };
+    assert_eq!(s.created_timestamp(), None);
+}
