@@ -410,12 +410,14 @@ impl<'a> Parser<'a> {
         let entry = match kind {
             MetaKind::Help => {
                 let escaped = memchr::memchr(b'\\', text).is_some();
-                let help =
-                    unescape(text, escaped, !om).ok_or(Fail { at: r, kind: FailKind::InvalidUtf8("help text") })?;
+                let help = self
+                    .as_str(text)
+                    .map(|t| unescape_str(t, escaped, !om))
+                    .ok_or(Fail { at: r, kind: FailKind::InvalidUtf8("help text") })?;
                 Entry::Help { name, help }
             }
             MetaKind::Type => {
-                let keyword = std::str::from_utf8(text).unwrap_or("");
+                let keyword = self.as_str(text).unwrap_or("");
                 let metric_type =
                     MetricType::parse(keyword, self.format).ok_or(Fail { at: r, kind: FailKind::InvalidType(text) })?;
                 self.family = name.clone();
@@ -423,8 +425,7 @@ impl<'a> Parser<'a> {
                 Entry::Type { name, metric_type }
             }
             MetaKind::Unit => {
-                let unit =
-                    std::str::from_utf8(text).map_err(|_| Fail { at: r, kind: FailKind::InvalidUtf8("unit") })?;
+                let unit = self.as_str(text).ok_or(Fail { at: r, kind: FailKind::InvalidUtf8("unit") })?;
                 if !unit.is_empty() {
                     let ok = name.strip_suffix(unit).is_some_and(|stem| stem.len() > 1 && stem.ends_with('_'));
                     if !ok {
@@ -899,9 +900,13 @@ fn rest_of_line(input: &[u8]) -> (&[u8], &[u8]) {
 /// Resolves `\\`, `\"` and `\n` (only `\\` and `\n` in text-format help, `help_only`); other
 /// escapes stay as written, as in Prometheus. `None` if not UTF-8.
 fn unescape(raw: &[u8], escaped: bool, help_only: bool) -> Option<Cow<'_, str>> {
-    let text = std::str::from_utf8(raw).ok()?;
+    Some(unescape_str(std::str::from_utf8(raw).ok()?, escaped, help_only))
+}
+
+/// [`unescape`] of text already known to be UTF-8.
+fn unescape_str(text: &str, escaped: bool, help_only: bool) -> Cow<'_, str> {
     if !escaped {
-        return Some(Cow::Borrowed(text));
+        return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
@@ -921,7 +926,7 @@ fn unescape(raw: &[u8], escaped: bool, help_only: bool) -> Option<Cow<'_, str>> 
             None => out.push('\\'),
         }
     }
-    Some(Cow::Owned(out))
+    Cow::Owned(out)
 }
 
 /// Where the token starting at `at` ends, for "while parsing" excerpts.
