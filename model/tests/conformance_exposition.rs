@@ -97,6 +97,7 @@ fn prometheus_testdata_and_scrapes() {
         let format = if name.contains(".om.") || name.starts_with("om") { Format::OpenMetrics } else { Format::Text };
         match check_file(input, format) {
             Ok(n) => {
+                println!("  {name}: {n} samples, {format:?}");
                 n_files += 1;
                 n_samples += n;
             }
