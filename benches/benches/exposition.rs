@@ -1,5 +1,6 @@
 //! Exposition parse throughput (MB/s and samples/s): the node exporter scrape from
-//! `../shared/bench` and a ~10 MB body generated here, in the text format and OpenMetrics.
+//! `../shared/bench`, Prometheus' `promtestdata.txt` (the input of its `BenchmarkParse`) and a
+//! ~10 MB body generated here, each in the text format and OpenMetrics.
 //!
 //! `parse` walks every entry (what a scrape loop does when its series cache hits);
 //! `parse+labels` also builds `Labels` for every series (every series new); `encode` writes
@@ -135,6 +136,11 @@ fn exposition(c: &mut Criterion) {
         None => println!(
             "exposition: ../shared/bench/node_exporter_1.5.0_sample.prom not found, node exporter group skipped"
         ),
+    }
+    // Prometheus' own `BenchmarkParse` input (410 samples), for ns/sample next to Go's figures.
+    match shared_file("conformance/exposition/prometheus-v3.0.0/promtestdata.txt") {
+        Some(data) => bench_input(c, "promtestdata", &data),
+        None => println!("exposition: promtestdata.txt not found, group skipped"),
     }
     let generated = generate(10 << 20);
     bench_input(c, "generated_10MB", generated.as_bytes());
