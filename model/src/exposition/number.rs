@@ -44,6 +44,12 @@ const POW10: [f64; 23] = [
 /// multiplication or division gives the correctly rounded result (Clinger's fast path).
 /// `None` means "use the general parser", never "invalid".
 fn parse_short_decimal(b: &[u8]) -> Option<f64> {
+    parse_short_decimal_prefix(b).filter(|&(_, n)| n == b.len()).map(|(v, _)| v)
+}
+
+/// [`parse_short_decimal`] of the longest number at the start of `b`: the value and how many
+/// bytes it took. Lets the parser read a value in the same pass that finds its end.
+pub(super) fn parse_short_decimal_prefix(b: &[u8]) -> Option<(f64, usize)> {
     let (negative, mut i) = match b.first()? {
         b'-' => (true, 1),
         b'+' => (false, 1),
@@ -104,9 +110,6 @@ fn parse_short_decimal(b: &[u8]) -> Option<f64> {
         }
         exp10 += if negative_exp { -e } else { e };
     }
-    if i != b.len() {
-        return None;
-    }
     let m = mantissa as f64;
     let v = match exp10 {
         0 => m,
@@ -114,7 +117,7 @@ fn parse_short_decimal(b: &[u8]) -> Option<f64> {
         -22..=-1 => m / POW10[(-exp10) as usize],
         _ => return None,
     };
-    Some(if negative { -v } else { v })
+    Some((if negative { -v } else { v }, i))
 }
 
 /// Parses an OpenMetrics timestamp (seconds, maybe with a fraction) into milliseconds,
@@ -290,6 +293,17 @@ mod tests {
         }
         assert!(parse_float("NaN").unwrap().is_nan());
         assert!(parse_float("nan").unwrap().is_nan());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_path_agrees_with_std(
+            sign in "[-+]?", int in "[0-9]{0,12}", frac in "(\\.[0-9]{0,8})?", exp in "([eE][-+]?[0-9]{1,3})?"
+        ) {
+            let text = format!("{sign}{int}{frac}{exp}");
+            let want = text.parse::<f64>().ok().filter(|v| v.is_finite() || text.contains(['i', 'I']));
+            proptest::prop_assert_eq!(parse_float(&text).map(f64::to_bits), want.map(f64::to_bits), "{}", text);
+        }
     }
 
     #[test]

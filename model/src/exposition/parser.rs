@@ -10,7 +10,7 @@ use nom::IResult;
 
 use super::error::ParseError;
 use super::format::{Format, MetricType};
-use super::number::{normalize_float_label, parse_float, parse_om_timestamp};
+use super::number::{normalize_float_label, parse_float, parse_om_timestamp, parse_short_decimal_prefix};
 use super::strict::Validator;
 use crate::{Error, Label, Labels, METRIC_NAME};
 
@@ -558,6 +558,13 @@ impl<'a> Parser<'a> {
     /// Text format after the series: `[ \t]*value([ \t]+timestamp)?[ \t]*(\n|end)`.
     fn text_sample_rest(&self, r: &'a [u8], series: &mut SeriesEntry<'a>) -> Result<&'a [u8], nom::Err<Fail<'a>>> {
         let r = skip_while(r, is_blank);
+        // Fast path: a plain decimal read in the pass that finds its end.
+        if let Some((value, n)) = parse_short_decimal_prefix(r) {
+            if r.get(n).is_none_or(|&b| CLASSES[usize::from(b)] & VALUE_END != 0) {
+                series.value = value;
+                return self.text_timestamp(&r[n..], series);
+            }
+        }
         let value_at = r;
         let (r, value) = take_while1(|b: u8| CLASSES[usize::from(b)] & VALUE_END == 0)(r)
             .map_err(|_: nom::Err<Fail<'a>>| failure(r, "value after metric"))?;
@@ -565,6 +572,11 @@ impl<'a> Parser<'a> {
             .as_str(value)
             .and_then(parse_float)
             .ok_or(nom::Err::Failure(Fail { at: value_at, kind: FailKind::InvalidValue(value) }))?;
+        self.text_timestamp(r, series)
+    }
+
+    /// Text format after the value: `([ \t]+timestamp)?[ \t]*(\n|end)`.
+    fn text_timestamp(&self, r: &'a [u8], series: &mut SeriesEntry<'a>) -> Result<&'a [u8], nom::Err<Fail<'a>>> {
         let r = skip_while(r, is_blank);
         let r = match r.first() {
             None => return Ok(r),
@@ -587,11 +599,25 @@ impl<'a> Parser<'a> {
 
     /// OpenMetrics after the series: ` value[ timestamp][ # {exemplar} value[ timestamp]]\n`.
     fn om_sample_rest(&self, r: &'a [u8], series: &mut SeriesEntry<'a>) -> Result<&'a [u8], nom::Err<Fail<'a>>> {
-        let (r2, value) = space_token(r).ok_or_else(|| failure(r, "value after metric"))?;
-        series.value = self
-            .as_str(value)
-            .and_then(parse_float)
-            .ok_or(nom::Err::Failure(Fail { at: &r[1..], kind: FailKind::InvalidValue(value) }))?;
+        // Fast path: a plain decimal read in the pass that finds its end.
+        let fast = r
+            .strip_prefix(b" ")
+            .and_then(parse_short_decimal_prefix)
+            .filter(|&(_, n)| n > 0 && matches!(r.get(n + 1), None | Some(b' ' | b'\n')));
+        let r2 = match fast {
+            Some((value, n)) => {
+                series.value = value;
+                &r[n + 1..]
+            }
+            None => {
+                let (r2, value) = space_token(r).ok_or_else(|| failure(r, "value after metric"))?;
+                series.value = self
+                    .as_str(value)
+                    .and_then(parse_float)
+                    .ok_or(nom::Err::Failure(Fail { at: &r[1..], kind: FailKind::InvalidValue(value) }))?;
+                r2
+            }
+        };
         let mut r = r2;
         if let Some(r2) = r.strip_prefix(b" ").filter(|r2| !r2.starts_with(b"# {")) {
             let (r3, token) = space_token(r).ok_or_else(|| failure(r2, "timestamp"))?;
@@ -809,7 +835,10 @@ fn label_name(input: &[u8]) -> Res<'_, Quoted<'_>> {
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`
 fn metric_name(input: &[u8]) -> Res<'_, &[u8]> {
     match input.first() {
-        Some(b) if b.is_ascii_alphabetic() || *b == b'_' || *b == b':' => take_while1(is_metric_char)(input),
+        Some(b) if b.is_ascii_alphabetic() || *b == b'_' || *b == b':' => {
+            let n = class_span(input, METRIC_CHAR);
+            Ok((&input[n..], &input[..n]))
+        }
         _ => Err(nom::Err::Error(expected(input, "metric name"))),
     }
 }
@@ -870,9 +899,19 @@ static CLASSES: [u8; 256] = {
     table
 };
 
+/// Length of the run of bytes at the start of `input` whose class has `mask`: eight bytes per
+/// step (all eight looked up, then one test), byte by byte for the rest.
 #[inline]
-fn is_metric_char(b: u8) -> bool {
-    CLASSES[usize::from(b)] & METRIC_CHAR != 0
+fn class_span(input: &[u8], mask: u8) -> usize {
+    let mut n = 0;
+    for chunk in input.chunks_exact(8) {
+        if chunk.iter().fold(mask, |acc, &b| acc & CLASSES[usize::from(b)]) == 0 {
+            break;
+        }
+        n += 8;
+    }
+    let rest = &input[n..];
+    n + rest.iter().position(|&b| CLASSES[usize::from(b)] & mask == 0).unwrap_or(rest.len())
 }
 
 #[inline]
