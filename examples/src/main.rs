@@ -4,6 +4,8 @@
 
 use clap::Parser;
 
+mod exporter;
+
 /// Sextant: a Prometheus-compatible monitoring system.
 #[derive(Debug, Parser)]
 #[command(name = "sextant", version, about, long_about = None)]
@@ -13,7 +15,11 @@ struct Cli {
 }
 
 #[derive(Debug, clap::Subcommand)]
-enum Command {}
+enum Command {
+    /// Run an exporter: `sextant exporter node [node_exporter flags]`.
+    #[command(subcommand)]
+    Exporter(exporter::ExporterCommand),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -23,5 +29,6 @@ fn main() -> anyhow::Result<()> {
             Cli::command().print_help()?;
             Ok(())
         }
+        Some(Command::Exporter(command)) => exporter::run(command),
     }
 }

@@ -1,0 +1,68 @@
+//! `sextant exporter node [node_exporter flags]`: the node exporter on `/metrics`.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use sextant_exporters::NodeConfig;
+
+/// Which exporter to run.
+#[derive(Debug, clap::Subcommand)]
+pub enum ExporterCommand {
+    /// Linux host metrics, compatible with node_exporter 1.5.0 (same metric names and flags).
+    Node {
+        /// node_exporter flags, e.g. --web.listen-address=127.0.0.1:9100 --path.procfs=/proc
+        /// --collector.processes --no-collector.hwmon --collector.textfile.directory=DIR
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Runs the chosen exporter until Ctrl-C or SIGTERM.
+pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
+    match command {
+        ExporterCommand::Node { args } => {
+            let config = NodeConfig::from_args(args)?;
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
+            let registry = Arc::new(config.registry()?);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .max_blocking_threads(64)
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let address = match config.listen_address.strip_prefix(':') {
+                    Some(port) => format!("0.0.0.0:{port}"),
+                    None => config.listen_address.clone(),
+                };
+                let listener = tokio::net::TcpListener::bind(&address)
+                    .await
+                    .with_context(|| format!("listening on {address}"))?;
+                eprintln!(
+                    "sextant node exporter listening on {} (collectors: {})",
+                    listener.local_addr()?,
+                    config.collectors.join(", ")
+                );
+                let router = sextant_exporters::router(registry, &config.telemetry_path);
+                sextant_exporters::serve(listener, router, shutdown_signal()).await?;
+                Ok(())
+            })
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
