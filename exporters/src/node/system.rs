@@ -168,7 +168,7 @@ pub(super) fn entropy(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
 fn psi_total(text: &str, kind: &str) -> Option<f64> {
     let line = text.lines().find(|l| l.starts_with(kind))?;
     let total = line.split_ascii_whitespace().find_map(|f| f.strip_prefix("total="))?;
-    total.parse::<f64>().ok().map(|us| us * 1e-6)
+    total.parse::<f64>().ok().map(|us| us / 1000.0 / 1000.0)
 }
 
 pub(super) fn pressure(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
