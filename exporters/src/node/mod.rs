@@ -109,6 +109,31 @@ const IGNORED_VALUE_FLAGS: &[&str] = &[
     "collector.diskstats.ignored-devices-is-regexp",
 ];
 
+/// The flags that take a value.
+const VALUE_FLAGS: &[&str] = &[
+    "web.listen-address",
+    "web.telemetry-path",
+    "path.procfs",
+    "path.sysfs",
+    "path.rootfs",
+    "path.udev.data",
+    "collector.textfile.directory",
+    "collector.netdev.device-include",
+    "collector.netdev.device-whitelist",
+    "collector.netdev.device-exclude",
+    "collector.netdev.device-blacklist",
+    "collector.netclass.ignored-devices",
+    "collector.filesystem.mount-points-exclude",
+    "collector.filesystem.ignored-mount-points",
+    "collector.filesystem.fs-types-exclude",
+    "collector.filesystem.ignored-fs-types",
+    "collector.diskstats.device-exclude",
+    "collector.diskstats.ignored-devices",
+    "collector.vmstat.fields",
+    "collector.netstat.fields",
+    "collector.timeout",
+];
+
 const DEFAULT_MOUNT_POINTS_EXCLUDE: &str = "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
 const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$";
 const DEFAULT_DISKSTATS_EXCLUDE: &str = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
@@ -244,7 +269,8 @@ impl NodeConfig {
                 continue;
             }
             let collector_name = name.strip_prefix("collector.").or_else(|| name.strip_prefix("no-collector."));
-            if let Some(collector) = collector_name.filter(|c| !c.contains('.')) {
+            let is_collector = |c: &&str| COLLECTORS.iter().any(|k| k.0 == *c) || NOT_IMPLEMENTED.contains(c);
+            if let Some(collector) = collector_name.filter(is_collector) {
                 let on = match inline_value.as_deref() {
                     None => name.starts_with("collector."),
                     Some("true") => name.starts_with("collector."),
@@ -253,16 +279,15 @@ impl NodeConfig {
                 };
                 if COLLECTORS.iter().any(|c| c.0 == collector) {
                     enabled.push((collector.to_string(), on));
-                } else if NOT_IMPLEMENTED.contains(&collector) {
-                    if on {
-                        config.warnings.push(format!("collector {collector} is not implemented in sextant"));
-                    }
-                } else {
-                    return Err(flag_error(raw, "unknown collector"));
+                } else if on {
+                    config.warnings.push(format!("collector {collector} is not implemented in sextant"));
                 }
                 continue;
             }
             // Flags with a value.
+            if !VALUE_FLAGS.contains(&name) && !IGNORED_VALUE_FLAGS.contains(&name) {
+                return Err(flag_error(raw, "unknown flag"));
+            }
             let value = match inline_value {
                 Some(value) => value,
                 None => {

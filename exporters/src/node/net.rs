@@ -429,3 +429,8 @@ pub(super) fn tcpstat(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
     fam.push(&[("state", "tx_queued_bytes")], tx_queued);
     Ok(vec![fam])
 }
+
+#[cfg(test)]
+pub(super) fn page_size_for_tests() -> f64 {
+    page_size()
+}
