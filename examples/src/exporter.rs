@@ -36,9 +36,8 @@ pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
                     Some(port) => format!("0.0.0.0:{port}"),
                     None => config.listen_address.clone(),
                 };
-                let listener = tokio::net::TcpListener::bind(&address)
-                    .await
-                    .with_context(|| format!("listening on {address}"))?;
+                let listener =
+                    tokio::net::TcpListener::bind(&address).await.with_context(|| format!("listening on {address}"))?;
                 eprintln!(
                     "sextant node exporter listening on {} (collectors: {})",
                     listener.local_addr()?,

@@ -148,10 +148,9 @@ impl Registry {
                 let start = Instant::now();
                 let result = match tokio::time::timeout(timeout, collector.collect()).await {
                     Ok(result) => result,
-                    Err(_) => Err(Error::Timeout {
-                        collector: collector.name().to_string(),
-                        seconds: timeout.as_secs_f64(),
-                    }),
+                    Err(_) => {
+                        Err(Error::Timeout { collector: collector.name().to_string(), seconds: timeout.as_secs_f64() })
+                    }
                 };
                 let seconds = start.elapsed().as_secs_f64();
                 (idx, Outcome { name: collector.name().to_string(), seconds, result })
@@ -186,11 +185,8 @@ impl Registry {
     /// Like [`Registry::gather`], also returning each failed collector's error.
     pub async fn gather_with_errors(&self) -> (Vec<MetricFamily>, Vec<(String, Error)>) {
         let outcomes = self.run_collectors().await;
-        let prefix = if self.config.namespace.is_empty() {
-            String::new()
-        } else {
-            format!("{}_", self.config.namespace)
-        };
+        let prefix =
+            if self.config.namespace.is_empty() { String::new() } else { format!("{}_", self.config.namespace) };
         let mut duration = MetricFamily::new(
             format!("{prefix}scrape_collector_duration_seconds"),
             format!("{}: Duration of a collector scrape.", self.config.namespace),

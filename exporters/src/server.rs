@@ -30,12 +30,16 @@ async fn metrics(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> R
     let body = registry.encode(format).await;
     let content_type = HeaderValue::from_static(format.content_type());
     if accepts_gzip(&headers) {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+        let mut encoder =
+            flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
         if encoder.write_all(body.as_bytes()).is_ok() {
             if let Ok(compressed) = encoder.finish() {
                 return (
                     StatusCode::OK,
-                    [(header::CONTENT_TYPE, content_type), (header::CONTENT_ENCODING, HeaderValue::from_static("gzip"))],
+                    [
+                        (header::CONTENT_TYPE, content_type),
+                        (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+                    ],
                     compressed,
                 )
                     .into_response();

@@ -185,15 +185,27 @@ fn node_exporter_matches_debian_1_5_0_on_frozen_proc() {
         "--no-collector.netdev.netlink".into(),
         "--collector.netdev.device-exclude=^$".into(),
     ];
-    for collector in
-        ["loadavg", "stat", "meminfo", "vmstat", "diskstats", "netstat", "sockstat", "softnet", "filefd", "entropy", "pressure", "arp"]
-    {
+    for collector in [
+        "loadavg",
+        "stat",
+        "meminfo",
+        "vmstat",
+        "diskstats",
+        "netstat",
+        "sockstat",
+        "softnet",
+        "filefd",
+        "entropy",
+        "pressure",
+        "arp",
+    ] {
         flags.push(format!("--collector.{collector}"));
     }
     let (runtime, ours, stop) = start_ours(&flags);
     let (_reference, reference) = start_reference(&reference_binary, &flags);
     let tool = shared.join("exporters/tools/compare_scrapes.py");
-    let report = compare(&tool, root, reference, ours, &["--rel-tol", "0", "--ignore", "^node_scrape_collector_duration"]);
+    let report =
+        compare(&tool, root, reference, ours, &["--rel-tol", "0", "--ignore", "^node_scrape_collector_duration"]);
     let _ = stop.send(());
     drop(runtime);
     let differences: Vec<&str> = report
@@ -274,10 +286,10 @@ fn node_exporter_matches_debian_1_5_0() {
             } else if let Some(caps) = summary_line.captures(line) {
                 ref_names = caps[1].parse().unwrap();
                 common = caps[3].parse().unwrap();
-            } else if line.starts_with("MISSING") || line.starts_with("EXTRA") || line.starts_with("VALUE") {
-                if !expected.iter().any(|(re, _)| re.is_match(line)) {
-                    unexpected.push(line.to_string());
-                }
+            } else if (line.starts_with("MISSING") || line.starts_with("EXTRA") || line.starts_with("VALUE"))
+                && !expected.iter().any(|(re, _)| re.is_match(line))
+            {
+                unexpected.push(line.to_string());
             }
         }
         assert!(ref_names > 0, "no families compared:\n{report}");

@@ -20,16 +20,31 @@ const DISKSTATS: &[(&str, MetricType, f64, &str)] = &[
     ("writes_completed_total", MetricType::Counter, 1.0, "The total number of writes completed successfully."),
     ("writes_merged_total", MetricType::Counter, 1.0, "The number of writes merged."),
     ("written_bytes_total", MetricType::Counter, SECTOR_BYTES, "The total number of bytes written successfully."),
-    ("write_time_seconds_total", MetricType::Counter, 0.001, "This is the total number of seconds spent by all writes."),
+    (
+        "write_time_seconds_total",
+        MetricType::Counter,
+        0.001,
+        "This is the total number of seconds spent by all writes.",
+    ),
     ("io_now", MetricType::Gauge, 1.0, "The number of I/Os currently in progress."),
     ("io_time_seconds_total", MetricType::Counter, 0.001, "Total seconds spent doing I/Os."),
     ("io_time_weighted_seconds_total", MetricType::Counter, 0.001, "The weighted # of seconds spent doing I/Os."),
     ("discards_completed_total", MetricType::Counter, 1.0, "The total number of discards completed successfully."),
     ("discards_merged_total", MetricType::Counter, 1.0, "The total number of discards merged."),
     ("discarded_sectors_total", MetricType::Counter, 1.0, "The total number of sectors discarded successfully."),
-    ("discard_time_seconds_total", MetricType::Counter, 0.001, "This is the total number of seconds spent by all discards."),
+    (
+        "discard_time_seconds_total",
+        MetricType::Counter,
+        0.001,
+        "This is the total number of seconds spent by all discards.",
+    ),
     ("flush_requests_total", MetricType::Counter, 1.0, "The total number of flush requests completed successfully"),
-    ("flush_requests_time_seconds_total", MetricType::Counter, 0.001, "This is the total number of seconds spent by all flush requests."),
+    (
+        "flush_requests_time_seconds_total",
+        MetricType::Counter,
+        0.001,
+        "This is the total number of seconds spent by all flush requests.",
+    ),
 ];
 
 /// `KEY=value` properties of a udev database entry (`E:` lines).
@@ -94,8 +109,13 @@ fn unescape_mount(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut idx = 0;
     while idx < bytes.len() {
-        if bytes[idx] == b'\\' && idx + 3 < bytes.len() && bytes[idx + 1..idx + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
-            let code = (bytes[idx + 1] - b'0') as u32 * 64 + (bytes[idx + 2] - b'0') as u32 * 8 + (bytes[idx + 3] - b'0') as u32;
+        if bytes[idx] == b'\\'
+            && idx + 3 < bytes.len()
+            && bytes[idx + 1..idx + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+        {
+            let code = (bytes[idx + 1] - b'0') as u32 * 64
+                + (bytes[idx + 2] - b'0') as u32 * 8
+                + (bytes[idx + 3] - b'0') as u32;
             if let Ok(byte) = u8::try_from(code) {
                 out.push(byte);
                 idx += 4;

@@ -15,10 +15,7 @@ struct Families(BTreeMap<String, MetricFamily>);
 
 impl Families {
     fn push(&mut self, name: &str, help: &str, kind: MetricType, labels: &[(&str, &str)], value: f64) {
-        self.0
-            .entry(name.to_string())
-            .or_insert_with(|| MetricFamily::new(name, help, kind))
-            .push(labels, value);
+        self.0.entry(name.to_string()).or_insert_with(|| MetricFamily::new(name, help, kind)).push(labels, value);
     }
 
     fn into_vec(self) -> Vec<MetricFamily> {
@@ -98,11 +95,8 @@ fn clean_name(name: &str) -> String {
 fn hwmon_chip(dir: &Path) -> String {
     if let Ok(device) = std::fs::canonicalize(dir.join("device")) {
         let dev_name = device.file_name().map(|n| clean_name(&n.to_string_lossy())).unwrap_or_default();
-        let dev_type = device
-            .parent()
-            .and_then(|p| p.file_name())
-            .map(|n| clean_name(&n.to_string_lossy()))
-            .unwrap_or_default();
+        let dev_type =
+            device.parent().and_then(|p| p.file_name()).map(|n| clean_name(&n.to_string_lossy())).unwrap_or_default();
         if !dev_type.is_empty() && !dev_name.is_empty() {
             return format!("{dev_type}_{dev_name}");
         }
@@ -226,7 +220,8 @@ pub(super) fn powersupplyclass(ctx: &Context) -> Result<Vec<MetricFamily>, Error
         ("power_now", "power_watt", 1e-6),
         ("voltage_now", "voltage_volt", 1e-6),
     ];
-    const INFO: [&str; 7] = ["capacity_level", "manufacturer", "model_name", "serial_number", "status", "technology", "type"];
+    const INFO: [&str; 7] =
+        ["capacity_level", "manufacturer", "model_name", "serial_number", "status", "technology", "type"];
     let base = ctx.sys("class/power_supply");
     let mut families = Families::default();
     for supply in dir_names(&base) {
@@ -242,10 +237,8 @@ pub(super) fn powersupplyclass(ctx: &Context) -> Result<Vec<MetricFamily>, Error
                 );
             }
         }
-        let values: Vec<(&str, String)> = INFO
-            .iter()
-            .filter_map(|key| read(&dir.join(key)).ok().map(|v| (*key, v.trim().to_string())))
-            .collect();
+        let values: Vec<(&str, String)> =
+            INFO.iter().filter_map(|key| read(&dir.join(key)).ok().map(|v| (*key, v.trim().to_string()))).collect();
         let mut labels: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
         labels.push(("power_supply", &supply));
         labels.sort();

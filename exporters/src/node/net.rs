@@ -66,7 +66,10 @@ pub(super) fn conntrack(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         ("insert", "Number of entries inserted into the list."),
         ("insert_failed", "Number of entries for which list insertion was attempted but failed."),
         ("drop", "Number of packets dropped due to conntrack failure."),
-        ("early_drop", "Number of dropped conntrack entries to make room for new ones, if maximum table size was reached."),
+        (
+            "early_drop",
+            "Number of dropped conntrack entries to make room for new ones, if maximum table size was reached.",
+        ),
         ("search_restart", "Number of conntrack table lookups which had to be restarted due to hashtable resizes."),
     ];
     for (field, help) in fields {
@@ -99,11 +102,7 @@ pub(super) fn netdev(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         families
             .entry(name.clone())
             .or_insert_with(|| {
-                MetricFamily::new(
-                    name,
-                    format!("Network device statistic {direction}_{field}."),
-                    MetricType::Counter,
-                )
+                MetricFamily::new(name, format!("Network device statistic {direction}_{field}."), MetricType::Counter)
             })
             .push(&[("device", device)], value);
     };
@@ -172,11 +171,8 @@ pub(super) fn netclass(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         "Non-numeric data from /sys/class/net/<iface>, value is always 1.",
         MetricType::Gauge,
     );
-    let mut up = MetricFamily::new(
-        "node_network_up",
-        "Value is 1 if operstate is 'up', 0 otherwise.",
-        MetricType::Gauge,
-    );
+    let mut up =
+        MetricFamily::new("node_network_up", "Value is 1 if operstate is 'up', 0 otherwise.", MetricType::Gauge);
     for device in names {
         if ctx.netclass_ignored.is_match(&device) {
             continue;
@@ -417,11 +413,7 @@ pub(super) fn tcpstat(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         tx_queued += tx;
         rx_queued += rx;
     }
-    let mut fam = MetricFamily::new(
-        "node_tcp_connection_states",
-        "Number of connection states.",
-        MetricType::Gauge,
-    );
+    let mut fam = MetricFamily::new("node_tcp_connection_states", "Number of connection states.", MetricType::Gauge);
     for (state, count) in counts {
         fam.push(&[("state", state)], count);
     }

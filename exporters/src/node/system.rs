@@ -62,7 +62,9 @@ pub(super) fn stat(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         };
         match key {
             "intr" => families.push(counter("node_intr_total", "Total number of interrupts serviced.", first()?)),
-            "ctxt" => families.push(counter("node_context_switches_total", "Total number of context switches.", first()?)),
+            "ctxt" => {
+                families.push(counter("node_context_switches_total", "Total number of context switches.", first()?))
+            }
             "btime" => families.push(gauge("node_boot_time_seconds", "Node boot time, in unixtime.", first()?)),
             "processes" => families.push(counter("node_forks_total", "Total number of forks.", first()?)),
             "procs_running" => {
@@ -279,10 +281,8 @@ pub(super) fn uname(_ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
 }
 
 pub(super) fn time(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     let mut families = vec![gauge("node_time_seconds", "System time in seconds since epoch (1970).", now)];
     // SAFETY: localtime_r writes into the zeroed `tm` we own; `secs` is a valid time_t.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
@@ -349,8 +349,16 @@ pub(super) fn timex(_ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
             "Is clock synchronized to a reliable server (1 = yes, 0 = no).",
             if state == TIME_ERROR { 0.0 } else { 1.0 },
         ),
-        gauge("node_timex_offset_seconds", "Time offset in between local system and reference clock.", tx.offset as f64 / divisor),
-        gauge("node_timex_frequency_adjustment_ratio", "Local clock frequency adjustment.", 1.0 + tx.freq as f64 / ppm16),
+        gauge(
+            "node_timex_offset_seconds",
+            "Time offset in between local system and reference clock.",
+            tx.offset as f64 / divisor,
+        ),
+        gauge(
+            "node_timex_frequency_adjustment_ratio",
+            "Local clock frequency adjustment.",
+            1.0 + tx.freq as f64 / ppm16,
+        ),
         gauge("node_timex_maxerror_seconds", "Maximum error in seconds.", tx.maxerror as f64 / 1e6),
         gauge("node_timex_estimated_error_seconds", "Estimated error in seconds.", tx.esterror as f64 / 1e6),
         gauge("node_timex_status", "Value of the status array bits.", tx.status as f64),
@@ -359,11 +367,27 @@ pub(super) fn timex(_ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         gauge("node_timex_pps_frequency_hertz", "Pulse per second frequency.", tx.ppsfreq as f64 / ppm16),
         gauge("node_timex_pps_jitter_seconds", "Pulse per second jitter.", tx.jitter as f64 / divisor),
         gauge("node_timex_pps_shift_seconds", "Pulse per second interval duration.", tx.shift as f64),
-        gauge("node_timex_pps_stability_hertz", "Pulse per second stability, average of recent frequency changes.", tx.stabil as f64 / ppm16),
-        counter("node_timex_pps_jitter_total", "Pulse per second count of jitter limit exceeded events.", tx.jitcnt as f64),
-        counter("node_timex_pps_calibration_total", "Pulse per second count of calibration intervals.", tx.calcnt as f64),
+        gauge(
+            "node_timex_pps_stability_hertz",
+            "Pulse per second stability, average of recent frequency changes.",
+            tx.stabil as f64 / ppm16,
+        ),
+        counter(
+            "node_timex_pps_jitter_total",
+            "Pulse per second count of jitter limit exceeded events.",
+            tx.jitcnt as f64,
+        ),
+        counter(
+            "node_timex_pps_calibration_total",
+            "Pulse per second count of calibration intervals.",
+            tx.calcnt as f64,
+        ),
         counter("node_timex_pps_error_total", "Pulse per second count of calibration errors.", tx.errcnt as f64),
-        counter("node_timex_pps_stability_exceeded_total", "Pulse per second count of stability limit exceeded events.", tx.stbcnt as f64),
+        counter(
+            "node_timex_pps_stability_exceeded_total",
+            "Pulse per second count of stability limit exceeded events.",
+            tx.stbcnt as f64,
+        ),
         gauge("node_timex_tai_offset_seconds", "International Atomic Time (TAI) offset.", tx.tai as f64),
     ])
 }
@@ -445,7 +469,10 @@ pub(super) fn os(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         "Metric containing the major.minor part of the OS version.",
         MetricType::Gauge,
     );
-    version.push(&[("id", get("ID")), ("id_like", get("ID_LIKE")), ("name", get("NAME"))], os_version_number(get("VERSION_ID")));
+    version.push(
+        &[("id", get("ID")), ("id_like", get("ID_LIKE")), ("name", get("NAME"))],
+        os_version_number(get("VERSION_ID")),
+    );
     Ok(vec![info, version])
 }
 
@@ -522,11 +549,7 @@ pub(super) fn interrupts(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
     let text = read(&path)?;
     let mut lines = text.lines();
     let n_cpus = lines.next().map(|header| header.split_ascii_whitespace().count()).unwrap_or(0);
-    let mut fam = MetricFamily::new(
-        "node_interrupts_total",
-        "Interrupt details.",
-        MetricType::Counter,
-    );
+    let mut fam = MetricFamily::new("node_interrupts_total", "Interrupt details.", MetricType::Counter);
     for line in lines {
         let parts: Vec<&str> = line.split_ascii_whitespace().collect();
         // The interrupt, one column per CPU and at least one column of details; ERR and MIS
@@ -542,10 +565,7 @@ pub(super) fn interrupts(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         };
         for (cpu, value) in parts[1..=n_cpus].iter().enumerate() {
             let Some(value) = parse_number(value) else { continue };
-            fam.push(
-                &[("cpu", &cpu.to_string()), ("devices", &devices), ("info", &info), ("type", name)],
-                value,
-            );
+            fam.push(&[("cpu", &cpu.to_string()), ("devices", &devices), ("info", &info), ("type", name)], value);
         }
     }
     Ok(vec![fam])

@@ -110,19 +110,29 @@ fn memory_and_load() {
     check(
         "meminfo",
         &[("proc/meminfo", "MemTotal:        2048 kB\nActive(anon):      16 kB\nHugePages_Total:       3\n")],
-        &["node_memory_MemTotal_bytes 2.097152e+06", "node_memory_Active_anon_bytes 16384", "node_memory_HugePages_Total 3"],
+        &[
+            "node_memory_MemTotal_bytes 2.097152e+06",
+            "node_memory_Active_anon_bytes 16384",
+            "node_memory_HugePages_Total 3",
+        ],
     );
     check(
         "vmstat",
         &[("proc/vmstat", "nr_free_pages 10\npgfault 20\npgmajfault 2\noom_kill 1\npswpin 0\n")],
-        &["node_vmstat_pgfault 20", "node_vmstat_pgmajfault 2", "node_vmstat_oom_kill 1", "# TYPE node_vmstat_pgfault untyped"],
+        &[
+            "node_vmstat_pgfault 20",
+            "node_vmstat_pgmajfault 2",
+            "node_vmstat_oom_kill 1",
+            "# TYPE node_vmstat_pgfault untyped",
+        ],
     );
     let vmstat = run("vmstat", &[("proc/vmstat", "nr_free_pages 10\n")], &[]).unwrap();
     assert_eq!(vmstat, "", "fields outside --collector.vmstat.fields are left out");
-    check("filefd", &[("proc/sys/fs/file-nr", "1024\t0\t9223372036854775807\n")], &[
-        "node_filefd_allocated 1024",
-        "node_filefd_maximum 9.223372036854776e+18",
-    ]);
+    check(
+        "filefd",
+        &[("proc/sys/fs/file-nr", "1024\t0\t9223372036854775807\n")],
+        &["node_filefd_allocated 1024", "node_filefd_maximum 9.223372036854776e+18"],
+    );
     check(
         "entropy",
         &[("proc/sys/kernel/random/entropy_avail", "256\n"), ("proc/sys/kernel/random/poolsize", "256\n")],
@@ -132,7 +142,8 @@ fn memory_and_load() {
 
 #[test]
 fn pressure_stall_information() {
-    let some_full = "some avg10=0.00 avg60=0.00 avg300=0.00 total=2500000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=1000000\n";
+    let some_full =
+        "some avg10=0.00 avg60=0.00 avg300=0.00 total=2500000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=1000000\n";
     check(
         "pressure",
         &[
@@ -290,7 +301,8 @@ fn protocol_statistics() {
     check_error("conntrack", &[], "no data: conntrack is not loaded");
 }
 
-const TCP_TABLE: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
+const TCP_TABLE: &str =
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
 0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n   \
 1: 0100007F:0016 0100007F:D431 01 00000010:00000002 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1\n";
 
@@ -523,9 +535,11 @@ fn host_identity_and_clocks() {
             "node_os_version{id=\"debian\",id_like=\"\",name=\"Debian GNU/Linux\"} 12",
         ],
     );
-    check("os", &[("root/usr/lib/os-release", "ID=x\nVERSION_ID=22.04.3\n")], &[
-        "node_os_version{id=\"x\",id_like=\"\",name=\"\"} 22.04",
-    ]);
+    check(
+        "os",
+        &[("root/usr/lib/os-release", "ID=x\nVERSION_ID=22.04.3\n")],
+        &["node_os_version{id=\"x\",id_like=\"\",name=\"\"} 22.04"],
+    );
     check_error("os", &[], "os-release");
     check(
         "time",
@@ -553,11 +567,7 @@ fn textfiles() {
             ("textfile/good.prom", "# HELP job_ok Whether it ran.\n# TYPE job_ok gauge\njob_ok{job=\"backup\"} 1\n"),
             ("textfile/ignored.txt", "not read 1 2 3\n"),
         ],
-        &[
-            "job_ok{job=\"backup\"} 1",
-            "# TYPE job_ok gauge",
-            "node_textfile_scrape_error 0",
-        ],
+        &["job_ok{job=\"backup\"} 1", "# TYPE job_ok gauge", "node_textfile_scrape_error 0"],
     );
     let out = run("textfile", &[("textfile/good.prom", "a 1\n"), ("textfile/bad.prom", "a 1 2\n")], &[]).unwrap();
     assert!(out.contains("node_textfile_scrape_error 1\n"), "{out}");

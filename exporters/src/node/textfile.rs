@@ -26,8 +26,10 @@ fn take_name(text: &str) -> Option<(&str, &str)> {
     Some(text.split_at(end))
 }
 
+type LabelPairs = Vec<(String, String)>;
+
 /// Parses `{a="x",b="y"}` at the start of `text`; returns the labels and the rest.
-fn take_labels(text: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn take_labels(text: &str) -> Result<(LabelPairs, &str), String> {
     let mut labels = Vec::new();
     let mut rest = text.strip_prefix('{').ok_or("expected '{'")?;
     loop {
@@ -127,7 +129,8 @@ pub(crate) fn parse_text(text: &str, default_help: &str) -> Result<Vec<MetricFam
             continue;
         }
         let (name, rest) = take_name(line).ok_or_else(|| err("invalid metric name"))?;
-        let (labels, rest) = if rest.starts_with('{') { take_labels(rest).map_err(|m| err(&m))? } else { (Vec::new(), rest) };
+        let (labels, rest) =
+            if rest.starts_with('{') { take_labels(rest).map_err(|m| err(&m))? } else { (Vec::new(), rest) };
         let mut fields = rest.split_ascii_whitespace();
         let value = fields.next().ok_or_else(|| err("expected a value"))?;
         let value = parse_value(value).ok_or_else(|| err(&format!("expected float as value, got {value:?}")))?;
@@ -142,10 +145,7 @@ pub(crate) fn parse_text(text: &str, default_help: &str) -> Result<Vec<MetricFam
         sample.suffix = suffix.to_string();
         let kind = types.get(family).copied().unwrap_or(MetricType::Untyped);
         let help = helps.get(family).cloned().unwrap_or_else(|| default_help.to_string());
-        families
-            .entry(family.to_string())
-            .or_insert_with(|| MetricFamily::new(family, help, kind))
-            .push_sample(sample);
+        families.entry(family.to_string()).or_insert_with(|| MetricFamily::new(family, help, kind)).push_sample(sample);
     }
     Ok(families.into_values().collect())
 }
