@@ -40,6 +40,7 @@ impl MetricType {
     }
 
     /// The type named on a text 0.0.4 `# TYPE` line (`unknown` is accepted too).
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn from_text(name: &str) -> Option<MetricType> {
         Some(match name {
             "counter" => MetricType::Counter,

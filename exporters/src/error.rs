@@ -52,6 +52,7 @@ pub enum Error {
     Join(String),
 }
 
+#[cfg_attr(not(feature = "node"), allow(dead_code))]
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io { path: path.into(), source }
