@@ -268,7 +268,9 @@ fn node_exporter_matches_debian_1_5_0() {
     let mut best: Option<Vec<String>> = None;
     let mut name_report = String::new();
     for attempt in 0..3 {
-        let report = compare(&tool, work.path(), reference, ours, &[]);
+        let required = shared.join("exporters/node-full-1860-metrics.txt");
+        let required_arg = required.to_string_lossy().into_owned();
+        let report = compare(&tool, work.path(), reference, ours, &["--required", &required_arg]);
         let mut name_differences = Vec::new();
         let mut unexpected = Vec::new();
         let mut ref_names = 0usize;
@@ -281,7 +283,7 @@ fn node_exporter_matches_debian_1_5_0() {
                     Some(reason) => name_differences.push(format!("{name} ({reason})")),
                     None => panic!("unexpected metric name difference: {line}\n{report}"),
                 }
-            } else if line.starts_with("TYPE") || line.starts_with("LABELS") {
+            } else if line.starts_with("TYPE") || line.starts_with("LABELS") || line.starts_with("REQUIRED-MISSING") {
                 panic!("type or label names differ: {line}\n{report}");
             } else if let Some(caps) = summary_line.captures(line) {
                 ref_names = caps[1].parse().unwrap();
@@ -306,6 +308,25 @@ fn node_exporter_matches_debian_1_5_0() {
                 if name_differences.is_empty() { "none".to_string() } else { name_differences.join("; ") };
             let series_reasons: Vec<String> =
                 EXPECTED_SERIES_DIFFERENCES.iter().map(|(pattern, reason)| format!("{pattern}: {reason}")).collect();
+            let dashboard: Vec<String> = std::fs::read_to_string(&required)
+                .unwrap()
+                .lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect();
+            let cand_text = std::fs::read_to_string(work.path().join("cand.prom")).unwrap();
+            let has = |text: &str, name: &str| {
+                text.lines().any(|l| l.strip_prefix("# TYPE ").is_some_and(|r| r.split(' ').next() == Some(name)))
+            };
+            let in_ref = dashboard.iter().filter(|n| has(&ref_text, n)).count();
+            let in_both = dashboard.iter().filter(|n| has(&ref_text, n) && has(&cand_text, n)).count();
+            let ours_only = dashboard.iter().filter(|n| !has(&ref_text, n) && has(&cand_text, n)).count();
+            println!(
+                "conformance node: dashboard 1860: {in_both} of {in_ref} names that node_exporter emits here are emitted by ours \
+                 ({ours_only} more only by ours; {} of {} in neither)",
+                dashboard.iter().filter(|n| !has(&ref_text, n) && !has(&cand_text, n)).count(),
+                dashboard.len()
+            );
             name_report = format!(
                 "conformance node: {} of {} default-collector metric names match; differences: {differences}\n\
                  conformance node: {n_extra} of {n_extra} names of processes/tcpstat/interrupts match\n\
