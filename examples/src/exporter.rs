@@ -5,6 +5,19 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use sextant_exporters::NodeConfig;
 
+/// Threads that run collectors; a scrape of ~30 file-reading collectors needs few.
+const BLOCKING_THREADS: usize = 4;
+
+/// glibc gives each thread that allocates its own malloc arena; for a small daemon with a
+/// few short-lived allocations per scrape, two arenas keep the resident set small.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 /// Which exporter to run.
 #[derive(Debug, clap::Subcommand)]
 pub enum ExporterCommand {
@@ -26,9 +39,13 @@ pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
                 eprintln!("warning: {warning}");
             }
             let registry = Arc::new(config.registry()?);
+            limit_malloc_arenas();
+            // One async worker is plenty for an HTTP endpoint; collectors run on a small
+            // blocking pool (a stuck collector holds at most one of its threads).
             let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .max_blocking_threads(64)
+                .worker_threads(1)
+                .max_blocking_threads(BLOCKING_THREADS)
+                .thread_keep_alive(std::time::Duration::from_secs(300))
                 .enable_all()
                 .build()?;
             runtime.block_on(async move {

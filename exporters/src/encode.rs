@@ -198,6 +198,10 @@ pub(crate) fn write_float(out: &mut String, value: f64) {
 }
 
 fn write_escaped(out: &mut String, text: &str, quote: bool) {
+    if !text.bytes().any(|b| b == b'\\' || b == b'\n' || (quote && b == b'"')) {
+        out.push_str(text);
+        return;
+    }
     for ch in text.chars() {
         match ch {
             '\\' => out.push_str("\\\\"),

@@ -50,7 +50,7 @@ const DISKSTATS: &[(&str, MetricType, f64, &str)] = &[
 /// `KEY=value` properties of a udev database entry (`E:` lines).
 fn udev_properties(path: &Path) -> BTreeMap<String, String> {
     let mut props = BTreeMap::new();
-    if let Ok(text) = std::fs::read_to_string(path) {
+    if let Ok(text) = crate::process::read_file(path) {
         for line in text.lines() {
             if let Some((key, value)) = line.strip_prefix("E:").and_then(|rest| rest.split_once('=')) {
                 props.insert(key.to_string(), value.to_string());
@@ -137,7 +137,7 @@ struct Mount {
 
 fn mounts(ctx: &Context) -> Result<Vec<Mount>, Error> {
     let primary = ctx.proc("1/mounts");
-    let text = match std::fs::read_to_string(&primary) {
+    let text = match crate::process::read_file(&primary) {
         Ok(text) => text,
         Err(_) => read(&ctx.proc("mounts"))?,
     };

@@ -155,7 +155,7 @@ pub(super) fn hwmon(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
                 if !HWMON_TYPES.contains(&kind) {
                     continue;
                 }
-                let Ok(text) = std::fs::read_to_string(sub.join(&file)) else { continue };
+                let Ok(text) = crate::process::read_file(sub.join(&file)) else { continue };
                 sensors.entry(format!("{kind}{id}")).or_default().insert(property.to_string(), text.trim().to_string());
             }
         }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::encode::MetricFamily;
+use crate::process::read_file;
 use crate::registry::{blocking, Registry, RegistryConfig};
 use crate::Error;
 
@@ -422,7 +423,7 @@ impl Context {
 
 /// Reads a whole file into a string.
 fn read(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|err| Error::io(path, err))
+    read_file(path).map_err(|err| Error::io(path, err))
 }
 
 /// Reads a file holding one number (sysfs style), trimmed.

@@ -182,7 +182,7 @@ pub(super) fn netclass(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
             continue;
         }
         let text_attr = |file: &str| -> Option<String> {
-            std::fs::read_to_string(dir.join(file)).ok().map(|t| t.trim_end_matches('\n').to_string())
+            crate::process::read_file(dir.join(file)).ok().map(|t| t.trim_end_matches('\n').to_string())
         };
         let operstate = text_attr("operstate").unwrap_or_default();
         let address = text_attr("address").unwrap_or_default();
@@ -242,7 +242,7 @@ pub(super) fn netstat(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         }
     }
     // IPv6 statistics are "Ip6InReceives 12" lines; the protocol runs up to the first "6".
-    if let Ok(text) = std::fs::read_to_string(ctx.proc("net/snmp6")) {
+    if let Ok(text) = crate::process::read_file(ctx.proc("net/snmp6")) {
         for line in text.lines() {
             let mut fields = line.split_ascii_whitespace();
             let (Some(name), Some(number)) = (fields.next(), fields.next()) else { continue };
@@ -279,7 +279,7 @@ pub(super) fn sockstat(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
     let page = page_size();
     for (file, required) in [("net/sockstat", true), ("net/sockstat6", false)] {
         let path = ctx.proc(file);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::process::read_file(&path) {
             Ok(text) => text,
             Err(err) if !required && err.kind() == std::io::ErrorKind::NotFound => continue,
             Err(err) => return Err(Error::io(&path, err)),
@@ -365,7 +365,7 @@ pub(super) fn udp_queues(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
     );
     for (file, ip) in [("net/udp", "v4"), ("net/udp6", "v6")] {
         let path = ctx.proc(file);
-        match std::fs::read_to_string(&path) {
+        match crate::process::read_file(&path) {
             Ok(text) => {
                 let (tx, rx) = queue_sums(&text);
                 fam.push(&[("ip", ip), ("queue", "tx")], tx);
@@ -398,7 +398,7 @@ pub(super) fn tcpstat(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
     let mut rx_queued = 0.0;
     for file in ["net/tcp", "net/tcp6"] {
         let path = ctx.proc(file);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::process::read_file(&path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound && file == "net/tcp6" => continue,
             Err(err) => return Err(Error::io(&path, err)),

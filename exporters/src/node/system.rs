@@ -177,7 +177,7 @@ pub(super) fn pressure(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
     let mut families = Vec::new();
     for resource in ["cpu", "io", "memory"] {
         let path = ctx.proc(&format!("pressure/{resource}"));
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::process::read_file(&path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::NoData(
@@ -504,7 +504,7 @@ pub(super) fn processes(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
             continue;
         }
         // A process can exit between listing and reading: skip it.
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let Ok(stat) = crate::process::read_file(entry.path().join("stat")) else { continue };
         let Some((_, rest)) = stat.rsplit_once(')') else { continue };
         let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
         let (Some(state), Some(threads)) = (fields.first(), fields.get(17)) else { continue };
@@ -513,7 +513,7 @@ pub(super) fn processes(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         *states.entry(state.to_string()).or_insert(0.0) += 1.0;
         let Ok(tasks) = std::fs::read_dir(entry.path().join("task")) else { continue };
         for task in tasks.flatten() {
-            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+            let Ok(stat) = crate::process::read_file(task.path().join("stat")) else { continue };
             let Some((_, rest)) = stat.rsplit_once(')') else { continue };
             if let Some(state) = rest.split_ascii_whitespace().next() {
                 *thread_states.entry(state.to_string()).or_insert(0.0) += 1.0;

@@ -174,7 +174,7 @@ pub(super) fn collect(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
                 files.sort();
                 for path in files {
                     let default_help = format!("Metric read from {}", path.display());
-                    let parsed = std::fs::read_to_string(&path)
+                    let parsed = crate::process::read_file(&path)
                         .map_err(|e| e.to_string())
                         .and_then(|text| parse_text(&text, &default_help));
                     match parsed {
