@@ -104,7 +104,6 @@ const IGNORED_VALUE_FLAGS: &[&str] = &[
     "log.level",
     "log.format",
     "web.max-requests",
-    "web.config.file",
     "runtime.gomaxprocs",
     "collector.filesystem.mount-timeout",
     "collector.diskstats.ignored-devices-is-regexp",
@@ -285,6 +284,10 @@ impl NodeConfig {
                     config.warnings.push(format!("collector {collector} is not implemented in sextant"));
                 }
                 continue;
+            }
+            if name == "web.config.file" {
+                // Refuse rather than silently serve without the TLS or auth it asks for.
+                return Err(flag_error(raw, "TLS and basic auth (--web.config.file) are not supported yet"));
             }
             // Flags with a value.
             if !VALUE_FLAGS.contains(&name) && !IGNORED_VALUE_FLAGS.contains(&name) {

@@ -607,6 +607,7 @@ fn flags() {
         (vec!["stray"], "unexpected argument"),
         (vec!["--collector.vmstat.fields=("], "--collector.vmstat.fields"),
         (vec!["--collector.timeout=0s"], "bad duration"),
+        (vec!["--web.config.file=web.yml"], "not supported yet"),
     ] {
         let err = NodeConfig::from_args(args.clone()).unwrap_err().to_string();
         assert!(err.contains(expected), "{args:?}: {err}");
@@ -630,4 +631,59 @@ fn a_missing_proc_file_fails_that_collector_only() {
     assert!(text.contains("node_load1 1\n"), "{text}");
     assert!(text.contains("node_scrape_collector_success{collector=\"loadavg\"} 1\n"), "{text}");
     assert!(text.contains("node_scrape_collector_success{collector=\"meminfo\"} 0\n"), "{text}");
+}
+
+/// The files the collectors parse, for the property test below.
+const PARSED_FILES: &[&str] = &[
+    "proc/stat",
+    "proc/loadavg",
+    "proc/meminfo",
+    "proc/vmstat",
+    "proc/diskstats",
+    "proc/interrupts",
+    "proc/schedstat",
+    "proc/1/mounts",
+    "proc/net/dev",
+    "proc/net/netstat",
+    "proc/net/snmp",
+    "proc/net/snmp6",
+    "proc/net/sockstat",
+    "proc/net/softnet_stat",
+    "proc/net/arp",
+    "proc/net/udp",
+    "proc/net/tcp",
+    "proc/net/stat/nf_conntrack",
+    "proc/sys/net/netfilter/nf_conntrack_count",
+    "proc/sys/net/netfilter/nf_conntrack_max",
+    "proc/sys/fs/file-nr",
+    "proc/pressure/cpu",
+    "proc/pressure/io",
+    "proc/pressure/memory",
+    "root/etc/os-release",
+    "sys/class/net/eth0/speed",
+    "sys/class/hwmon/hwmon0/temp1_input",
+    "sys/class/thermal/thermal_zone0/temp",
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// Garbage in any /proc or /sys file is an error or odd values, never a panic.
+    #[test]
+    fn collectors_never_panic_on_garbage(contents in proptest::collection::vec("(?s).{0,120}|([0-9a-f: ()\\t\\n-]{0,120})", PARSED_FILES.len())) {
+        let dir = tempfile::tempdir().unwrap();
+        for (file, text) in PARSED_FILES.iter().zip(&contents) {
+            write_tree(dir.path(), &[(file, text)]);
+        }
+        let config = NodeConfig::from_args([
+            format!("--path.procfs={}", dir.path().join("proc").display()),
+            format!("--path.sysfs={}", dir.path().join("sys").display()),
+            format!("--path.rootfs={}", dir.path().join("root").display()),
+        ])
+        .unwrap();
+        let context = Context::new(&config).unwrap();
+        for (_, _, collect) in COLLECTORS {
+            let _ = collect(&context);
+        }
+    }
 }
