@@ -34,6 +34,10 @@ pub enum ExporterCommand {
 pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
     match command {
         ExporterCommand::Node { args } => {
+            if args.iter().any(|a| a == "--help" || a == "-h") {
+                print!("{}", NodeConfig::usage());
+                return Ok(());
+            }
             let config = NodeConfig::from_args(args)?;
             for warning in &config.warnings {
                 eprintln!("warning: {warning}");

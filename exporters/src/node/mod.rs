@@ -351,6 +351,28 @@ impl NodeConfig {
         Ok(config)
     }
 
+    /// A description of the accepted flags and collectors, for `--help`.
+    pub fn usage() -> String {
+        let mut text = String::from(
+            "Flags (node_exporter 1.5.0 spelling; --flag=value or --flag value):\n  \
+             --web.listen-address=:9100  --web.telemetry-path=/metrics\n  \
+             --path.procfs=/proc  --path.sysfs=/sys  --path.rootfs=/  --path.udev.data=/run/udev/data\n  \
+             --collector.<name> / --no-collector.<name>  --collector.disable-defaults\n  \
+             --collector.timeout=10s (per-collector limit; sextant only)\n",
+        );
+        for flag in VALUE_FLAGS.iter().filter(|f| f.starts_with("collector.") && **f != "collector.timeout") {
+            text.push_str(&format!("  --{flag}=...\n"));
+        }
+        text.push_str("  --[no-]collector.netdev.netlink\nCollectors (* = enabled by default):\n  ");
+        let names: Vec<String> =
+            COLLECTORS.iter().map(|(name, on, _)| format!("{name}{}", if *on { "*" } else { "" })).collect();
+        text.push_str(&names.join(" "));
+        text.push_str("\nAccepted but not implemented: ");
+        text.push_str(&NOT_IMPLEMENTED.join(" "));
+        text.push('\n');
+        text
+    }
+
     /// A registry (namespace `node`) holding the enabled collectors.
     pub fn registry(&self) -> Result<Registry, Error> {
         let context = Arc::new(Context::new(self)?);
