@@ -209,7 +209,7 @@ pub(super) fn hwmon(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
 
 pub(super) fn powersupplyclass(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
     // (file, metric, scale)
-    const NUMERIC: [(&str, &str, f64); 9] = [
+    const NUMERIC: [(&str, &str, f64); 10] = [
         ("online", "online", 1.0),
         ("present", "present", 1.0),
         ("capacity", "capacity", 1.0),
@@ -219,6 +219,7 @@ pub(super) fn powersupplyclass(ctx: &Context) -> Result<Vec<MetricFamily>, Error
         ("energy_now", "energy_watthour", 1e-6),
         ("power_now", "power_watt", 1e-6),
         ("voltage_now", "voltage_volt", 1e-6),
+        ("voltage_min_design", "voltage_min_design", 1e-6),
     ];
     const INFO: [&str; 7] =
         ["capacity_level", "manufacturer", "model_name", "serial_number", "status", "technology", "type"];

@@ -46,7 +46,79 @@ pub(super) fn cpu(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
             guest.push(&[("cpu", cpu), ("mode", "nice")], values[9] / USER_HZ);
         }
     }
-    Ok(vec![seconds, guest])
+    let mut families = vec![seconds, guest];
+    families.extend(cpu_sysfs(ctx));
+    Ok(families)
+}
+
+/// CPU numbers of a kernel CPU list such as `1-3,8`; malformed parts are skipped.
+fn parse_cpu_list(text: &str) -> Vec<u32> {
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((first, last)) => {
+                if let (Ok(first), Ok(last)) = (first.parse::<u32>(), last.parse::<u32>()) {
+                    // Bounded: a CPU list never names more CPUs than the kernel supports.
+                    cpus.extend((first..=last).take(8192));
+                }
+            }
+            None => cpus.extend(part.parse::<u32>().ok()),
+        }
+    }
+    cpus
+}
+
+/// Isolated CPUs and thermal throttle counters from `/sys/devices/system/cpu`.
+fn cpu_sysfs(ctx: &Context) -> Vec<MetricFamily> {
+    let base = ctx.sys("devices/system/cpu");
+    let mut families = Vec::new();
+    if let Ok(text) = read(&base.join("isolated")) {
+        let mut isolated = MetricFamily::new(
+            "node_cpu_isolated",
+            "Whether each core is isolated, information from /sys/devices/system/cpu/isolated.",
+            MetricType::Gauge,
+        );
+        for cpu in parse_cpu_list(&text) {
+            isolated.push(&[("cpu", &cpu.to_string())], 1.0);
+        }
+        families.push(isolated);
+    }
+    let mut core_throttles = MetricFamily::new(
+        "node_cpu_core_throttles_total",
+        "Number of times this CPU core has been throttled.",
+        MetricType::Counter,
+    );
+    let mut package_throttles = MetricFamily::new(
+        "node_cpu_package_throttles_total",
+        "Number of times this CPU package has been throttled.",
+        MetricType::Counter,
+    );
+    let mut seen_cores = std::collections::HashSet::new();
+    let mut seen_packages = std::collections::HashSet::new();
+    for name in dir_names(&base) {
+        if !name.strip_prefix("cpu").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
+            continue;
+        }
+        let dir = base.join(&name);
+        let Ok(core_count) = read_f64(&dir.join("thermal_throttle/core_throttle_count")) else { continue };
+        let (Ok(package), Ok(core)) =
+            (read(&dir.join("topology/physical_package_id")), read(&dir.join("topology/core_id")))
+        else {
+            continue;
+        };
+        let (package, core) = (package.trim().to_string(), core.trim().to_string());
+        if seen_cores.insert((package.clone(), core.clone())) {
+            core_throttles.push(&[("core", &core), ("package", &package)], core_count);
+        }
+        if seen_packages.insert(package.clone()) {
+            if let Ok(count) = read_f64(&dir.join("thermal_throttle/package_throttle_count")) {
+                package_throttles.push(&[("package", &package)], count);
+            }
+        }
+    }
+    families.push(core_throttles);
+    families.push(package_throttles);
+    families
 }
 
 pub(super) fn stat(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {

@@ -80,6 +80,34 @@ fn cpu_and_stat() {
             "# TYPE node_cpu_seconds_total counter",
         ],
     );
+    check(
+        "cpu",
+        &[
+            ("proc/stat", STAT),
+            ("sys/devices/system/cpu/isolated", "1,3-4\n"),
+            ("sys/devices/system/cpu/cpu0/thermal_throttle/core_throttle_count", "5\n"),
+            ("sys/devices/system/cpu/cpu0/thermal_throttle/package_throttle_count", "30\n"),
+            ("sys/devices/system/cpu/cpu0/topology/core_id", "0\n"),
+            ("sys/devices/system/cpu/cpu0/topology/physical_package_id", "0\n"),
+            ("sys/devices/system/cpu/cpu1/thermal_throttle/core_throttle_count", "5\n"),
+            ("sys/devices/system/cpu/cpu1/thermal_throttle/package_throttle_count", "30\n"),
+            ("sys/devices/system/cpu/cpu1/topology/core_id", "0\n"),
+            ("sys/devices/system/cpu/cpu1/topology/physical_package_id", "0\n"),
+        ],
+        &[
+            "node_cpu_isolated{cpu=\"1\"} 1",
+            "node_cpu_isolated{cpu=\"4\"} 1",
+            "node_cpu_core_throttles_total{core=\"0\",package=\"0\"} 5",
+            "node_cpu_package_throttles_total{package=\"0\"} 30",
+        ],
+    );
+    let throttled = run(
+        "cpu",
+        &[("proc/stat", STAT), ("sys/devices/system/cpu/cpu1/thermal_throttle/core_throttle_count", "5\n")],
+        &[],
+    )
+    .unwrap();
+    assert!(!throttled.contains("throttles"), "no topology, no throttle metrics:\n{throttled}");
     let cpu = run("cpu", &[("proc/stat", STAT)], &[]).unwrap();
     assert!(!cpu.contains("cpu=\"\""), "the aggregate line is not a CPU:\n{cpu}");
     check(
