@@ -64,6 +64,12 @@ pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
                     listener.local_addr()?,
                     config.collectors.join(", ")
                 );
+                // One scrape up front says which collectors fail here and why, as
+                // node_exporter's log does on every scrape.
+                let (_, errors) = registry.gather_with_errors().await;
+                for (collector, error) in errors {
+                    eprintln!("collector {collector} failed: {error}");
+                }
                 let router = sextant_exporters::router(registry, &config.telemetry_path);
                 sextant_exporters::serve(listener, router, shutdown_signal()).await?;
                 Ok(())
