@@ -176,8 +176,8 @@ impl Registry {
     }
 
     /// Runs every collector once, concurrently, and returns all families sorted by name,
-    /// including the per-collector success and duration gauges. Collector errors are
-    /// reported through `eprintln!`-free data only: see [`Registry::gather_with_errors`].
+    /// including the per-collector success and duration gauges. A failed collector shows
+    /// only as `success 0`; [`Registry::gather_with_errors`] also says why.
     pub async fn gather(&self) -> Vec<MetricFamily> {
         self.gather_with_errors().await.0
     }
