@@ -2,7 +2,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::CString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::{read, Context};
 use crate::encode::{MetricFamily, MetricType};
@@ -168,6 +171,73 @@ fn mounts(ctx: &Context) -> Result<Vec<Mount>, Error> {
     Ok(found)
 }
 
+fn statfs_now(path: &Path) -> Option<libc::statfs> {
+    let c_path = CString::new(path.to_string_lossy().as_bytes()).ok()?;
+    // SAFETY: statfs writes into the zeroed struct we own; `c_path` is NUL-terminated.
+    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the duration of the call.
+    (unsafe { libc::statfs(c_path.as_ptr(), &mut buf) } == 0).then_some(buf)
+}
+
+type StatfsReply = mpsc::Sender<Option<libc::statfs>>;
+
+/// Runs `statfs` on a helper thread so that a hung mount (a dead NFS server) costs one
+/// `--collector.filesystem.mount-timeout` once: the mount point is then marked stuck and
+/// reported with `device_error 1`, without another call, until its call returns. The other
+/// mounts keep reporting. The helper thread is reused; a stuck one is abandoned and exits
+/// once its call returns.
+#[derive(Default)]
+pub(super) struct StatfsWorker {
+    requests: Mutex<Option<mpsc::Sender<(String, PathBuf, StatfsReply)>>>,
+    stuck: Arc<Mutex<HashSet<String>>>,
+}
+
+impl StatfsWorker {
+    fn spawn(&self) -> Option<mpsc::Sender<(String, PathBuf, StatfsReply)>> {
+        let (tx, rx) = mpsc::channel::<(String, PathBuf, StatfsReply)>();
+        let stuck = self.stuck.clone();
+        std::thread::Builder::new()
+            .name("statfs".into())
+            .spawn(move || {
+                for (mount_point, path, reply) in rx {
+                    let result = statfs_now(&path);
+                    if let Ok(mut stuck) = stuck.lock() {
+                        stuck.remove(&mount_point);
+                    }
+                    let _ = reply.send(result);
+                }
+            })
+            .ok()?;
+        Some(tx)
+    }
+
+    fn statfs(&self, mount_point: &str, path: &Path, timeout: Duration) -> Option<libc::statfs> {
+        // Marked in flight first; the helper unmarks it when its call returns, however late.
+        if !self.stuck.lock().ok()?.insert(mount_point.to_string()) {
+            return None;
+        }
+        let mut requests = self.requests.lock().ok()?;
+        if requests.is_none() {
+            *requests = self.spawn();
+        }
+        let (reply_tx, reply_rx) = mpsc::channel();
+        let sent = requests.as_ref().map(|tx| tx.send((mount_point.to_string(), path.to_path_buf(), reply_tx)));
+        if !matches!(sent, Some(Ok(()))) {
+            *requests = None;
+            self.stuck.lock().ok()?.remove(mount_point);
+            return None;
+        }
+        match reply_rx.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(_) => {
+                // The thread is busy in statfs for good; the next call gets a fresh one.
+                *requests = None;
+                None
+            }
+        }
+    }
+}
+
 pub(super) fn filesystem(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
     let names: [(&str, &str); 7] = [
         ("node_filesystem_size_bytes", "Filesystem size in bytes."),
@@ -194,12 +264,7 @@ pub(super) fn filesystem(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
             ("mountpoint", mount.mount_point.as_str()),
         ];
         let full_path = ctx.rootfs.join(mount.mount_point.trim_start_matches('/'));
-        let stats = CString::new(full_path.to_string_lossy().as_bytes()).ok().and_then(|c_path| {
-            // SAFETY: statfs writes into the zeroed struct we own; `c_path` is NUL-terminated.
-            let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
-            // SAFETY: both pointers are valid for the duration of the call.
-            (unsafe { libc::statfs(c_path.as_ptr(), &mut buf) } == 0).then_some(buf)
-        });
+        let stats = ctx.statfs.statfs(&mount.mount_point, &full_path, ctx.mount_timeout);
         let Some(stats) = stats else {
             families[6].push(&labels, 1.0);
             continue;

@@ -105,7 +105,6 @@ const IGNORED_VALUE_FLAGS: &[&str] = &[
     "log.format",
     "web.max-requests",
     "runtime.gomaxprocs",
-    "collector.filesystem.mount-timeout",
     "collector.diskstats.ignored-devices-is-regexp",
 ];
 
@@ -131,6 +130,7 @@ const VALUE_FLAGS: &[&str] = &[
     "collector.diskstats.ignored-devices",
     "collector.vmstat.fields",
     "collector.netstat.fields",
+    "collector.filesystem.mount-timeout",
     "collector.timeout",
 ];
 
@@ -172,6 +172,9 @@ pub struct NodeConfig {
     pub mount_points_exclude: String,
     /// `--collector.filesystem.fs-types-exclude`.
     pub fs_types_exclude: String,
+    /// `--collector.filesystem.mount-timeout` (default 5s): how long one `statfs` may take
+    /// before its mount point counts as stuck and is skipped until it answers.
+    pub mount_timeout: Duration,
     /// `--collector.diskstats.device-exclude`.
     pub diskstats_device_exclude: String,
     /// `--collector.vmstat.fields`.
@@ -201,6 +204,7 @@ impl Default for NodeConfig {
             netclass_ignored_devices: "^$".to_string(),
             mount_points_exclude: DEFAULT_MOUNT_POINTS_EXCLUDE.to_string(),
             fs_types_exclude: DEFAULT_FS_TYPES_EXCLUDE.to_string(),
+            mount_timeout: Duration::from_secs(5),
             diskstats_device_exclude: DEFAULT_DISKSTATS_EXCLUDE.to_string(),
             vmstat_fields: DEFAULT_VMSTAT_FIELDS.to_string(),
             netstat_fields: DEFAULT_NETSTAT_FIELDS.to_string(),
@@ -332,6 +336,7 @@ impl NodeConfig {
                 "collector.vmstat.fields" => config.vmstat_fields = value,
                 "collector.netstat.fields" => config.netstat_fields = value,
                 "collector.timeout" => config.collector_timeout = parse_duration(raw, &value)?,
+                "collector.filesystem.mount-timeout" => config.mount_timeout = parse_duration(raw, &value)?,
                 other if IGNORED_VALUE_FLAGS.contains(&other) => {
                     config.warnings.push(format!("flag --{other} is accepted and ignored"))
                 }
@@ -409,6 +414,8 @@ pub(crate) struct Context {
     netclass_ignored: Regex,
     mount_points_exclude: Regex,
     fs_types_exclude: Regex,
+    mount_timeout: Duration,
+    statfs: disk::StatfsWorker,
     diskstats_exclude: Regex,
     vmstat_fields: Regex,
     netstat_fields: Regex,
@@ -429,6 +436,8 @@ impl Context {
             netdev_exclude: optional("--collector.netdev.device-exclude", &config.netdev_device_exclude)?,
             netdev_netlink: config.netdev_netlink,
             netclass_ignored: compile("--collector.netclass.ignored-devices", &config.netclass_ignored_devices)?,
+            mount_timeout: config.mount_timeout,
+            statfs: disk::StatfsWorker::default(),
             mount_points_exclude: compile("--collector.filesystem.mount-points-exclude", &config.mount_points_exclude)?,
             fs_types_exclude: compile("--collector.filesystem.fs-types-exclude", &config.fs_types_exclude)?,
             diskstats_exclude: compile("--collector.diskstats.device-exclude", &config.diskstats_device_exclude)?,

@@ -617,8 +617,10 @@ fn flags() {
         "-web.listen-address=127.0.0.1:1",
         "--collector.systemd",
         "--log.level=debug",
+        "--collector.filesystem.mount-timeout=500ms",
     ])
     .unwrap();
+    assert_eq!(config.mount_timeout, std::time::Duration::from_millis(500));
     assert_eq!(config.collectors, vec!["cpu", "meminfo"]);
     assert_eq!(config.listen_address, "127.0.0.1:1");
     assert_eq!(config.textfile_directory.as_deref(), Some(Path::new("/tmp/x")));
