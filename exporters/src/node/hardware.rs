@@ -279,3 +279,116 @@ mod tests {
         }
     }
 }
+
+pub(super) fn edac(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
+    let base = ctx.sys("devices/system/edac/mc");
+    let mut families = Families::default();
+    let counters = [
+        ("ce_count", "node_edac_correctable_errors_total", "Total correctable memory errors."),
+        ("ue_count", "node_edac_uncorrectable_errors_total", "Total uncorrectable memory errors."),
+    ];
+    let csrow_help = |kind: &str| format!("Total {kind} memory errors for this csrow.");
+    for name in dir_names(&base) {
+        let Some(controller) = name.strip_prefix("mc").filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        let dir = base.join(&name);
+        for (file, metric, help) in counters {
+            families.push(metric, help, MetricType::Counter, &[("controller", controller)], read_f64(&dir.join(file))?);
+        }
+        for (file, metric, kind) in [
+            ("ce_noinfo_count", "node_edac_csrow_correctable_errors_total", "correctable"),
+            ("ue_noinfo_count", "node_edac_csrow_uncorrectable_errors_total", "uncorrectable"),
+        ] {
+            let value = read_f64(&dir.join(file))?;
+            let labels = [("controller", controller), ("csrow", "unknown")];
+            families.push(metric, &csrow_help(kind), MetricType::Counter, &labels, value);
+        }
+        for row in dir_names(&dir) {
+            let Some(csrow) = row.strip_prefix("csrow").filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
+                continue;
+            };
+            for (file, metric, kind) in [
+                ("ce_count", "node_edac_csrow_correctable_errors_total", "correctable"),
+                ("ue_count", "node_edac_csrow_uncorrectable_errors_total", "uncorrectable"),
+            ] {
+                let value = read_f64(&dir.join(&row).join(file))?;
+                let labels = [("controller", controller), ("csrow", csrow)];
+                families.push(metric, &csrow_help(kind), MetricType::Counter, &labels, value);
+            }
+        }
+    }
+    Ok(families.into_vec())
+}
+
+pub(super) fn bonding(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
+    let base = ctx.sys("class/net");
+    let masters = match read(&base.join("bonding_masters")) {
+        Ok(text) => text,
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NoData("no bonding_masters file".into()))
+        }
+        Err(err) => return Err(err),
+    };
+    let mut slaves_family = MetricFamily::new(
+        "node_bonding_slaves",
+        "Number of configured slaves per bonding interface.",
+        MetricType::Gauge,
+    );
+    let mut active_family =
+        MetricFamily::new("node_bonding_active", "Number of active slaves per bonding interface.", MetricType::Gauge);
+    for master in masters.split_ascii_whitespace() {
+        let slaves = read(&base.join(master).join("bonding/slaves"))?;
+        let (mut n_slaves, mut n_active) = (0.0, 0.0);
+        for slave in slaves.split_ascii_whitespace() {
+            let lower = base.join(master).join(format!("lower_{slave}/bonding_slave/mii_status"));
+            let state = match read(&lower) {
+                Ok(state) => state,
+                Err(_) => read(&base.join(master).join(format!("slave_{slave}/bonding_slave/mii_status")))?,
+            };
+            n_slaves += 1.0;
+            if state.trim() == "up" {
+                n_active += 1.0;
+            }
+        }
+        slaves_family.push(&[("master", master)], n_slaves);
+        active_family.push(&[("master", master)], n_active);
+    }
+    Ok(vec![slaves_family, active_family])
+}
+
+/// Splits a RAPL zone name like `package-0` into (`package`, 0); other names are numbered
+/// by how often they were seen, as node_exporter does.
+fn rapl_name_and_index(name: &str, seen: &mut BTreeMap<String, u32>) -> (String, u32) {
+    if let Some((base, index)) = name.rsplit_once('-') {
+        if let Ok(index) = index.parse::<u32>() {
+            seen.insert(base.to_string(), index + 1);
+            return (base.to_string(), index);
+        }
+    }
+    let index = seen.get(name).copied().unwrap_or(0);
+    seen.insert(name.to_string(), index + 1);
+    (name.to_string(), index)
+}
+
+pub(super) fn rapl(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
+    let base = ctx.sys("class/powercap");
+    std::fs::read_dir(&base).map_err(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => Error::NoData("no class/powercap".into()),
+        _ => Error::io(&base, err),
+    })?;
+    let mut families = Families::default();
+    let mut seen = BTreeMap::new();
+    for zone in dir_names(&base) {
+        let dir = base.join(&zone);
+        let Ok(name) = read(&dir.join("name")) else { continue };
+        let (name, index) = rapl_name_and_index(name.trim(), &mut seen);
+        read_f64(&dir.join("max_energy_range_uj"))?;
+        let micro_joules = read_f64(&dir.join("energy_uj"))?;
+        let metric = format!("node_rapl_{}_joules_total", clean_name(&name));
+        let help = format!("Current RAPL {name} value in joules");
+        let (index, path) = (index.to_string(), dir.to_string_lossy().into_owned());
+        families.push(&metric, &help, MetricType::Counter, &[("index", &index), ("path", &path)], micro_joules / 1e6);
+    }
+    Ok(families.into_vec())
+}

@@ -23,10 +23,12 @@ type CollectFn = fn(&Context) -> Result<Vec<MetricFamily>, Error>;
 /// Every collector this exporter implements: name, enabled by default, function.
 const COLLECTORS: &[(&str, bool, CollectFn)] = &[
     ("arp", true, net::arp),
+    ("bonding", true, hardware::bonding),
     ("conntrack", true, net::conntrack),
     ("cpu", true, system::cpu),
     ("cpufreq", true, hardware::cpufreq),
     ("diskstats", true, disk::diskstats),
+    ("edac", true, hardware::edac),
     ("entropy", true, system::entropy),
     ("filefd", true, system::filefd),
     ("filesystem", true, disk::filesystem),
@@ -40,6 +42,7 @@ const COLLECTORS: &[(&str, bool, CollectFn)] = &[
     ("os", true, system::os),
     ("powersupplyclass", true, hardware::powersupplyclass),
     ("pressure", true, system::pressure),
+    ("rapl", true, hardware::rapl),
     ("processes", false, system::processes),
     ("schedstat", true, system::schedstat),
     ("selinux", true, system::selinux),
@@ -60,14 +63,12 @@ const COLLECTORS: &[(&str, bool, CollectFn)] = &[
 /// accepted, and enabling one is reported as a warning.
 const NOT_IMPLEMENTED: &[&str] = &[
     "bcache",
-    "bonding",
     "btrfs",
     "buddyinfo",
     "cgroups",
     "dmi",
     "drbd",
     "drm",
-    "edac",
     "ethtool",
     "fibrechannel",
     "infiniband",
@@ -85,7 +86,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "nvme",
     "perf",
     "qdisc",
-    "rapl",
     "runit",
     "slabinfo",
     "softirqs",

@@ -550,6 +550,56 @@ fn hardware() {
 }
 
 #[test]
+fn edac_bonding_rapl() {
+    check(
+        "edac",
+        &[
+            ("sys/devices/system/edac/mc/mc0/ce_count", "3\n"),
+            ("sys/devices/system/edac/mc/mc0/ue_count", "1\n"),
+            ("sys/devices/system/edac/mc/mc0/ce_noinfo_count", "0\n"),
+            ("sys/devices/system/edac/mc/mc0/ue_noinfo_count", "0\n"),
+            ("sys/devices/system/edac/mc/mc0/csrow0/ce_count", "2\n"),
+            ("sys/devices/system/edac/mc/mc0/csrow0/ue_count", "1\n"),
+        ],
+        &[
+            "node_edac_correctable_errors_total{controller=\"0\"} 3",
+            "node_edac_uncorrectable_errors_total{controller=\"0\"} 1",
+            "node_edac_csrow_correctable_errors_total{controller=\"0\",csrow=\"unknown\"} 0",
+            "node_edac_csrow_correctable_errors_total{controller=\"0\",csrow=\"0\"} 2",
+            "node_edac_csrow_uncorrectable_errors_total{controller=\"0\",csrow=\"0\"} 1",
+        ],
+    );
+    assert_eq!(run("edac", &[], &[]).unwrap(), "", "no controllers, no metrics, no failure");
+    check(
+        "bonding",
+        &[
+            ("sys/class/net/bonding_masters", "bond0\n"),
+            ("sys/class/net/bond0/bonding/slaves", "eth0 eth1\n"),
+            ("sys/class/net/bond0/lower_eth0/bonding_slave/mii_status", "up\n"),
+            ("sys/class/net/bond0/slave_eth1/bonding_slave/mii_status", "down\n"),
+        ],
+        &["node_bonding_slaves{master=\"bond0\"} 2", "node_bonding_active{master=\"bond0\"} 1"],
+    );
+    check_error("bonding", &[], "no data");
+    check(
+        "rapl",
+        &[
+            ("sys/class/powercap/intel-rapl:0/name", "package-0\n"),
+            ("sys/class/powercap/intel-rapl:0/energy_uj", "2500000\n"),
+            ("sys/class/powercap/intel-rapl:0/max_energy_range_uj", "262143328850\n"),
+            ("sys/class/powercap/intel-rapl:0:0/name", "core\n"),
+            ("sys/class/powercap/intel-rapl:0:0/energy_uj", "1000000\n"),
+            ("sys/class/powercap/intel-rapl:0:0/max_energy_range_uj", "262143328850\n"),
+        ],
+        &[
+            "node_rapl_package_joules_total{index=\"0\",path=\"ROOT/sys/class/powercap/intel-rapl:0\"} 2.5",
+            "node_rapl_core_joules_total{index=\"0\",path=\"ROOT/sys/class/powercap/intel-rapl:0:0\"} 1",
+        ],
+    );
+    check_error("rapl", &[], "no data");
+}
+
+#[test]
 fn host_identity_and_clocks() {
     check(
         "os",
