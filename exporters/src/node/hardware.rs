@@ -254,32 +254,6 @@ pub(super) fn powersupplyclass(ctx: &Context) -> Result<Vec<MetricFamily>, Error
     Ok(families.into_vec())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sensor_file_names() {
-        let cases = [
-            ("temp1_input", Some(("temp", "1", "input"))),
-            ("temp1_crit_alarm", Some(("temp", "1", "crit_alarm"))),
-            ("fan2", Some(("fan", "2", ""))),
-            ("beep_enable", Some(("beep_enable", "", ""))),
-            ("in0x", None),
-            ("", None),
-        ];
-        for (file, expected) in cases {
-            assert_eq!(super::explode_sensor(file), expected, "{file}");
-        }
-    }
-
-    #[test]
-    fn chip_name_cleaning() {
-        let cases = [("platform", "platform"), ("Core Temp-0\n", "core_temp_0"), ("__x__", "x")];
-        for (input, expected) in cases {
-            assert_eq!(super::clean_name(input), expected);
-        }
-    }
-}
-
 pub(super) fn edac(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
     let base = ctx.sys("devices/system/edac/mc");
     let mut families = Families::default();
@@ -391,4 +365,30 @@ pub(super) fn rapl(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         families.push(&metric, &help, MetricType::Counter, &[("index", &index), ("path", &path)], micro_joules / 1e6);
     }
     Ok(families.into_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sensor_file_names() {
+        let cases = [
+            ("temp1_input", Some(("temp", "1", "input"))),
+            ("temp1_crit_alarm", Some(("temp", "1", "crit_alarm"))),
+            ("fan2", Some(("fan", "2", ""))),
+            ("beep_enable", Some(("beep_enable", "", ""))),
+            ("in0x", None),
+            ("", None),
+        ];
+        for (file, expected) in cases {
+            assert_eq!(super::explode_sensor(file), expected, "{file}");
+        }
+    }
+
+    #[test]
+    fn chip_name_cleaning() {
+        let cases = [("platform", "platform"), ("Core Temp-0\n", "core_temp_0"), ("__x__", "x")];
+        for (input, expected) in cases {
+            assert_eq!(super::clean_name(input), expected);
+        }
+    }
 }
