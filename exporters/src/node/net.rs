@@ -378,24 +378,40 @@ pub(super) fn udp_queues(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
     Ok(vec![fam])
 }
 
-pub(super) fn tcpstat(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
-    const STATES: [&str; 12] = [
-        "",
-        "established",
-        "syn_sent",
-        "syn_recv",
-        "fin_wait1",
-        "fin_wait2",
-        "time_wait",
-        "close",
-        "close_wait",
-        "last_ack",
-        "listen",
-        "closing",
-    ];
-    let mut counts: BTreeMap<&str, f64> = BTreeMap::new();
-    let mut tx_queued = 0.0;
-    let mut rx_queued = 0.0;
+const TCP_STATES: [&str; 12] = [
+    "",
+    "established",
+    "syn_sent",
+    "syn_recv",
+    "fin_wait1",
+    "fin_wait2",
+    "time_wait",
+    "close",
+    "close_wait",
+    "last_ack",
+    "listen",
+    "closing",
+];
+
+/// Socket counts per TCP state and queue sums.
+#[derive(Default)]
+struct TcpTally {
+    counts: [f64; TCP_STATES.len()],
+    tx_queued: f64,
+    rx_queued: f64,
+}
+
+impl TcpTally {
+    fn add(&mut self, state: usize, tx: f64, rx: f64) {
+        if let Some(count) = self.counts.get_mut(state) {
+            *count += 1.0;
+        }
+        self.tx_queued += tx;
+        self.rx_queued += rx;
+    }
+}
+
+fn tcp_from_files(ctx: &Context, tally: &mut TcpTally) -> Result<(), Error> {
     for file in ["net/tcp", "net/tcp6"] {
         let path = ctx.proc(file);
         let text = match crate::process::read_file(&path) {
@@ -406,19 +422,132 @@ pub(super) fn tcpstat(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         for line in text.lines().skip(1) {
             let fields: Vec<&str> = line.split_ascii_whitespace().collect();
             let Some(state) = fields.get(3).and_then(|s| usize::from_str_radix(s, 16).ok()) else { continue };
-            let Some(name) = STATES.get(state).filter(|n| !n.is_empty()) else { continue };
-            *counts.entry(name).or_insert(0.0) += 1.0;
+            let (tx, rx) = fields
+                .get(4)
+                .and_then(|q| q.split_once(':'))
+                .map(|(t, r)| (u64::from_str_radix(t, 16).unwrap_or(0), u64::from_str_radix(r, 16).unwrap_or(0)))
+                .unwrap_or((0, 0));
+            tally.add(state, tx as f64, rx as f64);
         }
-        let (tx, rx) = queue_sums(&text);
-        tx_queued += tx;
-        rx_queued += rx;
+    }
+    Ok(())
+}
+
+/// Dumps the TCP sockets of one address family over netlink (`sock_diag`), as node_exporter
+/// does: far cheaper than `/proc/net/tcp` with thousands of sockets. Listening sockets
+/// report their accept backlog limit as write queue there, and so in `tx_queued_bytes`.
+fn tcp_from_netlink(family: u8, tally: &mut TcpTally) -> std::io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLM_F_REQUEST: u16 = 1;
+    const NLM_F_DUMP: u16 = 0x300;
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
+    // SAFETY: socket(2) with constant arguments; the result is checked below.
+    let raw = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, libc::NETLINK_SOCK_DIAG) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+    let socket = unsafe { OwnedFd::from_raw_fd(raw) };
+    // nlmsghdr (16 bytes) + inet_diag_req_v2 (56 bytes): family, protocol, extensions,
+    // padding, the state bit mask (all), and a zero socket id.
+    let mut request = [0u8; 72];
+    request[0..4].copy_from_slice(&72u32.to_ne_bytes());
+    request[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    request[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    request[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    request[16] = family;
+    request[17] = libc::IPPROTO_TCP as u8;
+    request[20..24].copy_from_slice(&u32::MAX.to_ne_bytes());
+    // SAFETY: an all-zero sockaddr_nl is valid; we set the family (pid 0 is the kernel).
+    let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    // SAFETY: the buffer and address are valid for the given lengths.
+    let sent = unsafe {
+        libc::sendto(
+            socket.as_raw_fd(),
+            request.as_ptr().cast(),
+            request.len(),
+            0,
+            (&kernel as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if sent < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let read_u32 = |buf: &[u8], at: usize| -> u32 {
+        buf.get(at..at + 4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0)
+    };
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        // SAFETY: the buffer is valid for writes of its length.
+        let received = unsafe { libc::recv(socket.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len(), 0) };
+        if received < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        let data = &buffer[..received as usize];
+        if data.is_empty() {
+            return Ok(());
+        }
+        let mut offset = 0;
+        while offset + 16 <= data.len() {
+            let length = read_u32(data, offset) as usize;
+            let kind = data.get(offset + 4..offset + 6).map(|b| u16::from_ne_bytes([b[0], b[1]])).unwrap_or(0);
+            if length < 16 || offset + length > data.len() {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "truncated netlink message"));
+            }
+            match kind {
+                NLMSG_DONE => return Ok(()),
+                NLMSG_ERROR => {
+                    let code = read_u32(data, offset + 16) as i32;
+                    return Err(std::io::Error::from_raw_os_error(-code));
+                }
+                _ => {
+                    // inet_diag_msg: family, state, timer, retrans, socket id (48 bytes),
+                    // expires, rqueue, wqueue, ...
+                    let message = &data[offset + 16..offset + length];
+                    if message.len() >= 64 {
+                        let rx = read_u32(message, 56) as f64;
+                        let tx = read_u32(message, 60) as f64;
+                        tally.add(message[1] as usize, tx, rx);
+                    }
+                }
+            }
+            offset += (length + 3) & !3;
+        }
+    }
+}
+
+pub(super) fn tcpstat(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
+    let mut tally = TcpTally::default();
+    // netlink sees this host's sockets; a --path.procfs tree is read from its files.
+    let from_netlink = ctx.procfs == std::path::Path::new("/proc") && {
+        let mut netlink = TcpTally::default();
+        let ok = tcp_from_netlink(libc::AF_INET as u8, &mut netlink).is_ok();
+        // A kernel without IPv6 has no IPv6 sockets to count.
+        let _ = ok && tcp_from_netlink(libc::AF_INET6 as u8, &mut netlink).is_ok();
+        if ok {
+            tally = netlink;
+        }
+        ok
+    };
+    if !from_netlink {
+        tcp_from_files(ctx, &mut tally)?;
     }
     let mut fam = MetricFamily::new("node_tcp_connection_states", "Number of connection states.", MetricType::Gauge);
-    for (state, count) in counts {
-        fam.push(&[("state", state)], count);
+    for (state, count) in TCP_STATES.iter().zip(tally.counts) {
+        if !state.is_empty() && count > 0.0 {
+            fam.push(&[("state", state)], count);
+        }
     }
-    fam.push(&[("state", "rx_queued_bytes")], rx_queued);
-    fam.push(&[("state", "tx_queued_bytes")], tx_queued);
+    fam.push(&[("state", "rx_queued_bytes")], tally.rx_queued);
+    fam.push(&[("state", "tx_queued_bytes")], tally.tx_queued);
     Ok(vec![fam])
 }
 

@@ -583,8 +583,13 @@ pub(super) fn processes(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         n_pids += 1.0;
         n_threads += threads.parse::<f64>().unwrap_or(0.0);
         *states.entry(state.to_string()).or_insert(0.0) += 1.0;
+        // The main thread's state is the process's, already read.
+        *thread_states.entry(state.to_string()).or_insert(0.0) += 1.0;
         let Ok(tasks) = std::fs::read_dir(entry.path().join("task")) else { continue };
         for task in tasks.flatten() {
+            if task.file_name() == entry.file_name() {
+                continue;
+            }
             let Ok(stat) = crate::process::read_file(task.path().join("stat")) else { continue };
             let Some((_, rest)) = stat.rsplit_once(')') else { continue };
             if let Some(state) = rest.split_ascii_whitespace().next() {
