@@ -29,6 +29,21 @@
 //! assert!(text.contains("demo_answer 42\n"));
 //! assert!(text.contains("demo_scrape_collector_success{collector=\"answer\"} 1\n"));
 //! ```
+//!
+//! The node exporter from its command-line flags (here: only the load average):
+//!
+//! ```
+//! # #[cfg(feature = "node")] {
+//! use sextant_exporters::{Format, NodeConfig};
+//!
+//! let config = NodeConfig::from_args(["--collector.disable-defaults", "--collector.loadavg"]).unwrap();
+//! let registry = config.registry().unwrap();
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! let text = runtime.block_on(registry.encode(Format::OpenMetrics));
+//! assert!(text.contains("# TYPE node_load1 gauge\n"));
+//! assert!(text.ends_with("# EOF\n"));
+//! # }
+//! ```
 
 mod encode;
 mod error;
