@@ -6,6 +6,7 @@ use clap::Parser;
 
 mod alertmanager;
 mod check;
+mod exporter;
 
 /// Sextant: a Prometheus-compatible monitoring system.
 #[derive(Debug, Parser)]
@@ -24,6 +25,9 @@ enum Command {
     },
     /// Alertmanager tools: `check-config`, `routes [show|test]`.
     Alertmanager(alertmanager::Args),
+    /// Run an exporter: `sextant exporter node [node_exporter flags]`.
+    #[command(subcommand)]
+    Exporter(exporter::ExporterCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +40,6 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Check { command }) => check::run(command),
         Some(Command::Alertmanager(args)) => alertmanager::run(args),
+        Some(Command::Exporter(command)) => exporter::run(command),
     }
 }
