@@ -113,8 +113,9 @@ impl Expr {
         }
     }
 
-    /// A copy with every span set to `0..0`, for comparing trees parsed from different
-    /// texts (`parse(format(e)) == e` up to spans).
+    /// A copy with every span set to `0..0` and the matchers of each selector in the
+    /// formatter's order, for comparing trees parsed from different texts
+    /// (`parse(format(e)) == e` up to spans).
     pub fn without_spans(&self) -> Expr {
         let mut e = self.clone();
         e.clear_spans();
@@ -125,9 +126,24 @@ impl Expr {
         if let Some(s) = self.span_mut() {
             *s = Span::default();
         }
+        let sort = |vs: &mut VectorSelector| {
+            let name = vs.name.take();
+            if name.is_some() {
+                let name_matcher = vs.matchers.pop();
+                vs.matchers.sort_by_cached_key(|m| m.to_string());
+                vs.matchers.extend(name_matcher);
+            } else {
+                vs.matchers.sort_by_cached_key(|m| m.to_string());
+            }
+            vs.name = name;
+        };
         match self {
-            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::VectorSelector(_) => {}
-            Expr::MatrixSelector(m) => m.selector.span = Span::default(),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+            Expr::VectorSelector(vs) => sort(vs),
+            Expr::MatrixSelector(m) => {
+                m.selector.span = Span::default();
+                sort(&mut m.selector);
+            }
             Expr::Subquery(s) => s.expr.clear_spans(),
             Expr::Call(c) => c.args.iter_mut().for_each(Expr::clear_spans),
             Expr::Aggregate(a) => {
@@ -477,10 +493,21 @@ pub enum Cardinality {
 }
 
 /// Values of `fill()`, `fill_left()`, `fill_right()` (experimental).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct FillValues {
     pub lhs: Option<f64>,
     pub rhs: Option<f64>,
+}
+
+/// NaN equals NaN.
+impl PartialEq for FillValues {
+    fn eq(&self, other: &FillValues) -> bool {
+        let same = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => a == b || (a.is_nan() && b.is_nan()),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        same(self.lhs, other.lhs) && same(self.rhs, other.rhs)
+    }
 }
 
 /// `on`/`ignoring`, `group_left`/`group_right` and `fill` of a binary operation.
