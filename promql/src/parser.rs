@@ -1,6 +1,7 @@
 //! Recursive-descent parser with precedence climbing over the lexer's tokens.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
 use sextant_model::{MatchOp, Matcher};
@@ -147,9 +148,9 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn check_depth(&self, depth: usize, span: Span) -> PResult<()> {
+    fn check_depth(&self, depth: usize, span: impl FnOnce() -> Span) -> PResult<()> {
         if depth > MAX_DEPTH {
-            return Err(self.err(span, format!("expression nesting is too deep (more than {MAX_DEPTH} levels)")));
+            return Err(self.err(span(), format!("expression nesting is too deep (more than {MAX_DEPTH} levels)")));
         }
         Ok(())
     }
@@ -187,7 +188,7 @@ impl<'a> Parser<'a> {
         let depth = lhs.depth.max(rhs.depth) + 1;
         let fill = matching.as_ref().map(|m| m.fill).unwrap_or_default();
         let expr = Expr::Binary(Binary { op, lhs: Box::new(lhs.expr), rhs: Box::new(rhs.expr), return_bool, matching });
-        self.check_depth(depth, expr.span())?;
+        self.check_depth(depth, || expr.span())?;
         if !self.opts.binop_fill_modifiers && (fill.lhs.is_some() || fill.rhs.is_some()) {
             return Err(self.err(expr.span(), "binop fill modifiers are experimental and not enabled"));
         }
@@ -324,8 +325,11 @@ impl<'a> Parser<'a> {
             let operand = self.expr(BinaryOp::Pow.precedence())?;
             return self.make_unary(op, t, operand);
         }
-        let node = self.primary()?;
-        self.postfix(node)
+        let mut node = self.primary()?;
+        if matches!(self.tok.t, T::LBracket | T::Kw(Kw::Offset | Kw::Anchored | Kw::Smoothed) | T::At) {
+            node = self.postfix(node)?;
+        }
+        Ok(node)
     }
 
     fn make_unary(&self, op: BinaryOp, t: Token, operand: Node) -> PResult<Node> {
@@ -344,7 +348,7 @@ impl<'a> Parser<'a> {
             }
         };
         let depth = operand.depth + 1;
-        self.check_depth(depth, span)?;
+        self.check_depth(depth, || span)?;
         Ok(Node { expr, depth })
     }
 
@@ -392,7 +396,7 @@ impl<'a> Parser<'a> {
         let close = self.expect(T::RParen, "paren expression", "\")\"")?;
         let span = Span::new(open.start, close.end);
         let depth = inner.depth + 1;
-        self.check_depth(depth, span)?;
+        self.check_depth(depth, || span)?;
         Ok(Node { expr: Expr::Paren(Paren { expr: Box::new(inner.expr), span }), depth })
     }
 
@@ -443,7 +447,7 @@ impl<'a> Parser<'a> {
     /// `{...}` after an optional name.
     fn selector(&mut self, name: Option<String>, start: usize) -> PResult<VectorSelector> {
         self.expect(T::LBrace, "", "")?;
-        let mut matchers = vec![];
+        let mut matchers = Vec::with_capacity(4);
         loop {
             match self.tok.t {
                 T::RBrace => break,
@@ -528,7 +532,7 @@ impl<'a> Parser<'a> {
             return Err(self.err(name_span, format!("function {} is not enabled", go_quote(name))));
         }
         let span = Span::new(name_tok.start, self.last_end);
-        self.check_depth(depth + 1, span)?;
+        self.check_depth(depth + 1, || span)?;
         Ok(Node { expr: Expr::Call(Call { func, args, span }), depth: depth + 1 })
     }
 
@@ -625,7 +629,7 @@ impl<'a> Parser<'a> {
         }
         let expr = Box::new(args.pop().unwrap_or(Expr::NumberLiteral(NumberLiteral { value: 0.0, duration: false, span })));
         let param = args.pop().map(Box::new);
-        self.check_depth(depth + 1, span)?;
+        self.check_depth(depth + 1, || span)?;
         Ok(Node { expr: Expr::Aggregate(Aggregate { op, param, expr, grouping, without, span }), depth: depth + 1 })
     }
 
@@ -691,7 +695,7 @@ impl<'a> Parser<'a> {
                 let close = self.bump();
                 let span = Span::new(node.expr.span().start, close.end);
                 let depth = node.depth + 1;
-                self.check_depth(depth, span)?;
+                self.check_depth(depth, || span)?;
                 let sq = Subquery { expr: Box::new(node.expr), range, step, offset: Duration::Fixed(0), at: None, span };
                 Ok(Node { expr: Expr::Subquery(sq), depth })
             }
@@ -968,24 +972,49 @@ fn go_float_f(v: f64) -> String {
     }
 }
 
-/// Compiled regex matchers by (op, name, pattern): dashboards repeat the same selectors and
-/// compiling a regex costs far more than parsing the query. Bounded; cleared when full.
+/// Compiled regex matchers by pattern: dashboards repeat the same selectors, and compiling
+/// a regex costs far more than parsing the query (Prometheus caches them too). Bounded;
+/// cleared when full.
 fn cached_regex_matcher(op: MatchOp, name: String, value: String) -> Result<Matcher, String> {
     const CAPACITY: usize = 4096;
-    static CACHE: Mutex<Option<HashMap<(bool, String, String), Matcher>>> = Mutex::new(None);
-    let key = (op == MatchOp::RegexMatch, name, value);
+    static CACHE: Mutex<Option<HashMap<String, Matcher, BuildHasherDefault<Fnv>>>> = Mutex::new(None);
     if let Ok(guard) = CACHE.lock() {
-        if let Some(m) = guard.as_ref().and_then(|c| c.get(&key)) {
-            return Ok(m.clone());
+        if let Some(cached) = guard.as_ref().and_then(|c| c.get(value.as_str())) {
+            // The compiled pattern does not depend on the label name or on `=~` vs `!~`.
+            let mut m = cached.clone();
+            m.op = op;
+            m.name = name;
+            return Ok(m);
         }
     }
-    let m = Matcher::new(op, key.1.clone(), key.2.clone()).map_err(|e| e.to_string())?;
+    let m = Matcher::new(op, name, value).map_err(|e| e.to_string())?;
     if let Ok(mut guard) = CACHE.lock() {
-        let cache = guard.get_or_insert_with(HashMap::new);
+        let cache = guard.get_or_insert_with(HashMap::default);
         if cache.len() >= CAPACITY {
             cache.clear();
         }
-        cache.insert(key, m.clone());
+        // Stored without the label name, so that hits do not copy a name only to drop it.
+        let mut stored = m.clone();
+        stored.name = String::new();
+        cache.insert(m.value.clone(), stored);
     }
     Ok(m)
+}
+
+/// FNV-1a: the regex cache's keys are short patterns, for which SipHash is slow.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
