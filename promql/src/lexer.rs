@@ -842,13 +842,19 @@ pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
 
 /// Parses a number token like Go's `ParseInt(s, 0, 64)` falling back to `ParseFloat`.
 pub(crate) fn parse_number(s: &str) -> Result<f64, String> {
-    let lower = s.to_ascii_lowercase();
-    match lower.as_str() {
-        "inf" | "+inf" => return Ok(f64::INFINITY),
-        "nan" => return Ok(f64::NAN),
-        _ => {}
+    let b = s.as_bytes();
+    // Fast path: plain decimal integers without a leading zero.
+    if !b.is_empty() && b.len() <= 15 && b[0] != b'0' && b.iter().all(u8::is_ascii_digit) {
+        return Ok(b.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')) as f64);
     }
-    let clean: String = s.chars().filter(|&c| c != '_').collect();
+    if s.eq_ignore_ascii_case("inf") || s.eq_ignore_ascii_case("+inf") {
+        return Ok(f64::INFINITY);
+    }
+    if s.eq_ignore_ascii_case("nan") {
+        return Ok(f64::NAN);
+    }
+    let clean: std::borrow::Cow<'_, str> =
+        if s.contains('_') { s.chars().filter(|&c| c != '_').collect::<String>().into() } else { s.into() };
     let underscores_ok = !s.contains('_') || underscores_valid(s);
     if underscores_ok {
         if let Some(hex) = clean.strip_prefix("0x").or_else(|| clean.strip_prefix("0X")) {
@@ -920,14 +926,19 @@ mod tests {
         assert_eq!(kinds("x{a=~'b'}"), [T::Ident, T::LBrace, T::Ident, T::EqlRegex, T::Str, T::RBrace, T::Eof]);
         assert_eq!(kinds("x[5m:1m]"), [T::Ident, T::LBracket, T::Duration, T::Colon, T::Duration, T::RBracket, T::Eof]);
         assert_eq!(kinds("a </ b"), [T::Ident, T::Op(TrimUpper), T::Ident, T::Eof]);
-        assert_eq!(kinds("fill + fill(1)"), [T::Ident, T::Op(Add), T::Kw(Kw::Fill), T::LParen, T::Number, T::RParen, T::Eof]);
+        assert_eq!(
+            kinds("fill + fill(1)"),
+            [T::Ident, T::Op(Add), T::Kw(Kw::Fill), T::LParen, T::Number, T::RParen, T::Eof]
+        );
         assert_eq!(kinds("Inf # c\n"), [T::Number, T::Eof]);
         assert_eq!(kinds("a:b"), [T::MetricIdent, T::Eof]);
     }
 
     #[test]
     fn numbers_and_durations() {
-        for (s, v) in [("1", 1.0), ("0x1F", 31.0), ("1e3", 1000.0), ("1_000", 1000.0), (".5", 0.5), ("010", 8.0), ("08", 8.0)] {
+        for (s, v) in
+            [("1", 1.0), ("0x1F", 31.0), ("1e3", 1000.0), ("1_000", 1000.0), (".5", 0.5), ("010", 8.0), ("08", 8.0)]
+        {
             assert_eq!(parse_number(s), Ok(v), "{s}");
         }
         assert_eq!(parse_duration("1h30m"), Ok(5_400_000));

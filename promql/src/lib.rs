@@ -6,7 +6,7 @@
 //!   `smoothed`, `fill()` modifiers).
 //! - [`ParseError`] reads like Prometheus (`1:5: parse error: unclosed left parenthesis`) and
 //!   renders a caret line with [`ParseError::render_caret`].
-//! - [`format`] (or `Expr`'s `Display`) prints canonical PromQL, as
+//! - [`format()`] (or `Expr`'s `Display`) prints canonical PromQL, as
 //!   `/api/v1/format_query` does; `parse(format(e))` gives `e` back.
 //! - [`Function`] / [`FUNCTIONS`] is the function table, [`ExprType`] the value types.
 //!

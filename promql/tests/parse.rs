@@ -7,11 +7,20 @@ const FORMATS: &[(&str, &str)] = &[
     (r#"sum by() (task:errors:rate10s{job="s"})"#, r#"sum(task:errors:rate10s{job="s"})"#),
     (r#"sum by(code) (task:errors:rate10s{job="s"})"#, r#"sum by (code) (task:errors:rate10s{job="s"})"#),
     (r#"sum without() (task:errors:rate10s{job="s"})"#, r#"sum without () (task:errors:rate10s{job="s"})"#),
-    (r#"sum without(instance) (task:errors:rate10s{job="s"})"#, r#"sum without (instance) (task:errors:rate10s{job="s"})"#),
+    (
+        r#"sum without(instance) (task:errors:rate10s{job="s"})"#,
+        r#"sum without (instance) (task:errors:rate10s{job="s"})"#,
+    ),
     (r#"sum by("foo.bar") (task:errors:rate10s{job="s"})"#, r#"sum by ("foo.bar") (task:errors:rate10s{job="s"})"#),
-    (r#"sum without("foo.bar") (task:errors:rate10s{job="s"})"#, r#"sum without ("foo.bar") (task:errors:rate10s{job="s"})"#),
+    (
+        r#"sum without("foo.bar") (task:errors:rate10s{job="s"})"#,
+        r#"sum without ("foo.bar") (task:errors:rate10s{job="s"})"#,
+    ),
     (r#"topk(5, task:errors:rate10s{job="s"})"#, r#"topk(5, task:errors:rate10s{job="s"})"#),
-    (r#"count_values("value", task:errors:rate10s{job="s"})"#, r#"count_values("value", task:errors:rate10s{job="s"})"#),
+    (
+        r#"count_values("value", task:errors:rate10s{job="s"})"#,
+        r#"count_values("value", task:errors:rate10s{job="s"})"#,
+    ),
     (r#"a - on() c"#, r#"a - on () c"#),
     (r#"a - on(b) c"#, r#"a - on (b) c"#),
     (r#"a - on(b) group_left(x) c"#, r#"a - on (b) group_left (x) c"#),
@@ -74,7 +83,10 @@ const FORMATS: &[(&str, &str)] = &[
     ("foo offset -min_of(10s, 20s)", "foo offset -min_of(10s, 20s)"),
     ("foo offset -min_of(10s, +max_of(step() ^ 2, 2))", "foo offset -min_of(10s, max_of(step() ^ 2, 2))"),
     ("foo[200-min_of(-step()^+step(),1)]", "foo[200 - min_of(-step() ^ step(), 1)]"),
-    ("foo[200 - min_of(step() + 10s, -max_of(step() ^ 2, 3))]", "foo[200 - min_of(step() + 10s, -max_of(step() ^ 2, 3))]"),
+    (
+        "foo[200 - min_of(step() + 10s, -max_of(step() ^ 2, 3))]",
+        "foo[200 - min_of(step() + 10s, -max_of(step() ^ 2, 3))]",
+    ),
     ("foo[range()]", "foo[range()]"),
     ("foo[-range()]", "foo[-range()]"),
     ("foo offset range()", "foo offset range()"),
@@ -133,7 +145,6 @@ fn formats_like_prometheus() {
     assert!(wrong.is_empty(), "{} of {} differ:\n{}", wrong.len(), FORMATS.len(), wrong.join("\n"));
 }
 
-
 /// (query, byte position, message) as Prometheus 3.14's parser reports them.
 const ERRORS: &[(&str, usize, &str)] = &[
     ("# just a comment\n\n", 0, "no expression found in input"),
@@ -153,11 +164,23 @@ const ERRORS: &[(&str, usize, &str)] = &[
     ("1 unless 1", 0, "set operator \"unless\" not allowed in binary scalar expression"),
     ("1 !~ 1", 2, "unexpected character after '!': '~'"),
     ("1 =~ 1", 2, "unexpected character after '=': '~'"),
-    (r#"-"string""#, 0, r#"unary expression only allowed on expressions of type scalar or instant vector, got "string""#),
-    (r#"-test[5m]"#, 0, r#"unary expression only allowed on expressions of type scalar or instant vector, got "range vector""#),
+    (
+        r#"-"string""#,
+        0,
+        r#"unary expression only allowed on expressions of type scalar or instant vector, got "string""#,
+    ),
+    (
+        r#"-test[5m]"#,
+        0,
+        r#"unary expression only allowed on expressions of type scalar or instant vector, got "range vector""#,
+    ),
     (r#"*test"#, 0, "unexpected <op:*>"),
     (r#"@@"#, 0, r#"unexpected <op:@>"#),
-    ("1 offset 1d", 0, "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery"),
+    (
+        "1 offset 1d",
+        0,
+        "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+    ),
     ("foo offset 1s offset 2s", 0, "offset may not be set multiple times"),
     ("a - on(b) ignoring(c) d", 10, "unexpected <ignoring>"),
     ("foo and 1", 0, "set operator \"and\" not allowed in binary scalar expression"),
@@ -175,11 +198,19 @@ const ERRORS: &[(&str, usize, &str)] = &[
     ("foo or on(bar) group_right(baz) bar", 0, "no grouping allowed for \"or\" operation"),
     ("foo unless on(bar) group_left(baz) bar", 0, "no grouping allowed for \"unless\" operation"),
     ("foo unless on(bar) group_right(baz) bar", 0, "no grouping allowed for \"unless\" operation"),
-    (r#"http_requests{group="production"} + on(instance) group_left(job,instance) cpu_count{type="smp"}"#, 34, "label \"instance\" must not occur in ON and GROUP clause at once"),
+    (
+        r#"http_requests{group="production"} + on(instance) group_left(job,instance) cpu_count{type="smp"}"#,
+        34,
+        "label \"instance\" must not occur in ON and GROUP clause at once",
+    ),
     ("foo + bool bar", 4, "bool modifier can only be used on comparison operators"),
     ("foo + bool 10", 4, "bool modifier can only be used on comparison operators"),
     ("foo and bool 10", 4, "bool modifier can only be used on comparison operators"),
-    (r#"http_requests{group="production"} + on(instance) group_left(job,instance) cpu_count{type="smp"}"#, 34, "label \"instance\" must not occur in ON and GROUP clause at once"),
+    (
+        r#"http_requests{group="production"} + on(instance) group_left(job,instance) cpu_count{type="smp"}"#,
+        34,
+        "label \"instance\" must not occur in ON and GROUP clause at once",
+    ),
     (r#"foo @ +Inf"#, 0, "timestamp out of bounds for @ modifier: +Inf"),
     (r#"foo @ -Inf"#, 0, "timestamp out of bounds for @ modifier: -Inf"),
     (r#"foo @ NaN"#, 0, "timestamp out of bounds for @ modifier: NaN"),
@@ -213,7 +244,11 @@ const ERRORS: &[(&str, usize, &str)] = &[
     (r#"foo[]"#, 4, "unexpected \"]\" in subquery or range selector, expected number, duration, step(), or range()"),
     (r#"foo[-1]"#, 4, "duration must be greater than 0"),
     (r#"some_metric[5m] OFFSET 1mm"#, 23, "bad number or duration syntax: \"1mm\""),
-    (r#"some_metric[5m] OFFSET"#, 22, "unexpected end of input in offset, expected number, duration, step(), or range()"),
+    (
+        r#"some_metric[5m] OFFSET"#,
+        22,
+        "unexpected end of input in offset, expected number, duration, step(), or range()",
+    ),
     (r#"some_metric OFFSET 1m[5m]"#, 21, "no offset modifiers allowed before range"),
     (r#"some_metric[5m] @"#, 17, "unexpected end of input in @, expected timestamp"),
     (r#"some_metric @ 1234 [5m]"#, 19, "no @ modifiers allowed before range"),
@@ -233,7 +268,11 @@ const ERRORS: &[(&str, usize, &str)] = &[
     (r#"topk(some_metric,)"#, 16, "trailing commas not allowed in function call args"),
     (r#"topk(some_metric, other_metric)"#, 5, "expected type scalar in aggregation parameter, got instant vector"),
     (r#"count_values(5, other_metric)"#, 13, "expected type string in aggregation parameter, got scalar"),
-    (r#"rate(some_metric[5m]) @ 1234"#, 0, "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery"),
+    (
+        r#"rate(some_metric[5m]) @ 1234"#,
+        0,
+        "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+    ),
     ("floor()", 0, "expected 1 argument(s) in call to \"floor\", got 0"),
     ("floor(some_metric, other_metric)", 0, "expected 1 argument(s) in call to \"floor\", got 2"),
     ("floor(some_metric, 1)", 0, "expected 1 argument(s) in call to \"floor\", got 2"),
@@ -257,9 +296,17 @@ const ERRORS: &[(&str, usize, &str)] = &[
     (r#"(foo + bar{nm="val"})[5m:][10m:5s]"#, 0, r#"subquery is only allowed on instant vector, got matrix instead"#),
     ("rate(food[1m])[1h] offset 1h", 14, r#"ranges only allowed for vector selectors"#),
     ("rate(food[1m])[1h] @ 100", 14, r#"ranges only allowed for vector selectors"#),
-    (r#"info(rate(http_request_counter_total{}[5m]), target_info{foo="bar"})"#, 45, r#"expected label selectors only, got vector selector instead"#),
+    (
+        r#"info(rate(http_request_counter_total{}[5m]), target_info{foo="bar"})"#,
+        45,
+        r#"expected label selectors only, got vector selector instead"#,
+    ),
     (r#"info(http_request_counter_total{namespace="zzz"}, {foo="bar"} == 1)"#, 50, "expected label selectors only"),
-    (r#"foo[step]"#, 8, r#"unexpected "]" in subquery or range selector, expected number, duration, step(), or range()"#),
+    (
+        r#"foo[step]"#,
+        8,
+        r#"unexpected "]" in subquery or range selector, expected number, duration, step(), or range()"#,
+    ),
     (r#"foo[step()/0d]"#, 10, r#"division by zero"#),
     (r#"foo[5s/0d]"#, 6, r#"division by zero"#),
     (r#"foo offset (4d/0)"#, 14, r#"division by zero"#),
@@ -343,7 +390,10 @@ fn caret_points_at_the_error() {
 fn options_gate_experimental_syntax() {
     for (query, message) in [
         ("sort_by_label(x, \"a\")", "function \"sort_by_label\" is not enabled"),
-        ("limitk(1, x)", "limitk() is experimental and must be enabled with --enable-feature=promql-experimental-functions"),
+        (
+            "limitk(1, x)",
+            "limitk() is experimental and must be enabled with --enable-feature=promql-experimental-functions",
+        ),
         ("rate(x[5m] anchored)", "anchored modifier is experimental and not enabled"),
         ("x + fill(0) y", "binop fill modifiers are experimental and not enabled"),
     ] {
@@ -366,7 +416,10 @@ fn ast_shape_for_the_evaluator() {
     let Expr::Binary(b) = parse("a / on (x) group_left (y) b offset 1m").unwrap() else { panic!() };
     assert_eq!(b.op, BinaryOp::Div);
     let m = b.matching.unwrap();
-    assert_eq!((m.card, m.on, m.matching_labels, m.include), (Cardinality::ManyToOne, true, vec!["x".into()], vec!["y".into()]));
+    assert_eq!(
+        (m.card, m.on, m.matching_labels, m.include),
+        (Cardinality::ManyToOne, true, vec!["x".into()], vec!["y".into()])
+    );
     let Expr::VectorSelector(vs) = *b.rhs else { panic!() };
     assert_eq!(vs.offset, Duration::Fixed(60_000));
     let Expr::Call(c) = parse("rate(b{c!~\"d\"}[5m] @ 10.5)").unwrap() else { panic!() };
