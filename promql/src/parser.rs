@@ -1014,6 +1014,7 @@ fn go_float_f(v: f64) -> String {
 /// cleared when full.
 fn cached_regex_matcher(op: MatchOp, name: String, value: String) -> Result<Matcher, String> {
     const CAPACITY: usize = 4096;
+    const MAX_CACHED_PATTERN: usize = 1024;
     static CACHE: Mutex<Option<HashMap<String, Matcher, BuildHasherDefault<Fnv>>>> = Mutex::new(None);
     if let Ok(guard) = CACHE.lock() {
         if let Some(cached) = guard.as_ref().and_then(|c| c.get(value.as_str())) {
@@ -1025,6 +1026,10 @@ fn cached_regex_matcher(op: MatchOp, name: String, value: String) -> Result<Matc
         }
     }
     let m = Matcher::new(op, name, value).map_err(|e| e.to_string())?;
+    // Long patterns are rare and would make the cache's memory depend on the input.
+    if m.value.len() > MAX_CACHED_PATTERN {
+        return Ok(m);
+    }
     if let Ok(mut guard) = CACHE.lock() {
         let cache = guard.get_or_insert_with(HashMap::default);
         if cache.len() >= CAPACITY {
