@@ -812,3 +812,15 @@ fn rejects_what_prometheus_rejects() {
         .collect();
     assert!(accepted.is_empty(), "{}", accepted.join("\n"));
 }
+
+#[test]
+fn children_and_duration_display() {
+    let e = parse("topk(3, a + -b) or max_over_time(c[5m:1m])").unwrap();
+    let Expr::Binary(b) = &e else { panic!() };
+    assert_eq!(e.children().len(), 2);
+    let topk = b.lhs.children().iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    assert_eq!(topk, ["3", "a + -b"]);
+    let Expr::Call(c) = &*b.rhs else { panic!() };
+    let Expr::Subquery(sq) = &c.args[0] else { panic!() };
+    assert_eq!((sq.range.to_string(), sq.step.as_ref().map(|s| s.to_string())), ("5m".into(), Some("1m".into())));
+}
