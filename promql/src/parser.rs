@@ -973,16 +973,16 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Tokens that may be a label name in `by (...)` and similar lists.
+/// Tokens that may be a label name in `by (...)` and similar lists (every keyword but
+/// `without`, as in Prometheus' grammar).
 fn is_label_name_token(t: T) -> bool {
     matches!(
         t,
         T::Ident
             | T::MetricIdent
             | T::Agg(_)
-            | T::Kw(_)
             | T::Op(BinaryOp::And | BinaryOp::Or | BinaryOp::Unless | BinaryOp::Atan2)
-    )
+    ) || matches!(t, T::Kw(k) if k != Kw::Without)
 }
 
 fn out_of_range(seconds: f64) -> bool {
