@@ -140,6 +140,45 @@ impl<'a> Parser<'a> {
         Ok(node.expr)
     }
 
+    /// A lone vector selector (`foo{a="b"}`, `{__name__=~"x.*"}`), as in the `match[]`
+    /// parameters of the HTTP API.
+    pub fn parse_selector(mut self) -> PResult<VectorSelector> {
+        let vs = match self.tok.t {
+            T::LBrace => self.selector(None, self.tok.start)?,
+            T::Ident
+            | T::MetricIdent
+            | T::Agg(_)
+            | T::Op(BinaryOp::And | BinaryOp::Or | BinaryOp::Unless)
+            | T::Kw(
+                Kw::By
+                | Kw::Without
+                | Kw::Offset
+                | Kw::Anchored
+                | Kw::Smoothed
+                | Kw::Fill
+                | Kw::FillLeft
+                | Kw::FillRight
+                | Kw::Start
+                | Kw::End
+                | Kw::Step
+                | Kw::Range
+                | Kw::MaxOf
+                | Kw::MinOf,
+            ) => {
+                let t = self.bump();
+                match self.named_selector(t)?.expr {
+                    Expr::VectorSelector(vs) => vs,
+                    _ => return Err(self.unexpected("", "")),
+                }
+            }
+            _ => return Err(self.unexpected("", "")),
+        };
+        if self.tok.t != T::Eof {
+            return Err(self.unexpected("", ""));
+        }
+        Ok(vs)
+    }
+
     fn enter(&mut self) -> PResult<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {

@@ -824,3 +824,23 @@ fn children_and_duration_display() {
     let Expr::Subquery(sq) = &c.args[0] else { panic!() };
     assert_eq!((sq.range.to_string(), sq.step.as_ref().map(|s| s.to_string())), ("5m".into(), Some("1m".into())));
 }
+
+#[test]
+fn metric_selectors() {
+    use sextant_promql::parse_metric_selector;
+    let m = parse_metric_selector(r#"up{job="node", i=~"a|b"}"#).unwrap();
+    assert_eq!(
+        m.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+        [r#"job="node""#, r#"i=~"a|b""#, r#"__name__="up""#]
+    );
+    assert_eq!(parse_metric_selector(r#"{"a.b"}"#).unwrap()[0].to_string(), r#"__name__="a.b""#);
+    assert_eq!(parse_metric_selector("{}").unwrap(), vec![]);
+    for (input, message) in [
+        ("up + 1", "1:4: parse error: unexpected <op:+>"),
+        ("rate(x[5m])", "1:5: parse error: unexpected \"(\""),
+        ("up[5m]", "1:3: parse error: unexpected \"[\""),
+        ("", "unknown position: parse error: unexpected end of input"),
+    ] {
+        assert_eq!(parse_metric_selector(input).unwrap_err().to_string(), message, "{input}");
+    }
+}
