@@ -1,0 +1,466 @@
+//! Gorilla XOR chunks in the byte layout of Prometheus' `tsdb/chunkenc/xor.go`.
+//!
+//! A chunk is a big-endian `u16` sample count followed by a bit stream: sample 0 as a signed
+//! varint timestamp and the raw 64 value bits, sample 1 as an unsigned varint timestamp delta
+//! and an XOR'd value, every later sample as a delta-of-delta timestamp in one of five buckets
+//! and an XOR'd value. `tsdb/FORMAT.md` gives the bits.
+
+/// Samples per chunk before the head cuts a new one.
+pub const SAMPLES_PER_CHUNK: usize = 120;
+
+/// A Gorilla XOR chunk being written, with the encoder state needed to append to it.
+#[derive(Clone)]
+pub struct XorChunk {
+    /// The chunk bytes, the 2-byte sample count included.
+    bytes: Vec<u8>,
+    /// Unused low bits of the last byte.
+    free: u8,
+    n: u16,
+    t: i64,
+    v_bits: u64,
+    t_delta: u64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl std::fmt::Debug for XorChunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XorChunk").field("samples", &self.n).field("bytes", &self.bytes.len()).finish()
+    }
+}
+
+impl Default for XorChunk {
+    fn default() -> XorChunk {
+        XorChunk::new()
+    }
+}
+
+impl XorChunk {
+    /// An empty chunk.
+    pub fn new() -> XorChunk {
+        XorChunk::with_capacity(2)
+    }
+
+    /// An empty chunk with room for `bytes` bytes before it reallocates.
+    pub fn with_capacity(bytes: usize) -> XorChunk {
+        let mut buf = Vec::with_capacity(bytes.max(2));
+        buf.extend_from_slice(&[0, 0]);
+        XorChunk { bytes: buf, free: 0, n: 0, t: 0, v_bits: 0, t_delta: 0, leading: 0xff, trailing: 0 }
+    }
+
+    /// Number of samples in the chunk.
+    pub fn num_samples(&self) -> usize {
+        usize::from(self.n)
+    }
+
+    /// The encoded chunk, exactly as Prometheus would store or stream it.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The last sample appended (timestamp and value bits).
+    pub fn last(&self) -> Option<(i64, u64)> {
+        (self.n > 0).then_some((self.t, self.v_bits))
+    }
+
+    /// Heap bytes held (capacity, not length).
+    pub fn heap_size(&self) -> usize {
+        self.bytes.capacity()
+    }
+
+    /// Gives back spare capacity (used when a chunk is complete).
+    pub fn shrink_to_fit(&mut self) {
+        self.bytes.shrink_to_fit();
+    }
+
+    /// True when the chunk cannot take another sample (`u16` count).
+    pub fn is_full(&self) -> bool {
+        self.n == u16::MAX
+    }
+
+    /// Appends a sample. Timestamps should increase; the format itself stores any order but
+    /// readers assume increasing timestamps. Does nothing when the chunk is full.
+    pub fn append(&mut self, t: i64, v: f64) {
+        if self.is_full() {
+            return;
+        }
+        let v_bits = v.to_bits();
+        match self.n {
+            0 => {
+                let zigzag = ((t << 1) ^ (t >> 63)) as u64;
+                self.write_uvarint(zigzag);
+                self.write_bits(v_bits, 64);
+            }
+            1 => {
+                let t_delta = t.wrapping_sub(self.t) as u64;
+                self.write_uvarint(t_delta);
+                self.write_xor(v_bits);
+                self.t_delta = t_delta;
+            }
+            _ => {
+                let t_delta = t.wrapping_sub(self.t) as u64;
+                let dod = t_delta.wrapping_sub(self.t_delta) as i64;
+                if dod == 0 {
+                    self.write_bits(0, 1);
+                } else if fits(dod, 14) {
+                    self.write_bits(0b10, 2);
+                    self.write_bits(dod as u64, 14);
+                } else if fits(dod, 17) {
+                    self.write_bits(0b110, 3);
+                    self.write_bits(dod as u64, 17);
+                } else if fits(dod, 20) {
+                    self.write_bits(0b1110, 4);
+                    self.write_bits(dod as u64, 20);
+                } else {
+                    self.write_bits(0b1111, 4);
+                    self.write_bits(dod as u64, 64);
+                }
+                self.write_xor(v_bits);
+                self.t_delta = t_delta;
+            }
+        }
+        self.t = t;
+        self.v_bits = v_bits;
+        self.n += 1;
+        self.bytes[..2].copy_from_slice(&self.n.to_be_bytes());
+    }
+
+    /// Iterates the samples.
+    pub fn iter(&self) -> XorIterator<&[u8]> {
+        XorIterator::new(&self.bytes[..])
+    }
+
+    fn write_xor(&mut self, v_bits: u64) {
+        let delta = v_bits ^ self.v_bits;
+        if delta == 0 {
+            self.write_bits(0, 1);
+            return;
+        }
+        let leading = (delta.leading_zeros() as u8).min(31);
+        let trailing = delta.trailing_zeros() as u8;
+        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
+            self.write_bits(0b10, 2);
+            let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
+            self.write_bits(delta >> self.trailing, sig);
+            return;
+        }
+        self.leading = leading;
+        self.trailing = trailing;
+        let sig = 64 - u32::from(leading) - u32::from(trailing);
+        // 11, 5 bits of leading zeros, 6 bits of significant bits (64 written as 0).
+        let header = (0b11 << 11) | (u64::from(leading) << 6) | u64::from(sig & 63);
+        self.write_bits(header, 13);
+        self.write_bits(delta >> trailing, sig);
+    }
+
+    fn write_uvarint(&mut self, mut x: u64) {
+        while x >= 0x80 {
+            self.write_bits((x as u8 | 0x80).into(), 8);
+            x >>= 7;
+        }
+        self.write_bits(x, 8);
+    }
+
+    /// Writes the low `n` bits of `value`, most significant first.
+    #[inline]
+    fn write_bits(&mut self, value: u64, mut n: u32) {
+        while n > 0 {
+            if self.free == 0 {
+                self.bytes.push(0);
+                self.free = 8;
+            }
+            let take = n.min(u32::from(self.free));
+            let part = ((value >> (n - take)) & ((1u64 << take) - 1)) as u8;
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= part << (u32::from(self.free) - take);
+            self.free -= take as u8;
+            n -= take;
+        }
+    }
+}
+
+/// True if `dod` fits the `nbits` bucket: Prometheus' asymmetric range
+/// `-(2^(n-1) - 1) ..= 2^(n-1)`.
+fn fits(dod: i64, nbits: u32) -> bool {
+    let half = 1i64 << (nbits - 1);
+    -(half - 1) <= dod && dod <= half
+}
+
+/// Decodes a chunk's samples in order; `seek` skips forward.
+///
+/// Bad bytes end the iteration early and set [`XorIterator::is_corrupt`]; they never panic.
+#[derive(Debug, Clone)]
+pub struct XorIterator<B> {
+    data: B,
+    /// Bit position in `data`.
+    pos: usize,
+    total: u16,
+    read: u16,
+    t: i64,
+    v_bits: u64,
+    t_delta: u64,
+    leading: u8,
+    trailing: u8,
+    corrupt: bool,
+    done: bool,
+}
+
+impl<B: AsRef<[u8]>> XorIterator<B> {
+    /// An iterator over the chunk `data` (the 2-byte count included).
+    pub fn new(data: B) -> XorIterator<B> {
+        let bytes = data.as_ref();
+        let (total, corrupt) = match bytes {
+            [a, b, ..] => (u16::from_be_bytes([*a, *b]), false),
+            _ => (0, true),
+        };
+        XorIterator {
+            data,
+            pos: 16,
+            total,
+            read: 0,
+            t: 0,
+            v_bits: 0,
+            t_delta: 0,
+            leading: 0,
+            trailing: 0,
+            corrupt,
+            done: false,
+        }
+    }
+
+    /// The sample count in the chunk header.
+    pub fn num_samples(&self) -> usize {
+        usize::from(self.total)
+    }
+
+    /// True if decoding stopped because the bytes ran out or made no sense.
+    pub fn is_corrupt(&self) -> bool {
+        self.corrupt
+    }
+
+    /// The current sample; meaningful after `next` or `seek` returned true.
+    pub fn at(&self) -> (i64, f64) {
+        (self.t, f64::from_bits(self.v_bits))
+    }
+
+    /// Advances to the next sample; false when exhausted (or corrupt).
+    #[inline]
+    pub fn next_sample(&mut self) -> bool {
+        if self.done || self.read >= self.total || self.corrupt {
+            self.done = true;
+            return false;
+        }
+        let ok = match self.read {
+            0 => self.read_first(),
+            1 => self.read_second(),
+            _ => self.read_later(),
+        };
+        if ok.is_none() {
+            self.corrupt = true;
+            self.done = true;
+            return false;
+        }
+        self.read += 1;
+        true
+    }
+
+    /// Moves to the first sample with timestamp `>= t`; stays when the current one qualifies.
+    pub fn seek(&mut self, t: i64) -> bool {
+        if self.done {
+            return false;
+        }
+        if self.read > 0 && self.t >= t {
+            return true;
+        }
+        while self.next_sample() {
+            if self.t >= t {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn read_first(&mut self) -> Option<()> {
+        let zigzag = self.read_uvarint()?;
+        self.t = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+        self.v_bits = self.read_bits(64)?;
+        Some(())
+    }
+
+    fn read_second(&mut self) -> Option<()> {
+        let t_delta = self.read_uvarint()?;
+        self.t_delta = t_delta;
+        self.t = self.t.wrapping_add(t_delta as i64);
+        self.read_xor()
+    }
+
+    fn read_later(&mut self) -> Option<()> {
+        let mut ones = 0;
+        while ones < 4 {
+            if self.read_bits(1)? == 0 {
+                break;
+            }
+            ones += 1;
+        }
+        let size = [0u32, 14, 17, 20, 64][ones];
+        let mut dod = 0i64;
+        if size > 0 {
+            let bits = self.read_bits(size)?;
+            dod = if size < 64 && bits > (1 << (size - 1)) { bits as i64 - (1i64 << size) } else { bits as i64 };
+        }
+        self.t_delta = self.t_delta.wrapping_add(dod as u64);
+        self.t = self.t.wrapping_add(self.t_delta as i64);
+        self.read_xor()
+    }
+
+    fn read_xor(&mut self) -> Option<()> {
+        if self.read_bits(1)? == 0 {
+            return Some(());
+        }
+        if self.read_bits(1)? == 1 {
+            let header = self.read_bits(11)?;
+            let leading = (header >> 6) as u8;
+            let mut sig = (header & 63) as u8;
+            if sig == 0 {
+                sig = 64;
+            }
+            self.leading = leading;
+            self.trailing = 64u8.checked_sub(leading)?.checked_sub(sig)?;
+        }
+        let sig = 64u32.checked_sub(u32::from(self.leading) + u32::from(self.trailing))?;
+        let bits = self.read_bits(sig)?;
+        self.v_bits ^= bits.checked_shl(u32::from(self.trailing)).unwrap_or(0);
+        Some(())
+    }
+
+    fn read_uvarint(&mut self) -> Option<u64> {
+        let mut x = 0u64;
+        for shift in (0..70).step_by(7) {
+            let byte = self.read_bits(8)?;
+            if shift == 63 && byte > 1 {
+                return None;
+            }
+            x |= (byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Some(x);
+            }
+        }
+        None
+    }
+
+    /// Reads `n <= 64` bits, most significant first.
+    #[inline]
+    fn read_bits(&mut self, n: u32) -> Option<u64> {
+        if n == 0 {
+            return Some(0);
+        }
+        let data = self.data.as_ref();
+        let end = self.pos + n as usize;
+        if end > data.len() * 8 {
+            return None;
+        }
+        let byte = self.pos / 8;
+        let offset = (self.pos % 8) as u32;
+        let word = if byte + 16 <= data.len() {
+            u128::from_be_bytes(data[byte..byte + 16].try_into().ok()?)
+        } else {
+            let mut buf = [0u8; 16];
+            let avail = data.len() - byte;
+            buf[..avail].copy_from_slice(&data[byte..]);
+            u128::from_be_bytes(buf)
+        };
+        self.pos = end;
+        Some(((word << offset) >> (128 - n)) as u64)
+    }
+}
+
+impl<B: AsRef<[u8]>> Iterator for XorIterator<B> {
+    type Item = (i64, f64);
+
+    fn next(&mut self) -> Option<(i64, f64)> {
+        self.next_sample().then(|| self.at())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(samples: &[(i64, f64)]) {
+        let mut chunk = XorChunk::new();
+        for &(t, v) in samples {
+            chunk.append(t, v);
+        }
+        let decoded: Vec<(i64, u64)> = chunk.iter().map(|(t, v)| (t, v.to_bits())).collect();
+        let expected: Vec<(i64, u64)> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+        assert_eq!(decoded, expected);
+        let mut it = chunk.iter();
+        while it.next_sample() {}
+        assert!(!it.is_corrupt());
+    }
+
+    #[test]
+    fn roundtrips() {
+        roundtrip(&[]);
+        roundtrip(&[(1, 1.0)]);
+        roundtrip(&[(-5, f64::NAN), (0, -0.0)]);
+        roundtrip(&[(0, 1.0), (15_000, 1.0), (30_000, 2.0), (45_001, 2.5), (60_000, sextant_model::stale_nan())]);
+        // Every dod bucket and its edges, both signs.
+        let mut t = 1_000_000_000;
+        let mut samples = vec![(t, 0.0), (t + 10, 0.0)];
+        t += 10;
+        let mut delta = 10i64;
+        for dod in [0i64, 1, -1, 8192, -8191, 8193, 65536, -65535, 65537, 524288, -524287, 524289, 1 << 40, -(1 << 40)]
+        {
+            delta += dod;
+            t += delta;
+            samples.push((t, dod as f64 * 1.5));
+        }
+        roundtrip(&samples);
+        roundtrip(&(0..120).map(|i| (i * 15_000, 123456789.0 + 1000.0 * i as f64)).collect::<Vec<_>>());
+        roundtrip(&[(i64::MIN, f64::MAX), (i64::MAX, f64::MIN_POSITIVE), (0, 1e-300)]);
+    }
+
+    #[test]
+    fn known_bytes() {
+        // Two samples of 1.0, two seconds apart: the layout by hand.
+        let mut chunk = XorChunk::new();
+        chunk.append(1_000, 1.0);
+        chunk.append(3_000, 1.0);
+        let mut expected = vec![0, 2, 0xd0, 0x0f]; // count, zigzag varint 2000
+        expected.extend_from_slice(&1.0f64.to_bits().to_be_bytes());
+        expected.extend_from_slice(&[0xd0, 0x0f, 0x00]); // uvarint 2000, one 0 bit (padded)
+        assert_eq!(chunk.bytes(), expected);
+    }
+
+    #[test]
+    fn seek() {
+        let mut chunk = XorChunk::new();
+        for i in 0..10 {
+            chunk.append(i * 10, i as f64);
+        }
+        let mut it = chunk.iter();
+        assert!(it.seek(35));
+        assert_eq!(it.at(), (40, 4.0));
+        assert!(it.seek(0));
+        assert_eq!(it.at(), (40, 4.0));
+        assert!(it.next_sample());
+        assert_eq!(it.at(), (50, 5.0));
+        assert!(!it.seek(91));
+        assert!(!it.next_sample());
+    }
+
+    #[test]
+    fn truncated_bytes_are_corrupt_not_panics() {
+        let mut chunk = XorChunk::new();
+        for i in 0..50 {
+            chunk.append(i * 1000 + (i % 3), (i * i) as f64 / 7.0);
+        }
+        let bytes = chunk.bytes();
+        for len in 0..bytes.len() - 1 {
+            let mut it = XorIterator::new(&bytes[..len]);
+            while it.next_sample() {}
+            assert!(it.is_corrupt(), "len {len}");
+        }
+    }
+}
