@@ -62,6 +62,8 @@ impl Db {
             Some(wal_opts) => {
                 let stats = wal::replay(&*opts.fs, &wal_dir, &head, wal_opts.replay_threads)
                     .map_err(|e| open_err(&wal_dir, e))?;
+                // Series whose samples were all lost or never came (their batch failed).
+                head.truncate(i64::MIN);
                 let wal = Wal::open(opts.fs.clone(), &wal_dir, wal_opts).map_err(|e| open_err(&wal_dir, e))?;
                 (Some(wal), stats)
             }

@@ -628,55 +628,71 @@ impl Head {
                 }
             }
         }
-        let mut removed = 0;
-        for (r, ids) in candidates {
-            let labels = self.resolve(&ids);
-            let hash = labels.stable_hash();
-            let mut hashes = self.hashes[(hash as usize) & (STRIPES - 1)].lock();
-            {
-                let mut stripe = self.stripe(r).lock();
-                let idx = (r >> STRIPE_BITS) as usize;
-                if !stripe.series.get(idx).and_then(Option::as_ref).is_some_and(|s| s.is_dead(mint)) {
-                    continue;
-                }
-                stripe.series[idx] = None;
+        candidates.into_iter().filter(|(r, ids)| self.remove_if_dead(*r, ids, mint)).count()
+    }
+
+    /// Removes a series that has no data at or after `mint` and nothing pending; true if it
+    /// did.
+    fn remove_if_dead(&self, r: SeriesRef, ids: &[u32], mint: i64) -> bool {
+        let labels = self.resolve(ids);
+        let hash = labels.stable_hash();
+        let mut hashes = self.hashes[(hash as usize) & (STRIPES - 1)].lock();
+        {
+            let mut stripe = self.stripe(r).lock();
+            let idx = (r >> STRIPE_BITS) as usize;
+            if !stripe.series.get(idx).and_then(Option::as_ref).is_some_and(|s| s.is_dead(mint)) {
+                return false;
             }
-            let hashes = &mut *hashes;
-            if hashes.refs.get(&hash) == Some(&r) {
-                hashes.refs.remove(&hash);
-                if let Some(list) = hashes.collisions.get_mut(&hash) {
-                    if let Some(next) = list.pop() {
-                        hashes.refs.insert(hash, next);
-                    }
-                    if list.is_empty() {
-                        hashes.collisions.remove(&hash);
-                    }
+            stripe.series[idx] = None;
+        }
+        let hashes = &mut *hashes;
+        if hashes.refs.get(&hash) == Some(&r) {
+            hashes.refs.remove(&hash);
+            if let Some(list) = hashes.collisions.get_mut(&hash) {
+                if let Some(next) = list.pop() {
+                    hashes.refs.insert(hash, next);
                 }
-            } else if let Some(list) = hashes.collisions.get_mut(&hash) {
-                list.retain(|&x| x != r);
                 if list.is_empty() {
                     hashes.collisions.remove(&hash);
                 }
             }
-            let mut postings = self.postings.write();
-            for pair in ids.chunks_exact(2) {
-                if let Some(values) = postings.by_name.get_mut(&pair[0]) {
-                    if let Some(bitmap) = values.get_mut(&pair[1]) {
-                        bitmap.remove(r);
-                        if bitmap.is_empty() {
-                            values.remove(&pair[1]);
-                        }
-                    }
-                    if values.is_empty() {
-                        postings.by_name.remove(&pair[0]);
+        } else if let Some(list) = hashes.collisions.get_mut(&hash) {
+            list.retain(|&x| x != r);
+            if list.is_empty() {
+                hashes.collisions.remove(&hash);
+            }
+        }
+        let mut postings = self.postings.write();
+        for pair in ids.chunks_exact(2) {
+            if let Some(values) = postings.by_name.get_mut(&pair[0]) {
+                if let Some(bitmap) = values.get_mut(&pair[1]) {
+                    bitmap.remove(r);
+                    if bitmap.is_empty() {
+                        values.remove(&pair[1]);
                     }
                 }
+                if values.is_empty() {
+                    postings.by_name.remove(&pair[0]);
+                }
             }
-            postings.all.remove(r);
-            self.n_series.fetch_sub(1, Ordering::Relaxed);
-            removed += 1;
         }
-        removed
+        postings.all.remove(r);
+        self.n_series.fetch_sub(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Removes series created by a batch that ended up without any sample.
+    fn remove_if_empty(&self, refs: &[SeriesRef]) {
+        for &r in refs {
+            let ids = {
+                let stripe = self.stripe(r).lock();
+                match stripe.get(r) {
+                    Some(s) if s.is_dead(i64::MIN) => s.labels.clone(),
+                    _ => continue,
+                }
+            };
+            self.remove_if_dead(r, &ids, i64::MIN);
+        }
     }
 
     /// Refs and labels of every series (for a WAL checkpoint).
@@ -744,6 +760,18 @@ impl Head {
             result = Some(selected);
         }
         result.unwrap_or_else(|| postings.all.clone())
+    }
+
+    fn has_data_in(&self, r: SeriesRef, mint: i64, maxt: i64) -> bool {
+        let stripe = self.stripe(r).lock();
+        let Some(s) = stripe.get(r) else { return false };
+        if s.maxt() < mint || s.mint() > maxt {
+            return false;
+        }
+        let in_chunks = s.closed.iter().any(|c| {
+            c.maxt >= mint && c.mint <= maxt && XorIterator::new(&c.data[..]).any(|x| x.0 >= mint && x.0 <= maxt)
+        }) || s.head.iter().any(|x| x.0 >= mint && x.0 <= maxt);
+        in_chunks || s.ooo.as_ref().is_some_and(|o| o.iter().any(|x| x.0 >= mint && x.0 <= maxt))
     }
 
     /// Snapshot of a series' data overlapping `[mint, maxt]`, or `None` if it has none.
@@ -860,7 +888,7 @@ impl<'a> HeadAppender<'a> {
     pub fn commit_batch(&mut self) -> Result<(), Error> {
         if let Some(wal) = self.wal {
             let mut series = self.head.take_unlogged();
-            series.append(&mut self.new_series);
+            series.extend_from_slice(&self.new_series);
             if !series.is_empty() || !self.pending.is_empty() {
                 self.buf.clear();
                 let labeled: Vec<(SeriesRef, Labels)> =
@@ -868,16 +896,18 @@ impl<'a> HeadAppender<'a> {
                 crate::wal::encode_series(&mut self.buf, &labeled);
                 crate::wal::encode_samples(&mut self.buf, &self.pending);
                 if let Err(e) = wal.log(&self.buf) {
-                    self.head.return_unlogged(series);
                     self.head.release_pending(&self.pending);
                     self.pending.clear();
+                    self.head.remove_if_empty(&series);
+                    self.head.return_unlogged(series);
                     return Err(Error::WalWrite(e));
                 }
             }
         }
-        self.new_series.clear();
         self.head.apply(&self.pending);
         self.pending.clear();
+        self.head.remove_if_empty(&self.new_series);
+        self.new_series.clear();
         Ok(())
     }
 
@@ -885,10 +915,7 @@ impl<'a> HeadAppender<'a> {
     pub fn rollback_batch(&mut self) {
         self.head.release_pending(&self.pending);
         self.pending.clear();
-        if self.wal.is_some() {
-            // The series exist in the head; make sure the WAL hears of them.
-            self.head.return_unlogged(std::mem::take(&mut self.new_series));
-        }
+        self.head.remove_if_empty(&self.new_series);
         self.new_series.clear();
     }
 }
@@ -939,7 +966,29 @@ impl<'a> HeadQuerier<'a> {
     fn series(&self, r: SeriesRef, labels: Option<Labels>) -> Option<Series<'a>> {
         let (ids, data) = self.head.snapshot(r, self.mint, self.maxt)?;
         let labels = labels.unwrap_or_else(|| self.head.resolve(&ids));
-        Some(Series { labels, samples: Box::new(HeadSeriesIter::new(data, self.mint, self.maxt)) })
+        let mut samples = HeadSeriesIter::new(data, self.mint, self.maxt);
+        // A chunk can overlap the range without a sample in it: such series are not selected.
+        if samples.next() == ValueType::Exhausted {
+            return None;
+        }
+        samples.primed = true;
+        Some(Series { labels, samples: Box::new(samples) })
+    }
+}
+
+impl HeadQuerier<'_> {
+    /// The series label queries look at: `None` for all of them (no matchers and the whole
+    /// head inside the range), else those matching with samples in the range.
+    fn filter(&self, matchers: &[Matcher]) -> Option<RoaringBitmap> {
+        let covered = self.head.time_range().is_some_and(|(min, max)| self.mint <= min && max <= self.maxt);
+        if matchers.is_empty() && covered {
+            return None;
+        }
+        let mut bitmap = self.head.postings_for_matchers(matchers);
+        if !covered {
+            bitmap = bitmap.into_iter().filter(|&r| self.head.has_data_in(r, self.mint, self.maxt)).collect();
+        }
+        Some(bitmap)
     }
 }
 
@@ -962,7 +1011,7 @@ impl Querier for HeadQuerier<'_> {
     }
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let filter = (!matchers.is_empty()).then(|| self.head.postings_for_matchers(matchers));
+        let filter = self.filter(matchers);
         let symbols = self.head.symbols.read();
         let postings = self.head.postings.read();
         let mut values: Vec<String> = symbols
@@ -979,7 +1028,7 @@ impl Querier for HeadQuerier<'_> {
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let filter = (!matchers.is_empty()).then(|| self.head.postings_for_matchers(matchers));
+        let filter = self.filter(matchers);
         let symbols = self.head.symbols.read();
         let postings = self.head.postings.read();
         let mut names: Vec<String> = postings
@@ -1014,6 +1063,8 @@ struct HeadSeriesIter {
     maxt: i64,
     at: (i64, f64),
     state: IterState,
+    /// `next` was called once already to see whether the series has samples in range.
+    primed: bool,
 }
 
 impl HeadSeriesIter {
@@ -1029,6 +1080,7 @@ impl HeadSeriesIter {
             maxt,
             at: (0, 0.0),
             state: IterState::Fresh,
+            primed: false,
         }
     }
 
@@ -1086,6 +1138,10 @@ impl HeadSeriesIter {
 
 impl SampleIterator for HeadSeriesIter {
     fn next(&mut self) -> ValueType {
+        if self.primed {
+            self.primed = false;
+            return ValueType::Float;
+        }
         match self.state {
             IterState::Done => return ValueType::Exhausted,
             IterState::Fresh | IterState::FromInOrder => self.peek = self.pull(self.mint),
@@ -1095,6 +1151,7 @@ impl SampleIterator for HeadSeriesIter {
     }
 
     fn seek(&mut self, t: i64) -> ValueType {
+        self.primed = false;
         match self.state {
             IterState::Done => return ValueType::Exhausted,
             IterState::Fresh => {}
