@@ -4,6 +4,8 @@
 
 use clap::Parser;
 
+mod tsdb;
+
 /// Sextant: a Prometheus-compatible monitoring system.
 #[derive(Debug, Parser)]
 #[command(name = "sextant", version, about, long_about = None)]
@@ -13,7 +15,10 @@ struct Cli {
 }
 
 #[derive(Debug, clap::Subcommand)]
-enum Command {}
+enum Command {
+    /// TSDB tools: `tsdb bench write`.
+    Tsdb(tsdb::TsdbArgs),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -23,5 +28,6 @@ fn main() -> anyhow::Result<()> {
             Cli::command().print_help()?;
             Ok(())
         }
+        Some(Command::Tsdb(args)) => tsdb::run(args),
     }
 }

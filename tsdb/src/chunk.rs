@@ -163,18 +163,25 @@ impl XorChunk {
 
     /// Writes the low `n` bits of `value`, most significant first.
     #[inline]
-    fn write_bits(&mut self, value: u64, mut n: u32) {
-        while n > 0 {
-            if self.free == 0 {
-                self.bytes.push(0);
-                self.free = 8;
+    fn write_bits(&mut self, value: u64, n: u32) {
+        let mut remaining = n;
+        if self.free > 0 {
+            let free = u32::from(self.free);
+            let take = remaining.min(free);
+            let part = ((value >> (remaining - take)) as u8) & ((1u16 << take) - 1) as u8;
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= part << (free - take);
             }
-            let take = n.min(u32::from(self.free));
-            let part = ((value >> (n - take)) & ((1u64 << take) - 1)) as u8;
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= part << (u32::from(self.free) - take);
             self.free -= take as u8;
-            n -= take;
+            remaining -= take;
+        }
+        while remaining >= 8 {
+            remaining -= 8;
+            self.bytes.push((value >> remaining) as u8);
+        }
+        if remaining > 0 {
+            self.bytes.push((value << (8 - remaining)) as u8);
+            self.free = (8 - remaining) as u8;
         }
     }
 }

@@ -22,6 +22,8 @@ use crate::Error;
 pub type SeriesRef = u32;
 
 const STRIPE_BITS: u32 = 12;
+/// Bytes reserved for a series' first chunk (later chunks reserve what the previous one used).
+const FIRST_CHUNK_CAPACITY: usize = 32;
 const STRIPES: usize = 1 << STRIPE_BITS;
 const STRIPE_MASK: u32 = (STRIPES as u32) - 1;
 
@@ -97,6 +99,9 @@ struct MemSeries {
     closed: Vec<ClosedChunk>,
     head: XorChunk,
     head_mint: i64,
+    /// The head chunk is cut before a sample at or after this time (the next boundary of the
+    /// chunk range).
+    head_end: i64,
     /// Newest sample appended but not committed (`i64::MIN` when none).
     pending_t: i64,
     pending_v: u64,
@@ -111,6 +116,7 @@ impl MemSeries {
             closed: Vec::new(),
             head: XorChunk::new(),
             head_mint: i64::MAX,
+            head_end: i64::MIN,
             pending_t: i64::MIN,
             pending_v: 0,
             ooo: None,
@@ -138,8 +144,7 @@ impl MemSeries {
     fn append_in_order(&mut self, t: i64, v: f64, opts: &HeadOptions) -> bool {
         let mut cut = false;
         if self.head.num_samples() > 0 {
-            let boundary = (self.head_mint.div_euclid(opts.chunk_range_ms) + 1).saturating_mul(opts.chunk_range_ms);
-            if self.head.num_samples() >= opts.samples_per_chunk || t >= boundary || self.head.is_full() {
+            if self.head.num_samples() >= opts.samples_per_chunk || t >= self.head_end || self.head.is_full() {
                 let estimate = self.head.bytes().len() + self.head.bytes().len() / 8 + 8;
                 let old = std::mem::replace(&mut self.head, XorChunk::with_capacity(estimate));
                 let maxt = old.last().map_or(self.head_mint, |l| l.0);
@@ -148,7 +153,11 @@ impl MemSeries {
             }
         }
         if self.head.num_samples() == 0 {
+            if self.head.heap_size() < FIRST_CHUNK_CAPACITY {
+                self.head = XorChunk::with_capacity(FIRST_CHUNK_CAPACITY);
+            }
             self.head_mint = t;
+            self.head_end = (t.div_euclid(opts.chunk_range_ms) + 1).saturating_mul(opts.chunk_range_ms);
             cut = true;
         }
         self.head.append(t, v);
@@ -235,6 +244,8 @@ pub struct Head {
     max_t: AtomicI64,
     /// Series created but not yet written to the WAL (a failed commit leaves them here).
     unlogged: Mutex<Vec<SeriesRef>>,
+    /// Buffers of finished appenders, reused by the next ones.
+    buffers: Mutex<Vec<(Vec<PendingSample>, Vec<u8>)>>,
 }
 
 /// Where a checked sample goes.
@@ -272,6 +283,7 @@ impl Head {
             min_t: AtomicI64::new(i64::MAX),
             max_t: AtomicI64::new(i64::MIN),
             unlogged: Mutex::default(),
+            buffers: Mutex::default(),
         }
     }
 
@@ -842,7 +854,8 @@ pub struct HeadAppender<'a> {
 
 impl<'a> HeadAppender<'a> {
     pub(crate) fn new(head: &'a Head, wal: Option<&'a crate::wal::Wal>) -> HeadAppender<'a> {
-        HeadAppender { head, wal, pending: Vec::new(), new_series: Vec::new(), buf: Vec::new() }
+        let (pending, buf) = head.buffers.lock().pop().unwrap_or_default();
+        HeadAppender { head, wal, pending, new_series: Vec::new(), buf }
     }
 
     /// Appends a sample. With `r` from an earlier call for the same labels, the label lookup is
@@ -924,6 +937,15 @@ impl Drop for HeadAppender<'_> {
     fn drop(&mut self) {
         if !self.pending.is_empty() || !self.new_series.is_empty() {
             self.rollback_batch();
+        }
+        let (mut pending, mut buf) = (std::mem::take(&mut self.pending), std::mem::take(&mut self.buf));
+        if buf.capacity() <= 4 << 20 {
+            pending.clear();
+            buf.clear();
+            let mut buffers = self.head.buffers.lock();
+            if buffers.len() < 64 {
+                buffers.push((pending, buf));
+            }
         }
     }
 }
