@@ -21,6 +21,8 @@ pub struct XorChunk {
     t_delta: u64,
     leading: u8,
     trailing: u8,
+    /// Length after the first two samples (for [`XorChunk::reserve_for`]).
+    base_len: u16,
 }
 
 impl std::fmt::Debug for XorChunk {
@@ -45,7 +47,7 @@ impl XorChunk {
     pub fn with_capacity(bytes: usize) -> XorChunk {
         let mut buf = Vec::with_capacity(bytes.max(2));
         buf.extend_from_slice(&[0, 0]);
-        XorChunk { bytes: buf, free: 0, n: 0, t: 0, v_bits: 0, t_delta: 0, leading: 0xff, trailing: 0 }
+        XorChunk { bytes: buf, free: 0, n: 0, t: 0, v_bits: 0, t_delta: 0, leading: 0xff, trailing: 0, base_len: 0 }
     }
 
     /// Number of samples in the chunk.
@@ -71,6 +73,23 @@ impl XorChunk {
     /// Gives back spare capacity (used when a chunk is complete).
     pub fn shrink_to_fit(&mut self) {
         self.bytes.shrink_to_fit();
+    }
+
+    /// Before the byte buffer grows, reserves what a chunk of `target` samples will need at
+    /// the current bytes per sample (so a full chunk wastes little capacity).
+    pub fn reserve_for(&mut self, target: usize) {
+        let (len, n) = (self.bytes.len(), usize::from(self.n));
+        if len + 10 <= self.bytes.capacity() {
+            return;
+        }
+        let additional = if n > 2 {
+            // Bytes per sample since the first two (which carry the full timestamp and value).
+            let base = usize::from(self.base_len);
+            (len - base) * target.saturating_sub(n) / (n - 2) + 10
+        } else {
+            16
+        };
+        self.bytes.reserve_exact(additional.max(16));
     }
 
     /// True when the chunk cannot take another sample (`u16` count).
@@ -122,6 +141,9 @@ impl XorChunk {
         self.t = t;
         self.v_bits = v_bits;
         self.n += 1;
+        if self.n == 2 {
+            self.base_len = u16::try_from(self.bytes.len()).unwrap_or(u16::MAX);
+        }
         self.bytes[..2].copy_from_slice(&self.n.to_be_bytes());
     }
 

@@ -160,6 +160,7 @@ impl MemSeries {
             self.head_end = (t.div_euclid(opts.chunk_range_ms) + 1).saturating_mul(opts.chunk_range_ms);
             cut = true;
         }
+        self.head.reserve_for(opts.samples_per_chunk);
         self.head.append(t, v);
         cut
     }
