@@ -31,9 +31,12 @@ pub fn series_from_20k(n: usize) -> Option<Vec<Labels>> {
         .collect()
 }
 
+/// A series and its samples in time order.
+pub type SeriesSamples = (Labels, Vec<(i64, f64)>);
+
 /// Series and their samples from `gen_dataset.py` (`--format prom`, run with `python3`), or
 /// `None` when the script or python3 is missing.
-pub fn gen_dataset(instances: usize, scrapes: usize) -> Option<Vec<(Labels, Vec<(i64, f64)>)>> {
+pub fn gen_dataset(instances: usize, scrapes: usize) -> Option<Vec<SeriesSamples>> {
     let bench = shared_bench_dir()?;
     let out = std::process::Command::new("python3")
         .arg(bench.join("gen_dataset.py"))

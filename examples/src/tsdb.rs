@@ -149,5 +149,18 @@ fn bench_write(args: WriteArgs) -> anyhow::Result<()> {
         bytes as f64 / samples.max(1) as f64
     );
     stage("stopStorage", || Ok(db.close()?))?;
+    // Not in promtool: reopen and time the WAL replay (compare with Prometheus' "WAL replay
+    // completed" log line on promtool's output directory).
+    let db = stage("replayWAL", || Ok(Db::open(args.out.join("storage"), Options::default())?))?;
+    let stats = db.replay_stats();
+    println!(
+        " > replayed {} series, {} samples from {} segments in {:?} ({:.0} samples/sec)",
+        stats.series,
+        stats.samples,
+        stats.segments,
+        stats.duration,
+        stats.samples as f64 / stats.duration.as_secs_f64()
+    );
+    db.close()?;
     Ok(())
 }

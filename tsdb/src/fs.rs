@@ -28,8 +28,6 @@ pub trait AppendFile: Send + Debug {
     fn sync(&mut self) -> io::Result<()>;
     /// Cuts the file to `len` bytes (to drop a partial write).
     fn truncate(&mut self, len: u64) -> io::Result<()>;
-    /// Current length in bytes.
-    fn len(&self) -> io::Result<u64>;
 }
 
 /// The real file system.
@@ -48,9 +46,6 @@ impl AppendFile for StdFile {
     }
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.0.set_len(len)
-    }
-    fn len(&self) -> io::Result<u64> {
-        Ok(self.0.metadata()?.len())
     }
 }
 
@@ -154,9 +149,6 @@ impl AppendFile for FaultyFile {
     }
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.file.truncate(len)
-    }
-    fn len(&self) -> io::Result<u64> {
-        self.file.len()
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use sextant_model::{Labels, Querier, SampleIterator, ValueType};
+use sextant_model::{Labels, Querier, ValueType};
 use sextant_tsdb::{Db, Options, SyncPolicy, WalOptions};
 
 const SERIES: usize = 20;

@@ -3,8 +3,7 @@
 
 use proptest::prelude::*;
 use sextant_model::{
-    Appendable, Appender, Labels, MatchOp, Matcher, MemStorage, Querier, Queryable, SampleIterator, StorageError,
-    ValueType,
+    Appendable, Appender, Labels, MatchOp, Matcher, MemStorage, Querier, Queryable, StorageError, ValueType,
 };
 use sextant_tsdb::{Db, HeadOptions, Options, SyncPolicy, WalOptions};
 

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use sextant_model::{Labels, Matcher, Querier, SampleIterator, ValueType};
+use sextant_model::{Labels, Matcher, Querier, ValueType};
 use sextant_tsdb::{Db, Error, FaultyFileSystem, HeadOptions, Options, SyncPolicy, WalOptions};
 
 const SERIES: usize = 5;
@@ -232,7 +232,7 @@ fn disk_full_fails_commits_and_recovers() {
     write_commits(&db, 0..20);
     let mut committed = all(0..20);
     let mut c = 20;
-    let mut commit = |c: usize| {
+    let commit = |c: usize| {
         let mut app = db.appender();
         for s in 0..SERIES {
             app.append_ref(None, &labels(s), c as i64 * 1000, c as f64).unwrap();
