@@ -221,8 +221,11 @@ fn fits(dod: i64, nbits: u32) -> bool {
 #[derive(Debug, Clone)]
 pub struct XorIterator<B> {
     data: B,
-    /// Bit position in `data`.
-    pos: usize,
+    /// Next byte of `data` to load into `buf`.
+    byte: usize,
+    /// Bits not yet consumed, left-aligned; `valid` of them are meaningful.
+    buf: u64,
+    valid: u32,
     total: u16,
     read: u16,
     t: i64,
@@ -244,7 +247,9 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
         };
         XorIterator {
             data,
-            pos: 16,
+            byte: 2,
+            buf: 0,
+            valid: 0,
             total,
             read: 0,
             t: 0,
@@ -383,23 +388,41 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
         if n == 0 {
             return Some(0);
         }
-        let data = self.data.as_ref();
-        let end = self.pos + n as usize;
-        if end > data.len() * 8 {
+        if n <= self.valid {
+            let v = self.buf >> (64 - n);
+            self.buf = self.buf.checked_shl(n).unwrap_or(0);
+            self.valid -= n;
+            return Some(v);
+        }
+        let have = self.valid;
+        let high = if have == 0 { 0 } else { self.buf >> (64 - have) };
+        self.refill();
+        let need = n - have;
+        if need > self.valid {
             return None;
         }
-        let byte = self.pos / 8;
-        let offset = (self.pos % 8) as u32;
-        let word = if byte + 16 <= data.len() {
-            u128::from_be_bytes(data[byte..byte + 16].try_into().ok()?)
+        let low = self.buf >> (64 - need);
+        self.buf = self.buf.checked_shl(need).unwrap_or(0);
+        self.valid -= need;
+        Some(high.checked_shl(need).unwrap_or(0) | low)
+    }
+
+    /// Loads the next up to 8 bytes into the (empty) bit buffer.
+    #[inline]
+    fn refill(&mut self) {
+        let data = self.data.as_ref();
+        let rest = data.get(self.byte..).unwrap_or(&[]);
+        if let Some(word) = rest.get(..8) {
+            self.buf = u64::from_be_bytes(word.try_into().unwrap_or([0; 8]));
+            self.valid = 64;
+            self.byte += 8;
         } else {
-            let mut buf = [0u8; 16];
-            let avail = data.len() - byte;
-            buf[..avail].copy_from_slice(&data[byte..]);
-            u128::from_be_bytes(buf)
-        };
-        self.pos = end;
-        Some(((word << offset) >> (128 - n)) as u64)
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.buf = u64::from_be_bytes(word);
+            self.valid = 8 * rest.len() as u32;
+            self.byte += rest.len();
+        }
     }
 }
 
@@ -490,6 +513,40 @@ mod tests {
             let mut it = XorIterator::new(&bytes[..len]);
             while it.next_sample() {}
             assert!(it.is_corrupt(), "len {len}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_samples_roundtrip(deltas in proptest::collection::vec((0i64..100_000, proptest::num::f64::ANY), 0..300)) {
+            let mut t = -1_000_000;
+            let samples: Vec<(i64, f64)> = deltas.iter().map(|&(d, v)| { t += d; (t, v) }).collect();
+            roundtrip(&samples);
+        }
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let mut it = XorIterator::new(&bytes[..]);
+            let mut n = 0;
+            while it.next_sample() {
+                n += 1;
+            }
+            proptest::prop_assert!(n <= it.num_samples());
+        }
+
+        #[test]
+        fn mutated_chunks_never_panic(flips in proptest::collection::vec((0usize..1000, 0u8..8), 1..8)) {
+            let mut chunk = XorChunk::new();
+            for i in 0..120 {
+                chunk.append(1_700_000_000_000 + i * 15_000 + (i % 4), (i * i) as f64 * 0.37);
+            }
+            let mut bytes = chunk.bytes().to_vec();
+            let len = bytes.len();
+            for (at, bit) in flips {
+                bytes[at % len] ^= 1 << bit;
+            }
+            let mut it = XorIterator::new(&bytes[..]);
+            while it.next_sample() {}
         }
     }
 }
