@@ -59,6 +59,15 @@ const TIME_DELTA: i64 = 30_000;
 const SHARD: usize = 1_000;
 const ROUND: usize = 100;
 
+/// CPU seconds (user + system) used by this process so far, from `/proc/self/stat`.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 fn stage<T>(name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
     println!(">> start stage={name}");
     let started = Instant::now();
@@ -115,6 +124,7 @@ fn bench_write(args: WriteArgs) -> anyhow::Result<()> {
     let db = Db::open(args.out.join("storage"), Options::default())?;
     let series = stage("readData", || read_labels(&args.file, args.metrics))?;
     let started = Instant::now();
+    let cpu_before = cpu_seconds();
     let total = stage("ingestScrapes", || {
         let mut total = 0u64;
         let mut scrape = 0;
@@ -140,8 +150,13 @@ fn bench_write(args: WriteArgs) -> anyhow::Result<()> {
         Ok(total)
     })?;
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().zip(cpu_before).map(|(after, before)| after - before);
     println!(" > total samples: {total}");
     println!(" > samples/sec: {}", total as f64 / elapsed);
+    if let Some(cpu) = cpu {
+        // Not in promtool: the per-core figure, robust on a busy machine.
+        println!(" > ingest cpu: {cpu:.2} s, samples per cpu-second: {:.0}", total as f64 / cpu);
+    }
     let (bytes, samples) = db.head().chunk_bytes_and_samples();
     println!(
         " > head: {} series, {samples} samples in chunks, {:.3} bytes/sample",
@@ -151,7 +166,11 @@ fn bench_write(args: WriteArgs) -> anyhow::Result<()> {
     stage("stopStorage", || Ok(db.close()?))?;
     // Not in promtool: reopen and time the WAL replay (compare with Prometheus' "WAL replay
     // completed" log line on promtool's output directory).
+    let cpu_before = cpu_seconds();
     let db = stage("replayWAL", || Ok(Db::open(args.out.join("storage"), Options::default())?))?;
+    if let Some(cpu) = cpu_seconds().zip(cpu_before).map(|(after, before)| after - before) {
+        println!(" > replay cpu: {cpu:.2} s");
+    }
     let stats = db.replay_stats();
     println!(
         " > replayed {} series, {} samples from {} segments in {:?} ({:.0} samples/sec)",

@@ -147,6 +147,43 @@ impl XorChunk {
         self.bytes[..2].copy_from_slice(&self.n.to_be_bytes());
     }
 
+    /// A chunk to continue appending to, from the bytes of one (its encoder state recovered
+    /// by decoding it); `None` if the bytes are not a well-formed chunk.
+    pub fn from_bytes(bytes: Vec<u8>) -> Option<XorChunk> {
+        let mut it = XorIterator::new(&bytes[..]);
+        let mut base_bits = 16;
+        while it.next_sample() {
+            if it.read == 2 {
+                base_bits = it.bits_consumed();
+            }
+        }
+        if it.is_corrupt() || it.read != it.total {
+            return None;
+        }
+        let bits = it.bits_consumed();
+        if bytes.len() != bits.div_ceil(8) {
+            return None;
+        }
+        let free = (bytes.len() * 8 - bits) as u8;
+        if free > 0 && bytes.last().is_some_and(|b| b & ((1u8 << free) - 1) != 0) {
+            return None;
+        }
+        let (t, v_bits, t_delta) = (it.t, it.v_bits, it.t_delta);
+        let (leading, trailing) = if it.window_set { (it.leading, it.trailing) } else { (0xff, 0) };
+        let n = it.total;
+        Some(XorChunk {
+            base_len: u16::try_from(base_bits.div_ceil(8)).unwrap_or(u16::MAX),
+            bytes,
+            free,
+            n,
+            t,
+            v_bits,
+            t_delta,
+            leading,
+            trailing,
+        })
+    }
+
     /// Iterates the samples.
     pub fn iter(&self) -> XorIterator<&[u8]> {
         XorIterator::new(&self.bytes[..])
@@ -233,6 +270,8 @@ pub struct XorIterator<B> {
     t_delta: u64,
     leading: u8,
     trailing: u8,
+    /// A value window has been read (the encoder's state is no longer "no window").
+    window_set: bool,
     corrupt: bool,
     done: bool,
 }
@@ -257,6 +296,7 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
             t_delta: 0,
             leading: 0,
             trailing: 0,
+            window_set: false,
             corrupt,
             done: false,
         }
@@ -265,6 +305,10 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
     /// The sample count in the chunk header.
     pub fn num_samples(&self) -> usize {
         usize::from(self.total)
+    }
+
+    fn bits_consumed(&self) -> usize {
+        self.byte * 8 - self.valid as usize
     }
 
     /// True if decoding stopped because the bytes ran out or made no sense.
@@ -360,6 +404,7 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
             }
             self.leading = leading;
             self.trailing = 64u8.checked_sub(leading)?.checked_sub(sig)?;
+            self.window_set = true;
         }
         let sig = 64u32.checked_sub(u32::from(self.leading) + u32::from(self.trailing))?;
         let bits = self.read_bits(sig)?;
@@ -483,6 +528,27 @@ mod tests {
         expected.extend_from_slice(&1.0f64.to_bits().to_be_bytes());
         expected.extend_from_slice(&[0xd0, 0x0f, 0x00]); // uvarint 2000, one 0 bit (padded)
         assert_eq!(chunk.bytes(), expected);
+    }
+
+    #[test]
+    fn continue_appending_from_bytes() {
+        let samples: Vec<(i64, f64)> = (0..60).map(|i| (i * 15_000 + (i % 3), (i * i) as f64 / 3.0)).collect();
+        for split in [0, 1, 2, 3, 10, 59] {
+            let mut whole = XorChunk::new();
+            let mut first = XorChunk::new();
+            for (i, &(t, v)) in samples.iter().enumerate() {
+                whole.append(t, v);
+                if i < split {
+                    first.append(t, v);
+                }
+            }
+            let mut resumed = XorChunk::from_bytes(first.bytes().to_vec()).unwrap();
+            for &(t, v) in &samples[split..] {
+                resumed.append(t, v);
+            }
+            assert_eq!(resumed.bytes(), whole.bytes(), "split at {split}");
+        }
+        assert!(XorChunk::from_bytes(vec![0, 5, 1]).is_none());
     }
 
     #[test]

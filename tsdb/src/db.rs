@@ -132,9 +132,13 @@ impl Db {
         self.wal.as_ref()
     }
 
-    /// Clean shutdown: stops the WAL syncer, syncs, releases the lock.
+    /// Clean shutdown: writes the chunk snapshot (unless disabled), stops the WAL syncer,
+    /// syncs, releases the lock.
     pub fn close(mut self) -> Result<(), Error> {
         if let Some(wal) = &mut self.wal {
+            if wal.snapshot_on_close() {
+                wal.snapshot(&self.head).map_err(Error::Snapshot)?;
+            }
             wal.close().map_err(Error::WalWrite)?;
         }
         Ok(())

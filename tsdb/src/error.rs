@@ -26,6 +26,8 @@ pub enum Error {
     WalWrite(std::io::Error),
     #[error("checkpointing the WAL: {0}")]
     Checkpoint(std::io::Error),
+    #[error("writing the chunk snapshot: {0}")]
+    Snapshot(std::io::Error),
     #[error("the database is closed")]
     Closed,
 }

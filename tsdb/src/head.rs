@@ -26,6 +26,26 @@ const STRIPE_BITS: u32 = 12;
 const FIRST_CHUNK_CAPACITY: usize = 32;
 const STRIPES: usize = 1 << STRIPE_BITS;
 const STRIPE_MASK: u32 = (STRIPES as u32) - 1;
+/// Runs of 2^GROUP_BITS consecutive refs share a stripe and sit next to each other in it, so a
+/// batch over consecutive series takes one lock per run and walks memory in order.
+const GROUP_BITS: u32 = 4;
+const GROUP_MASK: u32 = (1 << GROUP_BITS) - 1;
+
+/// The stripe holding series `r`.
+fn stripe_no(r: SeriesRef) -> u32 {
+    (r >> GROUP_BITS) & STRIPE_MASK
+}
+
+/// The index of series `r` within its stripe.
+fn local_idx(r: SeriesRef) -> usize {
+    (((r >> (GROUP_BITS + STRIPE_BITS)) << GROUP_BITS) | (r & GROUP_MASK)) as usize
+}
+
+/// The ref of the series at `idx` in stripe `stripe`.
+fn make_ref(stripe: u32, idx: usize) -> SeriesRef {
+    let idx = idx as u32;
+    ((idx >> GROUP_BITS) << (GROUP_BITS + STRIPE_BITS)) | (stripe << GROUP_BITS) | (idx & GROUP_MASK)
+}
 
 /// Settings of the head.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,6 +216,18 @@ impl MemSeries {
         out
     }
 
+    /// Re-encodes the series without its samples in `[mint, maxt]`.
+    fn remove_range(&mut self, mint: i64, maxt: i64, opts: &HeadOptions) {
+        let kept: Vec<(i64, f64)> = self.all_samples().into_iter().filter(|x| x.0 < mint || x.0 > maxt).collect();
+        let mut fresh = MemSeries::new(std::mem::take(&mut self.labels));
+        fresh.pending_t = self.pending_t;
+        fresh.pending_v = self.pending_v;
+        for (t, v) in kept {
+            fresh.append_in_order(t, v, opts);
+        }
+        *self = fresh;
+    }
+
     fn heap_size(&self) -> usize {
         self.labels.len() * 4
             + self.closed.capacity() * std::mem::size_of::<ClosedChunk>()
@@ -207,16 +239,16 @@ impl MemSeries {
 
 #[derive(Debug, Default)]
 struct SeriesStripe {
-    /// Indexed by `ref >> STRIPE_BITS`.
+    /// Indexed by [`local_idx`].
     series: Vec<Option<MemSeries>>,
 }
 
 impl SeriesStripe {
     fn get(&self, r: SeriesRef) -> Option<&MemSeries> {
-        self.series.get((r >> STRIPE_BITS) as usize)?.as_ref()
+        self.series.get(local_idx(r))?.as_ref()
     }
     fn get_mut(&mut self, r: SeriesRef) -> Option<&mut MemSeries> {
-        self.series.get_mut((r >> STRIPE_BITS) as usize)?.as_mut()
+        self.series.get_mut(local_idx(r))?.as_mut()
     }
 }
 
@@ -352,7 +384,7 @@ impl Head {
     }
 
     fn stripe(&self, r: SeriesRef) -> &Mutex<SeriesStripe> {
-        &self.stripes[(r & STRIPE_MASK) as usize]
+        &self.stripes[stripe_no(r) as usize]
     }
 
     /// The labels of a series.
@@ -434,7 +466,7 @@ impl Head {
         };
         {
             let mut stripe = self.stripe(r).lock();
-            let idx = (r >> STRIPE_BITS) as usize;
+            let idx = local_idx(r);
             if stripe.series.len() <= idx {
                 stripe.series.resize_with(idx + 1, || None);
             }
@@ -527,9 +559,9 @@ impl Head {
         let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
         let mut i = 0;
         while i < samples.len() {
-            let stripe_idx = samples[i].r & STRIPE_MASK;
+            let stripe_idx = stripe_no(samples[i].r);
             let mut stripe = self.stripes[stripe_idx as usize].lock();
-            while i < samples.len() && samples[i].r & STRIPE_MASK == stripe_idx {
+            while i < samples.len() && stripe_no(samples[i].r) == stripe_idx {
                 let p = &samples[i];
                 i += 1;
                 let Some(s) = stripe.get_mut(p.r) else {
@@ -588,7 +620,7 @@ impl Head {
     }
 
     pub(crate) fn stripe_of(&self, r: SeriesRef) -> u32 {
-        r & STRIPE_MASK
+        stripe_no(r)
     }
 
     pub(crate) fn take_unlogged(&self) -> Vec<SeriesRef> {
@@ -615,12 +647,7 @@ impl Head {
         if s.maxt() < mint || s.mint() > maxt {
             return;
         }
-        let kept: Vec<(i64, f64)> = s.all_samples().into_iter().filter(|x| x.0 < mint || x.0 > maxt).collect();
-        let mut fresh = MemSeries::new(std::mem::take(&mut s.labels));
-        for (t, v) in kept {
-            fresh.append_in_order(t, v, &self.opts);
-        }
-        *s = fresh;
+        s.remove_range(mint, maxt, &self.opts);
     }
 
     /// Drops in-memory data older than `mint` (the blocks persisted it) and series left empty;
@@ -628,16 +655,20 @@ impl Head {
     pub fn truncate(&self, mint: i64) -> usize {
         self.min_valid_t.fetch_max(mint, Ordering::Relaxed);
         let mut candidates = Vec::new();
-        for (stripe_no, stripe) in self.stripes.iter().enumerate() {
-            let mut stripe = stripe.lock();
-            for (idx, slot) in stripe.series.iter_mut().enumerate() {
+        for (stripe, lock) in self.stripes.iter().enumerate() {
+            let mut series = lock.lock();
+            for (idx, slot) in series.series.iter_mut().enumerate() {
                 let Some(s) = slot else { continue };
                 s.closed.retain(|c| c.maxt >= mint);
                 if let Some(ooo) = &mut s.ooo {
                     ooo.retain(|x| x.0 >= mint);
                 }
+                if s.mint() < mint && mint != i64::MIN {
+                    // A chunk straddles `mint`: keep only its newer samples.
+                    s.remove_range(i64::MIN, mint - 1, &self.opts);
+                }
                 if s.is_dead(mint) {
-                    candidates.push(((idx as u32) << STRIPE_BITS | stripe_no as u32, s.labels.clone()));
+                    candidates.push((make_ref(stripe as u32, idx), s.labels.clone()));
                 }
             }
         }
@@ -652,7 +683,7 @@ impl Head {
         let mut hashes = self.hashes[(hash as usize) & (STRIPES - 1)].lock();
         {
             let mut stripe = self.stripe(r).lock();
-            let idx = (r >> STRIPE_BITS) as usize;
+            let idx = local_idx(r);
             if !stripe.series.get(idx).and_then(Option::as_ref).is_some_and(|s| s.is_dead(mint)) {
                 return false;
             }
@@ -773,6 +804,75 @@ impl Head {
             result = Some(selected);
         }
         result.unwrap_or_else(|| postings.all.clone())
+    }
+
+    /// Calls `f` with encoded snapshot records of every series, a stripe at a time (the
+    /// stripe's lock is not held during `f`).
+    pub(crate) fn for_each_series_data(&self, mut f: impl FnMut(&[u8])) {
+        let mut buf = Vec::new();
+        for (stripe, lock) in self.stripes.iter().enumerate() {
+            buf.clear();
+            {
+                let series = lock.lock();
+                for (idx, s) in series.series.iter().enumerate() {
+                    let Some(s) = s else { continue };
+                    let labels = self.resolve(&s.labels);
+                    let chunks: Vec<(i64, i64, &[u8])> =
+                        s.closed.iter().map(|c| (c.mint, c.maxt, &c.data[..])).collect();
+                    let head = (s.head.num_samples() > 0).then(|| (s.head_mint, s.head.bytes()));
+                    let ooo = s.ooo.as_deref().map_or(&[][..], |o| &o[..]);
+                    crate::wal::encode_snapshot_series(
+                        &mut buf,
+                        make_ref(stripe as u32, idx),
+                        &labels,
+                        &chunks,
+                        head,
+                        ooo,
+                    );
+                }
+            }
+            if !buf.is_empty() {
+                f(&buf);
+            }
+        }
+    }
+
+    /// Recreates a series from a snapshot; returns its number of samples, `None` if its
+    /// chunks are not well-formed.
+    pub(crate) fn restore(&self, snap: crate::wal::SnapshotSeries) -> Option<u64> {
+        let head_chunk = match snap.head {
+            Some((mint, bytes)) => Some((mint, XorChunk::from_bytes(bytes)?)),
+            None => None,
+        };
+        let (r, _) = self.get_or_create_with_ref(&snap.labels, Some(snap.r)).ok()?;
+        let mut samples = snap.ooo.len() as u64;
+        let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
+        let mut stripe = self.stripe(r).lock();
+        let s = stripe.get_mut(r)?;
+        for (mint, maxt, data) in snap.chunks {
+            samples += XorIterator::new(&data[..]).num_samples() as u64;
+            min_t = min_t.min(mint);
+            max_t = max_t.max(maxt);
+            s.closed.push(ClosedChunk { mint, maxt, data: data.into() });
+        }
+        if let Some((mint, chunk)) = head_chunk {
+            samples += chunk.num_samples() as u64;
+            s.head_mint = mint;
+            s.head_end = (mint.div_euclid(self.opts.chunk_range_ms) + 1).saturating_mul(self.opts.chunk_range_ms);
+            min_t = min_t.min(mint);
+            max_t = max_t.max(chunk.last().map_or(mint, |l| l.0));
+            s.head = chunk;
+        }
+        if !snap.ooo.is_empty() {
+            s.ooo = Some(Box::new(snap.ooo));
+        }
+        drop(stripe);
+        if min_t <= max_t {
+            self.min_t.fetch_min(min_t, Ordering::Relaxed);
+            self.max_t.fetch_max(max_t, Ordering::Relaxed);
+        }
+        self.samples_appended.fetch_add(samples, Ordering::Relaxed);
+        Some(samples)
     }
 
     fn has_data_in(&self, r: SeriesRef, mint: i64, maxt: i64) -> bool {

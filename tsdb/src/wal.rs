@@ -20,6 +20,8 @@ use crate::head::{Head, PendingSample, SeriesRef};
 pub(crate) const REC_SERIES: u8 = 1;
 pub(crate) const REC_SAMPLES: u8 = 2;
 pub(crate) const REC_TOMBSTONES: u8 = 3;
+/// A series with its chunks, in a snapshot written at clean shutdown.
+pub(crate) const REC_SNAPSHOT_SERIES: u8 = 4;
 /// `type u8 | len u32 | payload crc32 u32 | header crc32 u32`.
 pub(crate) const HEADER_LEN: usize = 13;
 /// Samples per record at most (keeps records far below any segment size).
@@ -57,6 +59,9 @@ pub struct WalOptions {
     /// Threads applying samples during replay (the reader is one more). Default: the number
     /// of cores.
     pub replay_threads: usize,
+    /// At clean shutdown, write the head's chunks to a snapshot that replaces the WAL, so the
+    /// next open loads chunks instead of replaying samples. Default true.
+    pub snapshot_on_close: bool,
 }
 
 impl Default for WalOptions {
@@ -65,6 +70,7 @@ impl Default for WalOptions {
             segment_size: 128 << 20,
             sync: SyncPolicy::default(),
             replay_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            snapshot_on_close: true,
         }
     }
 }
@@ -74,6 +80,8 @@ impl Default for WalOptions {
 pub struct ReplayStats {
     /// Checkpoint replayed first, if any (its segment number).
     pub checkpoint: Option<u32>,
+    /// Chunk snapshot (written at the last clean shutdown) loaded first, if any.
+    pub snapshot: Option<u32>,
     pub segments: u32,
     pub records: u64,
     pub series: u64,
@@ -125,21 +133,35 @@ fn checkpoint_name(n: u32) -> String {
     format!("checkpoint.{n:08}")
 }
 
-/// Segment numbers and the newest complete checkpoint in a WAL directory.
-fn list(fs: &dyn FileSystem, dir: &Path) -> io::Result<(Vec<u32>, Option<u32>)> {
-    let mut segments = Vec::new();
-    let mut checkpoint = None;
+fn snapshot_name(n: u32) -> String {
+    format!("snapshot.{n:08}")
+}
+
+/// What a WAL directory holds.
+#[derive(Debug, Default)]
+struct Listing {
+    segments: Vec<u32>,
+    /// The newest complete checkpoint.
+    checkpoint: Option<u32>,
+    /// The newest complete chunk snapshot.
+    snapshot: Option<u32>,
+}
+
+fn list(fs: &dyn FileSystem, dir: &Path) -> io::Result<Listing> {
+    let mut listing = Listing::default();
     for name in fs.list_dir(dir)? {
         if let Some(n) = name.strip_prefix("checkpoint.").and_then(|n| n.parse::<u32>().ok()) {
-            checkpoint = checkpoint.max(Some(n));
+            listing.checkpoint = listing.checkpoint.max(Some(n));
+        } else if let Some(n) = name.strip_prefix("snapshot.").and_then(|n| n.parse::<u32>().ok()) {
+            listing.snapshot = listing.snapshot.max(Some(n));
         } else if name.len() == 8 {
             if let Ok(n) = name.parse::<u32>() {
-                segments.push(n);
+                listing.segments.push(n);
             }
         }
     }
-    segments.sort_unstable();
-    Ok((segments, checkpoint))
+    listing.segments.sort_unstable();
+    Ok(listing)
 }
 
 impl Wal {
@@ -147,8 +169,8 @@ impl Wal {
     /// (replay them first with [`replay`]).
     pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, opts: WalOptions) -> io::Result<Wal> {
         fs.create_dir_all(dir)?;
-        let (segments, checkpoint) = list(&*fs, dir)?;
-        let next = segments.last().copied().max(checkpoint).map_or(0, |n| n + 1);
+        let listing = list(&*fs, dir)?;
+        let next = listing.segments.last().copied().max(listing.checkpoint).max(listing.snapshot).map_or(0, |n| n + 1);
         let file = fs.open_append(&dir.join(segment_name(next)))?;
         fs.sync_dir(dir)?;
         let writer =
@@ -232,6 +254,10 @@ impl Wal {
         self.writer.lock().segment
     }
 
+    pub(crate) fn snapshot_on_close(&self) -> bool {
+        self.opts.snapshot_on_close
+    }
+
     /// fsync failures of the background syncer so far.
     pub fn sync_errors(&self) -> u64 {
         self.writer.lock().sync_errors
@@ -256,14 +282,18 @@ impl Wal {
             self.cut(&mut w)?;
             w.segment - 1
         };
-        let (segments, old_checkpoint) = list(&*self.fs, &self.dir)?;
+        let Listing { segments, checkpoint: old_checkpoint, snapshot: old_snapshot } = list(&*self.fs, &self.dir)?;
         let tmp = self.dir.join(format!("{}.tmp", checkpoint_name(last)));
         let _ = self.fs.remove_file(&tmp);
         let mut out = self.fs.open_append(&tmp)?;
         let mut buf = Vec::new();
         encode_series(&mut buf, &head.all_series());
         out.append(&buf)?;
-        let mut inputs: Vec<PathBuf> = old_checkpoint.map(|c| self.dir.join(checkpoint_name(c))).into_iter().collect();
+        let mut inputs: Vec<PathBuf> = match (old_snapshot, old_checkpoint) {
+            (Some(snap), c) if c.is_none_or(|c| snap > c) => vec![self.dir.join(snapshot_name(snap))],
+            (_, Some(c)) => vec![self.dir.join(checkpoint_name(c))],
+            _ => Vec::new(),
+        };
         inputs.extend(segments.iter().filter(|&&s| s <= last).map(|&s| self.dir.join(segment_name(s))));
         // WAL ref -> current ref, from the series records (refs may have been remapped).
         let mut refs: HashMap<u32, Option<SeriesRef>> = HashMap::new();
@@ -278,6 +308,23 @@ impl Wal {
                         for (r, labels) in decode_series(payload).unwrap_or_default() {
                             refs.insert(r, head.lookup(&labels));
                         }
+                    }
+                    REC_SNAPSHOT_SERIES => {
+                        let Some(snap) = decode_snapshot_series(payload) else { continue };
+                        let Some(r) = head.lookup(&snap.labels) else { continue };
+                        let chunks = snap.chunks.iter().map(|c| &c.2[..]).chain(snap.head.as_ref().map(|h| &h.1[..]));
+                        for chunk in chunks {
+                            samples.extend(
+                                crate::chunk::XorIterator::new(chunk)
+                                    .filter(|s| s.0 >= mint)
+                                    .map(|(t, v)| PendingSample { r, t, v }),
+                            );
+                        }
+                        samples.extend(snap.ooo.iter().filter(|s| s.0 >= mint).map(|&(t, v)| PendingSample {
+                            r,
+                            t,
+                            v,
+                        }));
                     }
                     REC_SAMPLES => {
                         let Some(decoded) = decode_samples(payload) else { continue };
@@ -318,9 +365,151 @@ impl Wal {
         if let Some(c) = old_checkpoint.filter(|&c| c < last) {
             self.fs.remove_file(&self.dir.join(checkpoint_name(c)))?;
         }
+        if let Some(snap) = old_snapshot.filter(|&s| s < last) {
+            self.fs.remove_file(&self.dir.join(snapshot_name(snap)))?;
+        }
         self.fs.sync_dir(&self.dir)?;
         Ok(last)
     }
+}
+
+impl Wal {
+    /// Writes every series of `head` with its chunks to `snapshot.<last segment>` and deletes
+    /// the segments, checkpoint and snapshot it supersedes: the next open loads chunks instead
+    /// of replaying samples. Only at clean shutdown (no appender may be running).
+    pub(crate) fn snapshot(&self, head: &Head) -> io::Result<u32> {
+        let last = {
+            let mut w = self.writer.lock();
+            self.cut(&mut w)?;
+            w.segment - 1
+        };
+        let listing = list(&*self.fs, &self.dir)?;
+        let tmp = self.dir.join(format!("{}.tmp", snapshot_name(last)));
+        let _ = self.fs.remove_file(&tmp);
+        let mut out = self.fs.open_append(&tmp)?;
+        let mut write_err = None;
+        head.for_each_series_data(|buf| {
+            if write_err.is_none() {
+                if let Err(e) = out.append(buf) {
+                    write_err = Some(e);
+                }
+            }
+        });
+        if let Some(e) = write_err {
+            return Err(e);
+        }
+        out.sync()?;
+        drop(out);
+        self.fs.rename(&tmp, &self.dir.join(snapshot_name(last)))?;
+        self.fs.sync_dir(&self.dir)?;
+        for s in listing.segments.into_iter().filter(|&s| s <= last) {
+            self.fs.remove_file(&self.dir.join(segment_name(s)))?;
+        }
+        if let Some(c) = listing.checkpoint.filter(|&c| c <= last) {
+            self.fs.remove_file(&self.dir.join(checkpoint_name(c)))?;
+        }
+        if let Some(snap) = listing.snapshot.filter(|&s| s < last) {
+            self.fs.remove_file(&self.dir.join(snapshot_name(snap)))?;
+        }
+        self.fs.sync_dir(&self.dir)?;
+        Ok(last)
+    }
+}
+
+/// One series of a snapshot.
+#[derive(Debug)]
+pub(crate) struct SnapshotSeries {
+    pub(crate) r: SeriesRef,
+    pub(crate) labels: Labels,
+    /// Closed chunks: mint, maxt, bytes.
+    pub(crate) chunks: Vec<(i64, i64, Vec<u8>)>,
+    /// The open head chunk: mint, bytes.
+    pub(crate) head: Option<(i64, Vec<u8>)>,
+    pub(crate) ooo: Vec<(i64, f64)>,
+}
+
+/// Snapshot series payload: `ref u32 | labels as in a series record | n closed chunks
+/// uvarint | (mint i64, maxt i64, len uvarint, bytes) * n | head flag u8 | [mint i64, len
+/// uvarint, bytes] | n ooo uvarint | (t i64, v u64) * n`.
+pub(crate) fn encode_snapshot_series(
+    buf: &mut Vec<u8>,
+    r: SeriesRef,
+    labels: &Labels,
+    chunks: &[(i64, i64, &[u8])],
+    head_chunk: Option<(i64, &[u8])>,
+    ooo: &[(i64, f64)],
+) {
+    let start = begin_frame(buf);
+    buf.extend_from_slice(&r.to_le_bytes());
+    put_uvarint(buf, labels.len() as u64);
+    for l in labels {
+        put_uvarint(buf, l.name.len() as u64);
+        buf.extend_from_slice(l.name.as_bytes());
+        put_uvarint(buf, l.value.len() as u64);
+        buf.extend_from_slice(l.value.as_bytes());
+    }
+    put_uvarint(buf, chunks.len() as u64);
+    for (mint, maxt, data) in chunks {
+        buf.extend_from_slice(&mint.to_le_bytes());
+        buf.extend_from_slice(&maxt.to_le_bytes());
+        put_uvarint(buf, data.len() as u64);
+        buf.extend_from_slice(data);
+    }
+    match head_chunk {
+        Some((mint, data)) => {
+            buf.push(1);
+            buf.extend_from_slice(&mint.to_le_bytes());
+            put_uvarint(buf, data.len() as u64);
+            buf.extend_from_slice(data);
+        }
+        None => buf.push(0),
+    }
+    put_uvarint(buf, ooo.len() as u64);
+    for (t, v) in ooo {
+        buf.extend_from_slice(&t.to_le_bytes());
+        buf.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
+    finish_frame(buf, start, REC_SNAPSHOT_SERIES);
+}
+
+pub(crate) fn decode_snapshot_series(payload: &[u8]) -> Option<SnapshotSeries> {
+    let mut c = Cursor { data: payload, pos: 0 };
+    let r = c.u32()?;
+    let n = usize::try_from(c.uvarint()?).ok()?;
+    let mut labels = Vec::with_capacity(n.min(payload.len() / 2));
+    for _ in 0..n {
+        let name = c.string()?;
+        let value = c.string()?;
+        labels.push(Label::new(name, value));
+    }
+    if labels.is_empty()
+        || !labels.windows(2).all(|w| w[0].name < w[1].name)
+        || labels.iter().any(|l| l.value.is_empty())
+    {
+        return None;
+    }
+    let n_chunks = usize::try_from(c.uvarint()?).ok()?;
+    let mut chunks = Vec::with_capacity(n_chunks.min(payload.len() / 17));
+    for _ in 0..n_chunks {
+        let mint = c.u64()? as i64;
+        let maxt = c.u64()? as i64;
+        let len = usize::try_from(c.uvarint()?).ok()?;
+        chunks.push((mint, maxt, c.bytes(len)?.to_vec()));
+    }
+    let head = match c.bytes(1)?[0] {
+        0 => None,
+        _ => {
+            let mint = c.u64()? as i64;
+            let len = usize::try_from(c.uvarint()?).ok()?;
+            Some((mint, c.bytes(len)?.to_vec()))
+        }
+    };
+    let n_ooo = usize::try_from(c.uvarint()?).ok()?;
+    let mut ooo = Vec::with_capacity(n_ooo.min(payload.len() / 16));
+    for _ in 0..n_ooo {
+        ooo.push((c.u64()? as i64, f64::from_bits(c.u64()?)));
+    }
+    c.done().then_some(SnapshotSeries { r, labels: Labels::from_sorted(labels), chunks, head, ooo })
 }
 
 impl Drop for Wal {
@@ -530,7 +719,7 @@ pub(crate) struct FrameReader<'a> {
 fn header_at(data: &[u8], pos: usize) -> Option<(u8, usize, u32)> {
     let h = data.get(pos..pos + HEADER_LEN)?;
     let kind = h[0];
-    if !(REC_SERIES..=REC_TOMBSTONES).contains(&kind) {
+    if !(REC_SERIES..=REC_SNAPSHOT_SERIES).contains(&kind) {
         return None;
     }
     let header_crc = u32::from_le_bytes(h[9..13].try_into().ok()?);
@@ -591,6 +780,30 @@ enum ReplayMsg {
     Tombstone(SeriesRef, i64, i64),
 }
 
+/// Loads a chunk snapshot into `head`.
+fn load_snapshot(fs: &dyn FileSystem, path: &Path, head: &Head, stats: &mut ReplayStats) {
+    let Ok(data) = fs.read(path) else {
+        stats.unreadable_segments += 1;
+        return;
+    };
+    let mut reader = FrameReader::new(&data);
+    while let Some((kind, payload)) = reader.next_frame() {
+        stats.records += 1;
+        if kind != REC_SNAPSHOT_SERIES {
+            continue;
+        }
+        match decode_snapshot_series(payload).and_then(|snap| head.restore(snap)) {
+            Some(samples) => {
+                stats.series += 1;
+                stats.samples += samples;
+            }
+            None => stats.damaged_records += 1,
+        }
+    }
+    stats.damaged_records += reader.damaged;
+    stats.torn_tails += u64::from(reader.torn);
+}
+
 /// Replays the checkpoint and segments in `dir` into `head`: one thread reads and decodes,
 /// `threads` apply samples, each owning a disjoint set of series stripes.
 pub(crate) fn replay(fs: &dyn FileSystem, dir: &Path, head: &Head, threads: usize) -> io::Result<ReplayStats> {
@@ -599,14 +812,23 @@ pub(crate) fn replay(fs: &dyn FileSystem, dir: &Path, head: &Head, threads: usiz
     if fs.list_dir(dir).is_err() {
         return Ok(stats);
     }
-    let (segments, checkpoint) = list(fs, dir)?;
+    let listing = list(fs, dir)?;
     let mut inputs: Vec<PathBuf> = Vec::new();
-    if let Some(c) = checkpoint {
-        stats.checkpoint = Some(c);
-        inputs.push(dir.join(checkpoint_name(c)));
-    }
-    let mut expected = checkpoint.map(|c| c + 1);
-    for &s in segments.iter().filter(|&&s| checkpoint.is_none_or(|c| s > c)) {
+    let base = match (listing.snapshot, listing.checkpoint) {
+        (Some(snap), c) if c.is_none_or(|c| snap > c) => {
+            stats.snapshot = Some(snap);
+            load_snapshot(fs, &dir.join(snapshot_name(snap)), head, &mut stats);
+            Some(snap)
+        }
+        (_, Some(c)) => {
+            stats.checkpoint = Some(c);
+            inputs.push(dir.join(checkpoint_name(c)));
+            Some(c)
+        }
+        _ => None,
+    };
+    let mut expected = base.map(|c| c + 1);
+    for &s in listing.segments.iter().filter(|&&s| base.is_none_or(|c| s > c)) {
         if let Some(e) = expected {
             stats.missing_segments += u64::from(s.saturating_sub(e));
         }

@@ -74,11 +74,16 @@ fn kind(r: &Result<(), StorageError>) -> &'static str {
     }
 }
 
-fn run(ops: Vec<Op>) {
+fn run(ops: Vec<Op>, snapshot: bool) {
     let dir = tempfile::tempdir().unwrap();
     let opts = || Options {
         head: HeadOptions { samples_per_chunk: 7, chunk_range_ms: 100, ..HeadOptions::default() },
-        wal: Some(WalOptions { segment_size: 512, sync: SyncPolicy::Never, replay_threads: 2 }),
+        wal: Some(WalOptions {
+            segment_size: 512,
+            sync: SyncPolicy::Never,
+            replay_threads: 2,
+            snapshot_on_close: snapshot,
+        }),
         ..Options::default()
     };
     let model = MemStorage::new();
@@ -138,7 +143,7 @@ fn run(ops: Vec<Op>) {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
-    fn db_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..120)) {
-        run(ops);
+    fn db_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..120), snapshot in proptest::bool::ANY) {
+        run(ops, snapshot);
     }
 }

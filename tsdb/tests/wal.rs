@@ -16,7 +16,8 @@ fn labels(s: usize) -> Labels {
 fn opts(segment_size: u64) -> Options {
     Options {
         head: HeadOptions::default(),
-        wal: Some(WalOptions { segment_size, sync: SyncPolicy::Never, replay_threads: 2 }),
+        // No snapshot at close: these tests damage the WAL segments a close leaves behind.
+        wal: Some(WalOptions { segment_size, sync: SyncPolicy::Never, replay_threads: 2, snapshot_on_close: false }),
         ..Options::default()
     }
 }
@@ -290,5 +291,68 @@ fn sync_policies_work() {
         db.close().unwrap();
         let db = Db::open(dir.path(), options()).unwrap();
         assert_eq!(contents(&db), all(0..10), "{sync:?}");
+    }
+}
+
+fn with_snapshot(segment_size: u64) -> Options {
+    Options {
+        wal: Some(WalOptions { segment_size, sync: SyncPolicy::Never, replay_threads: 2, snapshot_on_close: true }),
+        ..Options::default()
+    }
+}
+
+#[test]
+fn snapshot_at_close_replaces_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), with_snapshot(4096)).unwrap();
+    write_commits(&db, 0..300);
+    db.close().unwrap();
+    assert_eq!(segments(dir.path()).len(), 0, "segments folded into the snapshot");
+    let db = Db::open(dir.path(), with_snapshot(4096)).unwrap();
+    let stats = db.replay_stats().clone();
+    assert!(stats.snapshot.is_some());
+    assert_eq!((stats.series, stats.samples, stats.damaged_records), (SERIES as u64, 300 * SERIES as u64, 0));
+    assert_eq!(contents(&db), all(0..300));
+    // Appending continues the restored chunks; a crash (no close) replays snapshot + WAL.
+    write_commits(&db, 300..320);
+    std::mem::forget(db);
+    let db = Db::open(dir.path(), opts(4096));
+    assert!(matches!(db, Err(Error::Locked { .. })), "the forgotten Db still holds the lock");
+    let dir2 = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir.path().join("wal")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::create_dir_all(dir2.path().join("wal")).unwrap();
+        std::fs::copy(entry.path(), dir2.path().join("wal").join(entry.file_name())).unwrap();
+    }
+    let db = Db::open(dir2.path(), with_snapshot(4096)).unwrap();
+    assert_eq!(contents(&db), all(0..320));
+    // A checkpoint after a snapshot folds the snapshot in.
+    db.truncate(310_000).unwrap();
+    db.close().unwrap();
+    let db = Db::open(dir2.path(), opts(4096)).unwrap();
+    assert_eq!(contents(&db), all(310..320));
+}
+
+#[test]
+fn damaged_snapshot_is_counted_not_fatal() {
+    for position in [0.1, 0.5, 0.95] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), with_snapshot(1 << 20)).unwrap();
+        write_commits(&db, 0..50);
+        db.close().unwrap();
+        let snap = std::fs::read_dir(dir.path().join("wal"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("snapshot."))
+            .unwrap();
+        let mut bytes = std::fs::read(&snap).unwrap();
+        let at = (bytes.len() as f64 * position) as usize;
+        bytes[at] ^= 0x10;
+        std::fs::write(&snap, &bytes).unwrap();
+        let db = Db::open(dir.path(), with_snapshot(1 << 20)).unwrap();
+        assert_eq!(db.replay_stats().damaged_records, 1);
+        let found = contents(&db);
+        assert!(found.is_subset(&all(0..50)));
+        assert_eq!(found.len(), 50 * (SERIES - 1), "one series lost");
     }
 }
