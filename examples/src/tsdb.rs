@@ -121,7 +121,12 @@ fn ingest_shard(db: &Db, series: &[Labels], scrapes: usize, base_t: i64) -> anyh
 fn bench_write(args: WriteArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&args.out);
     std::fs::create_dir_all(&args.out)?;
-    let db = Db::open(args.out.join("storage"), Options::default())?;
+    // No snapshot at this close, so that the replay below is a full WAL replay.
+    let mut opts = Options::default();
+    if let Some(wal) = &mut opts.wal {
+        wal.snapshot_on_close = false;
+    }
+    let db = Db::open(args.out.join("storage"), opts)?;
     let series = stage("readData", || read_labels(&args.file, args.metrics))?;
     let started = Instant::now();
     let cpu_before = cpu_seconds();
@@ -180,6 +185,11 @@ fn bench_write(args: WriteArgs) -> anyhow::Result<()> {
         stats.duration,
         stats.samples as f64 / stats.duration.as_secs_f64()
     );
+    // A clean shutdown writes the chunk snapshot; the next open loads it instead.
+    stage("closeWithSnapshot", || Ok(db.close()?))?;
+    let db = stage("loadSnapshot", || Ok(Db::open(args.out.join("storage"), Options::default())?))?;
+    let stats = db.replay_stats();
+    println!(" > loaded {} series, {} samples from the snapshot in {:?}", stats.series, stats.samples, stats.duration);
     db.close()?;
     Ok(())
 }

@@ -898,8 +898,10 @@ pub(crate) fn replay(fs: &dyn FileSystem, dir: &Path, head: &Head, threads: usiz
                         };
                         stats.samples += samples.len() as u64;
                         for mut s in samples {
-                            if let Some(&r) = remap.get(&s.r) {
-                                s.r = r;
+                            if !remap.is_empty() {
+                                if let Some(&r) = remap.get(&s.r) {
+                                    s.r = r;
+                                }
                             }
                             let w = worker_of(s.r);
                             batches[w].push(s);
