@@ -105,6 +105,7 @@ impl XorChunk {
 
     /// Appends with the value window given by `plan` (`Some((leading, trailing, new))`) or,
     /// with `None`, chosen as Prometheus does.
+    #[inline]
     fn append_planned(&mut self, t: i64, v_bits: u64, plan: Option<(u8, u8, bool)>) {
         if self.is_full() {
             return;
@@ -194,6 +195,7 @@ impl XorChunk {
         XorIterator::new(&self.bytes[..])
     }
 
+    #[inline]
     fn write_value(&mut self, v_bits: u64, plan: Option<(u8, u8, bool)>) {
         let Some((leading, trailing, new)) = plan else {
             return self.write_xor(v_bits);
@@ -237,6 +239,7 @@ impl XorChunk {
         Some(if out.bytes.len() <= self.bytes.len() { out } else { self.clone() })
     }
 
+    #[inline]
     fn write_xor(&mut self, v_bits: u64) {
         let delta = v_bits ^ self.v_bits;
         if delta == 0 {
