@@ -10,6 +10,7 @@ mod alertmanager;
 mod check;
 mod exporter;
 mod promql;
+mod tsdb;
 
 /// Sextant: a Prometheus-compatible monitoring system.
 #[derive(Debug, Parser)]
@@ -33,6 +34,8 @@ enum Command {
     Exporter(exporter::ExporterCommand),
     /// PromQL tools (`fmt`).
     Promql(promql::PromqlArgs),
+    /// TSDB tools: `tsdb bench write`.
+    Tsdb(tsdb::TsdbArgs),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -47,5 +50,6 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Alertmanager(args)) => alertmanager::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Exporter(command)) => exporter::run(command).map(|()| ExitCode::SUCCESS),
         Some(Command::Promql(args)) => promql::run(args),
+        Some(Command::Tsdb(args)) => tsdb::run(args).map(|()| ExitCode::SUCCESS),
     }
 }
