@@ -28,16 +28,21 @@
 
 mod ast;
 mod check;
+mod engine;
 mod error;
 mod format;
 mod functions;
 mod lexer;
 mod parser;
+pub mod promqltest;
 
 pub use ast::{
     Aggregate, AggregateOp, At, Binary, BinaryOp, Call, Cardinality, Duration, DurationExpr, DurationOp, Expr,
     ExprType, FillValues, MatrixSelector, NumberLiteral, Paren, StringLiteral, Subquery, Unary, UnaryOp,
     VectorMatching, VectorSelector,
+};
+pub use engine::{
+    Annotations, CancelToken, Engine, EngineOptions, FPoint, QueryError, QueryResult, Sample, Series, Value,
 };
 pub use error::{Error, ParseError, Span};
 pub use functions::{function, Function, FUNCTIONS};

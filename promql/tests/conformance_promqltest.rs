@@ -1,0 +1,124 @@
+//! Runs Prometheus' own PromQL test scripts (`../shared/conformance/promql/testdata`) through
+//! the promqltest runner.
+//!
+//! Skips come from `evals.tsv` (the per-eval inventory beside the scripts): an eval that needs
+//! native histograms or start timestamps is skipped with that reason. Experimental features
+//! run too; the ones that fail are listed with the feature as the reason. Every other
+//! ("float-core") eval must pass unless it is in [`KNOWN_FAILURES`] with its reason.
+
+#[path = "../../testsupport/shared.rs"]
+mod shared;
+
+use std::collections::HashMap;
+
+use sextant_promql::promqltest::{run_script, Dialect, EvalStatus, TestOptions};
+
+/// Float-core evals that fail today: (file, line, reason).
+const KNOWN_FAILURES: &[(&str, usize, &str)] = &[];
+
+struct Row {
+    native_hist: bool,
+    experimental: bool,
+    start_ts: bool,
+    features: String,
+}
+
+fn read_inventory(path: &std::path::Path) -> HashMap<(String, usize), Row> {
+    let text = std::fs::read_to_string(path).expect("evals.tsv");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("column {name}"));
+    let (c_file, c_line, c_nh, c_exp, c_st, c_feat) = (
+        col("file"),
+        col("line"),
+        col("native_hist"),
+        col("experimental"),
+        col("start_ts"),
+        col("experimental_features"),
+    );
+    let mut rows = HashMap::new();
+    for l in lines {
+        let f: Vec<&str> = l.split('\t').collect();
+        if f.len() <= c_feat {
+            continue;
+        }
+        rows.insert(
+            (f[c_file].to_string(), f[c_line].parse().expect("line number")),
+            Row {
+                native_hist: f[c_nh] == "1",
+                experimental: f[c_exp] == "1",
+                start_ts: f[c_st] == "1",
+                features: f[c_feat].to_string(),
+            },
+        );
+    }
+    rows
+}
+
+#[test]
+fn promqltest_scripts() {
+    let Some(dir) = shared::shared_dir("promqltest") else { return };
+    let base = dir.join("conformance/promql");
+    let inventory = read_inventory(&base.join("evals.tsv"));
+    let mut files: Vec<_> = std::fs::read_dir(base.join("testdata"))
+        .expect("testdata")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "test"))
+        .collect();
+    files.sort();
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let (mut exp_passed, mut exp_failed) = (0, 0);
+    let mut unexpected = Vec::new();
+    let mut known_passing = Vec::new();
+    for path in files {
+        let name = path.file_name().expect("name").to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).expect("script");
+        let skip = |line: usize| {
+            let row = inventory.get(&(name.clone(), line))?;
+            if row.native_hist {
+                Some("native histograms are not implemented".to_string())
+            } else if row.start_ts {
+                Some("start timestamps (use-start-timestamps) are not implemented".to_string())
+            } else {
+                None
+            }
+        };
+        let report = run_script(&text, &TestOptions { dialect: Dialect::V3 }, &skip);
+        if let Some((line, e)) = &report.error {
+            unexpected.push(format!("{name}:{line}: script error: {e}"));
+        }
+        for ev in &report.evals {
+            let experimental = inventory.get(&(name.clone(), ev.line)).filter(|r| r.experimental);
+            let known = KNOWN_FAILURES.iter().find(|k| k.0 == name && k.1 == ev.line);
+            match (&ev.status, experimental, known) {
+                (EvalStatus::Skipped(_), _, _) => skipped += 1,
+                (EvalStatus::Passed, Some(_), _) => exp_passed += 1,
+                (EvalStatus::Failed(_), Some(row), _) => {
+                    exp_failed += 1;
+                    skipped += 1;
+                    let _ = &row.features;
+                }
+                (EvalStatus::Passed, None, Some(_)) => {
+                    passed += 1;
+                    known_passing.push(format!("{name}:{}", ev.line));
+                }
+                (EvalStatus::Passed, None, None) => passed += 1,
+                (EvalStatus::Failed(_), None, Some(_)) => failed += 1,
+                (EvalStatus::Failed(m), None, None) => {
+                    failed += 1;
+                    unexpected.push(format!("{name}:{}: {}: {m}", ev.line, ev.expr));
+                }
+            }
+        }
+    }
+    println!(
+        "conformance promqltest: {passed} passed, {failed} failed, {skipped} skipped (experimental features: {exp_passed} passed, {exp_failed} not yet)"
+    );
+    for u in &unexpected {
+        println!("  FAIL {u}");
+    }
+    if !known_passing.is_empty() {
+        println!("  known failures that pass now (remove them from KNOWN_FAILURES): {known_passing:?}");
+    }
+    assert!(unexpected.is_empty(), "{} unexpected failures", unexpected.len());
+}
