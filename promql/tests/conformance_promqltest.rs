@@ -14,7 +14,11 @@ use std::collections::HashMap;
 use sextant_promql::promqltest::{run_script, Dialect, EvalStatus, TestOptions};
 
 /// Float-core evals that fail today: (file, line, reason).
-const KNOWN_FAILURES: &[(&str, usize, &str)] = &[];
+const KNOWN_FAILURES: &[(&str, usize, &str)] = &[(
+    "functions.test",
+    523,
+    "Rust strings cannot hold invalid UTF-8: the parser rejects \"\\xff\" where Prometheus fails at evaluation",
+)];
 
 struct Row {
     native_hist: bool,
@@ -70,6 +74,7 @@ fn promqltest_scripts() {
     let (mut exp_passed, mut exp_failed) = (0, 0);
     let mut unexpected = Vec::new();
     let mut known_passing = Vec::new();
+    let mut experimental_failures = Vec::new();
     for path in files {
         let name = path.file_name().expect("name").to_string_lossy().to_string();
         let text = std::fs::read_to_string(&path).expect("script");
@@ -93,10 +98,13 @@ fn promqltest_scripts() {
             match (&ev.status, experimental, known) {
                 (EvalStatus::Skipped(_), _, _) => skipped += 1,
                 (EvalStatus::Passed, Some(_), _) => exp_passed += 1,
-                (EvalStatus::Failed(_), Some(row), _) => {
+                (EvalStatus::Failed(m), Some(row), _) => {
                     exp_failed += 1;
                     skipped += 1;
-                    let _ = &row.features;
+                    experimental_failures.push(format!(
+                        "{name}:{}: experimental feature not complete ({}): {}: {m}",
+                        ev.line, row.features, ev.expr
+                    ));
                 }
                 (EvalStatus::Passed, None, Some(_)) => {
                     passed += 1;
@@ -116,6 +124,11 @@ fn promqltest_scripts() {
     );
     for u in &unexpected {
         println!("  FAIL {u}");
+    }
+    if std::env::var_os("SEXTANT_PROMQLTEST_VERBOSE").is_some() {
+        for f in &experimental_failures {
+            println!("  skip {f}");
+        }
     }
     if !known_passing.is_empty() {
         println!("  known failures that pass now (remove them from KNOWN_FAILURES): {known_passing:?}");

@@ -172,9 +172,6 @@ fn vector_vector(ev: &Evaluator<'_>, b: &Binary, l: Vec<Sample>, r: Vec<Sample>,
             v = if keep { 1.0 } else { 0.0 };
             keep = true;
         }
-        if !keep {
-            continue;
-        }
         let labels = result_labels(&ls.labels, &rs.labels, b.op, m, !ev.opts.delayed_name_removal && b.return_bool);
         if m.card == Cardinality::OneToOne {
             if !matched.insert(sig) {
@@ -184,6 +181,9 @@ fn vector_vector(ev: &Evaluator<'_>, b: &Binary, l: Vec<Sample>, r: Vec<Sample>,
             }
         } else if !inserted.entry(sig).or_default().insert(labels.clone()) {
             return Err(QueryError::Eval("multiple matches for labels: grouping labels must ensure unique matches".into()));
+        }
+        if !keep {
+            continue;
         }
         out.push(Sample { labels, t: ls.t, f: v, drop_name: b.return_bool && ev.opts.delayed_name_removal });
     }
