@@ -236,7 +236,10 @@ pub enum DurationOp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum DurationExpr {
     /// Seconds; `unit` is true when written as a duration (`5m`) rather than a number.
-    Number { seconds: f64, unit: bool },
+    Number {
+        seconds: f64,
+        unit: bool,
+    },
     /// `step()`: the step of the range query (0 for instant queries).
     Step,
     /// `range()`: end minus start of the range query (0 for instant queries).
@@ -244,7 +247,11 @@ pub enum DurationExpr {
     MinOf(Box<DurationExpr>, Box<DurationExpr>),
     MaxOf(Box<DurationExpr>, Box<DurationExpr>),
     Neg(Box<DurationExpr>),
-    Binary { op: DurationOp, lhs: Box<DurationExpr>, rhs: Box<DurationExpr> },
+    Binary {
+        op: DurationOp,
+        lhs: Box<DurationExpr>,
+        rhs: Box<DurationExpr>,
+    },
     Paren(Box<DurationExpr>),
 }
 

@@ -22,10 +22,9 @@ impl<'a> Checker<'a> {
     fn expect_type(&self, e: &mut Expr, want: ExprType, context: &str) -> Result<(), ParseError> {
         let t = self.check(e)?;
         if t != want {
-            return Err(self.err(
-                e.span(),
-                format!("expected type {} in {context}, got {}", want.documented(), t.documented()),
-            ));
+            return Err(
+                self.err(e.span(), format!("expected type {} in {context}, got {}", want.documented(), t.documented()))
+            );
         }
         Ok(())
     }
@@ -99,7 +98,11 @@ impl<'a> Checker<'a> {
                     if c.func.variadic > 0 && max < c.args.len() as i64 {
                         return Err(self.err(
                             span,
-                            format!("expected at most {max} argument(s) in call to {}, got {}", go_quote(name), c.args.len()),
+                            format!(
+                                "expected at most {max} argument(s) in call to {}, got {}",
+                                go_quote(name),
+                                c.args.len()
+                            ),
                         ));
                     }
                 }
@@ -118,7 +121,9 @@ impl<'a> Checker<'a> {
                     }
                     match second {
                         Expr::VectorSelector(vs) if vs.name.is_some() => {
-                            return Err(self.err(second.span(), "expected label selectors only, got vector selector instead"))
+                            return Err(
+                                self.err(second.span(), "expected label selectors only, got vector selector instead")
+                            )
                         }
                         Expr::VectorSelector(_) => bypass_second = true,
                         _ => return Err(self.err(second.span(), "expected label selectors only")),
@@ -210,7 +215,8 @@ impl<'a> Checker<'a> {
             }
             if m.on {
                 if let Some(l) = m.matching_labels.iter().find(|l| m.include.contains(l)) {
-                    return Err(self.err(op_span, format!("label {} must not occur in ON and GROUP clause at once", go_quote(l))));
+                    return Err(self
+                        .err(op_span, format!("label {} must not occur in ON and GROUP clause at once", go_quote(l))));
                 }
             }
         }
@@ -233,7 +239,9 @@ impl<'a> Checker<'a> {
         } else if b.op.is_set() {
             if let Some(m) = &b.matching {
                 if matches!(m.card, Cardinality::OneToMany | Cardinality::ManyToOne) {
-                    return Err(self.err(whole, format!("no grouping allowed for {} operation", go_quote(b.op.as_str()))));
+                    return Err(
+                        self.err(whole, format!("no grouping allowed for {} operation", go_quote(b.op.as_str())))
+                    );
                 }
                 if m.card != Cardinality::ManyToMany {
                     return Err(self.err(whole, "set operations must always be many-to-many"));

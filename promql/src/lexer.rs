@@ -913,14 +913,19 @@ mod tests {
         assert_eq!(kinds("x{a=~'b'}"), [T::Ident, T::LBrace, T::Ident, T::EqlRegex, T::Str, T::RBrace, T::Eof]);
         assert_eq!(kinds("x[5m:1m]"), [T::Ident, T::LBracket, T::Duration, T::Colon, T::Duration, T::RBracket, T::Eof]);
         assert_eq!(kinds("a </ b"), [T::Ident, T::Op(TrimUpper), T::Ident, T::Eof]);
-        assert_eq!(kinds("fill + fill(1)"), [T::Ident, T::Op(Add), T::Kw(Kw::Fill), T::LParen, T::Number, T::RParen, T::Eof]);
+        assert_eq!(
+            kinds("fill + fill(1)"),
+            [T::Ident, T::Op(Add), T::Kw(Kw::Fill), T::LParen, T::Number, T::RParen, T::Eof]
+        );
         assert_eq!(kinds("Inf # c\n"), [T::Number, T::Eof]);
         assert_eq!(kinds("a:b"), [T::MetricIdent, T::Eof]);
     }
 
     #[test]
     fn numbers_and_durations() {
-        for (s, v) in [("1", 1.0), ("0x1F", 31.0), ("1e3", 1000.0), ("1_000", 1000.0), (".5", 0.5), ("010", 8.0), ("08", 8.0)] {
+        for (s, v) in
+            [("1", 1.0), ("0x1F", 31.0), ("1e3", 1000.0), ("1_000", 1000.0), (".5", 0.5), ("010", 8.0), ("08", 8.0)]
+        {
             assert_eq!(parse_number(s), Ok(v), "{s}");
         }
         assert_eq!(parse_duration("1h30m"), Ok(5_400_000));

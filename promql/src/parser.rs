@@ -142,7 +142,9 @@ impl<'a> Parser<'a> {
     fn enter(&mut self) -> PResult<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(self.err(self.tok_span(), format!("expression nesting is too deep (more than {MAX_DEPTH} levels)")));
+            return Err(
+                self.err(self.tok_span(), format!("expression nesting is too deep (more than {MAX_DEPTH} levels)"))
+            );
         }
         Ok(())
     }
@@ -199,11 +201,8 @@ impl<'a> Parser<'a> {
             m.on = self.bump().t == T::Kw(Kw::On);
             m.matching_labels = self.grouping_labels()?;
             if matches!(self.tok.t, T::Kw(Kw::GroupLeft | Kw::GroupRight)) {
-                m.card = if self.bump().t == T::Kw(Kw::GroupLeft) {
-                    Cardinality::ManyToOne
-                } else {
-                    Cardinality::OneToMany
-                };
+                m.card =
+                    if self.bump().t == T::Kw(Kw::GroupLeft) { Cardinality::ManyToOne } else { Cardinality::OneToMany };
                 if self.tok.t == T::LParen {
                     m.include = self.grouping_labels()?;
                 }
@@ -269,7 +268,10 @@ impl<'a> Parser<'a> {
                     let t = self.bump();
                     let s = self.unquote_token(t)?;
                     if s.is_empty() {
-                        return Err(self.err(Span::new(t.start, t.end), format!("invalid label name for grouping: {}", go_quote(&s))));
+                        return Err(self.err(
+                            Span::new(t.start, t.end),
+                            format!("invalid label name for grouping: {}", go_quote(&s)),
+                        ));
                     }
                     s
                 }
@@ -277,10 +279,16 @@ impl<'a> Parser<'a> {
                     let t = self.bump();
                     let text = self.text(t);
                     if !is_label_name_token(t.t) {
-                        return Err(self.err(Span::new(t.start, t.end), format!("unexpected {} in grouping opts, expected label", self.lex.describe(t))));
+                        return Err(self.err(
+                            Span::new(t.start, t.end),
+                            format!("unexpected {} in grouping opts, expected label", self.lex.describe(t)),
+                        ));
                     }
                     if text.contains(':') {
-                        return Err(self.err(Span::new(t.start, t.end), format!("invalid label name for grouping: {}", go_quote(text))));
+                        return Err(self.err(
+                            Span::new(t.start, t.end),
+                            format!("invalid label name for grouping: {}", go_quote(text)),
+                        ));
                     }
                     text.to_string()
                 }
@@ -303,7 +311,9 @@ impl<'a> Parser<'a> {
 
     fn unquote_token(&self, t: Token) -> PResult<String> {
         let raw = self.text(t);
-        unquote(raw).map_err(|()| self.err(Span::new(t.start, t.end), format!("error unquoting string {}: invalid UTF-8", go_quote(raw))))
+        unquote(raw).map_err(|()| {
+            self.err(Span::new(t.start, t.end), format!("error unquoting string {}: invalid UTF-8", go_quote(raw)))
+        })
     }
 
     fn unary(&mut self) -> PResult<Node> {
@@ -391,7 +401,16 @@ impl<'a> Parser<'a> {
                 self.named_selector(t)
             }
             T::MetricIdent
-            | T::Kw(Kw::By | Kw::Without | Kw::Offset | Kw::Anchored | Kw::Smoothed | Kw::Fill | Kw::FillLeft | Kw::FillRight)
+            | T::Kw(
+                Kw::By
+                | Kw::Without
+                | Kw::Offset
+                | Kw::Anchored
+                | Kw::Smoothed
+                | Kw::Fill
+                | Kw::FillLeft
+                | Kw::FillRight,
+            )
             | T::Op(BinaryOp::And | BinaryOp::Or | BinaryOp::Unless) => {
                 let t = self.bump();
                 self.named_selector(t)
@@ -453,7 +472,9 @@ impl<'a> Parser<'a> {
                         None if label_tok.t == T::Str && matches!(self.tok.t, T::Comma | T::RBrace) => {
                             matchers.push(Matcher::equal("__name__", label));
                         }
-                        None if label_tok.t == T::Str => return Err(self.unexpected("label matching", "\",\" or \"}\"")),
+                        None if label_tok.t == T::Str => {
+                            return Err(self.unexpected("label matching", "\",\" or \"}\""))
+                        }
                         None => return Err(self.unexpected("label matching", "label matching operator")),
                     }
                     match self.tok.t {
@@ -487,7 +508,9 @@ impl<'a> Parser<'a> {
             MatchOp::Equal | MatchOp::NotEqual => {
                 Matcher::new(op, name, value).map_err(|e| self.err(span, e.to_string()))
             }
-            MatchOp::RegexMatch | MatchOp::RegexNoMatch => cached_regex_matcher(op, name, value).map_err(|m| self.err(span, m)),
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
+                cached_regex_matcher(op, name, value).map_err(|m| self.err(span, m))
+            }
         }
     }
 
@@ -582,7 +605,8 @@ impl<'a> Parser<'a> {
                 ),
             ));
         }
-        let expr = Box::new(args.pop().unwrap_or(Expr::NumberLiteral(NumberLiteral { value: 0.0, duration: false, span })));
+        let expr =
+            Box::new(args.pop().unwrap_or(Expr::NumberLiteral(NumberLiteral { value: 0.0, duration: false, span })));
         let param = args.pop().map(Box::new);
         self.check_depth(depth + 1, span)?;
         Ok(Node { expr: Expr::Aggregate(Aggregate { op, param, expr, grouping, without, span }), depth: depth + 1 })
@@ -639,7 +663,14 @@ impl<'a> Parser<'a> {
                 self.bump();
                 let step = if self.tok.t == T::RBracket {
                     None
-                } else if matches!(self.tok.t, T::Number | T::Duration | T::LParen | T::Op(BinaryOp::Add | BinaryOp::Sub) | T::Kw(Kw::Step | Kw::Range | Kw::MinOf | Kw::MaxOf)) {
+                } else if matches!(
+                    self.tok.t,
+                    T::Number
+                        | T::Duration
+                        | T::LParen
+                        | T::Op(BinaryOp::Add | BinaryOp::Sub)
+                        | T::Kw(Kw::Step | Kw::Range | Kw::MinOf | Kw::MaxOf)
+                ) {
                     Some(self.positive_duration()?)
                 } else {
                     return Err(self.unexpected("subquery selector", "number, duration, step(), range(), or \"]\""));
@@ -651,7 +682,8 @@ impl<'a> Parser<'a> {
                 let span = Span::new(node.expr.span().start, close.end);
                 let depth = node.depth + 1;
                 self.check_depth(depth, span)?;
-                let sq = Subquery { expr: Box::new(node.expr), range, step, offset: Duration::Fixed(0), at: None, span };
+                let sq =
+                    Subquery { expr: Box::new(node.expr), range, step, offset: Duration::Fixed(0), at: None, span };
                 Ok(Node { expr: Expr::Subquery(sq), depth })
             }
             _ => Err(self.unexpected("subquery or range", "\":\" or \"]\"")),
@@ -786,7 +818,10 @@ impl<'a> Parser<'a> {
         if let T::Op(op @ (BinaryOp::Add | BinaryOp::Sub)) = self.tok.t {
             sign = Some((op, self.bump()));
         }
-        if !matches!(self.tok.t, T::Number | T::Duration | T::LParen | T::Kw(Kw::Step | Kw::Range | Kw::MinOf | Kw::MaxOf)) {
+        if !matches!(
+            self.tok.t,
+            T::Number | T::Duration | T::LParen | T::Kw(Kw::Step | Kw::Range | Kw::MinOf | Kw::MaxOf)
+        ) {
             return Err(self.unexpected("offset", "number, duration, step(), or range()"));
         }
         let mut e = self.duration_primary()?;
@@ -811,7 +846,9 @@ impl<'a> Parser<'a> {
             T::Number | T::Duration => {
                 let ts = sign * self.number_literal()?.0;
                 if !ts.is_finite() || ts >= i64::MAX as f64 || ts <= i64::MIN as f64 {
-                    return Err(self.err(target.span(), format!("timestamp out of bounds for @ modifier: {}", go_float_f(ts))));
+                    return Err(
+                        self.err(target.span(), format!("timestamp out of bounds for @ modifier: {}", go_float_f(ts)))
+                    );
                 }
                 Ok(At::Timestamp((ts * 1000.0).round() as i64))
             }
@@ -832,12 +869,10 @@ impl<'a> Parser<'a> {
             Expr::VectorSelector(vs) => (&mut vs.offset, &mut vs.span.end),
             Expr::MatrixSelector(m) => (&mut m.selector.offset, &mut m.span.end),
             Expr::Subquery(s) => (&mut s.offset, &mut s.span.end),
-            _ => {
-                return Err(self.err(
-                    span,
-                    "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery",
-                ))
-            }
+            _ => return Err(self.err(
+                span,
+                "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+            )),
         };
         if !slot.is_zero() {
             return Err(self.err(span, "offset may not be set multiple times"));
@@ -850,17 +885,16 @@ impl<'a> Parser<'a> {
     fn set_at(&self, e: &mut Expr, at: At) -> PResult<()> {
         let span = e.span();
         let end = self.last_end;
-        let (slot, span_end) = match e {
-            Expr::VectorSelector(vs) => (&mut vs.at, &mut vs.span.end),
-            Expr::MatrixSelector(m) => (&mut m.selector.at, &mut m.span.end),
-            Expr::Subquery(s) => (&mut s.at, &mut s.span.end),
-            _ => {
-                return Err(self.err(
+        let (slot, span_end) =
+            match e {
+                Expr::VectorSelector(vs) => (&mut vs.at, &mut vs.span.end),
+                Expr::MatrixSelector(m) => (&mut m.selector.at, &mut m.span.end),
+                Expr::Subquery(s) => (&mut s.at, &mut s.span.end),
+                _ => return Err(self.err(
                     span,
                     "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery",
-                ))
-            }
-        };
+                )),
+            };
         if slot.is_some() {
             return Err(self.err(span, "@ <timestamp> may not be set multiple times"));
         }

@@ -19,10 +19,7 @@ use std::path::Path;
 use sextant_promql::{format, parse_with, Expr, ParseOptions};
 
 /// Expressions of the v2.42 scripts that Prometheus 3 rejects on purpose, with the error.
-const EXPECTED_PARSE_ERRORS: &[(&str, &str)] = &[(
-    "holt_winters",
-    "unknown function with name \"holt_winters\"",
-)];
+const EXPECTED_PARSE_ERRORS: &[(&str, &str)] = &[("holt_winters", "unknown function with name \"holt_winters\"")];
 
 struct Eval {
     file: String,
@@ -45,9 +42,11 @@ fn extract_evals(path: &Path) -> Vec<Eval> {
             }
         })
         .collect();
-    let instant = regex::Regex::new(r"^eval(?:_(fail|warn|ordered|info))?\s+instant\s+(?:at\s+(.+?))?\s+(.+)$").unwrap();
+    let instant =
+        regex::Regex::new(r"^eval(?:_(fail|warn|ordered|info))?\s+instant\s+(?:at\s+(.+?))?\s+(.+)$").unwrap();
     let range =
-        regex::Regex::new(r"^eval(?:_(fail|warn|info))?\s+range\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+?)\s+(.+)$").unwrap();
+        regex::Regex::new(r"^eval(?:_(fail|warn|info))?\s+range\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+?)\s+(.+)$")
+            .unwrap();
     let expect = regex::Regex::new(r"^expect\s+fail(?:\s+(regex|msg):(.+))?$").unwrap();
     let mut out = vec![];
     let file = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -59,7 +58,8 @@ fn extract_evals(path: &Path) -> Vec<Eval> {
         } else {
             continue;
         };
-        let mut eval = Eval { file: file.clone(), line: i + 1, expr, expect_fail: modifier == Some("fail"), fail_message: None };
+        let mut eval =
+            Eval { file: file.clone(), line: i + 1, expr, expect_fail: modifier == Some("fail"), fail_message: None };
         for body in lines[i + 1..].iter().take_while(|l| !l.is_empty()) {
             if let Some(m) = body.strip_prefix("expected_fail_message") {
                 eval.fail_message = Some(m.trim().to_string());

@@ -125,7 +125,10 @@ pub(crate) fn aggregate(ev: &mut Evaluator<'_>, a: &Aggregate, t: i64) -> Result
                     values: vec![f],
                     members: Vec::new(),
                 });
-                if matches!(op, AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk | AggregateOp::LimitRatio) {
+                if matches!(
+                    op,
+                    AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk | AggregateOp::LimitRatio
+                ) {
                     let g = groups.last_mut().expect("just pushed");
                     g.members.push(s);
                 }
@@ -215,8 +218,11 @@ pub(crate) fn aggregate(ev: &mut Evaluator<'_>, a: &Aggregate, t: i64) -> Result
             let mut r = scalar_param.unwrap_or(0.0);
             if !(-1.0..=1.0).contains(&r) {
                 let capped = r.clamp(-1.0, 1.0);
-                ev.annos
-                    .warn(format!("ratio value should be between -1 and 1, got {}, capping to {}", go_g(r), go_g(capped)));
+                ev.annos.warn(format!(
+                    "ratio value should be between -1 and 1, got {}, capping to {}",
+                    go_g(r),
+                    go_g(capped)
+                ));
                 r = capped;
             }
             for g in groups {

@@ -137,7 +137,13 @@ fn or(l: Vec<Sample>, r: Vec<Sample>, m: &VectorMatching) -> Vec<Sample> {
     out
 }
 
-fn vector_vector(ev: &Evaluator<'_>, b: &Binary, l: Vec<Sample>, r: Vec<Sample>, m: &VectorMatching) -> Result<Vec<Sample>> {
+fn vector_vector(
+    ev: &Evaluator<'_>,
+    b: &Binary,
+    l: Vec<Sample>,
+    r: Vec<Sample>,
+    m: &VectorMatching,
+) -> Result<Vec<Sample>> {
     if l.is_empty() || r.is_empty() || matches!(b.op, BinaryOp::TrimUpper | BinaryOp::TrimLower) {
         return Ok(Vec::new());
     }
@@ -176,11 +182,14 @@ fn vector_vector(ev: &Evaluator<'_>, b: &Binary, l: Vec<Sample>, r: Vec<Sample>,
         if m.card == Cardinality::OneToOne {
             if !matched.insert(sig) {
                 return Err(QueryError::Eval(
-                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+                        .into(),
                 ));
             }
         } else if !inserted.entry(sig).or_default().insert(labels.clone()) {
-            return Err(QueryError::Eval("multiple matches for labels: grouping labels must ensure unique matches".into()));
+            return Err(QueryError::Eval(
+                "multiple matches for labels: grouping labels must ensure unique matches".into(),
+            ));
         }
         if !keep {
             continue;

@@ -314,7 +314,9 @@ impl<'a> Evaluator<'a> {
                     let target = &mut out[i];
                     for p in s.floats {
                         if target.floats.iter().any(|q| q.t == p.t) {
-                            return Err(QueryError::Eval("vector cannot contain metrics with the same labelset".into()));
+                            return Err(QueryError::Eval(
+                                "vector cannot contain metrics with the same labelset".into(),
+                            ));
                         }
                         target.floats.push(p);
                     }

@@ -106,7 +106,15 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
         "tanh" => Some(f64::tanh),
         "deg" => Some(f64::to_degrees),
         "rad" => Some(f64::to_radians),
-        "sgn" => Some(|v: f64| if v < 0.0 { -1.0 } else if v > 0.0 { 1.0 } else { v }),
+        "sgn" => Some(|v: f64| {
+            if v < 0.0 {
+                -1.0
+            } else if v > 0.0 {
+                1.0
+            } else {
+                v
+            }
+        }),
         _ => None,
     };
     if let Some(f) = simple {
@@ -244,8 +252,11 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
                 let name = labels.metric_name().unwrap_or("").to_string();
                 let (f, forced) = bucket_quantile(q, buckets);
                 if forced {
-                    let suffix =
-                        if ev.opts.delayed_name_removal && !name.is_empty() { format!(" for metric name {name:?}") } else { String::new() };
+                    let suffix = if ev.opts.delayed_name_removal && !name.is_empty() {
+                        format!(" for metric name {name:?}")
+                    } else {
+                        String::new()
+                    };
                     ev.annos.info(format!("input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile){suffix}"));
                 }
                 let mut s = Sample { labels, t, f, drop_name: drop };
@@ -266,8 +277,14 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
             }
             Ok(Val::Vector(out))
         }
-        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar"
-        | "histogram_quantiles" | "info" | "start_timestamp" => {
+        "histogram_count"
+        | "histogram_sum"
+        | "histogram_avg"
+        | "histogram_stddev"
+        | "histogram_stdvar"
+        | "histogram_quantiles"
+        | "info"
+        | "start_timestamp" => {
             // Native histograms only: float samples are ignored.
             for a in args {
                 ev.eval(a, t)?;
@@ -286,8 +303,11 @@ fn classic_buckets(ev: &mut Evaluator<'_>, v: Vec<Sample>) -> Vec<(Labels, bool,
         let le = s.labels.get("le").unwrap_or("");
         let Some(upper) = parse_go_float(le) else {
             let name = s.labels.metric_name().unwrap_or("");
-            let suffix =
-                if ev.opts.delayed_name_removal && !name.is_empty() { format!(" for metric name {name:?}") } else { String::new() };
+            let suffix = if ev.opts.delayed_name_removal && !name.is_empty() {
+                format!(" for metric name {name:?}")
+            } else {
+                String::new()
+            };
             ev.annos.warn(format!("bucket label \"le\" is missing or has a malformed value of {le:?}{suffix}"));
             continue;
         };
@@ -504,7 +524,14 @@ fn linear_regression(points: &[FPoint], intercept_time: i64) -> (f64, f64) {
     (slope, sy / n - slope * sx / n)
 }
 
-fn extrapolated_rate(points: &[FPoint], range_start: i64, range_end: i64, range: i64, counter: bool, rate: bool) -> Option<f64> {
+fn extrapolated_rate(
+    points: &[FPoint],
+    range_start: i64,
+    range_end: i64,
+    range: i64,
+    counter: bool,
+    rate: bool,
+) -> Option<f64> {
     if points.len() < 2 {
         return None;
     }
@@ -716,7 +743,9 @@ fn range_function(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
         let Some(f) = v else { continue };
         if matches!(name, "rate" | "increase") {
             if let Some(n) = labels.metric_name() {
-                if !["_total", "_sum", "_count", "_bucket"].iter().any(|s| n.ends_with(s)) && !non_counter.iter().any(|x| x == n) {
+                if !["_total", "_sum", "_count", "_bucket"].iter().any(|s| n.ends_with(s))
+                    && !non_counter.iter().any(|x| x == n)
+                {
                     non_counter.push(n.to_string());
                 }
             }

@@ -22,7 +22,6 @@ pub use value::{Annotations, FPoint, Sample, Series, Value};
 pub(crate) use functions::almost_equal;
 pub(crate) use value::format_float as format_value;
 
-
 /// Engine settings, named after Prometheus' flags.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineOptions {
@@ -155,7 +154,9 @@ impl Engine {
         cancel: &CancelToken,
     ) -> Result<QueryResult, Error> {
         if step <= 0 {
-            return Err(QueryError::Eval("zero or negative query resolution step widths are not accepted".into()).into());
+            return Err(
+                QueryError::Eval("zero or negative query resolution step widths are not accepted".into()).into()
+            );
         }
         if end < start {
             return Err(QueryError::Eval("end timestamp must not be before start time".into()).into());

@@ -48,12 +48,18 @@ impl Series {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Value {
-    Scalar { t: i64, v: f64 },
+    Scalar {
+        t: i64,
+        v: f64,
+    },
     /// An instant vector.
     Vector(Vec<Sample>),
     /// A range vector, series sorted by labels for range queries.
     Matrix(Vec<Series>),
-    String { t: i64, s: String },
+    String {
+        t: i64,
+        s: String,
+    },
 }
 
 impl Value {

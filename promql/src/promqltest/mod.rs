@@ -354,7 +354,12 @@ fn compare(ev: &EvalCmd, value: &Value, range: Option<(i64, i64, i64)>) -> Resul
                 let exp = &ev.expected[i];
                 seen[i] = true;
                 if ev.ordered && exp.ordinal != p + 1 {
-                    return Err(format!("expected metric {} with value at position {}, got position {}", s.labels, exp.ordinal, p + 1));
+                    return Err(format!(
+                        "expected metric {} with value at position {}, got position {}",
+                        s.labels,
+                        exp.ordinal,
+                        p + 1
+                    ));
                 }
                 match exp.values.first() {
                     Some(Slot::Float(want)) => {
@@ -408,8 +413,7 @@ fn compare(ev: &EvalCmd, value: &Value, range: Option<(i64, i64, i64)>) -> Resul
                     }
                 }
                 if want.len() != s.floats.len() {
-                    let got: Vec<String> =
-                        s.floats.iter().map(|p| format!("{} @[{}]", fmt_f(p.f), p.t)).collect();
+                    let got: Vec<String> = s.floats.iter().map(|p| format!("{} @[{}]", fmt_f(p.f), p.t)).collect();
                     let wanted: Vec<String> = want.iter().map(|(t, f)| format!("{} @[{}]", fmt_f(*f), t)).collect();
                     return Err(format!(
                         "expected {} float points for {}, got {}: want [{}], got [{}]",

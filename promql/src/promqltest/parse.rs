@@ -286,10 +286,11 @@ fn parse_go_number(s: &str) -> Option<f64> {
         return None;
     }
     let lower = body.to_ascii_lowercase();
-    let ok_chars = lower.chars().all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | 'x' | '_' | 'e' | '+' | '-' | 'o' | 'p'))
-        || lower == "inf"
-        || lower == "infinity"
-        || lower == "nan";
+    let ok_chars =
+        lower.chars().all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | 'x' | '_' | 'e' | '+' | '-' | 'o' | 'p'))
+            || lower == "inf"
+            || lower == "infinity"
+            || lower == "nan";
     if !ok_chars {
         return None;
     }
