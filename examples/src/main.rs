@@ -2,7 +2,11 @@
 //!
 //! Subcommands appear here as the crates behind them start working.
 
+use std::process::ExitCode;
+
 use clap::Parser;
+
+mod promql;
 
 /// Sextant: a Prometheus-compatible monitoring system.
 #[derive(Debug, Parser)]
@@ -13,15 +17,19 @@ struct Cli {
 }
 
 #[derive(Debug, clap::Subcommand)]
-enum Command {}
+enum Command {
+    /// PromQL tools (`fmt`).
+    Promql(promql::PromqlArgs),
+}
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Promql(args)) => promql::run(args),
     }
 }

@@ -50,7 +50,7 @@ impl ParseOptions {
 
 /// The deepest nesting of expressions accepted; deeper input is an error, not a stack
 /// overflow.
-pub const MAX_DEPTH: usize = 200;
+pub const MAX_DEPTH: usize = 128;
 
 type PResult<T> = Result<T, ParseError>;
 
@@ -160,28 +160,40 @@ impl<'a> Parser<'a> {
         self.enter()?;
         let mut lhs = self.unary()?;
         while let T::Op(op) = self.tok.t {
-            let prec = op.precedence();
-            if prec < min_prec {
+            if op.precedence() < min_prec {
                 break;
             }
-            self.bump();
-            let (return_bool, matching) = self.bin_modifiers()?;
-            let next_min = if op == BinaryOp::Pow { prec } else { prec + 1 };
-            let rhs = self.expr(next_min)?;
-            let depth = lhs.depth.max(rhs.depth) + 1;
-            let bin = Binary { op, lhs: Box::new(lhs.expr), rhs: Box::new(rhs.expr), return_bool, matching };
-            let expr = Expr::Binary(bin);
-            self.check_depth(depth, expr.span())?;
-            if let Expr::Binary(b) = &expr {
-                let fill = b.matching.as_ref().map(|m| m.fill).unwrap_or_default();
-                if !self.opts.binop_fill_modifiers && (fill.lhs.is_some() || fill.rhs.is_some()) {
-                    return Err(self.err(expr.span(), "binop fill modifiers are experimental and not enabled"));
-                }
-            }
-            lhs = Node { expr, depth };
+            lhs = self.binary_rhs(lhs, op)?;
         }
         self.depth -= 1;
         Ok(lhs)
+    }
+
+    /// After `lhs`, with the operator `op` current: modifiers and the right operand.
+    fn binary_rhs(&mut self, lhs: Node, op: BinaryOp) -> PResult<Node> {
+        self.bump();
+        let (return_bool, matching) = self.bin_modifiers()?;
+        let prec = op.precedence();
+        let rhs = self.expr(if op == BinaryOp::Pow { prec } else { prec + 1 })?;
+        self.make_binary(lhs, op, rhs, return_bool, matching)
+    }
+
+    fn make_binary(
+        &self,
+        lhs: Node,
+        op: BinaryOp,
+        rhs: Node,
+        return_bool: bool,
+        matching: Option<VectorMatching>,
+    ) -> PResult<Node> {
+        let depth = lhs.depth.max(rhs.depth) + 1;
+        let fill = matching.as_ref().map(|m| m.fill).unwrap_or_default();
+        let expr = Expr::Binary(Binary { op, lhs: Box::new(lhs.expr), rhs: Box::new(rhs.expr), return_bool, matching });
+        self.check_depth(depth, expr.span())?;
+        if !self.opts.binop_fill_modifiers && (fill.lhs.is_some() || fill.rhs.is_some()) {
+            return Err(self.err(expr.span(), "binop fill modifiers are experimental and not enabled"));
+        }
+        Ok(Node { expr, depth })
     }
 
     fn bin_modifiers(&mut self) -> PResult<(bool, Option<VectorMatching>)> {
@@ -320,26 +332,30 @@ impl<'a> Parser<'a> {
         if let T::Op(op @ (BinaryOp::Add | BinaryOp::Sub)) = self.tok.t {
             let t = self.bump();
             let operand = self.expr(BinaryOp::Pow.precedence())?;
-            let span = Span::new(t.start, operand.expr.span().end);
-            let expr = match operand.expr {
-                Expr::NumberLiteral(mut n) => {
-                    if op == BinaryOp::Sub {
-                        n.value = -n.value;
-                    }
-                    n.span.start = t.start;
-                    Expr::NumberLiteral(n)
-                }
-                e => {
-                    let op = if op == BinaryOp::Sub { UnaryOp::Neg } else { UnaryOp::Pos };
-                    Expr::Unary(Unary { op, expr: Box::new(e), span })
-                }
-            };
-            let depth = operand.depth + 1;
-            self.check_depth(depth, span)?;
-            return Ok(Node { expr, depth });
+            return self.make_unary(op, t, operand);
         }
         let node = self.primary()?;
         self.postfix(node)
+    }
+
+    fn make_unary(&self, op: BinaryOp, t: Token, operand: Node) -> PResult<Node> {
+        let span = Span::new(t.start, operand.expr.span().end);
+        let expr = match operand.expr {
+            Expr::NumberLiteral(mut n) => {
+                if op == BinaryOp::Sub {
+                    n.value = -n.value;
+                }
+                n.span.start = t.start;
+                Expr::NumberLiteral(n)
+            }
+            e => {
+                let op = if op == BinaryOp::Sub { UnaryOp::Neg } else { UnaryOp::Pos };
+                Expr::Unary(Unary { op, expr: Box::new(e), span })
+            }
+        };
+        let depth = operand.depth + 1;
+        self.check_depth(depth, span)?;
+        Ok(Node { expr, depth })
     }
 
     fn number_literal(&mut self) -> PResult<(f64, bool, Span)> {
@@ -357,6 +373,42 @@ impl<'a> Parser<'a> {
 
     fn primary(&mut self) -> PResult<Node> {
         match self.tok.t {
+            T::LParen => self.paren(),
+            T::Agg(op) => {
+                let t = self.bump();
+                if matches!(self.tok.t, T::LParen | T::Kw(Kw::By | Kw::Without)) {
+                    return self.aggregate(op, t);
+                }
+                self.named_selector(t)
+            }
+            T::Ident | T::Kw(Kw::Start | Kw::End | Kw::Step | Kw::Range | Kw::MaxOf | Kw::MinOf) => {
+                let t = self.bump();
+                if self.tok.t == T::LParen {
+                    return self.call(t);
+                }
+                self.named_selector(t)
+            }
+            _ => self.leaf(),
+        }
+    }
+
+    fn paren(&mut self) -> PResult<Node> {
+        let open = self.bump();
+        let inner = self.expr(0)?;
+        self.make_paren(open, inner)
+    }
+
+    fn make_paren(&mut self, open: Token, inner: Node) -> PResult<Node> {
+        let close = self.expect(T::RParen, "paren expression", "\")\"")?;
+        let span = Span::new(open.start, close.end);
+        let depth = inner.depth + 1;
+        self.check_depth(depth, span)?;
+        Ok(Node { expr: Expr::Paren(Paren { expr: Box::new(inner.expr), span }), depth })
+    }
+
+    /// Literals and selectors.
+    fn leaf(&mut self) -> PResult<Node> {
+        match self.tok.t {
             T::Number | T::Duration => {
                 let (value, duration, span) = self.number_literal()?;
                 Ok(Node::leaf(Expr::NumberLiteral(NumberLiteral { value, duration, span })))
@@ -366,39 +418,9 @@ impl<'a> Parser<'a> {
                 let value = self.unquote_token(t)?;
                 Ok(Node::leaf(Expr::StringLiteral(StringLiteral { value, span: Span::new(t.start, t.end) })))
             }
-            T::LParen => {
-                let open = self.bump();
-                let inner = self.expr(0)?;
-                let close = self.expect(T::RParen, "paren expression", "\")\"")?;
-                let span = Span::new(open.start, close.end);
-                let depth = inner.depth + 1;
-                self.check_depth(depth, span)?;
-                Ok(Node { expr: Expr::Paren(Paren { expr: Box::new(inner.expr), span }), depth })
-            }
             T::LBrace => {
                 let vs = self.selector(None, self.tok.start)?;
                 Ok(Node::leaf(Expr::VectorSelector(vs)))
-            }
-            T::Agg(op) => {
-                let t = self.bump();
-                if matches!(self.tok.t, T::LParen | T::Kw(Kw::By | Kw::Without)) {
-                    return self.aggregate(op, t);
-                }
-                self.named_selector(t)
-            }
-            T::Ident => {
-                let t = self.bump();
-                if self.tok.t == T::LParen {
-                    return self.call(t);
-                }
-                self.named_selector(t)
-            }
-            T::Kw(Kw::Start | Kw::End | Kw::Step | Kw::Range | Kw::MaxOf | Kw::MinOf) => {
-                let t = self.bump();
-                if self.tok.t == T::LParen {
-                    return self.call(t);
-                }
-                self.named_selector(t)
             }
             T::MetricIdent
             | T::Kw(
@@ -516,6 +538,10 @@ impl<'a> Parser<'a> {
 
     fn call(&mut self, name_tok: Token) -> PResult<Node> {
         let (args, depth) = self.call_body()?;
+        self.make_call(name_tok, args, depth)
+    }
+
+    fn make_call(&self, name_tok: Token, args: Vec<Expr>, depth: usize) -> PResult<Node> {
         let name = self.text(name_tok);
         let name_span = Span::new(name_tok.start, name_tok.end);
         let Some(func) = function(name) else {
@@ -542,46 +568,61 @@ impl<'a> Parser<'a> {
             let arg = self.expr(0)?;
             depth = depth.max(arg.depth);
             args.push(arg.expr);
-            match self.tok.t {
-                T::Comma => {
-                    let comma = self.bump();
-                    if self.tok.t == T::RParen {
-                        return Err(self.err(
-                            Span::new(comma.start, comma.end),
-                            "trailing commas not allowed in function call args",
-                        ));
-                    }
-                }
-                T::RParen => {
-                    self.bump();
-                    return Ok((args, depth));
-                }
-                _ => return Err(self.unexpected("", "")),
+            if self.after_arg()? {
+                return Ok((args, depth));
             }
         }
     }
 
-    fn aggregate(&mut self, op: AggregateOp, op_tok: Token) -> PResult<Node> {
-        let mut grouping = vec![];
-        let mut without = false;
-        let mut has_modifier = false;
-        if let T::Kw(k @ (Kw::By | Kw::Without)) = self.tok.t {
-            self.bump();
-            without = k == Kw::Without;
-            grouping = self.grouping_labels()?;
-            has_modifier = true;
+    /// After a call argument: true at the closing `)`, false after a `,`.
+    fn after_arg(&mut self) -> PResult<bool> {
+        match self.tok.t {
+            T::Comma => {
+                let comma = self.bump();
+                if self.tok.t == T::RParen {
+                    return Err(self.err(Span::new(comma.start, comma.end), "trailing commas not allowed in function call args"));
+                }
+                Ok(false)
+            }
+            T::RParen => {
+                self.bump();
+                Ok(true)
+            }
+            _ => Err(self.unexpected("", "")),
         }
+    }
+
+    fn aggregate(&mut self, op: AggregateOp, op_tok: Token) -> PResult<Node> {
+        let before = self.aggregate_modifier()?;
         if self.tok.t != T::LParen {
             return Err(self.unexpected("aggregation", ""));
         }
-        let (mut args, depth) = self.call_body()?;
-        if !has_modifier {
-            if let T::Kw(k @ (Kw::By | Kw::Without)) = self.tok.t {
-                self.bump();
-                without = k == Kw::Without;
-                grouping = self.grouping_labels()?;
-            }
+        let (args, depth) = self.call_body()?;
+        self.make_aggregate(op, op_tok, before, args, depth)
+    }
+
+    /// `by (...)` or `without (...)`, if present.
+    fn aggregate_modifier(&mut self) -> PResult<Option<(bool, Vec<String>)>> {
+        if let T::Kw(k @ (Kw::By | Kw::Without)) = self.tok.t {
+            self.bump();
+            return Ok(Some((k == Kw::Without, self.grouping_labels()?)));
         }
+        Ok(None)
+    }
+
+    fn make_aggregate(
+        &mut self,
+        op: AggregateOp,
+        op_tok: Token,
+        before: Option<(bool, Vec<String>)>,
+        mut args: Vec<Expr>,
+        depth: usize,
+    ) -> PResult<Node> {
+        let modifier = match before {
+            Some(m) => Some(m),
+            None => self.aggregate_modifier()?,
+        };
+        let (without, grouping) = modifier.unwrap_or_default();
         let span = Span::new(op_tok.start, self.last_end);
         if args.is_empty() {
             return Err(self.err(span, "no arguments for aggregate expression provided"));

@@ -2,6 +2,138 @@
 
 use sextant_promql::{format, parse, parse_with, Expr, ParseOptions};
 
+/// (query, canonical form) as Prometheus 3.14's printer writes them.
+const FORMATS: &[(&str, &str)] = &[
+    (r#"sum by() (task:errors:rate10s{job="s"})"#, r#"sum(task:errors:rate10s{job="s"})"#),
+    (r#"sum by(code) (task:errors:rate10s{job="s"})"#, r#"sum by (code) (task:errors:rate10s{job="s"})"#),
+    (r#"sum without() (task:errors:rate10s{job="s"})"#, r#"sum without () (task:errors:rate10s{job="s"})"#),
+    (r#"sum without(instance) (task:errors:rate10s{job="s"})"#, r#"sum without (instance) (task:errors:rate10s{job="s"})"#),
+    (r#"sum by("foo.bar") (task:errors:rate10s{job="s"})"#, r#"sum by ("foo.bar") (task:errors:rate10s{job="s"})"#),
+    (r#"sum without("foo.bar") (task:errors:rate10s{job="s"})"#, r#"sum without ("foo.bar") (task:errors:rate10s{job="s"})"#),
+    (r#"topk(5, task:errors:rate10s{job="s"})"#, r#"topk(5, task:errors:rate10s{job="s"})"#),
+    (r#"count_values("value", task:errors:rate10s{job="s"})"#, r#"count_values("value", task:errors:rate10s{job="s"})"#),
+    (r#"a - on() c"#, r#"a - on () c"#),
+    (r#"a - on(b) c"#, r#"a - on (b) c"#),
+    (r#"a - on(b) group_left(x) c"#, r#"a - on (b) group_left (x) c"#),
+    (r#"a - on(b) group_left(x, y) c"#, r#"a - on (b) group_left (x, y) c"#),
+    (r#"a - on(b) group_left c"#, r#"a - on (b) group_left () c"#),
+    (r#"a - on(b) group_left() (c)"#, r#"a - on (b) group_left () (c)"#),
+    (r#"a - ignoring(b) c"#, r#"a - ignoring (b) c"#),
+    (r#"a - ignoring() c"#, r#"a - c"#),
+    (r#"a - ignoring() group_left c"#, r#"a - ignoring () group_left () c"#),
+    (r#"a + fill(-23) b"#, r#"a + fill (-23) b"#),
+    (r#"a + fill_left(-23) b"#, r#"a + fill_left (-23) b"#),
+    (r#"a + fill_right(42) b"#, r#"a + fill_right (42) b"#),
+    (r#"a + fill_left(-23) fill_right(42) b"#, r#"a + fill_left (-23) fill_right (42) b"#),
+    (r#"a + fill_left(5) fill_right(5) b"#, r#"a + fill (5) b"#),
+    (r#"a + on(b) group_left fill(-23) c"#, r#"a + on (b) group_left () fill (-23) c"#),
+    (r#"up > bool 0"#, r#"up > bool 0"#),
+    (r#"a offset 1m"#, r#"a offset 1m"#),
+    (r#"a offset -7m"#, r#"a offset -7m"#),
+    (r#"a{c="d"}[5m] offset 1m"#, r#"a{c="d"}[5m] offset 1m"#),
+    (r#"a[5m] offset 1m"#, r#"a[5m] offset 1m"#),
+    (r#"a[12m] offset -3m"#, r#"a[12m] offset -3m"#),
+    (r#"a[1h:5m] offset 1m"#, r#"a[1h:5m] offset 1m"#),
+    (r#"a anchored"#, r#"a anchored"#),
+    (r#"a[5m] anchored"#, r#"a[5m] anchored"#),
+    (r#"a{b="c"}[5m] anchored"#, r#"a{b="c"}[5m] anchored"#),
+    (r#"a{b="c"}[5m] anchored offset 1m"#, r#"a{b="c"}[5m] anchored offset 1m"#),
+    (r#"a{b="c"}[5m] anchored @ start() offset 1m"#, r#"a{b="c"}[5m] anchored @ start() offset 1m"#),
+    (r#"a smoothed"#, r#"a smoothed"#),
+    (r#"a[5m] smoothed"#, r#"a[5m] smoothed"#),
+    (r#"a{b="c"}[5m] smoothed"#, r#"a{b="c"}[5m] smoothed"#),
+    (r#"a{b="c"}[5m] smoothed offset 1m"#, r#"a{b="c"}[5m] smoothed offset 1m"#),
+    (r#"a{b="c"}[5m] smoothed @ start() offset 1m"#, r#"a{b="c"}[5m] smoothed @ start() offset 1m"#),
+    (r#"{__name__="a"}"#, r#"{__name__="a"}"#),
+    (r#"a{b!="c"}[1m]"#, r#"a{b!="c"}[1m]"#),
+    (r#"a{b=~"c"}[1m]"#, r#"a{b=~"c"}[1m]"#),
+    (r#"a{b!~"c"}[1m]"#, r#"a{b!~"c"}[1m]"#),
+    (r#"a @ 10"#, r#"a @ 10.000"#),
+    (r#"a[1m] @ 10"#, r#"a[1m] @ 10.000"#),
+    (r#"a @ start()"#, r#"a @ start()"#),
+    (r#"a @ end()"#, r#"a @ end()"#),
+    (r#"a[1m] @ start()"#, r#"a[1m] @ start()"#),
+    (r#"a[1m] @ end()"#, r#"a[1m] @ end()"#),
+    (r#"{__name__="",a="x"}"#, r#"{__name__="",a="x"}"#),
+    (r#"{"a.b"="c"}"#, r#"{"a.b"="c"}"#),
+    (r#"{"0"="1"}"#, r#"{"0"="1"}"#),
+    (r#"{"_0"="1"}"#, r#"{_0="1"}"#),
+    (r#"{""="0"}"#, r#"{""="0"}"#),
+    ("{``=\"0\"}", r#"{""="0"}"#),
+    ("1048576", "1048576"),
+    ("foo[step()]", "foo[step()]"),
+    ("foo[-step()]", "foo[-step()]"),
+    ("foo[(step())]", "foo[(step())]"),
+    ("foo[-(step())]", "foo[-(step())]"),
+    ("foo offset step()", "foo offset step()"),
+    ("foo offset -step()", "foo offset -step()"),
+    ("foo offset (step())", "foo offset (step())"),
+    ("foo offset -(step())", "foo offset -(step())"),
+    ("foo offset +(5*2)", "foo offset (5 * 2)"),
+    ("foo offset +min_of(10s, 20s)", "foo offset min_of(10s, 20s)"),
+    ("foo offset -min_of(10s, 20s)", "foo offset -min_of(10s, 20s)"),
+    ("foo offset -min_of(10s, +max_of(step() ^ 2, 2))", "foo offset -min_of(10s, max_of(step() ^ 2, 2))"),
+    ("foo[200-min_of(-step()^+step(),1)]", "foo[200 - min_of(-step() ^ step(), 1)]"),
+    ("foo[200 - min_of(step() + 10s, -max_of(step() ^ 2, 3))]", "foo[200 - min_of(step() + 10s, -max_of(step() ^ 2, 3))]"),
+    ("foo[range()]", "foo[range()]"),
+    ("foo[-range()]", "foo[-range()]"),
+    ("foo offset range()", "foo offset range()"),
+    ("foo offset -range()", "foo offset -range()"),
+    ("foo[max_of(range(), 5s)]", "foo[max_of(range(), 5s)]"),
+    (r#"predict_linear(foo[1h], 3000)"#, r#"predict_linear(foo[1h], 3000)"#),
+    (r#"sum by("üüü") (foo)"#, r#"sum by ("üüü") (foo)"#),
+    (r#"sum without("äää") (foo)"#, r#"sum without ("äää") (foo)"#),
+    (r#"count by("ööö", job) (foo)"#, r#"count by ("ööö", job) (foo)"#),
+    ("1 + 2 * 3 ^ 4 ^ 5", "1 + 2 * 3 ^ 4 ^ 5"),
+    ("-1 ^ 2", "-1 ^ 2"),
+    ("- - 1", "1"),
+    ("-(1)", "-(1)"),
+    ("- -foo", "--foo"),
+    ("0x1F + 1e3 + 1_000 + .5 + Inf + -NaN", "31 + 1000 + 1000 + 0.5 + +Inf + NaN"),
+    ("time() - 1h30m", "time() - 1h30m"),
+    ("foo[300]", "foo[5m]"),
+    ("foo offset 90", "foo offset 1m30s"),
+    ("foo[5m:]", "foo[5m:]"),
+    ("foo[1h:5m] @ 100 offset -1d", "foo[1h:5m] @ 100.000 offset -1d"),
+    ("foo[(5m + 1m) * 2]", "foo[(5m + 1m) * 2]"),
+    ("SUM BY (job) (x)", "sum by (job) (x)"),
+    ("sum(x) without (a, b,)", "sum without (a, b) (x)"),
+    ("topk by (x) (5, y)", "topk by (x) (5, y)"),
+    ("a and on(x) b or c unless d", "a and on (x) b or c unless d"),
+    ("x{a='b', c=`d`, e=\"f\\n\"}", "x{a=\"b\",c=\"d\",e=\"f\\n\"}"),
+    ("{\"my.metric\", \"a.b\"=\"c\"}", "{\"a.b\"=\"c\",__name__=\"my.metric\"}"),
+    ("'a\\'b'", "\"a'b\""),
+    ("foo # comment\n + bar", "foo + bar"),
+    ("label_replace(up, \"a\", \"$1\", \"b\", \"(.*)\")", "label_replace(up, \"a\", \"$1\", \"b\", \"(.*)\")"),
+    ("rate(x[5m]) >/ 1", "rate(x[5m]) >/ 1"),
+    ("count_values by (a) (\"v\", x)", "count_values by (a) (\"v\", x)"),
+    ("sum:rate5m", "sum:rate5m"),
+    ("sum + avg", "sum + avg"),
+    ("fill + fill", "fill + fill"),
+];
+
+#[test]
+fn formats_like_prometheus() {
+    let mut wrong = vec![];
+    for &(query, canonical) in FORMATS {
+        match parse_with(query, ParseOptions::all()) {
+            Ok(e) => {
+                let text = format(&e);
+                if text != canonical {
+                    wrong.push(format!("{query:?}: formatted as {text:?}, expected {canonical:?}"));
+                }
+                let again = parse_with(&text, ParseOptions::all()).map(|a| a.without_spans());
+                if again.as_ref() != Ok(&e.without_spans()) {
+                    wrong.push(format!("{query:?}: {text:?} parses back as {again:?}"));
+                }
+            }
+            Err(err) => wrong.push(format!("{query:?}: {err}")),
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} differ:\n{}", wrong.len(), FORMATS.len(), wrong.join("\n"));
+}
+
+
 /// (query, byte position, message) as Prometheus 3.14's parser reports them.
 const ERRORS: &[(&str, usize, &str)] = &[
     ("# just a comment\n\n", 0, "no expression found in input"),
@@ -188,4 +320,102 @@ fn errors_read_like_prometheus() {
         }
     }
     assert!(wrong.is_empty(), "{} of {} differ:\n{}", wrong.len(), ERRORS.len(), wrong.join("\n"));
+}
+
+/// Nested shapes: `n` levels of each.
+fn nested(n: usize) -> Vec<(&'static str, String)> {
+    vec![
+        ("parens", format!("{}1{}", "(".repeat(n), ")".repeat(n))),
+        ("unary", format!("{}foo", "-".repeat(n))),
+        ("calls", format!("{}foo{}", "abs(".repeat(n), ")".repeat(n))),
+        ("aggregations", format!("{}foo{}", "sum by (a) (".repeat(n), ")".repeat(n))),
+        ("power", format!("{}1", "1 ^ ".repeat(n))),
+        ("left chain", format!("1{}", " + 1".repeat(n))),
+        ("mixed", format!("{}foo{}", "-(abs(".repeat(n / 3), "))".repeat(n / 3))),
+        ("durations", format!("foo[{}1{}]", "(".repeat(n - 4), " + 1)".repeat(n - 4))),
+        ("subqueries", format!("{}foo{}", "max_over_time(".repeat(n / 2), "[1m:])".repeat(n / 2))),
+    ]
+}
+
+/// Debug builds, 2 MiB stacks: the deepest accepted input parses, checks, formats and drops
+/// without overflowing, and deeper input is a clear error.
+#[test]
+fn deep_nesting_is_bounded() {
+    let limit = sextant_promql::MAX_DEPTH;
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            for (shape, query) in nested(limit - 2) {
+                let parsed = parse(&query);
+                if let Ok(e) = &parsed {
+                    let text = format(e);
+                    assert!(parse(&text).is_ok(), "{shape}: {text}");
+                }
+                assert!(parsed.is_ok(), "{shape} at {}: {:?}", limit - 2, parsed.err());
+            }
+            for (shape, query) in nested(limit + 2).into_iter().chain(nested(100_000)) {
+                let err = parse(&query).expect_err(shape);
+                assert!(err.message.contains("nesting is too deep"), "{shape}: {err}");
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn caret_points_at_the_error() {
+    let err = parse("sum(rate(x[5m])").unwrap_err();
+    assert_eq!(err.render_caret(), "sum(rate(x[5m])\n               ^ unclosed left parenthesis");
+    let err = parse("foo and\n  1 == 1").unwrap_err();
+    assert_eq!(err.to_string(), "2:5: parse error: comparisons between scalars must use BOOL modifier");
+    assert_eq!(err.render_caret(), "  1 == 1\n    ^^ comparisons between scalars must use BOOL modifier");
+    let err = parse("rate(x{a=~\"(\"}[5m])").unwrap_err();
+    assert_eq!((err.line, err.column), (1, 8));
+    assert!(err.message.starts_with("invalid regular expression \"(\""), "{err}");
+}
+
+#[test]
+fn options_gate_experimental_syntax() {
+    for (query, message) in [
+        ("sort_by_label(x, \"a\")", "function \"sort_by_label\" is not enabled"),
+        ("limitk(1, x)", "limitk() is experimental and must be enabled with --enable-feature=promql-experimental-functions"),
+        ("rate(x[5m] anchored)", "anchored modifier is experimental and not enabled"),
+        ("x + fill(0) y", "binop fill modifiers are experimental and not enabled"),
+    ] {
+        assert_eq!(parse(query).unwrap_err().message, message, "{query}");
+        assert!(parse_with(query, ParseOptions::all()).is_ok(), "{query}");
+    }
+    let no_durations = ParseOptions { duration_expressions: false, ..ParseOptions::default() };
+    assert_eq!(
+        parse_with("x[5m + 1m]", no_durations).unwrap_err().message,
+        "experimental duration expression is not enabled"
+    );
+    assert!(parse_with("x[5m] offset 1m", no_durations).is_ok());
+}
+
+#[test]
+fn ast_shape_for_the_evaluator() {
+    use sextant_promql::{At, BinaryOp, Cardinality, Duration};
+    let e = parse("a / on (x) group_left (y) b{c!~\"d\"}[5m] @ end() offset -1m").unwrap_err();
+    assert_eq!(e.message, "binary expression must contain only scalar and instant vector types");
+    let Expr::Binary(b) = parse("a / on (x) group_left (y) b offset 1m").unwrap() else { panic!() };
+    assert_eq!(b.op, BinaryOp::Div);
+    let m = b.matching.unwrap();
+    assert_eq!((m.card, m.on, m.matching_labels, m.include), (Cardinality::ManyToOne, true, vec!["x".into()], vec!["y".into()]));
+    let Expr::VectorSelector(vs) = *b.rhs else { panic!() };
+    assert_eq!(vs.offset, Duration::Fixed(60_000));
+    let Expr::Call(c) = parse("rate(b{c!~\"d\"}[5m] @ 10.5)").unwrap() else { panic!() };
+    let Expr::MatrixSelector(ms) = &c.args[0] else { panic!() };
+    assert_eq!((ms.range.clone(), ms.selector.at), (Duration::Fixed(300_000), Some(At::Timestamp(10_500))));
+    assert_eq!(ms.selector.matchers.len(), 2);
+    assert_eq!(c.func.name, "rate");
+    let Expr::Subquery(sq) = parse("x[step() * 2:]").unwrap() else { panic!() };
+    assert_eq!(sq.range.resolve(15_000, 0), 30_000);
+    assert_eq!(sq.step, None);
+    // Scalar operands drop vector matching, set operators are many-to-many.
+    let Expr::Binary(b) = parse("a + 1").unwrap() else { panic!() };
+    assert!(b.matching.is_none());
+    let Expr::Binary(b) = parse("a or b").unwrap() else { panic!() };
+    assert_eq!(b.matching.unwrap().card, Cardinality::ManyToMany);
 }
