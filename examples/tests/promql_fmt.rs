@@ -15,7 +15,10 @@ fn formats_or_points_at_the_error() {
     );
     let (ok, out, err) = fmt(&["sum(rate(x[5m])"]);
     assert!(!ok && out.is_empty());
-    assert_eq!(err, "1:16: parse error: unclosed left parenthesis\nsum(rate(x[5m])\n               ^ unclosed left parenthesis\n");
+    assert_eq!(
+        err,
+        "1:16: parse error: unclosed left parenthesis\nsum(rate(x[5m])\n               ^ unclosed left parenthesis\n"
+    );
     assert!(!fmt(&["limitk(1, x)"]).0);
     assert!(fmt(&["--experimental", "limitk(1, x)"]).0);
 }

@@ -580,7 +580,8 @@ impl<'a> Parser<'a> {
             T::Comma => {
                 let comma = self.bump();
                 if self.tok.t == T::RParen {
-                    return Err(self.err(Span::new(comma.start, comma.end), "trailing commas not allowed in function call args"));
+                    return Err(self
+                        .err(Span::new(comma.start, comma.end), "trailing commas not allowed in function call args"));
                 }
                 Ok(false)
             }
@@ -970,16 +971,18 @@ impl<'a> Parser<'a> {
 
 /// Tokens that may be a label name in `by (...)` and similar lists.
 fn is_label_name_token(t: T) -> bool {
-    match t {
-        T::Ident | T::MetricIdent | T::Agg(_) => true,
-        T::Kw(_) => true,
-        T::Op(BinaryOp::And | BinaryOp::Or | BinaryOp::Unless | BinaryOp::Atan2) => true,
-        _ => false,
-    }
+    matches!(
+        t,
+        T::Ident
+            | T::MetricIdent
+            | T::Agg(_)
+            | T::Kw(_)
+            | T::Op(BinaryOp::And | BinaryOp::Or | BinaryOp::Unless | BinaryOp::Atan2)
+    )
 }
 
 fn out_of_range(seconds: f64) -> bool {
-    seconds > 9_223_372_036.854_775 || seconds < -9_223_372_036.854_775
+    !(-9_223_372_036.854_775..=9_223_372_036.854_775).contains(&seconds)
 }
 
 fn to_duration(e: DurationExpr) -> Duration {
@@ -1006,7 +1009,8 @@ fn go_float_f(v: f64) -> String {
 /// compiling a regex costs far more than parsing the query. Bounded; cleared when full.
 fn cached_regex_matcher(op: MatchOp, name: String, value: String) -> Result<Matcher, String> {
     const CAPACITY: usize = 4096;
-    static CACHE: Mutex<Option<HashMap<(bool, String, String), Matcher>>> = Mutex::new(None);
+    type Cache = HashMap<(bool, String, String), Matcher>;
+    static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
     let key = (op == MatchOp::RegexMatch, name, value);
     if let Ok(guard) = CACHE.lock() {
         if let Some(m) = guard.as_ref().and_then(|c| c.get(&key)) {

@@ -7,11 +7,20 @@ const FORMATS: &[(&str, &str)] = &[
     (r#"sum by() (task:errors:rate10s{job="s"})"#, r#"sum(task:errors:rate10s{job="s"})"#),
     (r#"sum by(code) (task:errors:rate10s{job="s"})"#, r#"sum by (code) (task:errors:rate10s{job="s"})"#),
     (r#"sum without() (task:errors:rate10s{job="s"})"#, r#"sum without () (task:errors:rate10s{job="s"})"#),
-    (r#"sum without(instance) (task:errors:rate10s{job="s"})"#, r#"sum without (instance) (task:errors:rate10s{job="s"})"#),
+    (
+        r#"sum without(instance) (task:errors:rate10s{job="s"})"#,
+        r#"sum without (instance) (task:errors:rate10s{job="s"})"#,
+    ),
     (r#"sum by("foo.bar") (task:errors:rate10s{job="s"})"#, r#"sum by ("foo.bar") (task:errors:rate10s{job="s"})"#),
-    (r#"sum without("foo.bar") (task:errors:rate10s{job="s"})"#, r#"sum without ("foo.bar") (task:errors:rate10s{job="s"})"#),
+    (
+        r#"sum without("foo.bar") (task:errors:rate10s{job="s"})"#,
+        r#"sum without ("foo.bar") (task:errors:rate10s{job="s"})"#,
+    ),
     (r#"topk(5, task:errors:rate10s{job="s"})"#, r#"topk(5, task:errors:rate10s{job="s"})"#),
-    (r#"count_values("value", task:errors:rate10s{job="s"})"#, r#"count_values("value", task:errors:rate10s{job="s"})"#),
+    (
+        r#"count_values("value", task:errors:rate10s{job="s"})"#,
+        r#"count_values("value", task:errors:rate10s{job="s"})"#,
+    ),
     (r#"a - on() c"#, r#"a - on () c"#),
     (r#"a - on(b) c"#, r#"a - on (b) c"#),
     (r#"a - on(b) group_left(x) c"#, r#"a - on (b) group_left (x) c"#),
@@ -74,7 +83,10 @@ const FORMATS: &[(&str, &str)] = &[
     ("foo offset -min_of(10s, 20s)", "foo offset -min_of(10s, 20s)"),
     ("foo offset -min_of(10s, +max_of(step() ^ 2, 2))", "foo offset -min_of(10s, max_of(step() ^ 2, 2))"),
     ("foo[200-min_of(-step()^+step(),1)]", "foo[200 - min_of(-step() ^ step(), 1)]"),
-    ("foo[200 - min_of(step() + 10s, -max_of(step() ^ 2, 3))]", "foo[200 - min_of(step() + 10s, -max_of(step() ^ 2, 3))]"),
+    (
+        "foo[200 - min_of(step() + 10s, -max_of(step() ^ 2, 3))]",
+        "foo[200 - min_of(step() + 10s, -max_of(step() ^ 2, 3))]",
+    ),
     ("foo[range()]", "foo[range()]"),
     ("foo[-range()]", "foo[-range()]"),
     ("foo offset range()", "foo offset range()"),
@@ -132,7 +144,6 @@ fn formats_like_prometheus() {
     }
     assert!(wrong.is_empty(), "{} of {} differ:\n{}", wrong.len(), FORMATS.len(), wrong.join("\n"));
 }
-
 
 /// (query, byte position, message) as Prometheus 3.14's parser reports them.
 const ERRORS: &[(&str, usize, &str)] = &[
@@ -379,7 +390,10 @@ fn caret_points_at_the_error() {
 fn options_gate_experimental_syntax() {
     for (query, message) in [
         ("sort_by_label(x, \"a\")", "function \"sort_by_label\" is not enabled"),
-        ("limitk(1, x)", "limitk() is experimental and must be enabled with --enable-feature=promql-experimental-functions"),
+        (
+            "limitk(1, x)",
+            "limitk() is experimental and must be enabled with --enable-feature=promql-experimental-functions",
+        ),
         ("rate(x[5m] anchored)", "anchored modifier is experimental and not enabled"),
         ("x + fill(0) y", "binop fill modifiers are experimental and not enabled"),
     ] {
@@ -402,7 +416,10 @@ fn ast_shape_for_the_evaluator() {
     let Expr::Binary(b) = parse("a / on (x) group_left (y) b offset 1m").unwrap() else { panic!() };
     assert_eq!(b.op, BinaryOp::Div);
     let m = b.matching.unwrap();
-    assert_eq!((m.card, m.on, m.matching_labels, m.include), (Cardinality::ManyToOne, true, vec!["x".into()], vec!["y".into()]));
+    assert_eq!(
+        (m.card, m.on, m.matching_labels, m.include),
+        (Cardinality::ManyToOne, true, vec!["x".into()], vec!["y".into()])
+    );
     let Expr::VectorSelector(vs) = *b.rhs else { panic!() };
     assert_eq!(vs.offset, Duration::Fixed(60_000));
     let Expr::Call(c) = parse("rate(b{c!~\"d\"}[5m] @ 10.5)").unwrap() else { panic!() };

@@ -81,14 +81,12 @@ pub(crate) fn aggregate(ev: &mut Evaluator<'_>, a: &Aggregate, t: i64) -> Result
             if k.is_nan() {
                 return Err(QueryError::Eval("Parameter value is NaN".into()));
             }
-            if k >= 9.223372036854776e18 || k < -9.223372036854776e18 {
+            if !(-9.223372036854776e18..9.223372036854776e18).contains(&k) {
                 return Err(QueryError::Eval(format!("Scalar value {} overflows int64", format_float(k))));
             }
         }
-        AggregateOp::LimitRatio => {
-            if scalar_param.unwrap_or(f64::NAN).is_nan() {
-                return Err(QueryError::Eval("Ratio value is NaN".into()));
-            }
+        AggregateOp::LimitRatio if scalar_param.unwrap_or(f64::NAN).is_nan() => {
+            return Err(QueryError::Eval("Ratio value is NaN".into()));
         }
         AggregateOp::Quantile => {
             let q = scalar_param.unwrap_or(f64::NAN);
@@ -208,7 +206,7 @@ pub(crate) fn aggregate(ev: &mut Evaluator<'_>, a: &Aggregate, t: i64) -> Result
             }
             for g in groups {
                 let mut m = g.members;
-                m.sort_by(|a, b| a.labels.stable_hash().cmp(&b.labels.stable_hash()));
+                m.sort_by_key(|s| s.labels.stable_hash());
                 m.truncate((k as usize).min(m.len()));
                 out.extend(m);
             }
