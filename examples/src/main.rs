@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod promql;
+mod promql_test;
 
 /// Sextant: a Prometheus-compatible monitoring system.
 #[derive(Debug, Parser)]

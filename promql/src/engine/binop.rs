@@ -6,7 +6,7 @@ use std::hash::{Hash, Hasher};
 use sextant_model::{Labels, LabelsBuilder};
 
 use super::eval::{drop_metadata, Evaluator, Result, Val};
-use super::value::Sample;
+use super::value::{labels_string, Sample};
 use super::QueryError;
 use crate::ast::{Binary, BinaryOp, Cardinality, VectorMatching};
 
@@ -154,13 +154,13 @@ fn vector_vector(
         let sig = signature(&s.labels, m);
         if let Some(&j) = one_sigs.get(&sig) {
             let side = if swapped { "left" } else { "right" };
-            let (mut d1, mut d2) = (s.labels.to_string(), one[j].labels.to_string());
+            let (mut d1, mut d2) = (labels_string(&s.labels), labels_string(&one[j].labels));
             if d1 > d2 {
                 std::mem::swap(&mut d1, &mut d2);
             }
             return Err(QueryError::Eval(format!(
                 "found duplicate series for the match group {} on the {side} hand-side of the operation: [{d1}, {d2}];many-to-many matching not allowed: matching labels must be unique on one side",
-                match_labels(&s.labels, m)
+                labels_string(&match_labels(&s.labels, m))
             )));
         }
         one_sigs.insert(sig, i);

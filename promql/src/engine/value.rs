@@ -115,3 +115,27 @@ pub(crate) fn format_float(f: f64) -> String {
         format!("{f}")
     }
 }
+
+/// Labels as Prometheus prints them: `name{a="b", c="d"}`, or `{}` when empty.
+pub(crate) fn labels_string(labels: &sextant_model::Labels) -> String {
+    let mut out = String::new();
+    if let Some(name) = labels.metric_name() {
+        out.push_str(name);
+    }
+    out.push('{');
+    let mut first = true;
+    for l in labels.iter().filter(|l| &*l.name != "__name__") {
+        if !first {
+            out.push_str(", ");
+        }
+        first = false;
+        out.push_str(&l.name);
+        out.push('=');
+        out.push_str(&format!("{:?}", &*l.value));
+    }
+    out.push('}');
+    if labels.metric_name().is_some() && out.ends_with("{}") {
+        out.truncate(out.len() - 2);
+    }
+    out
+}
