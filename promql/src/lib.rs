@@ -42,7 +42,7 @@ pub use ast::{
     VectorMatching, VectorSelector,
 };
 pub use engine::{
-    Annotations, CancelToken, Engine, EngineOptions, FPoint, QueryError, QueryResult, Sample, Series, Value,
+    Annotations, CancelToken, Engine, EngineOptions, FPoint, QueryError, QueryResult, Sample, Semantics, Series, Value,
 };
 pub use error::{Error, ParseError, Span};
 pub use functions::{function, Function, FUNCTIONS};

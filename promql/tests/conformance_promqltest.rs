@@ -70,7 +70,7 @@ fn promqltest_scripts() {
         .filter(|p| p.extension().is_some_and(|e| e == "test"))
         .collect();
     files.sort();
-    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let (mut passed, mut failed, mut known_failed, mut skipped) = (0, 0, 0, 0);
     let (mut exp_passed, mut exp_failed) = (0, 0);
     let mut unexpected = Vec::new();
     let mut known_passing = Vec::new();
@@ -111,7 +111,7 @@ fn promqltest_scripts() {
                     known_passing.push(format!("{name}:{}", ev.line));
                 }
                 (EvalStatus::Passed, None, None) => passed += 1,
-                (EvalStatus::Failed(_), None, Some(_)) => failed += 1,
+                (EvalStatus::Failed(_), None, Some(_)) => known_failed += 1,
                 (EvalStatus::Failed(m), None, None) => {
                     failed += 1;
                     unexpected.push(format!("{name}:{}: {}: {m}", ev.line, ev.expr));
@@ -120,7 +120,7 @@ fn promqltest_scripts() {
         }
     }
     println!(
-        "conformance promqltest: {passed} passed, {failed} failed, {skipped} skipped (experimental features: {exp_passed} passed, {exp_failed} not yet)"
+        "conformance promqltest: {passed} passed, {failed} failed, {known_failed} known failures, {skipped} skipped (experimental features: {exp_passed} passed, {exp_failed} not yet)"
     );
     for u in &unexpected {
         println!("  FAIL {u}");
@@ -132,6 +132,58 @@ fn promqltest_scripts() {
     }
     if !known_passing.is_empty() {
         println!("  known failures that pass now (remove them from KNOWN_FAILURES): {known_passing:?}");
+    }
+    assert!(unexpected.is_empty(), "{} unexpected failures", unexpected.len());
+}
+
+/// v2.42 evals that fail: (file, line, reason).
+const KNOWN_FAILURES_V2_42: &[(&str, usize, &str)] = &[
+    (
+        "functions.test",
+        482,
+        "holt_winters is double_exponential_smoothing since Prometheus 3; the 3.x parser rejects the old name",
+    ),
+    (
+        "functions.test",
+        496,
+        "holt_winters is double_exponential_smoothing since Prometheus 3; the 3.x parser rejects the old name",
+    ),
+];
+
+/// The Prometheus 2.42 scripts, run with 2.x semantics (closed windows, eager name removal).
+#[test]
+fn promqltest_scripts_v2_42() {
+    let Some(dir) = shared::shared_dir("promqltest-v2.42") else { return };
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("conformance/promql/testdata-v2.42.0"))
+        .expect("testdata-v2.42.0")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "test"))
+        .collect();
+    files.sort();
+    let (mut passed, mut known, mut unexpected) = (0, 0, Vec::new());
+    for path in files {
+        let name = path.file_name().expect("name").to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).expect("script");
+        let report = run_script(&text, &TestOptions { dialect: Dialect::V2_42 }, &|_| None);
+        if let Some((line, e)) = &report.error {
+            unexpected.push(format!("{name}:{line}: script error: {e}"));
+        }
+        for ev in &report.evals {
+            let is_known = KNOWN_FAILURES_V2_42.iter().any(|k| k.0 == name && k.1 == ev.line);
+            match &ev.status {
+                EvalStatus::Passed if is_known => {
+                    unexpected.push(format!("{name}:{}: known failure passes now", ev.line))
+                }
+                EvalStatus::Passed => passed += 1,
+                _ if is_known => known += 1,
+                EvalStatus::Failed(m) => unexpected.push(format!("{name}:{}: {}: {m}", ev.line, ev.expr)),
+                EvalStatus::Skipped(m) => unexpected.push(format!("{name}:{}: unexpected skip: {m}", ev.line)),
+            }
+        }
+    }
+    println!("conformance promqltest-v2.42: {passed} passed, {} failed, {known} known failures", unexpected.len());
+    for u in &unexpected {
+        println!("  FAIL {u}");
     }
     assert!(unexpected.is_empty(), "{} unexpected failures", unexpected.len());
 }

@@ -66,11 +66,13 @@ pub(crate) fn apply(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
     }
 }
 
-fn changes_name(op: BinaryOp) -> bool {
-    matches!(
-        op,
-        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod | BinaryOp::Pow | BinaryOp::Atan2
-    )
+fn changes_name(ev: &Evaluator<'_>, op: BinaryOp) -> bool {
+    match op {
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod | BinaryOp::Pow => true,
+        // Prometheus 2 kept the name for atan2.
+        BinaryOp::Atan2 => !ev.closed_windows(),
+        _ => false,
+    }
 }
 
 fn vector_scalar(ev: &Evaluator<'_>, b: &Binary, vec: Vec<Sample>, scalar: f64, swap: bool) -> Vec<Sample> {
@@ -90,7 +92,7 @@ fn vector_scalar(ev: &Evaluator<'_>, b: &Binary, vec: Vec<Sample>, scalar: f64, 
         }
         if keep {
             s.f = v;
-            if changes_name(b.op) || b.return_bool {
+            if changes_name(ev, b.op) || b.return_bool {
                 ev.drop_name(&mut s);
             }
             out.push(s);
@@ -178,7 +180,8 @@ fn vector_vector(
             v = if keep { 1.0 } else { 0.0 };
             keep = true;
         }
-        let labels = result_labels(&ls.labels, &rs.labels, b.op, m, !ev.opts.delayed_name_removal && b.return_bool);
+        let drop = changes_name(ev, b.op) || (!ev.opts.delayed_name_removal && b.return_bool);
+        let labels = result_labels(&ls.labels, &rs.labels, m, drop);
         if m.card == Cardinality::OneToOne {
             if !matched.insert(sig) {
                 return Err(QueryError::Eval(
@@ -199,8 +202,8 @@ fn vector_vector(
     Ok(out)
 }
 
-fn result_labels(lhs: &Labels, rhs: &Labels, op: BinaryOp, m: &VectorMatching, drop_name: bool) -> Labels {
-    let base = if drop_name || changes_name(op) { drop_metadata(lhs) } else { lhs.clone() };
+fn result_labels(lhs: &Labels, rhs: &Labels, m: &VectorMatching, drop_name: bool) -> Labels {
+    let base = if drop_name { drop_metadata(lhs) } else { lhs.clone() };
     if m.card != Cardinality::OneToOne && m.include.is_empty() {
         return base;
     }

@@ -249,6 +249,11 @@ impl<'a> Evaluator<'a> {
         d.resolve(self.interval, self.end - self.start)
     }
 
+    /// Prometheus 2 semantics: closed windows.
+    pub fn closed_windows(&self) -> bool {
+        self.opts.semantics == super::Semantics::Prometheus2
+    }
+
     pub fn check_cancel(&self) -> Result<()> {
         if self.cancel.is_canceled() {
             return Err(QueryError::Canceled("expression evaluation"));
@@ -444,7 +449,7 @@ impl<'a> Evaluator<'a> {
             return None;
         }
         let p = &points[idx - 1];
-        let inside = if self.opts.closed_windows { p.t >= ref_t - lb } else { p.t > ref_t - lb };
+        let inside = if self.closed_windows() { p.t >= ref_t - lb } else { p.t > ref_t - lb };
         (inside && !is_stale(p.f)).then_some(p)
     }
 
@@ -467,7 +472,7 @@ impl<'a> Evaluator<'a> {
         let mut n = 0;
         if let Some(series) = data.get(&(vs as *const _ as usize)) {
             for (labels, points) in series {
-                let lo = if self.opts.closed_windows {
+                let lo = if self.closed_windows() {
                     points.partition_point(|p| p.t < end - range)
                 } else {
                     points.partition_point(|p| p.t <= end - range)
@@ -495,7 +500,7 @@ impl<'a> Evaluator<'a> {
         }
         let from = end - range;
         let mut start = from.div_euclid(step) * step;
-        if start < from || (start == from && !self.opts.closed_windows) {
+        if start < from || (start == from && !self.closed_windows()) {
             start += step;
         }
         let m = self.eval_range(&sq.expr, start, end, step)?;

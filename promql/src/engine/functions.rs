@@ -365,7 +365,10 @@ fn absent_labels(e: &Expr) -> Labels {
     b.labels()
 }
 
-fn check_label_name(name: &str) -> bool {
+fn check_label_name(ev: &Evaluator<'_>, name: &str) -> bool {
+    if ev.closed_windows() {
+        return sextant_model::is_valid_legacy_label_name(name);
+    }
     !name.is_empty()
 }
 
@@ -376,7 +379,7 @@ fn label_replace(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
     let re_src = string_arg(ev, &c.args[4], t)?;
     let re = regex::Regex::new(&format!("^(?s:{re_src})$"))
         .map_err(|e| QueryError::Eval(format!("invalid regular expression in label_replace(): {re_src}: {e}")))?;
-    if !check_label_name(&dst) {
+    if !check_label_name(ev, &dst) {
         return Err(QueryError::Eval(format!("invalid destination label name in label_replace(): {dst}")));
     }
     let mut v = vector_arg(ev, &c.args[0], t)?;
@@ -403,7 +406,7 @@ fn label_join(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
     for a in &c.args[3..] {
         srcs.push(string_arg(ev, a, t)?);
     }
-    if !check_label_name(&dst) {
+    if !check_label_name(ev, &dst) {
         return Err(QueryError::Eval(format!("invalid destination label name in label_join(): {dst}")));
     }
     let mut v = vector_arg(ev, &c.args[0], t)?;
@@ -531,6 +534,7 @@ fn extrapolated_rate(
     range: i64,
     counter: bool,
     rate: bool,
+    v2: bool,
 ) -> Option<f64> {
     if points.len() < 2 {
         return None;
@@ -550,10 +554,16 @@ fn extrapolated_rate(
     let sampled = (last.t - first.t) as f64 / 1000.0;
     let avg = sampled / (points.len() - 1) as f64;
     let threshold = avg * 1.1;
+    if v2 && counter && result > 0.0 && first.f >= 0.0 {
+        let to_zero = sampled * (first.f / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
     if to_start >= threshold {
         to_start = avg / 2.0;
     }
-    if counter && result > 0.0 && first.f >= 0.0 {
+    if !v2 && counter && result > 0.0 && first.f >= 0.0 {
         let to_zero = sampled * (first.f / result);
         if to_zero < to_start {
             to_start = to_zero;
@@ -670,6 +680,7 @@ fn range_function(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
     let arg = ev.range_arg(&args[matrix_idx], t)?;
     let (range_start, range_end, range) = (arg.end - arg.range, arg.end, arg.range);
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    let v2 = ev.closed_windows();
     let mut out = Vec::new();
     let items = arg.items();
     if name == "absent_over_time" {
@@ -684,9 +695,9 @@ fn range_function(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
             continue;
         }
         let v = match name {
-            "rate" => extrapolated_rate(points, range_start, range_end, range, true, true),
-            "increase" => extrapolated_rate(points, range_start, range_end, range, true, false),
-            "delta" => extrapolated_rate(points, range_start, range_end, range, false, false),
+            "rate" => extrapolated_rate(points, range_start, range_end, range, true, true, v2),
+            "increase" => extrapolated_rate(points, range_start, range_end, range, true, false, v2),
+            "delta" => extrapolated_rate(points, range_start, range_end, range, false, false, v2),
             "irate" => instant_value(points, true),
             "idelta" => instant_value(points, false),
             "deriv" => (points.len() >= 2).then(|| linear_regression(points, points[0].t).0),

@@ -36,8 +36,8 @@ pub struct EngineOptions {
     /// `--enable-feature=promql-delayed-name-removal`: `__name__` is dropped when the query
     /// ends rather than by each operation, so `label_replace` can still read it.
     pub delayed_name_removal: bool,
-    /// Prometheus 2.x windows: closed `[t - range, t]` instead of left-open `(t - range, t]`.
-    pub closed_windows: bool,
+    /// Which Prometheus release's semantics to follow where they differ.
+    pub semantics: Semantics,
 }
 
 impl Default for EngineOptions {
@@ -48,9 +48,23 @@ impl Default for EngineOptions {
             timeout: Some(Duration::from_secs(120)),
             default_subquery_step_ms: 60 * 1000,
             delayed_name_removal: false,
-            closed_windows: false,
+            semantics: Semantics::Prometheus3,
         }
     }
+}
+
+/// The Prometheus release whose evaluation rules apply where releases differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Semantics {
+    /// Prometheus 3.x: left-open windows `(t - range, t]`, UTF-8 label names.
+    #[default]
+    Prometheus3,
+    /// Prometheus 2.x (as 2.42): closed windows `[t - range, t]` for range selectors, the
+    /// lookback and subqueries; `rate`'s zero-point cut-off applied before the extrapolation
+    /// threshold; legacy label-name checks in `label_replace`/`label_join`; `atan2` keeps the
+    /// metric name.
+    Prometheus2,
 }
 
 /// Cancels a running query from another thread: clone it, pass it to

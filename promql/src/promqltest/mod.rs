@@ -11,7 +11,7 @@ use std::fmt;
 use sextant_model::{is_stale, Appendable, Labels, MemStorage};
 
 use crate::ast::{At, Expr};
-use crate::engine::{Engine, EngineOptions, QueryResult, Value};
+use crate::engine::{Engine, EngineOptions, QueryResult, Semantics, Value};
 use crate::error::Error;
 use crate::parser::ParseOptions;
 use parse::{Cmd, EvalCmd, Slot};
@@ -102,7 +102,7 @@ pub fn run_script(text: &str, options: &TestOptions, skip: &dyn Fn(usize) -> Opt
         timeout: Some(std::time::Duration::from_secs(100)),
         default_subquery_step_ms: 60_000,
         delayed_name_removal: v3,
-        closed_windows: !v3,
+        semantics: if v3 { Semantics::Prometheus3 } else { Semantics::Prometheus2 },
     });
     let parse_options = if v3 { ParseOptions::all() } else { ParseOptions::default() };
     let mut storage = MemStorage::new();
