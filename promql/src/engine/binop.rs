@@ -146,7 +146,11 @@ fn vector_vector(
     r: Vec<Sample>,
     m: &VectorMatching,
 ) -> Result<Vec<Sample>> {
-    if l.is_empty() || r.is_empty() || matches!(b.op, BinaryOp::TrimUpper | BinaryOp::TrimLower) {
+    let no_fill = m.fill.lhs.is_none() && m.fill.rhs.is_none();
+    if (l.is_empty() && r.is_empty())
+        || ((l.is_empty() || r.is_empty()) && no_fill)
+        || matches!(b.op, BinaryOp::TrimUpper | BinaryOp::TrimLower)
+    {
         return Ok(Vec::new());
     }
     let swapped = m.card == Cardinality::OneToMany;
@@ -167,14 +171,53 @@ fn vector_vector(
         }
         one_sigs.insert(sig, i);
     }
-    let mut matched: HashSet<u64> = HashSet::new();
-    let mut inserted: HashMap<u64, HashSet<Labels>> = HashMap::new();
-    let mut out = Vec::new();
-    for ls in many {
+    let mut pairs = Pairs { ev, b, m, swapped, matched: HashSet::new(), inserted: HashMap::new(), out: Vec::new() };
+    for ls in &many {
         let sig = signature(&ls.labels, m);
-        let Some(&ri) = one_sigs.get(&sig) else { continue };
-        let rs = &one[ri];
-        let (fl, fr) = if swapped { (rs.f, ls.f) } else { (ls.f, rs.f) };
+        match one_sigs.get(&sig) {
+            Some(&ri) => pairs.apply(ls, &one[ri], sig)?,
+            None => {
+                // `fill_right(v)`: a missing partner on the "one" side has value v.
+                let Some(fill) = m.fill.rhs else { continue };
+                let rs = Sample::new(match_labels(&ls.labels, m), ls.t, fill);
+                pairs.apply(ls, &rs, sig)?;
+            }
+        }
+    }
+    if let Some(fill) = m.fill.lhs {
+        // `fill_left(v)`: the "one"-side samples nothing matched meet a partner of value v.
+        for rs in &one {
+            let sig = signature(&rs.labels, m);
+            let done = if m.card == Cardinality::OneToOne {
+                pairs.matched.contains(&sig)
+            } else {
+                pairs.inserted.get(&sig).is_some_and(|s| !s.is_empty())
+            };
+            if !done {
+                let ls = Sample::new(match_labels(&rs.labels, m), rs.t, fill);
+                pairs.apply(&ls, rs, sig)?;
+            }
+        }
+    }
+    Ok(pairs.out)
+}
+
+/// The state of one vector/vector operation: which match groups were used, and the output.
+struct Pairs<'e, 'a> {
+    ev: &'e Evaluator<'a>,
+    b: &'e Binary,
+    m: &'e VectorMatching,
+    swapped: bool,
+    matched: HashSet<u64>,
+    inserted: HashMap<u64, HashSet<Labels>>,
+    out: Vec<Sample>,
+}
+
+impl Pairs<'_, '_> {
+    /// Applies the operator to a "many"-side sample `ls` and its "one"-side partner `rs`.
+    fn apply(&mut self, ls: &Sample, rs: &Sample, sig: u64) -> Result<()> {
+        let (ev, b, m) = (self.ev, self.b, self.m);
+        let (fl, fr) = if self.swapped { (rs.f, ls.f) } else { (ls.f, rs.f) };
         let (mut v, mut keep) = apply(b.op, fl, fr);
         if b.return_bool {
             v = if keep { 1.0 } else { 0.0 };
@@ -183,23 +226,23 @@ fn vector_vector(
         let drop = changes_name(ev, b.op) || (!ev.opts.delayed_name_removal && b.return_bool);
         let labels = result_labels(&ls.labels, &rs.labels, m, drop);
         if m.card == Cardinality::OneToOne {
-            if !matched.insert(sig) {
+            if !self.matched.insert(sig) {
                 return Err(QueryError::Eval(
                     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
                         .into(),
                 ));
             }
-        } else if !inserted.entry(sig).or_default().insert(labels.clone()) {
+        } else if !self.inserted.entry(sig).or_default().insert(labels.clone()) {
             return Err(QueryError::Eval(
                 "multiple matches for labels: grouping labels must ensure unique matches".into(),
             ));
         }
-        if !keep {
-            continue;
+        if keep {
+            let drop_name = b.return_bool && ev.opts.delayed_name_removal;
+            self.out.push(Sample { labels, t: ls.t.max(rs.t), f: v, drop_name });
         }
-        out.push(Sample { labels, t: ls.t, f: v, drop_name: b.return_bool && ev.opts.delayed_name_removal });
+        Ok(())
     }
-    Ok(out)
 }
 
 fn result_labels(lhs: &Labels, rhs: &Labels, m: &VectorMatching, drop_name: bool) -> Labels {
