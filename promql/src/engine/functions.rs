@@ -277,13 +277,41 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
             }
             Ok(Val::Vector(out))
         }
-        "histogram_count"
-        | "histogram_sum"
-        | "histogram_avg"
-        | "histogram_stddev"
-        | "histogram_stdvar"
-        | "histogram_quantiles"
-        | "info"
+        "histogram_quantiles" => {
+            let v = vector_arg(ev, &args[0], t)?;
+            let label = string_arg(ev, &args[1], t)?;
+            let mut qs = Vec::new();
+            for a in &args[2..] {
+                let q = scalar_arg(ev, a, t)?;
+                if q.is_nan() || !(0.0..=1.0).contains(&q) {
+                    ev.annos.warn(format!("quantile value should be between 0 and 1, got {}", go_g(q)));
+                }
+                qs.push(q);
+            }
+            let groups = classic_buckets(ev, v);
+            let mut out = Vec::new();
+            for q in qs {
+                for (labels, drop, buckets) in &groups {
+                    let (f, forced) = bucket_quantile(q, buckets.clone());
+                    if forced {
+                        let name = labels.metric_name().unwrap_or("");
+                        let suffix = if ev.opts.delayed_name_removal && !name.is_empty() {
+                            format!(" for metric name {name:?}")
+                        } else {
+                            String::new()
+                        };
+                        ev.annos.info(format!("input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile){suffix}"));
+                    }
+                    let mut b = LabelsBuilder::new(labels);
+                    b.set(&label, &openmetrics_float(q));
+                    let mut s = Sample { labels: b.labels(), t, f, drop_name: *drop };
+                    ev.drop_name(&mut s);
+                    out.push(s);
+                }
+            }
+            Ok(Val::Vector(out))
+        }
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" | "info"
         | "start_timestamp" => {
             // Native histograms only: float samples are ignored.
             for a in args {
@@ -320,6 +348,22 @@ fn classic_buckets(ev: &mut Evaluator<'_>, v: Vec<Sample>) -> Vec<(Labels, bool,
         out[i].2.push(Bucket { upper, count: s.f });
     }
     out
+}
+
+/// A float as OpenMetrics writes it in labels: `1.0`, `0.25`, `+Inf`.
+fn openmetrics_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    let s = format!("{f}");
+    if s.contains(['.', 'e']) {
+        s
+    } else {
+        s + ".0"
+    }
 }
 
 /// Go's `strconv.ParseFloat` for the spellings label values use.
@@ -743,6 +787,7 @@ fn range_function(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
             "stddev_over_time" => Some(variance(points).sqrt()),
             "stdvar_over_time" => Some(variance(points)),
             "quantile_over_time" => Some(quantile(scalars[0], points.iter().map(|p| p.f).collect())),
+            "mad_over_time" if points.iter().any(|p| p.f.is_nan()) => Some(f64::NAN),
             "mad_over_time" => {
                 let values: Vec<f64> = points.iter().map(|p| p.f).collect();
                 let median = quantile(0.5, values.clone());
