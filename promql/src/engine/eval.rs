@@ -31,7 +31,17 @@ pub(crate) struct RangeArg<'d> {
     /// Window end (evaluation time after `@` and `offset`).
     pub end: i64,
     pub range: i64,
+    /// `anchored` / `smoothed` (experimental extended range selectors): the series also
+    /// hold the points up to one lookback delta around the window.
+    pub mode: RangeMode,
     pub series: RangeSeries<'d>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RangeMode {
+    Plain,
+    Anchored,
+    Smoothed,
 }
 
 pub(crate) enum RangeSeries<'d> {
@@ -151,11 +161,19 @@ impl Planner<'_> {
                 let (s, en) = self.at(&vs.at).map_or((s, en), |a| (a, a));
                 let off = vs.offset.resolve(step, range);
                 let r = ms.range.resolve(step, range);
+                let lb = self.opts.lookback_delta_ms;
+                let (before, after) = if vs.smoothed {
+                    (lb, lb)
+                } else if vs.anchored {
+                    (lb, 0)
+                } else {
+                    (0, 0)
+                };
                 out.push(Need {
                     key: vs as *const _ as usize,
                     selector: vs,
-                    mint: s - off - r,
-                    maxt: en - off,
+                    mint: s - off - r - before,
+                    maxt: en - off + after,
                     matrix: true,
                     range: r,
                 });
@@ -398,10 +416,18 @@ impl<'a> Evaluator<'a> {
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.vector_selector(vs, t)?)),
             Expr::MatrixSelector(_) | Expr::Subquery(_) => {
                 let arg = self.range_arg(e, t)?;
+                let (from, to, mode) = (arg.end - arg.range, arg.end, arg.mode);
                 let m = match arg.series {
-                    RangeSeries::Borrowed(v) => {
-                        v.into_iter().map(|(l, p)| Series::new(l.clone(), p.to_vec())).collect()
-                    }
+                    RangeSeries::Borrowed(v) => v
+                        .into_iter()
+                        .filter_map(|(l, p)| {
+                            let points = match mode {
+                                RangeMode::Plain => p.to_vec(),
+                                _ => super::functions::extend_floats(p, from, to, mode == RangeMode::Smoothed),
+                            };
+                            (!points.is_empty()).then(|| Series::new(l.clone(), points))
+                        })
+                        .collect(),
                     RangeSeries::Owned(v) => v,
                 };
                 Ok(Val::Matrix(m))
@@ -470,14 +496,23 @@ impl<'a> Evaluator<'a> {
         let data = self.data;
         let mut out = Vec::new();
         let mut n = 0;
+        let lb = self.opts.lookback_delta_ms;
+        let (mode, before, after) = if vs.smoothed {
+            (RangeMode::Smoothed, lb, lb)
+        } else if vs.anchored {
+            (RangeMode::Anchored, lb, 0)
+        } else {
+            (RangeMode::Plain, 0, 0)
+        };
         if let Some(series) = data.get(&(vs as *const _ as usize)) {
             for (labels, points) in series {
+                let from = end - range - before;
                 let lo = if self.closed_windows() {
-                    points.partition_point(|p| p.t < end - range)
+                    points.partition_point(|p| p.t < from)
                 } else {
-                    points.partition_point(|p| p.t <= end - range)
+                    points.partition_point(|p| p.t <= from)
                 };
-                let hi = points.partition_point(|p| p.t <= end);
+                let hi = points.partition_point(|p| p.t <= end + after);
                 if lo < hi {
                     n += hi - lo;
                     out.push((labels, &points[lo..hi]));
@@ -485,7 +520,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         self.check_samples(n)?;
-        Ok(RangeArg { end, range, series: RangeSeries::Borrowed(out) })
+        Ok(RangeArg { end, range, mode, series: RangeSeries::Borrowed(out) })
     }
 
     fn subquery(&mut self, sq: &Subquery, t: i64) -> Result<RangeArg<'a>> {
@@ -504,7 +539,7 @@ impl<'a> Evaluator<'a> {
             start += step;
         }
         let m = self.eval_range(&sq.expr, start, end, step)?;
-        Ok(RangeArg { end, range, series: RangeSeries::Owned(m) })
+        Ok(RangeArg { end, range, mode: RangeMode::Plain, series: RangeSeries::Owned(m) })
     }
 }
 

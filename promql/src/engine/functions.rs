@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sextant_model::{Labels, LabelsBuilder, MatchOp};
 
 use super::aggregate::{cmp_nan_high, cmp_nan_low, go_g, kahan_inc};
-use super::eval::{Evaluator, Result, Val};
+use super::eval::{Evaluator, RangeMode, Result, Val};
 use super::quantile::{bucket_fraction, bucket_quantile, quantile, Bucket};
 use super::value::{FPoint, Sample};
 use super::QueryError;
@@ -623,6 +623,108 @@ fn extrapolated_rate(
     Some(result * factor)
 }
 
+fn interpolate(p1: FPoint, p2: FPoint, t: i64, counter: bool) -> f64 {
+    let y1 = if counter && p2.f < p1.f { 0.0 } else { p1.f };
+    y1 + (p2.f - y1) * (t - p1.t) as f64 / (p2.t - p1.t) as f64
+}
+
+/// `sort.Search(n, pred)`: the first index below `n` where `pred` holds, else `n`.
+fn search(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    (0..n).find(|&i| pred(i)).unwrap_or(n)
+}
+
+/// The window of an `anchored`/`smoothed` selector as points at exactly `mint` and `maxt`
+/// (picked or interpolated) with the samples between.
+pub(crate) fn extend_floats(f: &[FPoint], mint: i64, maxt: i64, smoothed: bool) -> Vec<FPoint> {
+    if f.is_empty() {
+        return Vec::new();
+    }
+    let mut last = f.len() - 1;
+    let mut first = search(last, |i| f[i].t > mint).saturating_sub(1);
+    if smoothed {
+        last = search(last, |i| f[i].t >= maxt);
+    }
+    if f[last].t <= mint {
+        return Vec::new();
+    }
+    let left =
+        if smoothed && f[first].t < mint { interpolate(f[first], f[first + 1], mint, false) } else { f[first].f };
+    let right = if smoothed && last > 0 && f[last].t > maxt {
+        interpolate(f[last - 1], f[last], maxt, false)
+    } else {
+        f[last].f
+    };
+    if f[first].t <= mint {
+        first += 1;
+    }
+    let mut out = vec![FPoint { t: mint, f: left }];
+    if f[last].t >= maxt {
+        if last > first {
+            out.extend_from_slice(&f[first..last]);
+        }
+    } else if last + 1 > first {
+        out.extend_from_slice(&f[first..=last]);
+    }
+    out.push(FPoint { t: maxt, f: right });
+    out
+}
+
+/// `rate`/`increase`/`delta` over `anchored` or `smoothed` windows: no extrapolation, the
+/// value at the window edges is the anchor sample or an interpolation.
+fn extended_rate(
+    f: &[FPoint],
+    range_start: i64,
+    range_end: i64,
+    range: i64,
+    counter: bool,
+    rate: bool,
+    smoothed: bool,
+) -> Option<f64> {
+    let mut last = f.len() - 1;
+    let mut first = search(last, |i| f[i].t > range_start).saturating_sub(1);
+    if smoothed {
+        last = search(last, |i| f[i].t >= range_end);
+    }
+    if f[last].t <= range_start {
+        return None;
+    }
+    if smoothed && f[first].t > range_end {
+        return None;
+    }
+    let left = if smoothed && f[first].t < range_start {
+        interpolate(f[first], f[first + 1], range_start, counter)
+    } else {
+        f[first].f
+    };
+    let right = if smoothed && last > 0 && f[last].t > range_end {
+        interpolate(f[last - 1], f[last], range_end, counter)
+    } else {
+        f[last].f
+    };
+    let mut result = right - left;
+    if counter {
+        if f[first].t <= range_start {
+            first += 1;
+        }
+        let end_excl = if f[last].t >= range_end { last } else { last + 1 };
+        let inner = if first < end_excl { &f[first..end_excl] } else { &[][..] };
+        let mut prev = left;
+        for p in inner {
+            if p.f < prev {
+                result += prev;
+            }
+            prev = p.f;
+        }
+        if right < prev {
+            result += prev;
+        }
+    }
+    if rate {
+        result /= range as f64 / 1000.0;
+    }
+    Some(result)
+}
+
 fn instant_value(points: &[FPoint], rate: bool) -> Option<f64> {
     if points.len() < 2 {
         return None;
@@ -723,6 +825,7 @@ fn range_function(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
     }
     let arg = ev.range_arg(&args[matrix_idx], t)?;
     let (range_start, range_end, range) = (arg.end - arg.range, arg.end, arg.range);
+    let mode = arg.mode;
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let v2 = ev.closed_windows();
     let mut out = Vec::new();
@@ -738,7 +841,22 @@ fn range_function(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
         if points.is_empty() {
             continue;
         }
+        let extended = mode != RangeMode::Plain;
+        let smoothed = mode == RangeMode::Smoothed;
+        let points = if mode == RangeMode::Anchored && matches!(name, "changes" | "resets") {
+            // The anchor: the newest sample at or before the window start, then the window.
+            let after = points.partition_point(|p| p.t <= range_start);
+            if after >= points.len() {
+                continue;
+            }
+            &points[after.saturating_sub(1)..]
+        } else {
+            points
+        };
         let v = match name {
+            "rate" if extended => extended_rate(points, range_start, range_end, range, true, true, smoothed),
+            "increase" if extended => extended_rate(points, range_start, range_end, range, true, false, smoothed),
+            "delta" if extended => extended_rate(points, range_start, range_end, range, false, false, smoothed),
             "rate" => extrapolated_rate(points, range_start, range_end, range, true, true, v2),
             "increase" => extrapolated_rate(points, range_start, range_end, range, true, false, v2),
             "delta" => extrapolated_rate(points, range_start, range_end, range, false, false, v2),
