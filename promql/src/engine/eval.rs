@@ -151,7 +151,7 @@ impl Planner<'_> {
                     key: vs as *const _ as usize,
                     selector: vs,
                     mint: s - off - lb,
-                    maxt: en - off,
+                    maxt: en - off + if vs.smoothed { lb } else { 0 },
                     matrix: false,
                     range: 0,
                 });
@@ -446,8 +446,13 @@ impl<'a> Evaluator<'a> {
         let lb = self.opts.lookback_delta_ms;
         let mut out = Vec::new();
         for (labels, points) in series {
-            if let Some(p) = self.last_in_lookback(points, ref_t, lb) {
-                out.push(Sample { labels: labels.clone(), t, f: p.f, drop_name: false });
+            let value = if vs.smoothed {
+                smoothed_value(points, ref_t, lb)
+            } else {
+                self.last_in_lookback(points, ref_t, lb).map(|p| p.f)
+            };
+            if let Some(f) = value {
+                out.push(Sample { labels: labels.clone(), t, f, drop_name: false });
             }
         }
         self.check_samples(out.len())?;
@@ -540,6 +545,25 @@ impl<'a> Evaluator<'a> {
         }
         let m = self.eval_range(&sq.expr, start, end, step)?;
         Ok(RangeArg { end, range, mode: RangeMode::Plain, series: RangeSeries::Owned(m) })
+    }
+}
+
+/// The value of a `smoothed` selector at `t`: the sample at `t`, or the interpolation between
+/// its neighbours within one lookback delta either side, or the last sample before.
+fn smoothed_value(points: &[FPoint], t: i64, lb: i64) -> Option<f64> {
+    let lo = points.partition_point(|p| p.t <= t - lb);
+    let hi = points.partition_point(|p| p.t <= t + lb);
+    let window: Vec<FPoint> = points[lo..hi].iter().filter(|p| !is_stale(p.f)).copied().collect();
+    let i = window.partition_point(|p| p.t < t);
+    if i < window.len() && window[i].t == t {
+        Some(window[i].f)
+    } else if i > 0 && i < window.len() {
+        let (prev, next) = (window[i - 1], window[i]);
+        Some(prev.f + (next.f - prev.f) * (t - prev.t) as f64 / (next.t - prev.t) as f64)
+    } else if i > 0 {
+        Some(window[i - 1].f)
+    } else {
+        None
     }
 }
 
