@@ -117,7 +117,7 @@ pub(crate) fn run(
 /// selector (stale markers dropped), and its range (for hints).
 struct Need<'e> {
     key: usize,
-    selector: &'e VectorSelector,
+    matchers: std::borrow::Cow<'e, [sextant_model::Matcher]>,
     mint: i64,
     maxt: i64,
     matrix: bool,
@@ -149,7 +149,7 @@ impl Planner<'_> {
                 let lb = self.opts.lookback_delta_ms;
                 out.push(Need {
                     key: vs as *const _ as usize,
-                    selector: vs,
+                    matchers: std::borrow::Cow::Borrowed(&vs.matchers),
                     mint: s - off - lb,
                     maxt: en - off + if vs.smoothed { lb } else { 0 },
                     matrix: false,
@@ -171,7 +171,7 @@ impl Planner<'_> {
                 };
                 out.push(Need {
                     key: vs as *const _ as usize,
-                    selector: vs,
+                    matchers: std::borrow::Cow::Borrowed(&vs.matchers),
                     mint: s - off - r - before,
                     maxt: en - off + after,
                     matrix: true,
@@ -185,7 +185,22 @@ impl Planner<'_> {
                 self.walk(&sq.expr, s - off - r, en - off, out);
             }
             Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
-            Expr::Call(c) => c.args.iter().for_each(|a| self.walk(a, s, en, out)),
+            Expr::Call(c) => {
+                if c.func.name == "info" {
+                    let (at, off) = super::info::first_selector_timing(&c.args[0]);
+                    let (s, en) = self.at(&at).map_or((s, en), |a| (a, a));
+                    let off = off.resolve(step, range);
+                    out.push(Need {
+                        key: c as *const _ as usize,
+                        matchers: std::borrow::Cow::Owned(super::info::info_select_matchers(c)),
+                        mint: s - off - self.opts.lookback_delta_ms,
+                        maxt: en - off,
+                        matrix: false,
+                        range: 0,
+                    });
+                }
+                c.args.iter().for_each(|a| self.walk(a, s, en, out))
+            }
             Expr::Aggregate(a) => {
                 if let Some(p) = &a.param {
                     self.walk(p, s, en, out);
@@ -211,16 +226,16 @@ fn fetch(storage: &dyn Queryable, needs: &[Need<'_>], interval: i64) -> Result<H
     let maxt = needs.iter().map(|n| n.maxt).max().unwrap_or(0);
     let querier = storage.querier(mint, maxt).map_err(|e| QueryError::Storage(e.to_string()))?;
     // One selector may be reached through several paths (subqueries): merge their ranges.
-    let mut ranges: HashMap<usize, (i64, i64, bool, i64, &VectorSelector)> = HashMap::new();
+    type Range<'m> = (i64, i64, bool, i64, &'m [sextant_model::Matcher]);
+    let mut ranges: HashMap<usize, Range<'_>> = HashMap::new();
     for n in needs {
-        let r = ranges.entry(n.key).or_insert((n.mint, n.maxt, n.matrix, n.range, n.selector));
+        let r = ranges.entry(n.key).or_insert((n.mint, n.maxt, n.matrix, n.range, &n.matchers[..]));
         r.0 = r.0.min(n.mint);
         r.1 = r.1.max(n.maxt);
     }
-    for (key, (lo, hi, matrix, range, selector)) in ranges {
-        let vs = selector;
+    for (key, (lo, hi, matrix, range, matchers)) in ranges {
         let hints = SelectHints { start: lo, end: hi, step: interval, func: None, range };
-        let set = querier.select(false, Some(&hints), &vs.matchers).map_err(|e| QueryError::Storage(e.to_string()))?;
+        let set = querier.select(false, Some(&hints), matchers).map_err(|e| QueryError::Storage(e.to_string()))?;
         let mut series = Vec::new();
         for s in set {
             let mut s = s.map_err(|e| QueryError::Storage(e.to_string()))?;
@@ -474,7 +489,12 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
-    fn last_in_lookback<'p>(&self, points: &'p [FPoint], ref_t: i64, lb: i64) -> Option<&'p FPoint> {
+    /// The series the planner fetched for the node at `key` (a selector or an `info` call).
+    pub fn fetched(&self, key: usize) -> &'a [(Labels, Vec<FPoint>)] {
+        self.data.get(&key).map_or(&[], |v| &v[..])
+    }
+
+    pub fn last_in_lookback<'p>(&self, points: &'p [FPoint], ref_t: i64, lb: i64) -> Option<&'p FPoint> {
         let idx = points.partition_point(|p| p.t <= ref_t);
         if idx == 0 {
             return None;

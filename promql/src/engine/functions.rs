@@ -311,7 +311,8 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
             }
             Ok(Val::Vector(out))
         }
-        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" | "info"
+        "info" => super::info::info(ev, c, t),
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar"
         | "start_timestamp" => {
             // Native histograms only: float samples are ignored.
             for a in args {
