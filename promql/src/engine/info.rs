@@ -11,6 +11,9 @@ use super::QueryError;
 use crate::ast::{At, Call, Duration, Expr};
 
 const TARGET_INFO: &str = "target_info";
+
+/// An info series' name and identifying label values.
+type InfoKey = (String, Option<String>, Option<String>);
 const IDENTIFYING: [&str; 2] = ["instance", "job"];
 
 /// The `@` and `offset` of the first selector in `e` (pre-order), which the info series
@@ -98,7 +101,7 @@ pub(crate) fn info(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
     let (at, off) = first_selector_timing(&c.args[0]);
     let ref_t = ev.at_time(&at).unwrap_or(t) - ev.resolve(&off);
     let lb = ev.opts.lookback_delta_ms;
-    let mut infos: HashMap<(String, Option<String>, Option<String>), (i64, &sextant_model::Labels)> = HashMap::new();
+    let mut infos: HashMap<InfoKey, (i64, &sextant_model::Labels)> = HashMap::new();
     let mut info_names: Vec<String> = Vec::new();
     if has_ids {
         for (labels, points) in ev.fetched(c as *const _ as usize) {
