@@ -21,7 +21,7 @@ use crate::error::Error;
 pub use value::{Annotations, FPoint, Sample, Series, Value};
 
 pub(crate) use functions::almost_equal;
-pub(crate) use value::format_float as format_value;
+pub(crate) use value::{format_float as format_value, labels_string};
 
 /// Engine settings, named after Prometheus' flags.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,7 @@ use std::fmt;
 use sextant_model::{is_stale, Appendable, Labels, MemStorage};
 
 use crate::ast::{At, Expr};
-use crate::engine::{Engine, EngineOptions, QueryResult, Semantics, Value};
+use crate::engine::{labels_string as ls, Engine, EngineOptions, QueryResult, Semantics, Value};
 use crate::error::Error;
 use crate::parser::ParseOptions;
 use parse::{Cmd, EvalCmd, Slot};
@@ -349,14 +349,14 @@ fn compare(ev: &EvalCmd, value: &Value, range: Option<(i64, i64, i64)>) -> Resul
             let mut seen = vec![false; ev.expected.len()];
             for (p, s) in vec.iter().enumerate() {
                 let Some(i) = ev.expected.iter().position(|e| e.labels == s.labels) else {
-                    return Err(format!("unexpected metric {} in result, has value {}", s.labels, fmt_f(s.f)));
+                    return Err(format!("unexpected metric {} in result, has value {}", ls(&s.labels), fmt_f(s.f)));
                 };
                 let exp = &ev.expected[i];
                 seen[i] = true;
                 if ev.ordered && exp.ordinal != p + 1 {
                     return Err(format!(
                         "expected metric {} with value at position {}, got position {}",
-                        s.labels,
+                        ls(&s.labels),
                         exp.ordinal,
                         p + 1
                     ));
@@ -364,15 +364,22 @@ fn compare(ev: &EvalCmd, value: &Value, range: Option<(i64, i64, i64)>) -> Resul
                 match exp.values.first() {
                     Some(Slot::Float(want)) => {
                         if !eq(*want, s.f) {
-                            return Err(format!("expected {} for {} but got {}", fmt_f(*want), s.labels, fmt_f(s.f)));
+                            return Err(format!(
+                                "expected {} for {} but got {}",
+                                fmt_f(*want),
+                                ls(&s.labels),
+                                fmt_f(s.f)
+                            ));
                         }
                     }
-                    Some(Slot::Histogram) => return Err(format!("expected histogram for {}, got float", s.labels)),
-                    _ => return Err(format!("no expected value for {}", s.labels)),
+                    Some(Slot::Histogram) => {
+                        return Err(format!("expected histogram for {}, got float", ls(&s.labels)))
+                    }
+                    _ => return Err(format!("no expected value for {}", ls(&s.labels))),
                 }
             }
             if let Some(i) = seen.iter().position(|s| !s) {
-                return Err(format!("expected metric {} not found in result", ev.expected[i].labels));
+                return Err(format!("expected metric {} not found in result", ls(&ev.expected[i].labels)));
             }
             Ok(())
         }
@@ -389,12 +396,12 @@ fn compare(ev: &EvalCmd, value: &Value, range: Option<(i64, i64, i64)>) -> Resul
             }
             for s in m {
                 if !ev.expected.iter().any(|e| e.labels == s.labels) {
-                    return Err(format!("unexpected metric {} in result", s.labels));
+                    return Err(format!("unexpected metric {} in result", ls(&s.labels)));
                 }
             }
             for exp in &ev.expected {
                 let Some(s) = m.iter().find(|s| s.labels == exp.labels) else {
-                    return Err(format!("expected metric {} not found in result", exp.labels));
+                    return Err(format!("expected metric {} not found in result", ls(&exp.labels)));
                 };
                 let mut want = Vec::new();
                 for (i, slot) in exp.values.iter().enumerate() {
@@ -403,12 +410,12 @@ fn compare(ev: &EvalCmd, value: &Value, range: Option<(i64, i64, i64)>) -> Resul
                         return Err(format!(
                             "expected {} points for {}, but query time range cannot return this many points",
                             exp.values.len(),
-                            exp.labels
+                            ls(&exp.labels)
                         ));
                     }
                     match slot {
                         Slot::Float(f) => want.push((t, *f)),
-                        Slot::Histogram => return Err(format!("expected histogram points for {}", exp.labels)),
+                        Slot::Histogram => return Err(format!("expected histogram points for {}", ls(&exp.labels))),
                         Slot::Omitted => {}
                     }
                 }
@@ -418,7 +425,7 @@ fn compare(ev: &EvalCmd, value: &Value, range: Option<(i64, i64, i64)>) -> Resul
                     return Err(format!(
                         "expected {} float points for {}, got {}: want [{}], got [{}]",
                         want.len(),
-                        exp.labels,
+                        ls(&exp.labels),
                         s.floats.len(),
                         wanted.join(" "),
                         got.join(" ")
@@ -430,7 +437,7 @@ fn compare(ev: &EvalCmd, value: &Value, range: Option<(i64, i64, i64)>) -> Resul
                             "expected {} @[{}] for {} but got {} @[{}]",
                             fmt_f(*f),
                             t,
-                            exp.labels,
+                            ls(&exp.labels),
                             fmt_f(p.f),
                             p.t
                         ));
