@@ -427,6 +427,17 @@ fn split_items(s: &str) -> Vec<String> {
     out
 }
 
+/// The most slots one value item may expand to (the upstream scripts use up to 10,001).
+const MAX_REPEAT: usize = 1_000_000;
+
+fn repeat_count(it: &str, n: &str) -> Result<usize, String> {
+    let n: usize = n.parse().map_err(|_| format!("invalid value {it:?}"))?;
+    if n > MAX_REPEAT {
+        return Err(format!("too many values in {it:?} (at most {MAX_REPEAT})"));
+    }
+    Ok(n)
+}
+
 fn parse_values(s: &str) -> Result<Vec<Slot>, String> {
     static ITEM: OnceLock<Regex> = OnceLock::new();
     const NUM: &str = r"(?:(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?|(?i:inf|nan))";
@@ -436,13 +447,13 @@ fn parse_values(s: &str) -> Result<Vec<Slot>, String> {
         if it == "_" {
             out.push(Slot::Omitted);
         } else if let Some(n) = it.strip_prefix("_x") {
-            let n: usize = n.parse().map_err(|_| format!("invalid value {it:?}"))?;
+            let n = repeat_count(&it, n)?;
             out.extend(std::iter::repeat_n(Slot::Omitted, n));
         } else if it == "stale" {
             out.push(Slot::Float(sextant_model::stale_nan()));
         } else if it.starts_with("{{") {
             let n = match it.rfind("}}x") {
-                Some(p) => it[p + 3..].parse::<usize>().map_err(|_| format!("invalid value {it:?}"))? + 1,
+                Some(p) => repeat_count(&it, &it[p + 3..])? + 1,
                 None => 1,
             };
             out.extend(std::iter::repeat_n(Slot::Histogram, n));
@@ -450,12 +461,9 @@ fn parse_values(s: &str) -> Result<Vec<Slot>, String> {
             let c = item.captures(&it).ok_or_else(|| format!("invalid value {it:?}"))?;
             let base = signed_number(&c[1])?;
             let times: usize = match c.get(4) {
-                Some(n) => n.as_str().parse().map_err(|_| format!("invalid value {it:?}"))?,
+                Some(n) => repeat_count(&it, n.as_str())?,
                 None => 0,
             };
-            if times > 10_000_000 {
-                return Err(format!("too many values in {it:?}"));
-            }
             let delta = match (c.get(2), c.get(3)) {
                 (Some(sign), Some(d)) => {
                     let d = signed_number(d.as_str())?;
