@@ -1,10 +1,9 @@
 //! Aggregation operators (`sum`, `avg`, `topk`, `quantile`…).
 
-use std::collections::HashMap;
-
 use sextant_model::{Labels, LabelsBuilder};
 
 use super::eval::{Evaluator, Result, Val};
+use super::hash::FxHashMap;
 use super::value::{format_float, Sample};
 use super::QueryError;
 use crate::ast::{Aggregate, AggregateOp};
@@ -42,6 +41,24 @@ fn group_labels(labels: &Labels, grouping: &[String], without: bool) -> Labels {
     } else {
         labels.filter(|l| grouping.iter().any(|g| **g == *l.name))
     }
+}
+
+fn in_group(name: &str, grouping: &[String], without: bool) -> bool {
+    if without {
+        name != "__name__" && !grouping.iter().any(|g| g == name)
+    } else {
+        grouping.iter().any(|g| g == name)
+    }
+}
+
+fn group_hash(labels: &Labels, grouping: &[String], without: bool) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = super::hash::FxHasher::default();
+    for l in labels.iter().filter(|l| in_group(&l.name, grouping, without)) {
+        l.name.hash(&mut h);
+        l.value.hash(&mut h);
+    }
+    h.finish()
 }
 
 pub(crate) fn aggregate(ev: &mut Evaluator<'_>, a: &Aggregate, t: i64) -> Result<Val> {
@@ -98,17 +115,18 @@ pub(crate) fn aggregate(ev: &mut Evaluator<'_>, a: &Aggregate, t: i64) -> Result
     }
 
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    // Groups by a hash of their labels, so no label set is built for samples of known groups.
+    let mut index: FxHashMap<u64, usize> = FxHashMap::default();
     let op = a.op;
     for s in vec {
-        let key = group_labels(&s.labels, &grouping, a.without);
-        let gi = match index.get(&key) {
+        let hash = group_hash(&s.labels, &grouping, a.without);
+        let gi = match index.get(&hash) {
             Some(&i) => i,
             None => {
-                index.insert(key.clone(), groups.len());
+                index.insert(hash, groups.len());
                 let f = s.f;
                 groups.push(Group {
-                    labels: key,
+                    labels: group_labels(&s.labels, &grouping, a.without),
                     value: match op {
                         AggregateOp::Group => 1.0,
                         AggregateOp::Stddev | AggregateOp::Stdvar if f.is_nan() || f.is_infinite() => f64::NAN,

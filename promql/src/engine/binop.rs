@@ -1,11 +1,11 @@
 //! Binary operators: arithmetic, comparisons and set operations, with vector matching.
 
-use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use sextant_model::{Labels, LabelsBuilder};
 
 use super::eval::{drop_metadata, Evaluator, Result, Val};
+use super::hash::{FxHashMap, FxHashSet};
 use super::value::{labels_string, Sample};
 use super::QueryError;
 use crate::ast::{Binary, BinaryOp, Cardinality, VectorMatching};
@@ -104,7 +104,7 @@ fn vector_scalar(ev: &Evaluator<'_>, b: &Binary, vec: Vec<Sample>, scalar: f64, 
 /// The matching signature of `labels`: a hash of the `on` labels, or of all labels but the
 /// `ignoring` ones and `__name__`.
 fn signature(labels: &Labels, m: &VectorMatching) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = super::hash::FxHasher::default();
     for l in labels.iter() {
         let listed = m.matching_labels.iter().any(|n| **n == *l.name);
         let take = if m.on { listed } else { !listed && &*l.name != "__name__" };
@@ -128,12 +128,12 @@ fn match_labels(labels: &Labels, m: &VectorMatching) -> Labels {
 }
 
 fn and_unless(l: Vec<Sample>, r: Vec<Sample>, m: &VectorMatching, and: bool) -> Vec<Sample> {
-    let right: HashSet<u64> = r.iter().map(|s| signature(&s.labels, m)).collect();
+    let right: FxHashSet<u64> = r.iter().map(|s| signature(&s.labels, m)).collect();
     l.into_iter().filter(|s| right.contains(&signature(&s.labels, m)) == and).collect()
 }
 
 fn or(l: Vec<Sample>, r: Vec<Sample>, m: &VectorMatching) -> Vec<Sample> {
-    let left: HashSet<u64> = l.iter().map(|s| signature(&s.labels, m)).collect();
+    let left: FxHashSet<u64> = l.iter().map(|s| signature(&s.labels, m)).collect();
     let mut out = l;
     out.extend(r.into_iter().filter(|s| !left.contains(&signature(&s.labels, m))));
     out
@@ -155,7 +155,7 @@ fn vector_vector(
     }
     let swapped = m.card == Cardinality::OneToMany;
     let (many, one) = if swapped { (r, l) } else { (l, r) };
-    let mut one_sigs: HashMap<u64, usize> = HashMap::with_capacity(one.len());
+    let mut one_sigs: FxHashMap<u64, usize> = FxHashMap::default();
     for (i, s) in one.iter().enumerate() {
         let sig = signature(&s.labels, m);
         if let Some(&j) = one_sigs.get(&sig) {
@@ -171,7 +171,8 @@ fn vector_vector(
         }
         one_sigs.insert(sig, i);
     }
-    let mut pairs = Pairs { ev, b, m, swapped, matched: HashSet::new(), inserted: HashMap::new(), out: Vec::new() };
+    let mut pairs =
+        Pairs { ev, b, m, swapped, matched: FxHashSet::default(), inserted: FxHashMap::default(), out: Vec::new() };
     for ls in &many {
         let sig = signature(&ls.labels, m);
         match one_sigs.get(&sig) {
@@ -208,8 +209,8 @@ struct Pairs<'e, 'a> {
     b: &'e Binary,
     m: &'e VectorMatching,
     swapped: bool,
-    matched: HashSet<u64>,
-    inserted: HashMap<u64, HashSet<Labels>>,
+    matched: FxHashSet<u64>,
+    inserted: FxHashMap<u64, FxHashSet<Labels>>,
     out: Vec<Sample>,
 }
 

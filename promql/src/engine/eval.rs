@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use sextant_model::{is_stale, Labels, Queryable, SelectHints};
 
+use super::hash::FxHashMap;
 use super::value::{Annotations, FPoint, Sample, Series, Value};
 use super::{CancelToken, EngineOptions, QueryError, QueryResult};
 use crate::ast::{At, Expr, ExprType, MatrixSelector, Subquery, UnaryOp, VectorSelector};
@@ -341,7 +342,7 @@ impl<'a> Evaluator<'a> {
         // Series that became equal when their names went: merge them if their points do
         // not overlap in time.
         let mut out: Vec<Series> = Vec::new();
-        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut index: FxHashMap<Labels, usize> = FxHashMap::default();
         for s in m {
             match index.get(&s.labels) {
                 None => {
@@ -368,7 +369,7 @@ impl<'a> Evaluator<'a> {
     /// Evaluates `e` at every step from `start` to `end` into series.
     pub fn eval_range(&mut self, e: &Expr, start: i64, end: i64, step: i64) -> Result<Vec<Series>> {
         let mut out: Vec<Series> = Vec::new();
-        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut index: FxHashMap<Labels, usize> = FxHashMap::default();
         let mut total = 0usize;
         let mut t = start;
         while t <= end {
@@ -588,7 +589,7 @@ fn smoothed_value(points: &[FPoint], t: i64, lb: i64) -> Option<f64> {
 }
 
 fn has_duplicates<'l>(labels: impl Iterator<Item = &'l Labels>) -> bool {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = super::hash::FxHashSet::default();
     for l in labels {
         if !seen.insert(l) {
             return true;

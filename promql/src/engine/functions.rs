@@ -1,11 +1,10 @@
 //! The function implementations.
 
-use std::collections::HashMap;
-
 use sextant_model::{Labels, LabelsBuilder, MatchOp};
 
 use super::aggregate::{cmp_nan_high, cmp_nan_low, go_g, kahan_inc};
 use super::eval::{Evaluator, RangeMode, Result, Val};
+use super::hash::FxHashMap;
 use super::quantile::{bucket_fraction, bucket_quantile, quantile, Bucket};
 use super::value::{FPoint, Sample};
 use super::QueryError;
@@ -327,7 +326,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
 /// Groups classic histogram buckets by their labels without `le`.
 fn classic_buckets(ev: &mut Evaluator<'_>, v: Vec<Sample>) -> Vec<(Labels, bool, Vec<Bucket>)> {
     let mut out: Vec<(Labels, bool, Vec<Bucket>)> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: FxHashMap<Labels, usize> = FxHashMap::default();
     for s in v {
         let le = s.labels.get("le").unwrap_or("");
         let Some(upper) = parse_go_float(le) else {

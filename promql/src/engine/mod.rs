@@ -5,6 +5,7 @@ mod aggregate;
 mod binop;
 mod eval;
 mod functions;
+mod hash;
 mod info;
 mod quantile;
 mod value;
