@@ -15,7 +15,7 @@ fn own_scripts_pass() {
 /// Runs every `.test` file in `dir`; every eval must pass. Returns the number of evals.
 fn run_dir(dir: &std::path::Path, dialect: Dialect) -> usize {
     let mut n = 0;
-    for entry in std::fs::read_dir(&dir).expect("testdata") {
+    for entry in std::fs::read_dir(dir).expect("testdata") {
         let path = entry.expect("entry").path();
         if path.extension().is_none_or(|e| e != "test") {
             continue;
