@@ -429,8 +429,15 @@ fn label_replace(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
     let repl = string_arg(ev, &c.args[2], t)?;
     let src = string_arg(ev, &c.args[3], t)?;
     let re_src = string_arg(ev, &c.args[4], t)?;
-    let re = regex::Regex::new(&format!("^(?s:{re_src})$"))
-        .map_err(|e| QueryError::Eval(format!("invalid regular expression in label_replace(): {re_src}: {e}")))?;
+    let re = match ev.regexes.get(&re_src) {
+        Some(re) => re.clone(),
+        None => {
+            let re = regex::Regex::new(&format!("^(?s:{re_src})$"))
+                .map_err(|_| QueryError::Eval(format!("invalid regular expression in label_replace(): {re_src}")))?;
+            ev.regexes.insert(re_src.clone(), re.clone());
+            re
+        }
+    };
     if !check_label_name(ev, &dst) {
         return Err(QueryError::Eval(format!("invalid destination label name in label_replace(): {dst}")));
     }
