@@ -19,6 +19,44 @@ pub struct PostableAlert {
     pub generator_url: String,
 }
 
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonAlert {
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    starts_at: Option<String>,
+    #[serde(default)]
+    ends_at: Option<String>,
+    #[serde(default, rename = "generatorURL")]
+    generator_url: Option<String>,
+}
+
+impl PostableAlert {
+    /// Decodes the body of `POST /api/v2/alerts`: a JSON array of alerts.
+    pub fn parse_json(body: &[u8]) -> Result<Vec<PostableAlert>, Error> {
+        let alerts: Vec<JsonAlert> =
+            serde_json::from_slice(body).map_err(|e| Error::invalid(format!("parsing alerts: {e}")))?;
+        let time = |t: Option<String>| match t.as_deref() {
+            None | Some("") => Ok(None),
+            Some(t) => parse_rfc3339(t),
+        };
+        alerts
+            .into_iter()
+            .map(|a| {
+                Ok(PostableAlert {
+                    labels: a.labels.into_iter().collect(),
+                    annotations: a.annotations.unwrap_or_default(),
+                    starts_at_ms: time(a.starts_at)?,
+                    ends_at_ms: time(a.ends_at)?,
+                    generator_url: a.generator_url.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+}
+
 /// A stored alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
@@ -264,6 +302,19 @@ mod tests {
         assert!(Alert::from_postable(post(&[("b", "")], None, None), 1000, 1).is_err());
         assert!(Alert::from_postable(post(&[("a", "1")], Some(10), Some(5)), 1000, 1).is_err());
         assert!(Alert::from_postable(post(&[("a-b", "1")], None, None), 1000, 1).is_err());
+    }
+
+    #[test]
+    fn decodes_posted_json() {
+        let body = br#"[{"labels":{"alertname":"x"},"annotations":{"s":"1"},"startsAt":"1970-01-01T00:00:01Z",
+            "endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://g"},{"labels":{"a":"b"}}]"#;
+        let alerts = PostableAlert::parse_json(body).unwrap();
+        assert_eq!(alerts.len(), 2);
+        assert_eq!((alerts[0].starts_at_ms, alerts[0].ends_at_ms), (Some(1000), None));
+        assert_eq!(alerts[0].generator_url, "http://g");
+        for bad in [&b"{}"[..], b"[{}]", b"[{\"labels\":{},\"startsAt\":\"x\"}]", b"[1]"] {
+            assert!(PostableAlert::parse_json(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]
