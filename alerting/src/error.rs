@@ -20,6 +20,9 @@ pub enum Error {
     /// A silence id that is not stored.
     #[error("silence {id} not found")]
     SilenceNotFound { id: String },
+    /// Sending a notification failed; `retryable` says whether trying again may help.
+    #[error("{integration}: {message}")]
+    Notify { integration: String, message: String, retryable: bool },
     /// Reading or writing the state under `--storage.path` failed.
     #[error("{path}: {message}")]
     Storage { path: String, message: String },
@@ -38,6 +41,10 @@ impl Error {
         Error::Invalid { message: message.into() }
     }
 
+    pub(crate) fn notify(integration: &str, message: impl Into<String>, retryable: bool) -> Error {
+        Error::Notify { integration: integration.to_string(), message: message.into(), retryable }
+    }
+
     pub(crate) fn storage(path: &std::path::Path, message: impl fmt::Display) -> Error {
         Error::Storage { path: path.display().to_string(), message: message.to_string() }
     }
@@ -48,7 +55,7 @@ impl Error {
         match self {
             Error::Matcher { message } => message,
             Error::Config(c) => &c.message,
-            Error::Invalid { message } | Error::Storage { message, .. } => message,
+            Error::Invalid { message } | Error::Storage { message, .. } | Error::Notify { message, .. } => message,
             Error::SilenceNotFound { .. } => "silence not found",
         }
     }

@@ -22,7 +22,7 @@ enum Command {
         #[command(subcommand)]
         command: check::CheckCommand,
     },
-    /// Alertmanager tools: `check-config`, `routes [show|test]`.
+    /// Alertmanager: the server (no subcommand), or `check-config`, `routes [show|test]`.
     Alertmanager(alertmanager::Args),
 }
 

@@ -84,6 +84,8 @@ pub struct Notification {
     pub alerts: Vec<NotifiedAlert>,
     /// The flush time.
     pub now_ms: i64,
+    /// How long sending may take, retries included: `max(group_interval, 10s)`.
+    pub timeout_ms: i64,
     /// Written to the notification log when the send succeeds.
     pub log_key: LogKey,
     pub log_entry: LogEntry,
@@ -353,6 +355,7 @@ impl Dispatcher {
                 group_labels: group_labels.clone(),
                 alerts: notified,
                 now_ms,
+                timeout_ms: (opts.group_interval.as_millis() as i64).max(10_000),
                 log_key,
                 log_entry,
             });

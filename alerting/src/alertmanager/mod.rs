@@ -8,6 +8,7 @@ mod gostr;
 mod inhibit;
 mod matcher;
 mod nflog;
+mod notify;
 mod receivers;
 mod route;
 mod silence;
@@ -27,6 +28,7 @@ pub use matcher::{
     Matchers, ParseMode,
 };
 pub use nflog::{LogEntry, LogKey, NotificationLog};
+pub use notify::{send_with_retries, HttpNotifier, Notifier, NotifyMetrics, USER_AGENT};
 pub use receivers::{
     DiscordConfig, EmailConfig, HttpClientConfig, IncidentioConfig, JiraConfig, MattermostConfig, MsTeamsConfig,
     MsTeamsV2Config, OpsGenieConfig, OpsGenieResponder, PagerdutyConfig, PagerdutyImage, PagerdutyLink, PushoverConfig,
