@@ -576,6 +576,11 @@ async fn metrics(State(am): State<Arc<Alertmanager>>) -> Response {
             suppressed += 1;
         }
     }
+    let flushes = d.flushes();
+    text.push_str("# HELP sextant_alertmanager_group_flushes_total Aggregation group flushes run.\n");
+    text.push_str(&format!(
+        "# TYPE sextant_alertmanager_group_flushes_total counter\nsextant_alertmanager_group_flushes_total {flushes}\n"
+    ));
     text.push_str("# HELP alertmanager_alerts How many alerts by state.\n# TYPE alertmanager_alerts gauge\n");
     text.push_str(&format!("alertmanager_alerts{{state=\"active\"}} {active}\n"));
     text.push_str(&format!("alertmanager_alerts{{state=\"suppressed\"}} {suppressed}\n"));

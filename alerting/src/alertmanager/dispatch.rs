@@ -155,6 +155,11 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// How many group flushes have run (each ran the pipeline, whether or not it sent).
+    pub fn flushes(&self) -> u64 {
+        self.next_flush_id - 1
+    }
+
     /// A dispatcher keeping silences and the notification log in memory.
     pub fn new(config: Config) -> Dispatcher {
         Dispatcher::with_state(config, Silences::new(), NotificationLog::new())
