@@ -262,3 +262,118 @@ fn amtool_lists_alerts_and_manages_silences() {
     let shown = amtool(&["config", "show"]);
     assert!(shown.contains("receiver: sink"), "{shown}");
 }
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn installed(program: &str, package: &str) -> bool {
+    let ok = Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success());
+    if !ok {
+        println!("prometheus differential test: skipped, {program} not installed (Debian package {package})");
+    }
+    ok
+}
+
+/// The notification as compared: everything but the receiver-side fields that differ by
+/// construction (none: both get the same external URL and receiver name).
+fn comparable(body: &serde_json::Value) -> String {
+    body.to_string()
+}
+
+#[test]
+fn prometheus_feeds_sextant_and_alertmanager_the_same_way() {
+    if !installed("prometheus", "prometheus") || !installed("prometheus-alertmanager", "prometheus-alertmanager") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let (ours, theirs, prom_port) = (free_port(), free_port(), free_port());
+    let am_config = |path: &str| {
+        format!(
+            "route:\n  receiver: sink\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\n\
+             receivers:\n- name: sink\n  webhook_configs: [{{url: 'http://127.0.0.1:{}/{path}'}}]\n",
+            sink.port
+        )
+    };
+    std::fs::write(dir.path().join("ours.yml"), am_config("ours")).unwrap();
+    std::fs::write(dir.path().join("theirs.yml"), am_config("theirs")).unwrap();
+    let rules = [
+        "groups:",
+        "- name: t",
+        "  interval: 1s",
+        "  rules:",
+        "  - alert: AlwaysFiring",
+        "    expr: vector(1)",
+        "    labels: {severity: page}",
+        "    annotations: {summary: 'value {{ $value }}'}",
+        "  - alert: Flapping",
+        "    expr: vector(time() % 12) < 6",
+        "",
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
+    let prom_config = format!(
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [rules.yml]\n\
+         alerting:\n  alertmanagers:\n  - api_version: v2\n    static_configs: [{{targets: ['127.0.0.1:{ours}', '127.0.0.1:{theirs}']}}]\n"
+    );
+    std::fs::write(dir.path().join("prometheus.yml"), prom_config).unwrap();
+    let _ours = Server::start(&dir.path().join("ours.yml"), &dir.path().join("ours-data"), ours);
+    let _theirs = Proc(
+        Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", dir.path().join("theirs.yml").display()))
+            .arg(format!("--storage.path={}", dir.path().join("theirs-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{theirs}"))
+            .arg("--cluster.listen-address=")
+            .arg("--web.external-url=http://127.0.0.1:9093")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("alertmanager 0.25", || http(theirs, "GET", "/-/ready", "").filter(|r| r.0 == 200));
+    let _prometheus = Proc(
+        Command::new("prometheus")
+            .current_dir(dir.path())
+            .arg("--config.file=prometheus.yml")
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("prom-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg("--rules.alert.resend-delay=2s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Collect until both have notified Flapping resolved.
+    let mut got: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
+    let resolved_both = |got: &std::collections::BTreeMap<(String, String), Vec<String>>| {
+        ["/ours", "/theirs"].iter().all(|p| {
+            got.get(&(p.to_string(), "Flapping".to_string()))
+                .is_some_and(|v| v.iter().any(|b| b.contains("\"status\":\"resolved\"")))
+        })
+    };
+    let start = Instant::now();
+    while !resolved_both(&got) {
+        assert!(start.elapsed() < Duration::from_secs(60), "no resolved notification from both: {got:#?}");
+        let Some((path, body)) = sink.next(Duration::from_secs(60)) else { continue };
+        let group = body["groupLabels"]["alertname"].as_str().unwrap_or("").to_string();
+        got.entry((path, group)).or_default().push(comparable(&body));
+    }
+    // Up to the first resolved notification, each group's sequence of bodies is the same.
+    let upto_resolved = |v: &Vec<String>| -> Vec<String> {
+        let end = v.iter().position(|b| b.contains("\"status\":\"resolved\"")).map_or(v.len(), |i| i + 1);
+        v[..end].to_vec()
+    };
+    for group in ["AlwaysFiring", "Flapping"] {
+        let ours = upto_resolved(&got[&("/ours".to_string(), group.to_string())]);
+        let theirs = upto_resolved(&got[&("/theirs".to_string(), group.to_string())]);
+        assert_eq!(ours, theirs, "{group}");
+    }
+    println!("prometheus differential test: {} notification sequences identical", got.len() / 2);
+}
