@@ -6,6 +6,7 @@ mod dispatch;
 mod duration;
 mod gostr;
 mod inhibit;
+mod integrations;
 mod matcher;
 mod nflog;
 mod notify;
@@ -23,6 +24,7 @@ pub use dispatch::{
 };
 pub use duration::PromDuration;
 pub use inhibit::{inhibited_by, InhibitRule};
+pub use integrations::{alertmanager_url, default_subject, pagerduty_body, slack_body};
 pub use matcher::{
     classic_matcher, classic_matchers, parse_matcher, parse_matchers, utf8_matcher, utf8_matchers, MatchType, Matcher,
     Matchers, ParseMode,

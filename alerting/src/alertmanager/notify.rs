@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use super::config::Config;
 use super::dispatch::Notification;
+use super::integrations::{pagerduty_body, slack_body};
 use super::webhook::webhook_body;
 use crate::Error;
 
@@ -21,7 +22,8 @@ pub trait Notifier: Send + Sync + std::fmt::Debug {
     async fn notify(&self, notification: &Notification) -> Result<(), Error>;
 }
 
-/// The HTTP integrations: webhook (others report an unsupported-integration error).
+/// The HTTP integrations: webhook, Slack, PagerDuty v2 (others report an
+/// unsupported-integration error).
 #[derive(Debug, Clone)]
 pub struct HttpNotifier {
     client: reqwest::Client,
@@ -87,6 +89,31 @@ impl Notifier for HttpNotifier {
                 };
                 let body = webhook_body(n, &self.external_url, config.max_alerts.unwrap_or(0) as usize);
                 self.post(&url, body, &[]).await
+            }
+            "slack" => {
+                let config = receiver
+                    .and_then(|r| r.slack_configs.get(n.integration.index))
+                    .and_then(|c| c.as_ref())
+                    .ok_or_else(unsupported)?;
+                let url = match (&config.api_url, &config.api_url_file) {
+                    (Some(url), _) => url.to_string(),
+                    (None, Some(file)) => std::fs::read_to_string(&**file)
+                        .map_err(|e| Error::notify("slack", format!("reading api_url_file: {e}"), false))?
+                        .trim()
+                        .to_string(),
+                    (None, None) => return Err(unsupported()),
+                };
+                let body = slack_body(n, config, &self.external_url)?;
+                self.post(&url, body, &[]).await
+            }
+            "pagerduty" => {
+                let config = receiver
+                    .and_then(|r| r.pagerduty_configs.get(n.integration.index))
+                    .and_then(|c| c.as_ref())
+                    .ok_or_else(unsupported)?;
+                let url = config.url.as_ref().map(|u| u.to_string()).ok_or_else(unsupported)?;
+                let body = pagerduty_body(n, config, &self.external_url)?;
+                self.post(&url, body, &[429]).await
             }
             _ => Err(unsupported()),
         }
