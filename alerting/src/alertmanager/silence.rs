@@ -44,11 +44,13 @@ impl SilenceState {
 }
 
 impl Silence {
-    /// `pending` before the start, `expired` after the end, `active` in between.
+    /// `pending` before the start, `expired` from the end on, `active` in between. (Go
+    /// counts the end instant itself as active; at millisecond resolution that would leave a
+    /// silence expired "now" active for the rest of the millisecond.)
     pub fn state(&self, now_ms: i64) -> SilenceState {
         if now_ms < self.starts_at_ms {
             SilenceState::Pending
-        } else if now_ms > self.ends_at_ms {
+        } else if now_ms >= self.ends_at_ms {
             SilenceState::Expired
         } else {
             SilenceState::Active
