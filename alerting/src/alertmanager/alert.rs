@@ -233,7 +233,7 @@ pub fn parse_rfc3339(s: &str) -> Result<Option<i64>, Error> {
     }
     let offset_s = match s.get(i..).ok_or_else(bad)? {
         "Z" | "z" => 0,
-        rest if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
+        rest if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && rest.as_bytes()[3] == b':' => {
             let h = num(i + 1..i + 3)?;
             let m = num(i + 4..i + 6)?;
             let sign = if rest.starts_with('-') { -1 } else { 1 };
@@ -282,7 +282,15 @@ mod tests {
         check("2026-11-22T03:39:18.500000001Z", Some(1_795_318_758_500), "2026-11-22T03:39:18.5Z");
         check("2026-11-22T05:39:18+02:00", Some(1_795_318_758_000), "2026-11-22T03:39:18Z");
         check("0001-01-01T00:00:00Z", None, ZERO_TIME);
-        for bad in ["", "2026-11-22", "2026-13-22T03:39:18Z", "2026-11-22T03:39:18", "2026-11-22T03:39:18.Z"] {
+        for bad in [
+            "",
+            "2026-11-22",
+            "2026-13-22T03:39:18Z",
+            "2026-11-22T03:39:18+0é:0",
+            "2026-11-22T03:39:18+00é0",
+            "2026-11-22T03:39:18",
+            "2026-11-22T03:39:18.Z",
+        ] {
             assert!(parse_rfc3339(bad).is_err(), "{bad}");
         }
     }
