@@ -4,6 +4,7 @@ mod alert;
 mod config;
 mod dispatch;
 mod duration;
+mod email;
 mod gostr;
 mod inhibit;
 mod integrations;
@@ -23,6 +24,7 @@ pub use dispatch::{
     integrations, sort_alerts, AlertStatus, Dispatcher, GroupView, Integration, Notification, NotifiedAlert,
 };
 pub use duration::PromDuration;
+pub use email::{email_html, send_email};
 pub use inhibit::{inhibited_by, InhibitRule};
 pub use integrations::{alertmanager_url, default_subject, pagerduty_body, slack_body};
 pub use matcher::{

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use super::config::Config;
 use super::dispatch::Notification;
+use super::email::send_email;
 use super::integrations::{pagerduty_body, slack_body};
 use super::webhook::webhook_body;
 use crate::Error;
@@ -22,8 +23,8 @@ pub trait Notifier: Send + Sync + std::fmt::Debug {
     async fn notify(&self, notification: &Notification) -> Result<(), Error>;
 }
 
-/// The HTTP integrations: webhook, Slack, PagerDuty v2 (others report an
-/// unsupported-integration error).
+/// The integrations that send: webhook, Slack, PagerDuty v2 over HTTP, and e-mail over SMTP
+/// (others report an unsupported-integration error).
 #[derive(Debug, Clone)]
 pub struct HttpNotifier {
     client: reqwest::Client,
@@ -89,6 +90,13 @@ impl Notifier for HttpNotifier {
                 };
                 let body = webhook_body(n, &self.external_url, config.max_alerts.unwrap_or(0) as usize);
                 self.post(&url, body, &[]).await
+            }
+            "email" => {
+                let config = receiver
+                    .and_then(|r| r.email_configs.get(n.integration.index))
+                    .and_then(|c| c.as_ref())
+                    .ok_or_else(unsupported)?;
+                send_email(n, config, &self.external_url).await
             }
             "slack" => {
                 let config = receiver
