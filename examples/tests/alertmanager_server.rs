@@ -149,10 +149,15 @@ route:
   - matchers: [down="yes"]
     receiver: down
     continue: true
+  - matchers: [chat="yes"]
+    receiver: chat
   - receiver: sink
 receivers:
 - name: sink
   webhook_configs: [{{url: 'http://127.0.0.1:{sink_port}/sink'}}]
+- name: chat
+  slack_configs: [{{api_url: 'http://127.0.0.1:{sink_port}/slack', channel: '#ops', send_resolved: true}}]
+  pagerduty_configs: [{{url: 'http://127.0.0.1:{sink_port}/pagerduty', routing_key: k}}]
 - name: down
   webhook_configs: [{{url: 'http://127.0.0.1:{down_port}/down'}}]
 "#
@@ -259,6 +264,20 @@ fn amtool_lists_alerts_and_manages_silences() {
     amtool(&["silence", "expire", &id]);
     assert!(!amtool(&["silence", "query", "-q"]).contains(&id));
     assert!(amtool(&["silence", "query", "--expired", "-q"]).contains(&id));
+    // Slack and PagerDuty over HTTP.
+    amtool(&["alert", "add", "Chat", "chat=yes"]);
+    let mut paths = Vec::new();
+    while paths.len() < 2 {
+        let (path, body) = sink.next(Duration::from_secs(20)).expect("slack and pagerduty notifications");
+        match path.as_str() {
+            "/slack" => assert_eq!(body["attachments"][0]["title"], "[FIRING:1] Chat (yes)"),
+            "/pagerduty" => assert_eq!(body["event_action"], "trigger"),
+            _ => continue,
+        }
+        paths.push(path);
+    }
+    paths.sort();
+    assert_eq!(paths, ["/pagerduty", "/slack"]);
     let shown = amtool(&["config", "show"]);
     assert!(shown.contains("receiver: sink"), "{shown}");
 }
