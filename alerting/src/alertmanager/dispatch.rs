@@ -420,9 +420,13 @@ impl Dispatcher {
         let inhibited_by = inhibited_by(&self.config.inhibit_rules, firing.iter().copied(), &alert.labels)
             .map(|src| vec![format!("{:016x}", super::alert::fingerprint(src))])
             .unwrap_or_default();
-        let mut receivers: Vec<String> =
-            self.config.route.matches(&alert.labels).iter().map(|r: &&Route| r.opts.receiver.clone()).collect();
-        receivers.dedup();
+        let mut receivers: Vec<String> = Vec::new();
+        for route in self.config.route.matches(&alert.labels) {
+            let route: &Route = route;
+            if !receivers.contains(&route.opts.receiver) {
+                receivers.push(route.opts.receiver.clone());
+            }
+        }
         AlertStatus { silenced_by: self.silences.silenced_by(&alert.labels, now_ms), inhibited_by, receivers }
     }
 
