@@ -14,6 +14,18 @@ pub enum Error {
     /// An `alertmanager.yml` was rejected; the message is Alertmanager's where it has one.
     #[error("{0}")]
     Config(ConfigError),
+    /// An alert or silence was rejected (`start time must be before end time`, ...).
+    #[error("{message}")]
+    Invalid { message: String },
+    /// A silence id that is not stored.
+    #[error("silence {id} not found")]
+    SilenceNotFound { id: String },
+    /// Sending a notification failed; `retryable` says whether trying again may help.
+    #[error("{integration}: {message}")]
+    Notify { integration: String, message: String, retryable: bool },
+    /// Reading or writing the state under `--storage.path` failed.
+    #[error("{path}: {message}")]
+    Storage { path: String, message: String },
 }
 
 impl Error {
@@ -25,12 +37,26 @@ impl Error {
         Error::Config(ConfigError { message: message.into(), line: None, column: None })
     }
 
+    pub(crate) fn invalid(message: impl Into<String>) -> Error {
+        Error::Invalid { message: message.into() }
+    }
+
+    pub(crate) fn notify(integration: &str, message: impl Into<String>, retryable: bool) -> Error {
+        Error::Notify { integration: integration.to_string(), message: message.into(), retryable }
+    }
+
+    pub(crate) fn storage(path: &std::path::Path, message: impl fmt::Display) -> Error {
+        Error::Storage { path: path.display().to_string(), message: message.to_string() }
+    }
+
     /// The message without any position, as Alertmanager words it (what `amtool check-config`
     /// prints after `FAILED: `).
     pub fn message(&self) -> &str {
         match self {
             Error::Matcher { message } => message,
             Error::Config(c) => &c.message,
+            Error::Invalid { message } | Error::Storage { message, .. } | Error::Notify { message, .. } => message,
+            Error::SilenceNotFound { .. } => "silence not found",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Sextant's alerting.
 //!
-//! Today this crate holds the pure (no IO, no async) core of an Alertmanager, in
-//! [`alertmanager`]:
+//! Today this crate holds an Alertmanager, in [`alertmanager`]. Its core is synchronous and
+//! driven by the caller's clock:
 //!
 //! - [`alertmanager::Config`]: `alertmanager.yml` decoded strictly (unknown fields rejected)
 //!   and validated with Alertmanager's messages; global defaults applied to receivers;
@@ -15,8 +15,22 @@
 //! - [`alertmanager::TimeInterval`]: time intervals, validated and evaluated (in UTC, or at a
 //!   zone offset the caller resolves: there is no time zone database here).
 //!
-//! Not here yet: rule evaluation, templates and the notifier (Prometheus side), and the
-//! Alertmanager's dispatcher, silences, notification log, receivers' sending and API.
+//! - [`alertmanager::Dispatcher`]: the alert store, aggregation groups with `group_wait` /
+//!   `group_interval` / `repeat_interval` timers, and the notification pipeline (inhibition,
+//!   time intervals, silences, dedup against the [`alertmanager::NotificationLog`]);
+//!   [`alertmanager::Dispatcher::tick`] returns the [`alertmanager::Notification`]s due at a
+//!   time and [`alertmanager::Dispatcher::next_deadline`] says when to call it again;
+//! - [`alertmanager::Silences`] and the [`alertmanager::NotificationLog`], persisted as atomic
+//!   snapshots under `--storage.path`, so a restart loses no silence and repeats nothing;
+//! - notification bodies: [`alertmanager::webhook_body`] (version 4),
+//!   [`alertmanager::slack_body`], [`alertmanager::pagerduty_body`] with the default templates.
+//!
+//! At the edge (tokio): the [`alertmanager::Notifier`] seam, [`alertmanager::HttpNotifier`],
+//! and [`alertmanager::send_with_retries`] with per-integration [`alertmanager::NotifyMetrics`].
+//!
+//! Not here yet: rule evaluation and the Prometheus-side notifier; a Go template engine (user
+//! templates, templated integration fields), e-mail, Microsoft Teams and the other
+//! integrations' sending.
 //!
 //! ```
 //! use sextant_alerting::alertmanager::Config;
@@ -35,6 +49,16 @@
 //! let routes = config.route.matches(&alert);
 //! assert_eq!(routes[0].opts.receiver, "pager");
 //! assert_eq!(routes[0].group_key(&alert), r#"{}/{severity="page"}:{alertname="DiskFull"}"#);
+//!
+//! // Grouping and timers in virtual time: the group waits group_wait (30s) before notifying.
+//! use sextant_alerting::alertmanager::{Dispatcher, PostableAlert};
+//! let mut dispatcher = Dispatcher::new(config);
+//! let labels = vec![("alertname".to_string(), "DiskFull".to_string())];
+//! dispatcher.put_alerts(vec![PostableAlert { labels, ..PostableAlert::default() }], 0)?;
+//! assert_eq!(dispatcher.next_deadline(), Some(30_000));
+//! assert!(dispatcher.tick(29_999).is_empty());
+//! // The default receiver has no integrations: the flush runs, nothing is sent.
+//! assert!(dispatcher.tick(30_000).is_empty());
 //! # Ok::<(), sextant_alerting::Error>(())
 //! ```
 

@@ -116,3 +116,36 @@ fn seed_config_loads() {
     let receivers: Vec<_> = config.route.matches(&alert).iter().map(|r| r.opts.receiver.clone()).collect();
     assert_eq!(receivers, ["web"]);
 }
+
+const SEED_ALERTS: &str = r#"[{"labels":{"alertname":"A","instance":"i:1"},"annotations":{"summary":"s"},
+"startsAt":"2026-11-22T03:39:18.887Z","endsAt":"2026-11-22T03:44:18+02:00","generatorURL":"http://g"}]"#;
+
+proptest! {
+    #[test]
+    fn rfc3339_times_round_trip(ms in -62_135_596_800_000i64..253_402_300_799_000) {
+        use sextant_alerting::alertmanager::{format_rfc3339, parse_rfc3339};
+        let text = format_rfc3339(ms);
+        let back = parse_rfc3339(&text).unwrap();
+        // Go's zero time is the one instant that reads back as "not set".
+        prop_assert!(back == Some(ms) || (back.is_none() && ms == -62_135_596_800_000), "{text}");
+    }
+
+    #[test]
+    fn rfc3339_parser_never_panics(s in "\\PC{0,40}", edits in prop::collection::vec((0usize..40, any::<u8>()), 0..4)) {
+        let _ = sextant_alerting::alertmanager::parse_rfc3339(&s);
+        let _ = sextant_alerting::alertmanager::parse_rfc3339(&mutate("2026-11-22T03:39:18.887+02:00", &edits));
+    }
+
+    #[test]
+    fn posted_alerts_never_panic(edits in prop::collection::vec((0usize..220, any::<u8>()), 0..6)) {
+        use sextant_alerting::alertmanager::{Dispatcher, PostableAlert};
+        let body = mutate(SEED_ALERTS, &edits);
+        if let Ok(alerts) = PostableAlert::parse_json(body.as_bytes()) {
+            let mut dispatcher = Dispatcher::new(Config::parse(SEED_CONFIG).unwrap());
+            let _ = dispatcher.put_alerts(alerts, 1_795_318_758_887);
+            for n in dispatcher.tick(i64::MAX / 2) {
+                let _ = sextant_alerting::alertmanager::webhook_body(&n, "http://x", 1);
+            }
+        }
+    }
+}

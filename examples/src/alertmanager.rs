@@ -1,5 +1,6 @@
-//! `sextant alertmanager ...`: the configuration tools of `amtool` (`check-config`,
-//! `config routes [show|test]`) over Sextant's Alertmanager core.
+//! `sextant alertmanager ...`: without a subcommand, an Alertmanager server
+//! (`--config.file`, `--storage.path`, `--web.listen-address`, as the Go binary spells them);
+//! with one, the configuration tools of `amtool` (`check-config`, `config routes [show|test]`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,11 +9,37 @@ use anyhow::{bail, Context};
 use sextant_alerting::alertmanager::{classic_matcher, Config, MatchType, Route};
 use sextant_model::Labels;
 
-/// Alertmanager tools.
+/// Alertmanager server and tools.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// The server's flags (Alertmanager's names; cluster and log flags accepted and ignored).
+#[derive(Debug, clap::Args)]
+struct ServerArgs {
+    /// Alertmanager configuration file.
+    #[arg(long = "config.file", default_value = "alertmanager.yml")]
+    config_file: PathBuf,
+    /// Where silences and the notification log are kept.
+    #[arg(long = "storage.path", default_value = "data/")]
+    storage_path: PathBuf,
+    /// Address to listen on for the API.
+    #[arg(long = "web.listen-address", default_value = ":9093")]
+    listen_address: String,
+    /// The URL under which Alertmanager is reached (in notifications).
+    #[arg(long = "web.external-url")]
+    external_url: Option<String>,
+    /// Ignored: Sextant's Alertmanager does not cluster.
+    #[arg(long = "cluster.listen-address")]
+    cluster_listen_address: Option<String>,
+    /// Ignored.
+    #[arg(long = "log.level")]
+    log_level: Option<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -63,7 +90,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn run_inner(args: Args) -> anyhow::Result<ExitCode> {
-    match args.command {
+    let Some(command) = args.command else {
+        serve(args.server)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    match command {
         Command::CheckConfig { files } => check_config(&files),
         Command::Routes(routes) => {
             let path = routes.config_file.context("--config.file is required")?;
@@ -83,6 +114,66 @@ fn run_inner(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// Runs the Alertmanager until SIGINT/SIGTERM; SIGHUP reloads the configuration.
+fn serve(args: ServerArgs) -> anyhow::Result<()> {
+    use std::sync::Arc;
+
+    use sextant_alerting::alertmanager::Dispatcher;
+    use sextant_api::alertmanager::{router, Alertmanager};
+    use sextant_model::SystemClock;
+
+    let text = std::fs::read_to_string(&args.config_file)
+        .with_context(|| format!("reading {}", args.config_file.display()))?;
+    let config = Config::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.config_file.display()))?;
+    let dispatcher = Dispatcher::open(config, &args.storage_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listen = if args.listen_address.starts_with(':') {
+        format!("0.0.0.0{}", args.listen_address)
+    } else {
+        args.listen_address
+    };
+    let external_url = args.external_url.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        let port = listen.rsplit(':').next().unwrap_or("9093");
+        format!("http://{host}:{port}")
+    });
+    let am = Alertmanager::with_http(dispatcher, Arc::new(SystemClock), &external_url, Some(args.config_file));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
+        eprintln!("sextant alertmanager: listening on {}", listener.local_addr()?);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let driver = tokio::spawn(Arc::clone(&am).run(stop_rx.clone()));
+        let reloader = {
+            let am = Arc::clone(&am);
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+                loop {
+                    tokio::select! {
+                        _ = hup.recv() => if let Err(e) = am.reload() { eprintln!("sextant alertmanager: reload: {e}") },
+                        _ = stop.changed() => return,
+                    }
+                }
+            })
+        };
+        let mut stop = stop_rx;
+        let server = axum::serve(listener, router(am)).with_graceful_shutdown(async move {
+            let _ = stop.changed().await;
+        });
+        let server = tokio::spawn(async move { server.await });
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        let _ = stop_tx.send(true);
+        server.await??;
+        driver.await?;
+        reloader.await?;
+        Ok(())
+    })
 }
 
 fn check_config(files: &[PathBuf]) -> anyhow::Result<ExitCode> {

@@ -28,7 +28,7 @@ enum Command {
         #[command(subcommand)]
         command: check::CheckCommand,
     },
-    /// Alertmanager tools: `check-config`, `routes [show|test]`.
+    /// Alertmanager: the server (no subcommand), or `check-config`, `routes [show|test]`.
     Alertmanager(alertmanager::Args),
     /// Run an exporter: `sextant exporter node [node_exporter flags]`.
     #[command(subcommand)]

@@ -301,7 +301,7 @@ fn days_in_month(year: i32, month: i32) -> i32 {
 }
 
 /// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i32, i32, i32) {
+pub(super) fn civil_from_days(z: i64) -> (i32, i32, i32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
