@@ -192,6 +192,55 @@ pub(crate) fn demultiplex(body: &[u8]) -> Vec<(Stream, &[u8])> {
     frames
 }
 
+/// Splits `--name=value`, `--name value` and `--flag` arguments into `(name, value)` pairs;
+/// `value_flags` names the flags that take a value. Unknown flags are errors.
+pub(crate) fn split_flags<I, S>(
+    args: I,
+    value_flags: &[&str],
+    bool_flags: &[&str],
+) -> Result<Vec<(String, String)>, Error>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut out = Vec::new();
+    let mut args = args.into_iter().map(Into::into);
+    while let Some(arg) = args.next() {
+        let Some(body) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+            return Err(Error::Flag { flag: arg.clone(), message: "unexpected argument".into() });
+        };
+        let (name, inline) = match body.split_once('=') {
+            Some((name, value)) => (name.to_string(), Some(value.to_string())),
+            None => (body.to_string(), None),
+        };
+        if value_flags.contains(&name.as_str()) {
+            let value = match inline {
+                Some(value) => value,
+                None => {
+                    args.next().ok_or_else(|| Error::Flag { flag: arg.clone(), message: "needs a value".into() })?
+                }
+            };
+            out.push((name, value));
+        } else if bool_flags.contains(&name.as_str()) {
+            out.push((name, inline.unwrap_or_else(|| "true".into())));
+        } else if let Some(base) = name.strip_prefix("no-").filter(|base| bool_flags.contains(base)) {
+            out.push((base.to_string(), "false".into()));
+        } else {
+            return Err(Error::Flag { flag: arg.clone(), message: "unknown flag".into() });
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a boolean flag or environment value the way Go's `strconv.ParseBool` does.
+pub(crate) fn parse_bool(flag: &str, value: &str) -> Result<bool, Error> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(Error::Flag { flag: flag.into(), message: format!("not a boolean: {value:?}") }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,54 +299,5 @@ mod tests {
             let total: usize = demultiplex(&raw).iter().map(|(_, p)| p.len()).sum();
             proptest::prop_assert!(total <= raw.len());
         }
-    }
-}
-
-/// Splits `--name=value`, `--name value` and `--flag` arguments into `(name, value)` pairs;
-/// `value_flags` names the flags that take a value. Unknown flags are errors.
-pub(crate) fn split_flags<I, S>(
-    args: I,
-    value_flags: &[&str],
-    bool_flags: &[&str],
-) -> Result<Vec<(String, String)>, Error>
-where
-    I: IntoIterator<Item = S>,
-    S: Into<String>,
-{
-    let mut out = Vec::new();
-    let mut args = args.into_iter().map(Into::into);
-    while let Some(arg) = args.next() {
-        let Some(body) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
-            return Err(Error::Flag { flag: arg.clone(), message: "unexpected argument".into() });
-        };
-        let (name, inline) = match body.split_once('=') {
-            Some((name, value)) => (name.to_string(), Some(value.to_string())),
-            None => (body.to_string(), None),
-        };
-        if value_flags.contains(&name.as_str()) {
-            let value = match inline {
-                Some(value) => value,
-                None => {
-                    args.next().ok_or_else(|| Error::Flag { flag: arg.clone(), message: "needs a value".into() })?
-                }
-            };
-            out.push((name, value));
-        } else if bool_flags.contains(&name.as_str()) {
-            out.push((name, inline.unwrap_or_else(|| "true".into())));
-        } else if let Some(base) = name.strip_prefix("no-").filter(|base| bool_flags.contains(base)) {
-            out.push((base.to_string(), "false".into()));
-        } else {
-            return Err(Error::Flag { flag: arg.clone(), message: "unknown flag".into() });
-        }
-    }
-    Ok(out)
-}
-
-/// Parses a boolean flag or environment value the way Go's `strconv.ParseBool` does.
-pub(crate) fn parse_bool(flag: &str, value: &str) -> Result<bool, Error> {
-    match value {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(Error::Flag { flag: flag.into(), message: format!("not a boolean: {value:?}") }),
     }
 }
