@@ -70,13 +70,13 @@ impl Docker {
             DockerHost::Unix(socket) => {
                 let stream =
                     tokio::net::UnixStream::connect(socket).await.map_err(|err| Error::io(socket.clone(), err))?;
-                exchange(stream, path).await.map_err(|err| Error::io(socket.clone(), err))?
+                exchange(stream, &get_request(path)).await.map_err(|err| Error::io(socket.clone(), err))?
             }
             DockerHost::Tcp(address) => {
                 let stream = tokio::net::TcpStream::connect(address.as_str())
                     .await
                     .map_err(|err| Error::io(self.host.display(), err))?;
-                exchange(stream, path).await.map_err(|err| Error::io(self.host.display(), err))?
+                exchange(stream, &get_request(path)).await.map_err(|err| Error::io(self.host.display(), err))?
             }
         };
         let (status, body) = parse_response(&raw).map_err(|message| self.error(path, message))?;
@@ -94,9 +94,16 @@ impl Docker {
     }
 }
 
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, path: &str) -> std::io::Result<Vec<u8>> {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: sextant\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
+fn get_request(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: sextant\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+/// Sends one request (head and body) and reads the whole response.
+pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    stream.write_all(request).await?;
     let mut raw = Vec::new();
     let mut limited = stream.take(MAX_RESPONSE_BYTES as u64 + 64 * 1024);
     limited.read_to_end(&mut raw).await?;
@@ -168,6 +175,15 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 pub(crate) enum Stream {
     Stdout,
     Stderr,
+}
+
+impl Stream {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
 }
 
 /// Splits a `/containers/{id}/logs` body into `(stream, payload)` frames.

@@ -3,15 +3,20 @@
 //! it (Docker's `since` is inclusive), and adds the rest to per-container totals.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use regex::Regex;
 
+use super::loki::{Loki, LokiStream};
 use super::{parse_rfc3339, ContainerLabels, Hostname};
 use crate::docker::{demultiplex, Docker, Stream};
 use crate::encode::{MetricFamily, MetricType};
 use crate::registry::Collector;
 use crate::Error;
+
+/// A line to ship: stream, unix nanoseconds, message.
+pub(crate) type NewLine = (Stream, i128, String);
 
 /// Running totals of one container.
 #[derive(Debug, Default, Clone)]
@@ -28,7 +33,8 @@ pub(crate) struct LogTotals {
 
 impl LogTotals {
     /// Adds the lines of one `/logs?timestamps=1` body that are newer than `newest`.
-    pub(crate) fn add(&mut self, body: &[u8], patterns: &[(String, Regex)]) {
+    /// With `shipped`, the new lines are also kept there as `(stream, unix ns, message)`.
+    pub(crate) fn add(&mut self, body: &[u8], patterns: &[(String, Regex)], mut shipped: Option<&mut Vec<NewLine>>) {
         self.matched.resize(patterns.len(), 0);
         let previous = self.newest.clone();
         for (stream, payload) in demultiplex(body) {
@@ -36,14 +42,15 @@ impl LogTotals {
             for line in text.split_terminator('\n') {
                 let line = line.strip_suffix('\r').unwrap_or(line);
                 let (timestamp, message) = line.split_once(' ').unwrap_or((line, ""));
-                if parse_rfc3339(timestamp).is_none() {
-                    continue;
-                }
+                let Some((secs, nanos)) = parse_rfc3339(timestamp) else { continue };
                 if previous.as_deref().is_some_and(|seen| timestamp <= seen) {
                     continue;
                 }
                 if self.newest.as_deref().is_none_or(|newest| timestamp > newest) {
                     self.newest = Some(timestamp.to_string());
+                }
+                if let Some(shipped) = shipped.as_deref_mut() {
+                    shipped.push((stream, i128::from(secs) * 1_000_000_000 + i128::from(nanos), message.to_string()));
                 }
                 match stream {
                     Stream::Stdout => self.stdout += 1,
@@ -77,11 +84,63 @@ pub(crate) struct LogCollector {
     hostname: Arc<Hostname>,
     patterns: Arc<Vec<(String, Regex)>>,
     totals: Mutex<HashMap<String, LogTotals>>,
+    loki: Option<Loki>,
+    shipped: AtomicU64,
+    ship_failures: AtomicU64,
 }
 
 impl LogCollector {
-    pub(crate) fn new(docker: Docker, hostname: Arc<Hostname>, patterns: Arc<Vec<(String, Regex)>>) -> Self {
-        LogCollector { docker, hostname, patterns, totals: Mutex::new(HashMap::new()) }
+    pub(crate) fn new(
+        docker: Docker,
+        hostname: Arc<Hostname>,
+        patterns: Arc<Vec<(String, Regex)>>,
+        loki: Option<Loki>,
+    ) -> Self {
+        LogCollector {
+            docker,
+            hostname,
+            patterns,
+            totals: Mutex::new(HashMap::new()),
+            loki,
+            shipped: AtomicU64::new(0),
+            ship_failures: AtomicU64::new(0),
+        }
+    }
+
+    /// Pushes the new lines of one pass to Loki, one stream per container and output stream.
+    async fn ship(&self, loki: &Loki, running: &[ContainerLabels], new_lines: &HashMap<String, Vec<NewLine>>) {
+        let mut streams: Vec<LokiStream> = Vec::new();
+        for labels in running {
+            let Some(lines) = new_lines.get(labels.id()) else { continue };
+            for stream in [Stream::Stdout, Stream::Stderr] {
+                let values: Vec<(i128, String)> =
+                    lines.iter().filter(|l| l.0 == stream).map(|(_, ns, text)| (*ns, text.clone())).collect();
+                if values.is_empty() {
+                    continue;
+                }
+                let mut pairs: Vec<(String, String)> =
+                    labels.0.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+                let service = labels
+                    .0
+                    .iter()
+                    .find(|(k, _)| *k == "composeService")
+                    .or_else(|| labels.0.iter().find(|(k, _)| *k == "containerName"))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                pairs.push(("service_name".into(), service));
+                pairs.push(("stream".into(), stream.as_str().into()));
+                streams.push((pairs, values));
+            }
+        }
+        let n_lines: usize = streams.iter().map(|(_, v)| v.len()).sum();
+        match loki.push(&streams).await {
+            Ok(()) => {
+                self.shipped.fetch_add(n_lines as u64, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.ship_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 
@@ -107,19 +166,23 @@ impl Collector for LogCollector {
             let mut totals = snapshot.get(&id).cloned().unwrap_or_default();
             let docker = self.docker.clone();
             let patterns = self.patterns.clone();
+            let ship = self.loki.is_some();
             tasks.spawn(async move {
                 let path = format!("/containers/{id}/logs?stdout=1&stderr=1&timestamps=1&since={}", totals.since());
                 let body = docker.get_bytes(&path).await?;
-                totals.add(&body, &patterns);
-                Ok::<_, Error>((id, totals))
+                let mut new_lines = Vec::new();
+                totals.add(&body, &patterns, ship.then_some(&mut new_lines));
+                Ok::<_, Error>((id, totals, new_lines))
             });
         }
         let mut fresh = HashMap::new();
+        let mut new_lines = HashMap::new();
         let mut first_error = None;
         let n_asked = running.len();
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok(Ok((id, totals))) => {
+                Ok(Ok((id, totals, lines))) => {
+                    new_lines.insert(id.clone(), lines);
                     fresh.insert(id, totals);
                 }
                 Ok(Err(err)) => first_error = first_error.or(Some(err)),
@@ -127,6 +190,9 @@ impl Collector for LogCollector {
             }
         }
         let n_fresh = fresh.len();
+        if let Some(loki) = &self.loki {
+            self.ship(loki, &running, &new_lines).await;
+        }
         // A container that failed this pass keeps its old totals; stopped ones are dropped.
         let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
         let mut next = HashMap::new();
@@ -162,6 +228,21 @@ impl Collector for LogCollector {
                 per_pattern.push(&labels.with(&[("pattern", name)]), *count as f64);
             }
         }
-        Ok(vec![stdout, stderr, all, custom, per_pattern])
+        let mut families = vec![stdout, stderr, all, custom, per_pattern];
+        if self.loki.is_some() {
+            families.push(MetricFamily::single(
+                "sextant_log_loki_pushed_lines_total",
+                "Log lines pushed to Loki.",
+                MetricType::Counter,
+                self.shipped.load(Ordering::Relaxed) as f64,
+            ));
+            families.push(MetricFamily::single(
+                "sextant_log_loki_push_failures_total",
+                "Pushes to Loki that failed (their lines are dropped).",
+                MetricType::Counter,
+                self.ship_failures.load(Ordering::Relaxed) as f64,
+            ));
+        }
+        Ok(families)
     }
 }

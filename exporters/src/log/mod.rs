@@ -8,6 +8,7 @@
 mod docker_metrics;
 mod files;
 mod logs;
+mod loki;
 #[cfg(test)]
 mod tests;
 
@@ -66,6 +67,15 @@ pub struct LogConfig {
     pub docker_dir: Option<PathBuf>,
     /// `--log.state-file=PATH`: where file positions and counts are kept across restarts.
     pub state_file: Option<PathBuf>,
+    /// `--loki.url` / `LOKI_URL` (`http://host:port`): ship container log lines to Loki's
+    /// push API after each counting pass; off when empty.
+    pub loki_url: Option<String>,
+    /// `--loki.username` / `LOKI_USERNAME` and `--loki.password` / `LOKI_PASSWORD`: basic auth.
+    pub loki_username: Option<String>,
+    /// See `loki_username`.
+    pub loki_password: Option<String>,
+    /// `--loki.tenant-id` / `LOKI_TENANT_ID`: sent as `X-Scope-OrgID`.
+    pub loki_tenant: Option<String>,
 }
 
 impl Default for LogConfig {
@@ -82,6 +92,10 @@ impl Default for LogConfig {
             files: Vec::new(),
             docker_dir: None,
             state_file: None,
+            loki_url: None,
+            loki_username: None,
+            loki_password: None,
+            loki_tenant: None,
         }
     }
 }
@@ -96,6 +110,10 @@ const VALUE_FLAGS: &[&str] = &[
     "log.file",
     "log.docker-dir",
     "log.state-file",
+    "loki.url",
+    "loki.username",
+    "loki.password",
+    "loki.tenant-id",
 ];
 const BOOL_FLAGS: &[&str] = &["docker.logs", "docker.volumes"];
 
@@ -147,6 +165,10 @@ impl LogConfig {
                 "DOCKER_LOG_CUSTOM_QUERY" if !value.is_empty() => {
                     config.patterns = vec![pattern(key, "custom", value)?]
                 }
+                "LOKI_URL" => config.loki_url = Some(value.to_string()).filter(|v| !v.is_empty()),
+                "LOKI_USERNAME" => config.loki_username = Some(value.to_string()).filter(|v| !v.is_empty()),
+                "LOKI_PASSWORD" => config.loki_password = Some(value.to_string()).filter(|v| !v.is_empty()),
+                "LOKI_TENANT_ID" => config.loki_tenant = Some(value.to_string()).filter(|v| !v.is_empty()),
                 "LOG_FILES" => config.files = value.split(',').filter(|p| !p.is_empty()).map(PathBuf::from).collect(),
                 _ => {}
             }
@@ -180,6 +202,10 @@ impl LogConfig {
                 "log.file" => config.files.push(value.into()),
                 "log.docker-dir" => config.docker_dir = Some(value.into()),
                 "log.state-file" => config.state_file = Some(value.into()),
+                "loki.url" => config.loki_url = Some(value).filter(|v| !v.is_empty()),
+                "loki.username" => config.loki_username = Some(value).filter(|v| !v.is_empty()),
+                "loki.password" => config.loki_password = Some(value).filter(|v| !v.is_empty()),
+                "loki.tenant-id" => config.loki_tenant = Some(value).filter(|v| !v.is_empty()),
                 _ => {}
             }
         }
@@ -189,6 +215,7 @@ impl LogConfig {
         if let Some(host) = &config.docker_host {
             DockerHost::parse(host)?;
         }
+        config.loki()?;
         Ok(config)
     }
 
@@ -206,8 +233,24 @@ impl LogConfig {
          \x20                                 default: error=\\b(err|error|ERR|ERROR|Error|fatal|FATAL|panic|PANIC)\\b\n\
          \x20 --log.file=PATH                 a log file to count (repeatable; LOG_FILES=a,b)\n\
          \x20 --log.docker-dir=DIR            Docker json-file logs on disk, DIR/<id>/<id>-json.log\n\
-         \x20 --log.state-file=PATH           keep file positions and counts across restarts\n"
+         \x20 --log.state-file=PATH           keep file positions and counts across restarts\n\
+         \x20 --loki.url=http://HOST:PORT     LOKI_URL: push container log lines to Loki\n\
+         \x20 --loki.username, --loki.password, --loki.tenant-id   LOKI_USERNAME, LOKI_PASSWORD, LOKI_TENANT_ID\n"
             .to_string()
+    }
+
+    fn loki(&self) -> Result<Option<loki::Loki>, Error> {
+        self.loki_url
+            .as_deref()
+            .map(|url| {
+                loki::Loki::new(
+                    url,
+                    self.loki_username.as_deref(),
+                    self.loki_password.as_deref(),
+                    self.loki_tenant.as_deref(),
+                )
+            })
+            .transpose()
     }
 
     /// A registry (namespace `log`) with the `docker` collector (container metrics), the
@@ -225,7 +268,7 @@ impl LogConfig {
                 self.volume_cache,
             ));
             if self.container_logs {
-                registry.register(logs::LogCollector::new(docker, hostname, patterns.clone()));
+                registry.register(logs::LogCollector::new(docker, hostname, patterns.clone(), self.loki()?));
             }
         }
         if !self.files.is_empty() || self.docker_dir.is_some() {

@@ -376,3 +376,74 @@ async fn docker_json_files_and_state_across_restarts() {
     let lines = expect(2, 1, 1);
     check(&text, &lines.iter().map(String::as_str).collect::<Vec<_>>());
 }
+
+/// A stand-in for Loki's push endpoint on 127.0.0.1 (Debian's `loki` package is an unrelated
+/// genetics program, and Grafana Loki is not packaged): records each request and answers 204.
+async fn fake_loki() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = received.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else { return };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+                let text = String::from_utf8_lossy(&request);
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break;
+                    }
+                }
+            }
+            sink.lock().unwrap().push(String::from_utf8_lossy(&request).into_owned());
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").await;
+        }
+    });
+    (format!("http://{address}"), received)
+}
+
+#[tokio::test]
+async fn ships_new_lines_to_loki() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Arc::new(FakeDocker::default());
+    fake.log(DB, "2024-01-01T00:00:01.000000000Z", 2, "FATAL: boom");
+    let host = serve(fake.clone(), dir.path()).await;
+    let (loki_url, received) = fake_loki().await;
+    let config = LogConfig::from_env_and_args(
+        [("DOCKER_HOST", host.as_str()), ("LOKI_URL", loki_url.as_str()), ("LOKI_TENANT_ID", "team-a")],
+        ["--loki.username=u", "--loki.password=p", "--no-docker.volumes"],
+    )
+    .unwrap();
+    let registry = config.registry().unwrap();
+    let text = registry.encode(Format::Text004).await;
+    check(&text, &["sextant_log_loki_pushed_lines_total 1", "sextant_log_loki_push_failures_total 0"]);
+    fake.log(DB, "2024-01-01T00:00:02.000000000Z", 1, "ready");
+    let text = registry.encode(Format::Text004).await;
+    check(&text, &["sextant_log_loki_pushed_lines_total 2"]);
+    let requests = received.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    let (head, body) = requests[0].split_once("\r\n\r\n").unwrap();
+    let head = format!("{head}\r\n");
+    assert!(head.starts_with("POST /loki/api/v1/push HTTP/1.1\r\n"), "{head}");
+    assert!(head.contains("X-Scope-OrgID: team-a\r\n") && head.contains("Authorization: Basic dTpw\r\n"), "{head}");
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    let expected = serde_json::json!({"streams": [{
+        "stream": {"containerId": DB, "containerName": "db", "hostname": "docker-host-1", "service_name": "db", "stream": "stderr"},
+        "values": [["1704067201000000000", "FATAL: boom"]],
+    }]});
+    assert_eq!(body, expected);
+    let second: serde_json::Value = serde_json::from_str(requests[1].split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(second["streams"][0]["values"], serde_json::json!([["1704067202000000000", "ready"]]));
+    assert_eq!(second["streams"][0]["stream"]["stream"], "stdout");
+}
