@@ -447,3 +447,17 @@ async fn ships_new_lines_to_loki() {
     assert_eq!(second["streams"][0]["values"], serde_json::json!([["1704067202000000000", "ready"]]));
     assert_eq!(second["streams"][0]["stream"]["stream"], "stdout");
 }
+
+proptest::proptest! {
+    #[test]
+    fn log_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..400), text in ".{0,40}") {
+        let patterns = vec![("error".to_string(), regex::Regex::new(super::DEFAULT_ERROR_PATTERN).unwrap())];
+        let mut totals = super::logs::LogTotals::default();
+        let mut lines = Vec::new();
+        totals.add(&body, &patterns, Some(&mut lines));
+        proptest::prop_assert!(totals.stdout + totals.stderr <= body.len() as u64);
+        proptest::prop_assert_eq!(lines.len() as u64, totals.stdout + totals.stderr);
+        let _ = parse_rfc3339(&text);
+        let _ = totals.since();
+    }
+}
