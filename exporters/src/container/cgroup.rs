@@ -34,7 +34,7 @@ enum Layout {
     /// cgroup v2: every controller's files in one directory per cgroup.
     Unified(PathBuf),
     /// cgroup v1: one tree per controller; `cpuacct`, `memory`, `blkio`, `pids` roots.
-    Split { cpuacct: PathBuf, memory: PathBuf, blkio: PathBuf, pids: PathBuf },
+    Split { cpu: PathBuf, cpuacct: PathBuf, memory: PathBuf, blkio: PathBuf, pids: PathBuf },
 }
 
 fn detect(root: &Path) -> Result<Layout, Error> {
@@ -46,6 +46,7 @@ fn detect(root: &Path) -> Result<Layout, Error> {
     let memory = pick(&["memory"]);
     match (cpuacct, memory) {
         (Some(cpuacct), Some(memory)) => Ok(Layout::Split {
+            cpu: pick(&["cpu", "cpu,cpuacct", "cpuacct,cpu"]).unwrap_or_else(|| cpuacct.clone()),
             cpuacct,
             memory,
             blkio: pick(&["blkio"]).unwrap_or_else(|| root.join("blkio")),
@@ -223,6 +224,24 @@ pub(crate) fn collect(
                     let help = "Cumulative system cpu time consumed in seconds.";
                     fams.push("container_cpu_system_seconds_total", help, counter, &labels, *system as f64 / 1e6);
                 }
+                cfs_families(&mut fams, &labels, &cpu, 1e6);
+                if let Ok(cpu_max) = std::fs::read_to_string(dir.join("cpu.max")) {
+                    let mut fields = cpu_max.split_whitespace();
+                    let quota = fields.next().and_then(|q| q.parse::<u64>().ok());
+                    let period = fields.next().and_then(|p| p.parse::<u64>().ok());
+                    if let Some(period) = period {
+                        let help = "CPU period of the container.";
+                        fams.push("container_spec_cpu_period", help, gauge, &labels, period as f64);
+                    }
+                    if let Some(quota) = quota {
+                        let help = "CPU quota of the container.";
+                        fams.push("container_spec_cpu_quota", help, gauge, &labels, quota as f64);
+                    }
+                }
+                if let Some(ooms) = read_keyed(&dir.join("memory.events")).get("oom_kill") {
+                    let help = "Count of out of memory events observed for the container";
+                    fams.push("container_oom_events_total", help, counter, &labels, *ooms as f64);
+                }
                 let memory_stat = read_keyed(&dir.join("memory.stat"));
                 // The root cgroup has no memory.current; cAdvisor sums the stat instead.
                 let usage = read_u64(&dir.join("memory.current")).or_else(|| {
@@ -261,12 +280,13 @@ pub(crate) fn collect(
                 io = io_v2(&dir.join("io.stat"));
                 members = dir;
             }
-            Layout::Split { cpuacct, memory, blkio, pids } => {
+            Layout::Split { cpu, cpuacct, memory, blkio, pids } => {
                 let cpu_dir = cpuacct.join(rel);
                 if let Some(usage) = read_u64(&cpu_dir.join("cpuacct.usage")) {
                     let help = "Cumulative cpu time consumed in seconds.";
                     fams.push("container_cpu_usage_seconds_total", help, counter, &labels, usage as f64 / 1e9);
                 }
+                cfs_families(&mut fams, &labels, &read_keyed(&cpu.join(rel).join("cpu.stat")), 1e9);
                 // cpuacct.stat is in USER_HZ ticks, 100 per second on Linux.
                 let ticks = read_keyed(&cpu_dir.join("cpuacct.stat"));
                 if let Some(user) = ticks.get("user") {
@@ -373,6 +393,28 @@ pub(crate) fn collect(
         fams.push("container_last_seen", "Last time a container was seen by the exporter", gauge, &labels, now.floor());
     }
     Ok(fams.0.into_values().collect())
+}
+
+/// `container_cpu_cfs_*` from `cpu.stat` (v2: `throttled_usec`; v1: `throttled_time` in
+/// nanoseconds), only for cgroups with a CPU quota (periods counted), as cAdvisor does.
+fn cfs_families(fams: &mut Families, labels: &[(&str, &str)], cpu: &HashMap<String, u64>, per_second: f64) {
+    let Some(periods) = cpu.get("nr_periods").copied().filter(|p| *p > 0) else { return };
+    let counter = MetricType::Counter;
+    fams.push(
+        "container_cpu_cfs_periods_total",
+        "Number of elapsed enforcement period intervals.",
+        counter,
+        labels,
+        periods as f64,
+    );
+    if let Some(throttled) = cpu.get("nr_throttled") {
+        let help = "Number of throttled period intervals.";
+        fams.push("container_cpu_cfs_throttled_periods_total", help, counter, labels, *throttled as f64);
+    }
+    if let Some(time) = cpu.get("throttled_usec").or_else(|| cpu.get("throttled_time")) {
+        let help = "Total time duration the container has been throttled.";
+        fams.push("container_cpu_cfs_throttled_seconds_total", help, counter, labels, *time as f64 / per_second);
+    }
 }
 
 fn memory_families(

@@ -47,10 +47,12 @@ fn cgroup_v2() {
     write(&cg, "cpu.stat", "usage_usec 5000000\nuser_usec 3000000\nsystem_usec 2000000\n");
     write(&cg, "memory.stat", "anon 100\nfile 50\ninactive_file 20\n");
     let c = format!("system.slice/docker-{ID}.scope");
-    write(&cg, &format!("{c}/cpu.stat"), "usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\nnr_periods 0\n");
+    write(&cg, &format!("{c}/cpu.stat"), "usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\nnr_periods 40\nnr_throttled 4\nthrottled_usec 250000\n");
     write(&cg, &format!("{c}/memory.current"), "10485760\n");
     write(&cg, &format!("{c}/memory.stat"), "anon 4194304\nfile 6291456\nfile_mapped 1024\ninactive_file 2097152\n");
     write(&cg, &format!("{c}/memory.max"), "max\n");
+    write(&cg, &format!("{c}/cpu.max"), "50000 100000\n");
+    write(&cg, &format!("{c}/memory.events"), "low 0\nhigh 0\nmax 0\noom 1\noom_kill 1\n");
     write(&cg, &format!("{c}/memory.swap.current"), "0\n");
     write(&cg, &format!("{c}/pids.current"), "7\n");
     write(&cg, &format!("{c}/pids.max"), "100\n");
@@ -82,6 +84,12 @@ fn cgroup_v2() {
             &format!("container_memory_mapped_file{{{l}}} 1024"),
             &format!("container_memory_swap{{{l}}} 0"),
             &format!("container_threads{{{l}}} 7"),
+            &format!("container_cpu_cfs_periods_total{{{l}}} 40"),
+            &format!("container_cpu_cfs_throttled_periods_total{{{l}}} 4"),
+            &format!("container_cpu_cfs_throttled_seconds_total{{{l}}} 0.25"),
+            &format!("container_spec_cpu_quota{{{l}}} 50000"),
+            &format!("container_spec_cpu_period{{{l}}} 100000"),
+            &format!("container_oom_events_total{{{l}}} 1"),
             &format!("container_threads_max{{{l}}} 100"),
             &format!("container_fs_reads_bytes_total{{{l},device=\"/dev/sda\"}} 4096"),
             &format!("container_fs_writes_bytes_total{{{l},device=\"/dev/sda\"}} 8192"),
@@ -98,6 +106,8 @@ fn cgroup_v2() {
     // Unlimited memory is not reported as a limit; the loopback interface is left out.
     assert!(!out.contains(&format!("container_spec_memory_limit_bytes{{{l}}}")));
     assert!(!out.contains("interface=\"lo\""));
+    // Without a quota (no periods counted) there are no CFS families for the root.
+    assert!(!out.contains("container_cpu_cfs_periods_total{id=\"/\""));
     assert!(out.contains("container_last_seen{id=\"/system.slice\",image=\"\",name=\"\"}"));
 }
 
@@ -109,6 +119,7 @@ fn cgroup_v1() {
     let c = format!("docker/{ID}");
     write(&cg, &format!("cpu,cpuacct/{c}/cpuacct.usage"), "2500000000\n");
     write(&cg, &format!("cpu,cpuacct/{c}/cpuacct.stat"), "user 150\nsystem 50\n");
+    write(&cg, &format!("cpu,cpuacct/{c}/cpu.stat"), "nr_periods 10\nnr_throttled 2\nthrottled_time 1500000000\n");
     write(&cg, &format!("memory/{c}/memory.usage_in_bytes"), "1000\n");
     write(
         &cg,
@@ -139,6 +150,8 @@ fn cgroup_v1() {
             &format!("container_spec_memory_limit_bytes{{{l}}} 2000"),
             &format!("container_memory_failcnt{{{l}}} 3"),
             &format!("container_threads{{{l}}} 4"),
+            &format!("container_cpu_cfs_throttled_seconds_total{{{l}}} 1.5"),
+            &format!("container_cpu_cfs_periods_total{{{l}}} 10"),
             &format!("container_fs_reads_bytes_total{{{l},device=\"8:16\"}} 10"),
             &format!("container_fs_writes_bytes_total{{{l},device=\"8:16\"}} 20"),
         ],
