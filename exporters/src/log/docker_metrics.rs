@@ -59,19 +59,25 @@ fn number(value: &Value, path: &[&str]) -> f64 {
     current.as_f64().unwrap_or(0.0)
 }
 
+/// Logporter's counters whose names do not end in `_total`. Logporter serves only text 0.0.4;
+/// typed as counters here, an OpenMetrics scrape (Prometheus' first choice) would see them
+/// as `<name>_total` and dashboards would break, so they are untyped: same names in both
+/// formats, and `rate()`/`increase()` work the same.
+pub(crate) const LOGPORTER_COUNTER: MetricType = MetricType::Untyped;
+
 /// The per-container families in Logporter's order, with their types and help.
 const CONTAINER_FAMILIES: &[(&str, MetricType, &str)] = &[
     ("docker_cpu_usage_total", MetricType::Counter, "Total CPU time consumed by the container in seconds."),
-    ("docker_cpu_usage_user", MetricType::Counter, "CPU time consumed in user mode in seconds."),
-    ("docker_cpu_usage_kernel", MetricType::Counter, "CPU time consumed in kernel mode in seconds."),
+    ("docker_cpu_usage_user", LOGPORTER_COUNTER, "CPU time consumed in user mode in seconds."),
+    ("docker_cpu_usage_kernel", LOGPORTER_COUNTER, "CPU time consumed in kernel mode in seconds."),
     ("docker_memory_total", MetricType::Gauge, "Memory limit of the container in bytes."),
     ("docker_memory_usage", MetricType::Gauge, "Memory used by the container in bytes."),
-    ("docker_network_received_bytes", MetricType::Counter, "Bytes received over all interfaces."),
-    ("docker_network_received_packages", MetricType::Counter, "Packets received over all interfaces."),
-    ("docker_network_transmit_bytes", MetricType::Counter, "Bytes transmitted over all interfaces."),
-    ("docker_network_transmit_packages", MetricType::Counter, "Packets transmitted over all interfaces."),
-    ("docker_io_read_bytes", MetricType::Counter, "Bytes read from block devices."),
-    ("docker_io_write_bytes", MetricType::Counter, "Bytes written to block devices."),
+    ("docker_network_received_bytes", LOGPORTER_COUNTER, "Bytes received over all interfaces."),
+    ("docker_network_received_packages", LOGPORTER_COUNTER, "Packets received over all interfaces."),
+    ("docker_network_transmit_bytes", LOGPORTER_COUNTER, "Bytes transmitted over all interfaces."),
+    ("docker_network_transmit_packages", LOGPORTER_COUNTER, "Packets transmitted over all interfaces."),
+    ("docker_io_read_bytes", LOGPORTER_COUNTER, "Bytes read from block devices."),
+    ("docker_io_write_bytes", LOGPORTER_COUNTER, "Bytes written to block devices."),
     ("docker_process_pids_count", MetricType::Gauge, "Number of processes in the container."),
     ("docker_started_time", MetricType::Gauge, "Start time of the container in unix seconds."),
 ];

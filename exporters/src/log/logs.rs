@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use regex::Regex;
 
+use super::docker_metrics::LOGPORTER_COUNTER;
 use super::loki::{Loki, LokiStream};
 use super::{parse_rfc3339, ContainerLabels, Hostname};
 use crate::docker::{demultiplex, Docker, Stream};
@@ -208,13 +209,16 @@ impl Collector for LogCollector {
             return Err(err);
         }
 
-        let new = |name: &str, help: &str| MetricFamily::new(name, help, MetricType::Counter);
+        let new = |name: &str, help: &str| MetricFamily::new(name, help, LOGPORTER_COUNTER);
         let mut stdout = new("docker_logs_stdout_count", "Number of log lines on stdout.");
         let mut stderr = new("docker_logs_stderr_count", "Number of log lines on stderr.");
         let mut all = new("docker_logs_all_count", "Number of log lines on stdout and stderr.");
         let mut custom = new("docker_logs_custom_count", "Number of log lines matching the configured patterns.");
-        let mut per_pattern =
-            new("sextant_log_pattern_lines_total", "Number of log lines matching each configured pattern.");
+        let mut per_pattern = MetricFamily::new(
+            "sextant_log_pattern_lines_total",
+            "Number of log lines matching each configured pattern.",
+            MetricType::Counter,
+        );
         for labels in &running {
             let Some(t) = totals.get(labels.id()) else { continue };
             let base = labels.with(&[]);

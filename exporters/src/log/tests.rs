@@ -461,3 +461,22 @@ proptest::proptest! {
         let _ = totals.since();
     }
 }
+
+#[tokio::test]
+async fn openmetrics_keeps_logporter_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Arc::new(FakeDocker::default());
+    fake.log(DB, "2024-01-01T00:00:01.000000000Z", 2, "x");
+    let host = serve(fake, dir.path()).await;
+    let config = LogConfig::from_env_and_args([("DOCKER_HOST", host.as_str())], Vec::<String>::new()).unwrap();
+    let text = config.registry().unwrap().encode(Format::OpenMetrics).await;
+    check(
+        &text,
+        &[
+            &format!("docker_logs_stderr_count{{{}}} 1", db("")),
+            &format!("docker_cpu_usage_user{{{}}} 2", db("")),
+            &format!("docker_cpu_usage_total{{{}}} 0.5", db("")),
+            &format!("sextant_log_pattern_lines_total{{{}}} 0", db(",pattern=\"error\"")),
+        ],
+    );
+}
