@@ -18,6 +18,15 @@ pub(crate) struct DockerInfo {
     pub(crate) image: String,
     /// Creation time, unix seconds.
     pub(crate) created: Option<f64>,
+    /// Docker labels as cAdvisor names them: `container_label_<sanitized key>`, value.
+    pub(crate) labels: Vec<(String, String)>,
+}
+
+/// `container_label_<key>` with every character outside `[a-zA-Z0-9_]` replaced by `_`.
+pub(crate) fn label_name(key: &str) -> String {
+    let mut out = String::from("container_label_");
+    out.extend(key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }));
+    out
 }
 
 /// Counter or gauge families by name, built up over all cgroups.
@@ -201,7 +210,11 @@ pub(crate) fn collect(
         let rel = id.trim_start_matches('/');
         let docker = docker_id(&id).and_then(|docker_id| containers.get(docker_id));
         let (name, image) = docker.map(|d| (d.name.as_str(), d.image.as_str())).unwrap_or(("", ""));
-        let labels: [(&str, &str); 3] = [("id", &id), ("image", image), ("name", name)];
+        let mut labels: Vec<(&str, &str)> = Vec::new();
+        if let Some(info) = docker {
+            labels.extend(info.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+        labels.extend([("id", id.as_str()), ("image", image), ("name", name)]);
         let counter = MetricType::Counter;
         let gauge = MetricType::Gauge;
 
@@ -333,7 +346,8 @@ pub(crate) fn collect(
         }
         for (device, [read_bytes, write_bytes, reads, writes]) in &io {
             let device = device_names.entry(device.clone()).or_insert_with(|| device_name(sysfs, device)).clone();
-            let dev_labels = [labels[0], labels[1], labels[2], ("device", device.as_str())];
+            let mut dev_labels = labels.clone();
+            dev_labels.push(("device", device.as_str()));
             let fs = [
                 ("container_fs_reads_bytes_total", "Cumulative count of bytes read", *read_bytes),
                 ("container_fs_writes_bytes_total", "Cumulative count of bytes written", *write_bytes),
@@ -352,7 +366,9 @@ pub(crate) fn collect(
                 .and_then(|t| t.lines().next().map(str::to_string));
             if let Some(pid) = first_pid {
                 for (interface, values) in net_dev(&procfs.join(&pid).join("net/dev")) {
-                    let net_labels = [labels[0], labels[1], ("interface", interface.as_str()), labels[2]];
+                    let mut net_labels = labels.clone();
+                    let name_at = net_labels.len() - 1;
+                    net_labels.insert(name_at, ("interface", interface.as_str()));
                     let net = [
                         ("container_network_receive_bytes_total", "Cumulative count of bytes received"),
                         ("container_network_receive_packets_total", "Cumulative count of packets received"),

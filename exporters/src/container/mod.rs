@@ -134,7 +134,16 @@ pub(crate) async fn docker_containers(docker: &Docker) -> Result<HashMap<String,
             .to_string();
         let image = item.get("Image").and_then(|v| v.as_str()).unwrap_or("").to_string();
         let created = item.get("Created").and_then(|v| v.as_f64());
-        out.insert(id.to_string(), DockerInfo { name, image, created });
+        let mut labels: Vec<(String, String)> = item
+            .get("Labels")
+            .and_then(|l| l.as_object())
+            .into_iter()
+            .flatten()
+            .filter_map(|(key, value)| Some((cgroup::label_name(key), value.as_str()?.to_string())))
+            .collect();
+        labels.sort();
+        labels.dedup_by(|a, b| a.0 == b.0);
+        out.insert(id.to_string(), DockerInfo { name, image, created, labels });
     }
     Ok(out)
 }

@@ -25,8 +25,25 @@ fn check(text: &str, expected: &[&str]) {
 }
 
 fn containers() -> HashMap<String, DockerInfo> {
-    let info = DockerInfo { name: "web".into(), image: "nginx:1.25".into(), created: Some(1700000000.0) };
+    let info =
+        DockerInfo { name: "web".into(), image: "nginx:1.25".into(), created: Some(1700000000.0), labels: Vec::new() };
     HashMap::from([(ID.to_string(), info)])
+}
+
+#[test]
+fn docker_labels() {
+    assert_eq!(super::cgroup::label_name("com.docker.compose.service"), "container_label_com_docker_compose_service");
+    let dir = tempfile::tempdir().unwrap();
+    let cg = dir.path().join("cgroup");
+    write(&cg, "cgroup.controllers", "");
+    write(&cg, &format!("system.slice/docker-{ID}.scope/memory.current"), "5\n");
+    let mut containers = containers();
+    containers.get_mut(ID).unwrap().labels = vec![("container_label_app".into(), "shop".into())];
+    let out = text(&collect(&cg, dir.path(), dir.path(), &containers).unwrap());
+    let want = format!(
+        "container_memory_usage_bytes{{container_label_app=\"shop\",id=\"/system.slice/docker-{ID}.scope\",image=\"nginx:1.25\",name=\"web\"}} 5"
+    );
+    check(&out, &[&want]);
 }
 
 #[test]
