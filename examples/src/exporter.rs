@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use sextant_exporters::NodeConfig;
+use sextant_exporters::{ContainerConfig, LogConfig, NodeConfig};
 
 /// Threads that run collectors; a scrape of ~30 file-reading collectors needs few.
 const BLOCKING_THREADS: usize = 4;
@@ -28,11 +28,70 @@ pub enum ExporterCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// cAdvisor-compatible container metrics from cgroups (names and images from Docker).
+    Container {
+        /// --web.listen-address=:8080 --path.sysfs=/sys --path.procfs=/proc --docker.host=unix:///var/run/docker.sock
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Logporter-compatible Docker metrics and log line/error counters (Logporter env vars too).
+    Log {
+        /// --web.listen-address=:9333 --docker.host=URL --log.pattern=NAME=REGEX --log.file=PATH ...
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Serves `registry` on `listen_address` until Ctrl-C or SIGTERM (the Docker exporters).
+fn serve_registry(
+    name: &str,
+    registry: sextant_exporters::Registry,
+    listen_address: &str,
+    telemetry_path: &str,
+) -> anyhow::Result<()> {
+    let registry = Arc::new(registry);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(BLOCKING_THREADS)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let address = match listen_address.strip_prefix(':') {
+            Some(port) => format!("0.0.0.0:{port}"),
+            None => listen_address.to_string(),
+        };
+        let listener =
+            tokio::net::TcpListener::bind(&address).await.with_context(|| format!("listening on {address}"))?;
+        eprintln!("sextant {name} exporter listening on {}", listener.local_addr()?);
+        let (_, errors) = registry.gather_with_errors().await;
+        for (collector, error) in errors {
+            eprintln!("collector {collector} failed: {error}");
+        }
+        let router = sextant_exporters::router(registry, telemetry_path);
+        sextant_exporters::serve(listener, router, shutdown_signal()).await?;
+        Ok(())
+    })
 }
 
 /// Runs the chosen exporter until Ctrl-C or SIGTERM.
 pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
     match command {
+        ExporterCommand::Container { args } => {
+            if args.iter().any(|a| a == "--help" || a == "-h") {
+                print!("{}", ContainerConfig::usage());
+                return Ok(());
+            }
+            let config = ContainerConfig::from_args(args)?;
+            serve_registry("container", config.registry()?, &config.listen_address, &config.telemetry_path)
+        }
+        ExporterCommand::Log { args } => {
+            if args.iter().any(|a| a == "--help" || a == "-h") {
+                print!("{}", LogConfig::usage());
+                return Ok(());
+            }
+            let config = LogConfig::from_args(args)?;
+            serve_registry("log", config.registry()?, &config.listen_address, &config.telemetry_path)
+        }
         ExporterCommand::Node { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
                 print!("{}", NodeConfig::usage());

@@ -16,6 +16,10 @@
 //! Exporters, one Cargo feature each:
 //! - `node` (default): [`NodeConfig`], the Linux collectors of node_exporter 1.5.0 with the
 //!   same metric names, labels and flags (`--path.procfs`, `--collector.<name>`, ...).
+//! - `container`: `ContainerConfig`, cAdvisor's `container_*` families from cgroup v2/v1,
+//!   named by the Docker Engine API.
+//! - `log`: `LogConfig`, Logporter's `docker_*` families from the Docker Engine API and log
+//!   line counters (per stream and per pattern) for containers and log files.
 //!
 //! ```
 //! use sextant_exporters::{blocking, Format, MetricFamily, MetricType, Registry, RegistryConfig};
@@ -45,16 +49,26 @@
 //! # }
 //! ```
 
+#[cfg(feature = "container")]
+mod container;
+#[cfg(any(feature = "container", feature = "log"))]
+mod docker;
 mod encode;
 mod error;
+#[cfg(feature = "log")]
+mod log;
 #[cfg(feature = "node")]
 mod node;
 mod process;
 mod registry;
 mod server;
 
+#[cfg(feature = "container")]
+pub use container::ContainerConfig;
 pub use encode::{Format, MetricFamily, MetricType, Sample};
 pub use error::Error;
+#[cfg(feature = "log")]
+pub use log::LogConfig;
 #[cfg(feature = "node")]
 pub use node::NodeConfig;
 pub use registry::{blocking, BlockingCollector, Collector, Registry, RegistryConfig};
