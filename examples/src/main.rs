@@ -2,10 +2,14 @@
 //!
 //! Subcommands appear here as the crates behind them start working.
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
 mod alertmanager;
 mod check;
+mod promql;
+mod promql_test;
 
 /// Sextant: a Prometheus-compatible monitoring system.
 #[derive(Debug, Parser)]
@@ -24,17 +28,20 @@ enum Command {
     },
     /// Alertmanager tools: `check-config`, `routes [show|test]`.
     Alertmanager(alertmanager::Args),
+    /// PromQL tools (`fmt`).
+    Promql(promql::PromqlArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Check { command }) => check::run(command),
-        Some(Command::Alertmanager(args)) => alertmanager::run(args),
+        Some(Command::Check { command }) => check::run(command).map(|()| ExitCode::SUCCESS),
+        Some(Command::Alertmanager(args)) => alertmanager::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Promql(args)) => promql::run(args),
     }
 }

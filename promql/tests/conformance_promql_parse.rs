@@ -1,0 +1,180 @@
+//! Every PromQL expression of the conformance scripts (`eval` lines of
+//! `../shared/conformance/promql/testdata*/*.test`), of real Grafana dashboards
+//! (`../shared/exporters/*-exprs.txt`) and of `../shared/bench/queries.txt` parses and
+//! round-trips through the formatter: `parse(format(e)) == e` (spans aside).
+//!
+//! Evals that expect a failure (`expect fail`, `eval_fail`) may fail at parse time or at
+//! evaluation time; for them we check that parsing does not panic and, when the script gives
+//! the expected message and that message is a parse error, that ours matches.
+//!
+//! Dashboards are fed to Prometheus after Grafana substitutes its variables, so we do the
+//! same with plausible values: `$__rate_interval`, `$__interval`, `$interval` → `1m`
+//! (`$__range` → `1h`), any other `$var`/`${var}`/`[[var]]` → `x`.
+
+#[path = "../../testsupport/shared.rs"]
+mod shared;
+
+use std::path::Path;
+
+use sextant_promql::{format, parse_with, Expr, ParseOptions};
+
+/// Expressions of the v2.42 scripts that Prometheus 3 rejects on purpose, with the error.
+const EXPECTED_PARSE_ERRORS: &[(&str, &str)] = &[("holt_winters", "unknown function with name \"holt_winters\"")];
+
+struct Eval {
+    file: String,
+    line: usize,
+    expr: String,
+    expect_fail: bool,
+    fail_message: Option<String>,
+}
+
+fn extract_evals(path: &Path) -> Vec<Eval> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|l| {
+            let t = l.trim();
+            if t.starts_with('#') {
+                String::new()
+            } else {
+                t.to_string()
+            }
+        })
+        .collect();
+    let instant =
+        regex::Regex::new(r"^eval(?:_(fail|warn|ordered|info))?\s+instant\s+(?:at\s+(.+?))?\s+(.+)$").unwrap();
+    let range =
+        regex::Regex::new(r"^eval(?:_(fail|warn|info))?\s+range\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+?)\s+(.+)$")
+            .unwrap();
+    let expect = regex::Regex::new(r"^expect\s+fail(?:\s+(regex|msg):(.+))?$").unwrap();
+    let mut out = vec![];
+    let file = path.file_name().unwrap().to_string_lossy().into_owned();
+    for (i, line) in lines.iter().enumerate() {
+        let (modifier, expr) = if let Some(c) = instant.captures(line) {
+            (c.get(1).map(|m| m.as_str()), c[3].to_string())
+        } else if let Some(c) = range.captures(line) {
+            (c.get(1).map(|m| m.as_str()), c[5].to_string())
+        } else {
+            continue;
+        };
+        let mut eval =
+            Eval { file: file.clone(), line: i + 1, expr, expect_fail: modifier == Some("fail"), fail_message: None };
+        for body in lines[i + 1..].iter().take_while(|l| !l.is_empty()) {
+            if let Some(m) = body.strip_prefix("expected_fail_message") {
+                eval.fail_message = Some(m.trim().to_string());
+            }
+            if let Some(c) = expect.captures(body) {
+                eval.expect_fail = true;
+                if c.get(1).map(|m| m.as_str()) == Some("msg") {
+                    eval.fail_message = Some(c[2].trim().to_string());
+                }
+            }
+        }
+        out.push(eval);
+    }
+    out
+}
+
+fn round_trip(expr: &Expr, options: ParseOptions) -> Result<(), String> {
+    let text = format(expr);
+    match parse_with(&text, options) {
+        Ok(again) if again.without_spans() == expr.without_spans() => Ok(()),
+        Ok(again) => Err(format!("formatted as {text:?}, which parses differently: {again:?} vs {expr:?}")),
+        Err(e) => Err(format!("formatted as {text:?}, which fails: {e}")),
+    }
+}
+
+/// Grafana's variables replaced by what Grafana would send.
+fn substitute(line: &str) -> String {
+    let fixed = line
+        .replace("$__rate_interval", "1m")
+        .replace("${__rate_interval}", "1m")
+        .replace("$__interval", "1m")
+        .replace("${__interval}", "1m")
+        .replace("$__range", "1h")
+        .replace("$interval", "1m")
+        .replace("${interval}", "1m");
+    let vars = regex::Regex::new(r"\$\{[A-Za-z0-9_:]+\}|\$[A-Za-z_][A-Za-z0-9_]*|\[\[[A-Za-z0-9_]+\]\]").unwrap();
+    vars.replace_all(&fixed, "x").into_owned()
+}
+
+#[test]
+fn conformance_promql_parse() {
+    let Some(shared) = shared::shared_dir("promql-parse") else { return };
+    let options = ParseOptions::all();
+    let mut failures = vec![];
+    let (mut parsed, mut expected_failures) = (0, 0);
+
+    let conformance = shared.join("conformance/promql");
+    for dir in ["testdata", "testdata-v2.42.0"] {
+        let mut files: Vec<_> = std::fs::read_dir(conformance.join(dir)).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "test")) {
+            for eval in extract_evals(path) {
+                let at = format!("{dir}/{}:{}: {}", eval.file, eval.line, eval.expr);
+                let result = parse_with(&eval.expr, options);
+                if eval.expect_fail {
+                    expected_failures += 1;
+                    if let (Err(err), Some(msg)) = (&result, &eval.fail_message) {
+                        if msg.contains("parse error") && !msg.ends_with(&err.message) {
+                            failures.push(format!("{at}: expected failure {msg:?}, got {err}"));
+                        }
+                    }
+                    if let Ok(e) = &result {
+                        if let Err(why) = round_trip(e, options) {
+                            failures.push(format!("{at}: {why}"));
+                        }
+                    }
+                    continue;
+                }
+                match result {
+                    Ok(e) => match round_trip(&e, options) {
+                        Ok(()) => parsed += 1,
+                        Err(why) => failures.push(format!("{at}: {why}")),
+                    },
+                    Err(err) => {
+                        let known = EXPECTED_PARSE_ERRORS
+                            .iter()
+                            .any(|(needle, msg)| eval.expr.contains(needle) && err.message == *msg);
+                        if known {
+                            expected_failures += 1;
+                        } else {
+                            failures.push(format!("{at}: {err}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let mut inputs: Vec<_> = std::fs::read_dir(shared.join("exporters"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with("-exprs.txt"))
+        .collect();
+    inputs.sort();
+    inputs.push(shared.join("bench/queries.txt"));
+    for path in inputs {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let query = substitute(line);
+            let at = format!("{}:{}: {query}", path.file_name().unwrap().to_string_lossy(), i + 1);
+            match parse_with(&query, ParseOptions::default()) {
+                Ok(e) => match round_trip(&e, ParseOptions::default()) {
+                    Ok(()) => parsed += 1,
+                    Err(why) => failures.push(format!("{at}: {why}")),
+                },
+                Err(err) => failures.push(format!("{at}: {err}")),
+            }
+        }
+    }
+
+    println!(
+        "conformance promql-parse: {parsed} expressions parsed and round-tripped, {expected_failures} expected failures checked"
+    );
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
