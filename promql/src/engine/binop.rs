@@ -225,7 +225,16 @@ impl Pairs<'_, '_> {
             keep = true;
         }
         let drop = changes_name(ev, b.op) || (!ev.opts.delayed_name_removal && b.return_bool);
-        let labels = result_labels(&ls.labels, &rs.labels, m, drop);
+        let labels = if m.card == Cardinality::OneToOne && !m.on && m.matching_labels.is_empty() && m.include.is_empty()
+        {
+            if drop {
+                ev.without_name(&ls.labels)
+            } else {
+                ls.labels.clone()
+            }
+        } else {
+            result_labels(&ls.labels, &rs.labels, m, drop)
+        };
         if m.card == Cardinality::OneToOne {
             if !self.matched.insert(sig) {
                 return Err(QueryError::Eval(

@@ -71,6 +71,9 @@ pub(crate) struct Evaluator<'a> {
     pub annos: Annotations,
     deadline: Option<Instant>,
     cancel: &'a CancelToken,
+    /// Label sets without their name, by the label set with it: the same series lose their
+    /// name at every step.
+    dropped: std::cell::RefCell<FxHashMap<Labels, Labels>>,
 }
 
 /// Runs one query.
@@ -97,7 +100,17 @@ pub(crate) fn run(
     let planner = Planner { opts, start, end, interval };
     planner.walk(expr, start, end, &mut needs);
     let data = fetch(storage, &needs, interval)?;
-    let mut ev = Evaluator { opts, start, end, interval, data: &data, annos: Annotations::default(), deadline, cancel };
+    let mut ev = Evaluator {
+        opts,
+        start,
+        end,
+        interval,
+        data: &data,
+        annos: Annotations::default(),
+        deadline,
+        cancel,
+        dropped: Default::default(),
+    };
     let value = if interval == 0 {
         match ev.eval(expr, start)? {
             Val::Scalar(v) => Value::Scalar { t: start, v },
@@ -312,8 +325,24 @@ impl<'a> Evaluator<'a> {
         if self.opts.delayed_name_removal {
             s.drop_name = true;
         } else {
-            s.labels = drop_metadata(&s.labels);
+            s.labels = self.without_name(&s.labels);
         }
+    }
+
+    /// `labels` without `__name__` (and the other metadata labels), from a per-query cache.
+    pub fn without_name(&self, labels: &Labels) -> Labels {
+        if !labels.iter().any(|l| l.name.starts_with("__")) {
+            return labels.clone();
+        }
+        let mut cache = self.dropped.borrow_mut();
+        if let Some(l) = cache.get(labels) {
+            return l.clone();
+        }
+        let dropped = drop_metadata(labels);
+        if cache.len() < 100_000 {
+            cache.insert(labels.clone(), dropped.clone());
+        }
+        dropped
     }
 
     fn finish_vector(&self, mut v: Vec<Sample>) -> Result<Vec<Sample>> {
