@@ -10,6 +10,7 @@ mod alertmanager;
 mod check;
 mod promql;
 mod promql_test;
+mod tsdb;
 
 /// Sextant: a Prometheus-compatible monitoring system.
 #[derive(Debug, Parser)]
@@ -30,6 +31,8 @@ enum Command {
     Alertmanager(alertmanager::Args),
     /// PromQL tools (`fmt`).
     Promql(promql::PromqlArgs),
+    /// TSDB tools: `tsdb bench write`.
+    Tsdb(tsdb::TsdbArgs),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -43,5 +46,6 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Check { command }) => check::run(command).map(|()| ExitCode::SUCCESS),
         Some(Command::Alertmanager(args)) => alertmanager::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Promql(args)) => promql::run(args),
+        Some(Command::Tsdb(args)) => tsdb::run(args).map(|()| ExitCode::SUCCESS),
     }
 }

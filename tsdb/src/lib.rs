@@ -1,6 +1,51 @@
-//! Sextant's time-series database (not started yet).
+//! Sextant's time-series database: the head, its chunks and its write-ahead log.
 //!
-//! This crate will hold the head (in-memory series in Gorilla XOR chunks with roaring-bitmap
-//! postings), the write-ahead log, persisted blocks, compaction, retention, snapshots and
-//! import. It will implement `sextant_model`'s `Appendable` and `Queryable`. Nothing here works
-//! yet; see the TSDB issues.
+//! - [`XorChunk`] / [`XorIterator`]: Gorilla chunks in Prometheus' XOR byte layout (so chunks
+//!   go to remote-read clients untouched);
+//! - [`Head`]: in-memory series keyed by label set over a symbol table, roaring-bitmap
+//!   postings per label pair, [`HeadAppender`] (commit/rollback, typed errors for
+//!   out-of-order and conflicting samples, optional out-of-order window) and [`HeadQuerier`];
+//! - [`Db`]: a head with its WAL ([`WalOptions`], [`SyncPolicy`]) in a locked directory,
+//!   replayed in parallel at open ([`ReplayStats`]); implements `sextant_model`'s
+//!   `Appendable` and `Queryable`;
+//! - [`FileSystem`]: the file layer under the WAL, with [`FaultyFileSystem`] for tests.
+//!
+//! `tsdb/FORMAT.md` documents the bytes of chunks and WAL segments.
+//!
+//! ```
+//! use sextant_model::{Labels, MatchOp, Matcher, Querier, ValueType};
+//! use sextant_tsdb::{Db, Options};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let series = Labels::from_pairs([("__name__", "up"), ("job", "node")]);
+//! {
+//!     let db = Db::open(dir.path(), Options::default())?;
+//!     let mut app = db.appender();
+//!     app.append_ref(None, &series, 1_000, 1.0)?;
+//!     app.commit_batch()?;
+//!     drop(app);
+//!     db.close()?;
+//! }
+//! let db = Db::open(dir.path(), Options::default())?; // replays the WAL
+//! let querier = db.querier(0, 2_000);
+//! let job = Matcher::new(MatchOp::RegexMatch, "job", "node|db")?;
+//! let mut found = querier.select(true, None, &[job])?.next().unwrap()?;
+//! assert_eq!(found.labels, series);
+//! assert_eq!(found.samples.next(), ValueType::Float);
+//! assert_eq!(found.samples.at(), (1_000, 1.0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod chunk;
+mod db;
+mod error;
+mod fs;
+mod head;
+mod wal;
+
+pub use chunk::{XorChunk, XorIterator, SAMPLES_PER_CHUNK};
+pub use db::{Db, Options};
+pub use error::Error;
+pub use fs::{AppendFile, FaultyFileSystem, FileSystem, StdFileSystem};
+pub use head::{Head, HeadAppender, HeadOptions, HeadQuerier, HeadStats, SeriesRef};
+pub use wal::{ReplayStats, SyncPolicy, Wal, WalOptions};

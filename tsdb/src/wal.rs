@@ -1,0 +1,943 @@
+//! The write-ahead log: numbered segment files of CRC-checked records (series, samples,
+//! tombstones), a configurable sync policy, parallel replay and checkpoints.
+//!
+//! `tsdb/FORMAT.md` documents the bytes.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use sextant_model::{Label, Labels};
+
+use crate::fs::{AppendFile, FileSystem};
+use crate::head::{Head, PendingSample, SeriesRef};
+
+pub(crate) const REC_SERIES: u8 = 1;
+pub(crate) const REC_SAMPLES: u8 = 2;
+pub(crate) const REC_TOMBSTONES: u8 = 3;
+/// A series with its chunks, in a snapshot written at clean shutdown.
+pub(crate) const REC_SNAPSHOT_SERIES: u8 = 4;
+/// `type u8 | len u32 | payload crc32 u32 | header crc32 u32`.
+pub(crate) const HEADER_LEN: usize = 13;
+/// Samples per record at most (keeps records far below any segment size).
+const SAMPLES_PER_RECORD: usize = 8192;
+const SERIES_PER_RECORD: usize = 1024;
+/// Largest payload a reader accepts.
+const MAX_PAYLOAD: usize = 64 << 20;
+
+/// When the WAL calls `fsync`. Every commit is written to the operating system before
+/// `commit` returns whatever the policy, so a crash of the process loses nothing committed;
+/// the policy decides what a crash of the machine may lose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// fsync before every commit returns: nothing committed is ever lost, slowest.
+    EveryCommit,
+    /// fsync in the background at this interval when something was written (the default,
+    /// every second): a machine crash loses at most the last interval.
+    Interval(Duration),
+    /// fsync only when a segment is complete and at close (Prometheus' behaviour).
+    Never,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> SyncPolicy {
+        SyncPolicy::Interval(Duration::from_secs(1))
+    }
+}
+
+/// Settings of the WAL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalOptions {
+    /// A segment is closed and a new one started beyond this size. Default 128 MiB.
+    pub segment_size: u64,
+    pub sync: SyncPolicy,
+    /// Threads applying samples during replay (the reader is one more). Default: the number
+    /// of cores.
+    pub replay_threads: usize,
+    /// At clean shutdown, write the head's chunks to a snapshot that replaces the WAL, so the
+    /// next open loads chunks instead of replaying samples. Default true.
+    pub snapshot_on_close: bool,
+}
+
+impl Default for WalOptions {
+    fn default() -> WalOptions {
+        WalOptions {
+            segment_size: 128 << 20,
+            sync: SyncPolicy::default(),
+            replay_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            snapshot_on_close: true,
+        }
+    }
+}
+
+/// What a replay found (exported as `sextant_tsdb_wal_*` metrics by the server).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    /// Checkpoint replayed first, if any (its segment number).
+    pub checkpoint: Option<u32>,
+    /// Chunk snapshot (written at the last clean shutdown) loaded first, if any.
+    pub snapshot: Option<u32>,
+    pub segments: u32,
+    pub records: u64,
+    pub series: u64,
+    pub samples: u64,
+    pub tombstones: u64,
+    /// Records whose checksum or contents were wrong, skipped.
+    pub damaged_records: u64,
+    /// Segments that ended in the middle of a record.
+    pub torn_tails: u64,
+    /// Gaps in the segment numbers.
+    pub missing_segments: u64,
+    /// Segments that could not be read at all.
+    pub unreadable_segments: u64,
+    /// Samples of series whose series record was lost.
+    pub unknown_series_samples: u64,
+    pub duration: Duration,
+}
+
+/// The WAL of one database directory, open for writing.
+#[derive(Debug)]
+pub struct Wal {
+    fs: Arc<dyn FileSystem>,
+    dir: PathBuf,
+    opts: WalOptions,
+    writer: Arc<Mutex<Writer>>,
+    syncer: Option<(Arc<SyncSignal>, JoinHandle<()>)>,
+}
+
+#[derive(Debug, Default)]
+struct SyncSignal {
+    stop: Mutex<bool>,
+    cv: Condvar,
+}
+
+#[derive(Debug)]
+struct Writer {
+    file: Option<Box<dyn AppendFile>>,
+    segment: u32,
+    size: u64,
+    dirty: bool,
+    sync_errors: u64,
+}
+
+pub(crate) fn segment_name(n: u32) -> String {
+    format!("{n:08}")
+}
+
+fn checkpoint_name(n: u32) -> String {
+    format!("checkpoint.{n:08}")
+}
+
+fn snapshot_name(n: u32) -> String {
+    format!("snapshot.{n:08}")
+}
+
+/// What a WAL directory holds.
+#[derive(Debug, Default)]
+struct Listing {
+    segments: Vec<u32>,
+    /// The newest complete checkpoint.
+    checkpoint: Option<u32>,
+    /// The newest complete chunk snapshot.
+    snapshot: Option<u32>,
+}
+
+fn list(fs: &dyn FileSystem, dir: &Path) -> io::Result<Listing> {
+    let mut listing = Listing::default();
+    for name in fs.list_dir(dir)? {
+        if let Some(n) = name.strip_prefix("checkpoint.").and_then(|n| n.parse::<u32>().ok()) {
+            listing.checkpoint = listing.checkpoint.max(Some(n));
+        } else if let Some(n) = name.strip_prefix("snapshot.").and_then(|n| n.parse::<u32>().ok()) {
+            listing.snapshot = listing.snapshot.max(Some(n));
+        } else if name.len() == 8 {
+            if let Ok(n) = name.parse::<u32>() {
+                listing.segments.push(n);
+            }
+        }
+    }
+    listing.segments.sort_unstable();
+    Ok(listing)
+}
+
+impl Wal {
+    /// Opens the WAL in `dir` for writing, starting a fresh segment after the existing ones
+    /// (replay them first with [`replay`]).
+    pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, opts: WalOptions) -> io::Result<Wal> {
+        fs.create_dir_all(dir)?;
+        let listing = list(&*fs, dir)?;
+        let next = listing.segments.last().copied().max(listing.checkpoint).max(listing.snapshot).map_or(0, |n| n + 1);
+        let file = fs.open_append(&dir.join(segment_name(next)))?;
+        fs.sync_dir(dir)?;
+        let writer =
+            Arc::new(Mutex::new(Writer { file: Some(file), segment: next, size: 0, dirty: false, sync_errors: 0 }));
+        let syncer = match opts.sync {
+            SyncPolicy::Interval(every) => {
+                let signal = Arc::new(SyncSignal::default());
+                let (signal2, writer2) = (signal.clone(), writer.clone());
+                let handle = std::thread::Builder::new()
+                    .name("sextant-wal-sync".into())
+                    .spawn(move || sync_loop(&signal2, &writer2, every))?;
+                Some((signal, handle))
+            }
+            SyncPolicy::EveryCommit | SyncPolicy::Never => None,
+        };
+        Ok(Wal { fs, dir: dir.to_path_buf(), opts, writer, syncer })
+    }
+
+    /// Appends encoded records (one commit) as one write.
+    pub(crate) fn log(&self, records: &[u8]) -> io::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.writer.lock();
+        if w.file.is_none() {
+            let next = w.segment + 1;
+            w.file = Some(self.fs.open_append(&self.dir.join(segment_name(next)))?);
+            w.segment = next;
+            w.size = 0;
+        }
+        if w.size > 0 && w.size + records.len() as u64 > self.opts.segment_size {
+            self.cut(&mut w)?;
+        }
+        let size = w.size;
+        let file = w.file.as_mut().ok_or_else(|| io::Error::other("no WAL segment"))?;
+        if let Err(e) = file.append(records) {
+            // Drop the partial record; if even that fails, continue in a new segment (the
+            // reader skips a torn tail).
+            if file.truncate(size).is_err() {
+                w.file = None;
+            }
+            return Err(e);
+        }
+        w.size += records.len() as u64;
+        w.dirty = true;
+        if self.opts.sync == SyncPolicy::EveryCommit {
+            if let Some(file) = w.file.as_mut() {
+                file.sync()?;
+            }
+            w.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Closes the current segment (synced) and starts the next.
+    fn cut(&self, w: &mut Writer) -> io::Result<()> {
+        if let Some(file) = w.file.as_mut() {
+            file.sync()?;
+        }
+        let next = w.segment + 1;
+        let file = self.fs.open_append(&self.dir.join(segment_name(next)))?;
+        w.file = Some(file);
+        w.segment = next;
+        w.size = 0;
+        w.dirty = false;
+        self.fs.sync_dir(&self.dir)
+    }
+
+    /// fsyncs the current segment now.
+    pub fn sync(&self) -> io::Result<()> {
+        let mut w = self.writer.lock();
+        if let Some(file) = w.file.as_mut() {
+            file.sync()?;
+        }
+        w.dirty = false;
+        Ok(())
+    }
+
+    /// Number of the segment being written.
+    pub fn current_segment(&self) -> u32 {
+        self.writer.lock().segment
+    }
+
+    pub(crate) fn snapshot_on_close(&self) -> bool {
+        self.opts.snapshot_on_close
+    }
+
+    /// fsync failures of the background syncer so far.
+    pub fn sync_errors(&self) -> u64 {
+        self.writer.lock().sync_errors
+    }
+
+    /// Stops the syncer and syncs.
+    pub(crate) fn close(&mut self) -> io::Result<()> {
+        if let Some((signal, handle)) = self.syncer.take() {
+            *signal.stop.lock() = true;
+            signal.cv.notify_all();
+            let _ = handle.join();
+        }
+        self.sync()
+    }
+
+    /// Writes a checkpoint of every complete segment, keeping the series alive in `head` and
+    /// their samples at or after `mint`, then deletes those segments and older checkpoints.
+    /// This is the hook the block writer calls once the head before `mint` is persisted.
+    pub(crate) fn checkpoint(&self, head: &Head, mint: i64) -> io::Result<u32> {
+        let last = {
+            let mut w = self.writer.lock();
+            self.cut(&mut w)?;
+            w.segment - 1
+        };
+        let Listing { segments, checkpoint: old_checkpoint, snapshot: old_snapshot } = list(&*self.fs, &self.dir)?;
+        let tmp = self.dir.join(format!("{}.tmp", checkpoint_name(last)));
+        let _ = self.fs.remove_file(&tmp);
+        let mut out = self.fs.open_append(&tmp)?;
+        let mut buf = Vec::new();
+        encode_series(&mut buf, &head.all_series());
+        out.append(&buf)?;
+        let mut inputs: Vec<PathBuf> = match (old_snapshot, old_checkpoint) {
+            (Some(snap), c) if c.is_none_or(|c| snap > c) => vec![self.dir.join(snapshot_name(snap))],
+            (_, Some(c)) => vec![self.dir.join(checkpoint_name(c))],
+            _ => Vec::new(),
+        };
+        inputs.extend(segments.iter().filter(|&&s| s <= last).map(|&s| self.dir.join(segment_name(s))));
+        // WAL ref -> current ref, from the series records (refs may have been remapped).
+        let mut refs: HashMap<u32, Option<SeriesRef>> = HashMap::new();
+        for path in &inputs {
+            let Ok(data) = self.fs.read(path) else { continue };
+            let mut reader = FrameReader::new(&data);
+            let mut samples = Vec::new();
+            let mut tombstones = Vec::new();
+            while let Some((kind, payload)) = reader.next_frame() {
+                match kind {
+                    REC_SERIES => {
+                        for (r, labels) in decode_series(payload).unwrap_or_default() {
+                            refs.insert(r, head.lookup(&labels));
+                        }
+                    }
+                    REC_SNAPSHOT_SERIES => {
+                        let Some(snap) = decode_snapshot_series(payload) else { continue };
+                        let Some(r) = head.lookup(&snap.labels) else { continue };
+                        let chunks = snap.chunks.iter().map(|c| &c.2[..]).chain(snap.head.as_ref().map(|h| &h.1[..]));
+                        for chunk in chunks {
+                            samples.extend(
+                                crate::chunk::XorIterator::new(chunk)
+                                    .filter(|s| s.0 >= mint)
+                                    .map(|(t, v)| PendingSample { r, t, v }),
+                            );
+                        }
+                        samples.extend(snap.ooo.iter().filter(|s| s.0 >= mint).map(|&(t, v)| PendingSample {
+                            r,
+                            t,
+                            v,
+                        }));
+                    }
+                    REC_SAMPLES => {
+                        let Some(decoded) = decode_samples(payload) else { continue };
+                        samples.extend(decoded.into_iter().filter(|s| s.t >= mint).filter_map(|mut s| {
+                            s.r = (*refs.get(&s.r)?)?;
+                            Some(s)
+                        }));
+                    }
+                    REC_TOMBSTONES => {
+                        let Some(decoded) = decode_tombstones(payload) else { continue };
+                        tombstones.extend(decoded.into_iter().filter(|t| t.2 >= mint).filter_map(|mut t| {
+                            t.0 = (*refs.get(&t.0)?)?;
+                            Some(t)
+                        }));
+                    }
+                    _ => {}
+                }
+                if samples.len() >= SAMPLES_PER_RECORD * 8 || !tombstones.is_empty() {
+                    buf.clear();
+                    encode_samples(&mut buf, &samples);
+                    encode_tombstones(&mut buf, &tombstones);
+                    out.append(&buf)?;
+                    samples.clear();
+                    tombstones.clear();
+                }
+            }
+            buf.clear();
+            encode_samples(&mut buf, &samples);
+            out.append(&buf)?;
+        }
+        out.sync()?;
+        drop(out);
+        self.fs.rename(&tmp, &self.dir.join(checkpoint_name(last)))?;
+        self.fs.sync_dir(&self.dir)?;
+        for s in segments.into_iter().filter(|&s| s <= last) {
+            self.fs.remove_file(&self.dir.join(segment_name(s)))?;
+        }
+        if let Some(c) = old_checkpoint.filter(|&c| c < last) {
+            self.fs.remove_file(&self.dir.join(checkpoint_name(c)))?;
+        }
+        if let Some(snap) = old_snapshot.filter(|&s| s < last) {
+            self.fs.remove_file(&self.dir.join(snapshot_name(snap)))?;
+        }
+        self.fs.sync_dir(&self.dir)?;
+        Ok(last)
+    }
+}
+
+impl Wal {
+    /// Writes every series of `head` with its chunks to `snapshot.<last segment>` and deletes
+    /// the segments, checkpoint and snapshot it supersedes: the next open loads chunks instead
+    /// of replaying samples. Only at clean shutdown (no appender may be running).
+    pub(crate) fn snapshot(&self, head: &Head) -> io::Result<u32> {
+        let last = {
+            let mut w = self.writer.lock();
+            self.cut(&mut w)?;
+            w.segment - 1
+        };
+        let listing = list(&*self.fs, &self.dir)?;
+        let tmp = self.dir.join(format!("{}.tmp", snapshot_name(last)));
+        let _ = self.fs.remove_file(&tmp);
+        let mut out = self.fs.open_append(&tmp)?;
+        let mut write_err = None;
+        head.for_each_series_data(|buf| {
+            if write_err.is_none() {
+                if let Err(e) = out.append(buf) {
+                    write_err = Some(e);
+                }
+            }
+        });
+        if let Some(e) = write_err {
+            return Err(e);
+        }
+        out.sync()?;
+        drop(out);
+        self.fs.rename(&tmp, &self.dir.join(snapshot_name(last)))?;
+        self.fs.sync_dir(&self.dir)?;
+        for s in listing.segments.into_iter().filter(|&s| s <= last) {
+            self.fs.remove_file(&self.dir.join(segment_name(s)))?;
+        }
+        if let Some(c) = listing.checkpoint.filter(|&c| c <= last) {
+            self.fs.remove_file(&self.dir.join(checkpoint_name(c)))?;
+        }
+        if let Some(snap) = listing.snapshot.filter(|&s| s < last) {
+            self.fs.remove_file(&self.dir.join(snapshot_name(snap)))?;
+        }
+        self.fs.sync_dir(&self.dir)?;
+        Ok(last)
+    }
+}
+
+/// One series of a snapshot.
+#[derive(Debug)]
+pub(crate) struct SnapshotSeries {
+    pub(crate) r: SeriesRef,
+    pub(crate) labels: Labels,
+    /// Closed chunks: mint, maxt, bytes.
+    pub(crate) chunks: Vec<(i64, i64, Vec<u8>)>,
+    /// The open head chunk: mint, bytes.
+    pub(crate) head: Option<(i64, Vec<u8>)>,
+    pub(crate) ooo: Vec<(i64, f64)>,
+}
+
+/// Snapshot series payload: `ref u32 | labels as in a series record | n closed chunks
+/// uvarint | (mint i64, maxt i64, len uvarint, bytes) * n | head flag u8 | [mint i64, len
+/// uvarint, bytes] | n ooo uvarint | (t i64, v u64) * n`.
+pub(crate) fn encode_snapshot_series(
+    buf: &mut Vec<u8>,
+    r: SeriesRef,
+    labels: &Labels,
+    chunks: &[(i64, i64, &[u8])],
+    head_chunk: Option<(i64, &[u8])>,
+    ooo: &[(i64, f64)],
+) {
+    let start = begin_frame(buf);
+    buf.extend_from_slice(&r.to_le_bytes());
+    put_uvarint(buf, labels.len() as u64);
+    for l in labels {
+        put_uvarint(buf, l.name.len() as u64);
+        buf.extend_from_slice(l.name.as_bytes());
+        put_uvarint(buf, l.value.len() as u64);
+        buf.extend_from_slice(l.value.as_bytes());
+    }
+    put_uvarint(buf, chunks.len() as u64);
+    for (mint, maxt, data) in chunks {
+        buf.extend_from_slice(&mint.to_le_bytes());
+        buf.extend_from_slice(&maxt.to_le_bytes());
+        put_uvarint(buf, data.len() as u64);
+        buf.extend_from_slice(data);
+    }
+    match head_chunk {
+        Some((mint, data)) => {
+            buf.push(1);
+            buf.extend_from_slice(&mint.to_le_bytes());
+            put_uvarint(buf, data.len() as u64);
+            buf.extend_from_slice(data);
+        }
+        None => buf.push(0),
+    }
+    put_uvarint(buf, ooo.len() as u64);
+    for (t, v) in ooo {
+        buf.extend_from_slice(&t.to_le_bytes());
+        buf.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
+    finish_frame(buf, start, REC_SNAPSHOT_SERIES);
+}
+
+pub(crate) fn decode_snapshot_series(payload: &[u8]) -> Option<SnapshotSeries> {
+    let mut c = Cursor { data: payload, pos: 0 };
+    let r = c.u32()?;
+    let n = usize::try_from(c.uvarint()?).ok()?;
+    let mut labels = Vec::with_capacity(n.min(payload.len() / 2));
+    for _ in 0..n {
+        let name = c.string()?;
+        let value = c.string()?;
+        labels.push(Label::new(name, value));
+    }
+    if labels.is_empty()
+        || !labels.windows(2).all(|w| w[0].name < w[1].name)
+        || labels.iter().any(|l| l.value.is_empty())
+    {
+        return None;
+    }
+    let n_chunks = usize::try_from(c.uvarint()?).ok()?;
+    let mut chunks = Vec::with_capacity(n_chunks.min(payload.len() / 17));
+    for _ in 0..n_chunks {
+        let mint = c.u64()? as i64;
+        let maxt = c.u64()? as i64;
+        let len = usize::try_from(c.uvarint()?).ok()?;
+        chunks.push((mint, maxt, c.bytes(len)?.to_vec()));
+    }
+    let head = match c.bytes(1)?[0] {
+        0 => None,
+        _ => {
+            let mint = c.u64()? as i64;
+            let len = usize::try_from(c.uvarint()?).ok()?;
+            Some((mint, c.bytes(len)?.to_vec()))
+        }
+    };
+    let n_ooo = usize::try_from(c.uvarint()?).ok()?;
+    let mut ooo = Vec::with_capacity(n_ooo.min(payload.len() / 16));
+    for _ in 0..n_ooo {
+        ooo.push((c.u64()? as i64, f64::from_bits(c.u64()?)));
+    }
+    c.done().then_some(SnapshotSeries { r, labels: Labels::from_sorted(labels), chunks, head, ooo })
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+fn sync_loop(signal: &SyncSignal, writer: &Mutex<Writer>, every: Duration) {
+    let mut stop = signal.stop.lock();
+    loop {
+        if *stop {
+            return;
+        }
+        let deadline = Instant::now() + every;
+        while !*stop && !signal.cv.wait_until(&mut stop, deadline).timed_out() {}
+        if *stop {
+            return;
+        }
+        let mut w = writer.lock();
+        if w.dirty {
+            w.dirty = false;
+            if let Some(file) = w.file.as_mut() {
+                if file.sync().is_err() {
+                    w.sync_errors += 1;
+                    w.dirty = true;
+                }
+            }
+        }
+    }
+}
+
+// ---- encoding ----
+
+fn put_uvarint(buf: &mut Vec<u8>, mut x: u64) {
+    while x >= 0x80 {
+        buf.push(x as u8 | 0x80);
+        x >>= 7;
+    }
+    buf.push(x as u8);
+}
+
+fn put_varint(buf: &mut Vec<u8>, x: i64) {
+    put_uvarint(buf, ((x << 1) ^ (x >> 63)) as u64);
+}
+
+fn begin_frame(buf: &mut Vec<u8>) -> usize {
+    let start = buf.len();
+    buf.extend_from_slice(&[0; HEADER_LEN]);
+    start
+}
+
+fn finish_frame(buf: &mut [u8], start: usize, kind: u8) {
+    let payload_len = (buf.len() - start - HEADER_LEN) as u32;
+    let payload_crc = crc32fast::hash(&buf[start + HEADER_LEN..]);
+    buf[start] = kind;
+    buf[start + 1..start + 5].copy_from_slice(&payload_len.to_le_bytes());
+    buf[start + 5..start + 9].copy_from_slice(&payload_crc.to_le_bytes());
+    let header_crc = crc32fast::hash(&buf[start..start + 9]);
+    buf[start + 9..start + 13].copy_from_slice(&header_crc.to_le_bytes());
+}
+
+/// Series records: `ref u32 | n uvarint | (len uvarint, name, len uvarint, value) * n`.
+pub(crate) fn encode_series(buf: &mut Vec<u8>, series: &[(SeriesRef, Labels)]) {
+    for group in series.chunks(SERIES_PER_RECORD) {
+        let start = begin_frame(buf);
+        for (r, labels) in group {
+            buf.extend_from_slice(&r.to_le_bytes());
+            put_uvarint(buf, labels.len() as u64);
+            for l in labels {
+                put_uvarint(buf, l.name.len() as u64);
+                buf.extend_from_slice(l.name.as_bytes());
+                put_uvarint(buf, l.value.len() as u64);
+                buf.extend_from_slice(l.value.as_bytes());
+            }
+        }
+        finish_frame(buf, start, REC_SERIES);
+    }
+}
+
+/// Sample records: `base ref u32 | base t i64`, then per sample `ref - base` and `t - base` as
+/// zigzag varints and the value's bits as u64.
+pub(crate) fn encode_samples(buf: &mut Vec<u8>, samples: &[PendingSample]) {
+    for group in samples.chunks(SAMPLES_PER_RECORD) {
+        let start = begin_frame(buf);
+        let (base_r, base_t) = (group[0].r, group[0].t);
+        buf.extend_from_slice(&base_r.to_le_bytes());
+        buf.extend_from_slice(&base_t.to_le_bytes());
+        for s in group {
+            put_varint(buf, i64::from(s.r) - i64::from(base_r));
+            put_varint(buf, s.t.wrapping_sub(base_t));
+            buf.extend_from_slice(&s.v.to_bits().to_le_bytes());
+        }
+        finish_frame(buf, start, REC_SAMPLES);
+    }
+}
+
+/// Tombstone records: `ref u32 | mint i64 | maxt i64` per entry.
+pub(crate) fn encode_tombstones(buf: &mut Vec<u8>, tombstones: &[(SeriesRef, i64, i64)]) {
+    for group in tombstones.chunks(SAMPLES_PER_RECORD) {
+        let start = begin_frame(buf);
+        for (r, mint, maxt) in group {
+            buf.extend_from_slice(&r.to_le_bytes());
+            buf.extend_from_slice(&mint.to_le_bytes());
+            buf.extend_from_slice(&maxt.to_le_bytes());
+        }
+        finish_frame(buf, start, REC_TOMBSTONES);
+    }
+}
+
+// ---- decoding ----
+
+struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn done(&self) -> bool {
+        self.pos >= self.data.len()
+    }
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let out = self.data.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(out)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.bytes(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
+    }
+    fn uvarint(&mut self) -> Option<u64> {
+        let mut x = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self.data.get(self.pos)?;
+            self.pos += 1;
+            x |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(x);
+            }
+        }
+        None
+    }
+    fn varint(&mut self) -> Option<i64> {
+        let u = self.uvarint()?;
+        Some(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+    fn string(&mut self) -> Option<&'a str> {
+        let len = usize::try_from(self.uvarint()?).ok()?;
+        std::str::from_utf8(self.bytes(len)?).ok()
+    }
+}
+
+pub(crate) fn decode_series(payload: &[u8]) -> Option<Vec<(SeriesRef, Labels)>> {
+    let mut c = Cursor { data: payload, pos: 0 };
+    let mut out = Vec::new();
+    while !c.done() {
+        let r = c.u32()?;
+        let n = usize::try_from(c.uvarint()?).ok()?;
+        let mut labels = Vec::with_capacity(n.min(payload.len() / 2));
+        for _ in 0..n {
+            let name = c.string()?;
+            let value = c.string()?;
+            labels.push(Label::new(name, value));
+        }
+        let ok = labels.windows(2).all(|w| w[0].name < w[1].name) && labels.iter().all(|l| !l.value.is_empty());
+        if !ok || labels.is_empty() {
+            return None;
+        }
+        out.push((r, Labels::from_sorted(labels)));
+    }
+    Some(out)
+}
+
+pub(crate) fn decode_samples(payload: &[u8]) -> Option<Vec<PendingSample>> {
+    let mut c = Cursor { data: payload, pos: 0 };
+    let base_r = i64::from(c.u32()?);
+    let base_t = c.u64()? as i64;
+    let mut out = Vec::with_capacity(payload.len() / 10);
+    while !c.done() {
+        let r = u32::try_from(base_r.checked_add(c.varint()?)?).ok()?;
+        let t = base_t.wrapping_add(c.varint()?);
+        let v = f64::from_bits(c.u64()?);
+        out.push(PendingSample { r, t, v });
+    }
+    Some(out)
+}
+
+pub(crate) fn decode_tombstones(payload: &[u8]) -> Option<Vec<(SeriesRef, i64, i64)>> {
+    let mut c = Cursor { data: payload, pos: 0 };
+    let mut out = Vec::new();
+    while !c.done() {
+        out.push((c.u32()?, c.u64()? as i64, c.u64()? as i64));
+    }
+    Some(out)
+}
+
+/// Walks the frames of one segment, skipping damaged ones.
+pub(crate) struct FrameReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    pub(crate) damaged: u64,
+    pub(crate) torn: bool,
+}
+
+fn header_at(data: &[u8], pos: usize) -> Option<(u8, usize, u32)> {
+    let h = data.get(pos..pos + HEADER_LEN)?;
+    let kind = h[0];
+    if !(REC_SERIES..=REC_SNAPSHOT_SERIES).contains(&kind) {
+        return None;
+    }
+    let header_crc = u32::from_le_bytes(h[9..13].try_into().ok()?);
+    if crc32fast::hash(&h[..9]) != header_crc {
+        return None;
+    }
+    let len = u32::from_le_bytes(h[1..5].try_into().ok()?) as usize;
+    if len > MAX_PAYLOAD {
+        return None;
+    }
+    Some((kind, len, u32::from_le_bytes(h[5..9].try_into().ok()?)))
+}
+
+impl<'a> FrameReader<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> FrameReader<'a> {
+        FrameReader { data, pos: 0, damaged: 0, torn: false }
+    }
+
+    pub(crate) fn next_frame(&mut self) -> Option<(u8, &'a [u8])> {
+        while self.pos < self.data.len() {
+            match header_at(self.data, self.pos) {
+                Some((kind, len, crc)) => {
+                    let start = self.pos + HEADER_LEN;
+                    let Some(payload) = self.data.get(start..start + len) else {
+                        // Cut off in the middle: the tail of a crashed write.
+                        self.torn = true;
+                        self.pos = self.data.len();
+                        return None;
+                    };
+                    self.pos = start + len;
+                    if crc32fast::hash(payload) == crc {
+                        return Some((kind, payload));
+                    }
+                    self.damaged += 1;
+                }
+                None => {
+                    // A damaged header: look for the next valid one.
+                    let resync = (self.pos + 1..self.data.len()).find(|&p| header_at(self.data, p).is_some());
+                    match resync {
+                        Some(p) => {
+                            self.damaged += 1;
+                            self.pos = p;
+                        }
+                        None => {
+                            self.torn = true;
+                            self.pos = self.data.len();
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+enum ReplayMsg {
+    Samples(Vec<PendingSample>),
+    Tombstone(SeriesRef, i64, i64),
+}
+
+/// Loads a chunk snapshot into `head`.
+fn load_snapshot(fs: &dyn FileSystem, path: &Path, head: &Head, stats: &mut ReplayStats) {
+    let Ok(data) = fs.read(path) else {
+        stats.unreadable_segments += 1;
+        return;
+    };
+    let mut reader = FrameReader::new(&data);
+    while let Some((kind, payload)) = reader.next_frame() {
+        stats.records += 1;
+        if kind != REC_SNAPSHOT_SERIES {
+            continue;
+        }
+        match decode_snapshot_series(payload).and_then(|snap| head.restore(snap)) {
+            Some(samples) => {
+                stats.series += 1;
+                stats.samples += samples;
+            }
+            None => stats.damaged_records += 1,
+        }
+    }
+    stats.damaged_records += reader.damaged;
+    stats.torn_tails += u64::from(reader.torn);
+}
+
+/// Replays the checkpoint and segments in `dir` into `head`: one thread reads and decodes,
+/// `threads` apply samples, each owning a disjoint set of series stripes.
+pub(crate) fn replay(fs: &dyn FileSystem, dir: &Path, head: &Head, threads: usize) -> io::Result<ReplayStats> {
+    let started = Instant::now();
+    let mut stats = ReplayStats::default();
+    if fs.list_dir(dir).is_err() {
+        return Ok(stats);
+    }
+    let listing = list(fs, dir)?;
+    let mut inputs: Vec<PathBuf> = Vec::new();
+    let base = match (listing.snapshot, listing.checkpoint) {
+        (Some(snap), c) if c.is_none_or(|c| snap > c) => {
+            stats.snapshot = Some(snap);
+            load_snapshot(fs, &dir.join(snapshot_name(snap)), head, &mut stats);
+            Some(snap)
+        }
+        (_, Some(c)) => {
+            stats.checkpoint = Some(c);
+            inputs.push(dir.join(checkpoint_name(c)));
+            Some(c)
+        }
+        _ => None,
+    };
+    let mut expected = base.map(|c| c + 1);
+    for &s in listing.segments.iter().filter(|&&s| base.is_none_or(|c| s > c)) {
+        if let Some(e) = expected {
+            stats.missing_segments += u64::from(s.saturating_sub(e));
+        }
+        expected = Some(s + 1);
+        inputs.push(dir.join(segment_name(s)));
+        stats.segments += 1;
+    }
+    let threads = threads.max(1);
+    let unknown = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|scope| -> io::Result<()> {
+        let mut senders = Vec::new();
+        for _ in 0..threads {
+            let (tx, rx) = mpsc::sync_channel::<ReplayMsg>(8);
+            senders.push(tx);
+            let unknown = &unknown;
+            scope.spawn(move || {
+                for msg in rx {
+                    match msg {
+                        ReplayMsg::Samples(batch) => {
+                            let missing = head.apply_replayed(&batch);
+                            if missing > 0 {
+                                unknown.fetch_add(missing, std::sync::atomic::Ordering::Relaxed);
+                            }
+                        }
+                        ReplayMsg::Tombstone(r, mint, maxt) => head.delete_range(r, mint, maxt),
+                    }
+                }
+            });
+        }
+        let worker_of = |r: SeriesRef| (head.stripe_of(r) as usize) % threads;
+        let mut batches: Vec<Vec<PendingSample>> = (0..threads).map(|_| Vec::with_capacity(4096)).collect();
+        let mut remap: HashMap<u32, SeriesRef> = HashMap::new();
+        for path in &inputs {
+            let data = match fs.read(path) {
+                Ok(d) => d,
+                Err(_) => {
+                    stats.unreadable_segments += 1;
+                    continue;
+                }
+            };
+            let mut reader = FrameReader::new(&data);
+            while let Some((kind, payload)) = reader.next_frame() {
+                stats.records += 1;
+                match kind {
+                    REC_SERIES => {
+                        let Some(series) = decode_series(payload) else {
+                            stats.damaged_records += 1;
+                            continue;
+                        };
+                        for (r, labels) in series {
+                            match head.get_or_create_with_ref(&labels, Some(r)) {
+                                Ok((got, _)) if got != r => {
+                                    remap.insert(r, got);
+                                }
+                                Ok(_) => {
+                                    remap.remove(&r);
+                                }
+                                Err(_) => stats.damaged_records += 1,
+                            }
+                            stats.series += 1;
+                        }
+                    }
+                    REC_SAMPLES => {
+                        let Some(samples) = decode_samples(payload) else {
+                            stats.damaged_records += 1;
+                            continue;
+                        };
+                        stats.samples += samples.len() as u64;
+                        for mut s in samples {
+                            if !remap.is_empty() {
+                                if let Some(&r) = remap.get(&s.r) {
+                                    s.r = r;
+                                }
+                            }
+                            let w = worker_of(s.r);
+                            batches[w].push(s);
+                            if batches[w].len() >= 4096 {
+                                let full = std::mem::replace(&mut batches[w], Vec::with_capacity(4096));
+                                let _ = senders[w].send(ReplayMsg::Samples(full));
+                            }
+                        }
+                    }
+                    REC_TOMBSTONES => {
+                        let Some(tombstones) = decode_tombstones(payload) else {
+                            stats.damaged_records += 1;
+                            continue;
+                        };
+                        for (r, mint, maxt) in tombstones {
+                            let r = remap.get(&r).copied().unwrap_or(r);
+                            let w = worker_of(r);
+                            let pending = std::mem::take(&mut batches[w]);
+                            let _ = senders[w].send(ReplayMsg::Samples(pending));
+                            let _ = senders[w].send(ReplayMsg::Tombstone(r, mint, maxt));
+                            stats.tombstones += 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            stats.damaged_records += reader.damaged;
+            stats.torn_tails += u64::from(reader.torn);
+        }
+        for (w, batch) in batches.into_iter().enumerate() {
+            let _ = senders[w].send(ReplayMsg::Samples(batch));
+        }
+        drop(senders);
+        Ok(())
+    })?;
+    stats.unknown_series_samples = unknown.into_inner();
+    stats.duration = started.elapsed();
+    Ok(stats)
+}

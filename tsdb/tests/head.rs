@@ -1,0 +1,231 @@
+//! The head through its public API: append rules, chunks, postings and queries.
+
+use sextant_model::{
+    stale_nan, Appendable, Labels, MatchOp, Matcher, MemStorage, Querier, Queryable, SampleIterator, StorageError,
+    ValueType,
+};
+use sextant_tsdb::{Error, Head, HeadOptions};
+
+fn series(pairs: &[(&str, &str)]) -> Labels {
+    Labels::from_pairs(pairs.iter().copied())
+}
+
+fn drain(it: &mut dyn SampleIterator) -> Vec<(i64, u64)> {
+    let mut out = Vec::new();
+    while it.next() == ValueType::Float {
+        let (t, v) = it.at();
+        out.push((t, v.to_bits()));
+    }
+    out
+}
+
+fn select(q: &dyn Querier, matchers: &[Matcher]) -> Vec<(Labels, Vec<(i64, u64)>)> {
+    q.select(true, None, matchers)
+        .unwrap()
+        .map(|s| {
+            let mut s = s.unwrap();
+            (s.labels.clone(), drain(&mut *s.samples))
+        })
+        .collect()
+}
+
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Ok,
+    OutOfOrder,
+    Duplicate,
+    OutOfBounds,
+}
+
+/// Appends `(t, v)` to one series in order, committing after each; returns outcomes and the
+/// stored samples.
+fn check_appends(window: i64, appends: &[(i64, f64)], expected: &[Outcome], stored: &[(i64, f64)]) {
+    let head = Head::new(HeadOptions { out_of_order_window_ms: window, ..HeadOptions::default() });
+    let s = series(&[("__name__", "x")]);
+    let mut got = Vec::new();
+    for &(t, v) in appends {
+        let mut app = head.appender();
+        got.push(match app.append_ref(None, &s, t, v) {
+            Ok(_) => Outcome::Ok,
+            Err(Error::OutOfOrderSample { .. }) => Outcome::OutOfOrder,
+            Err(Error::DuplicateSampleForTimestamp { .. }) => Outcome::Duplicate,
+            Err(Error::OutOfBounds { .. }) => Outcome::OutOfBounds,
+            Err(e) => panic!("unexpected {e}"),
+        });
+        app.commit_batch().unwrap();
+    }
+    assert_eq!(got, expected, "appends {appends:?}");
+    let q = head.querier(i64::MIN, i64::MAX);
+    let want: Vec<(i64, u64)> = stored.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+    let found = select(&q, &[Matcher::equal("__name__", "x")]);
+    assert_eq!(found.first().map(|f| f.1.clone()).unwrap_or_default(), want, "appends {appends:?}");
+}
+
+#[test]
+fn append_rules() {
+    use Outcome::*;
+    check_appends(0, &[(10, 1.0), (20, 2.0)], &[Ok, Ok], &[(10, 1.0), (20, 2.0)]);
+    check_appends(0, &[(10, 1.0), (10, 1.0)], &[Ok, Ok], &[(10, 1.0)]);
+    check_appends(0, &[(10, 1.0), (10, 2.0)], &[Ok, Duplicate], &[(10, 1.0)]);
+    check_appends(0, &[(10, 1.0), (5, 2.0)], &[Ok, OutOfOrder], &[(10, 1.0)]);
+    check_appends(0, &[(10, f64::NAN), (10, f64::NAN)], &[Ok, Ok], &[(10, f64::NAN)]);
+    check_appends(
+        0,
+        &[(10, 1.0), (20, stale_nan()), (30, 1.0)],
+        &[Ok, Ok, Ok],
+        &[(10, 1.0), (20, stale_nan()), (30, 1.0)],
+    );
+    // With an out-of-order window.
+    check_appends(100, &[(100, 1.0), (50, 2.0), (0, 3.0)], &[Ok, Ok, Ok], &[(0, 3.0), (50, 2.0), (100, 1.0)]);
+    check_appends(100, &[(200, 1.0), (50, 2.0)], &[Ok, OutOfOrder], &[(200, 1.0)]);
+    check_appends(
+        100,
+        &[(100, 1.0), (50, 2.0), (50, 2.0), (50, 3.0)],
+        &[Ok, Ok, Ok, Duplicate],
+        &[(50, 2.0), (100, 1.0)],
+    );
+    check_appends(100, &[(100, 1.0), (150, 2.0), (120, 3.0)], &[Ok, Ok, Ok], &[(100, 1.0), (120, 3.0), (150, 2.0)]);
+    // After truncation, older samples are out of bounds.
+    let head = Head::default();
+    let s = series(&[("__name__", "x")]);
+    let mut app = head.appender();
+    app.append_ref(None, &s, 1000, 1.0).unwrap();
+    app.commit_batch().unwrap();
+    head.truncate(500);
+    assert!(matches!(head.appender().append_ref(None, &s, 400, 1.0), Err(Error::OutOfBounds { .. })));
+}
+
+#[test]
+fn order_within_a_batch_and_rollback() {
+    let head = Head::default();
+    let s = series(&[("__name__", "x")]);
+    let mut app = head.appender();
+    app.append_ref(None, &s, 10, 1.0).unwrap();
+    app.append_ref(None, &s, 20, 2.0).unwrap();
+    assert!(matches!(app.append_ref(None, &s, 15, 2.0), Err(Error::OutOfOrderSample { .. })));
+    assert!(matches!(app.append_ref(None, &s, 20, 3.0), Err(Error::DuplicateSampleForTimestamp { .. })));
+    assert_eq!(select(&head.querier(0, 100), &[]).len(), 0, "nothing visible before commit");
+    app.rollback_batch();
+    // After rollback, the pending samples no longer constrain order.
+    app.append_ref(None, &s, 5, 5.0).unwrap();
+    app.commit_batch().unwrap();
+    assert_eq!(select(&head.querier(0, 100), &[]), vec![(s.clone(), vec![(5, 5.0f64.to_bits())])]);
+    // Through the model seam: typed errors.
+    let mut app = Appendable::appender(&head);
+    assert!(matches!(app.append(&s, 1, 1.0), Err(StorageError::OutOfOrderSample { .. })));
+}
+
+#[test]
+fn chunks_cut_at_120_samples_and_range_boundaries() {
+    let head = Head::new(HeadOptions { chunk_range_ms: 10_000, ..HeadOptions::default() });
+    let s = series(&[("__name__", "x")]);
+    let mut app = head.appender();
+    for t in 0..250 {
+        app.append_ref(None, &s, t, t as f64).unwrap();
+    }
+    app.commit_batch().unwrap();
+    assert_eq!(head.stats().chunks_created, 3, "120 + 120 + 10");
+    // Crossing a 10 s boundary cuts even a small chunk.
+    let head = Head::new(HeadOptions { chunk_range_ms: 10_000, ..HeadOptions::default() });
+    let mut app = head.appender();
+    for t in [9_000, 9_500, 10_000, 10_500, 25_000] {
+        app.append_ref(None, &s, t, 1.0).unwrap();
+    }
+    app.commit_batch().unwrap();
+    assert_eq!(head.stats().chunks_created, 3);
+    let found = select(&head.querier(9_600, 20_000), &[]);
+    assert_eq!(found[0].1.iter().map(|x| x.0).collect::<Vec<_>>(), [10_000, 10_500]);
+}
+
+fn fixture() -> (Head, MemStorage) {
+    let head = Head::default();
+    let model = MemStorage::new();
+    let mut app = head.appender();
+    let mut model_app = model.appender();
+    let jobs = ["api", "db", "web"];
+    for i in 0..60 {
+        let mut pairs = vec![
+            ("__name__".to_string(), if i % 2 == 0 { "http_requests_total" } else { "up" }.to_string()),
+            ("job".to_string(), jobs[i % 3].to_string()),
+            ("instance".to_string(), format!("host{i}")),
+        ];
+        if i % 5 == 0 {
+            pairs.push(("env".to_string(), "prod".to_string()));
+        }
+        let labels = Labels::from_pairs(pairs);
+        for t in 0..5 {
+            let (t, v) = (t * 1000 + i as i64, (i as i64 * t) as f64);
+            app.append_ref(None, &labels, t, v).unwrap();
+            model_app.append(&labels, t, v).unwrap();
+        }
+    }
+    app.commit_batch().unwrap();
+    model_app.commit().unwrap();
+    drop((app, model_app));
+    (head, model)
+}
+
+#[test]
+fn select_with_matchers_agrees_with_the_model() {
+    let (head, model) = fixture();
+    let m = |op, n: &str, v: &str| Matcher::new(op, n, v).unwrap();
+    use MatchOp::*;
+    let cases: Vec<Vec<Matcher>> = vec![
+        vec![],
+        vec![m(Equal, "job", "api")],
+        vec![m(Equal, "job", "nope")],
+        vec![m(NotEqual, "job", "api")],
+        vec![m(RegexMatch, "job", "api|db")],
+        vec![m(RegexMatch, "job", "a.*")],
+        vec![m(RegexNoMatch, "job", "a.*")],
+        vec![m(Equal, "env", "")],
+        vec![m(NotEqual, "env", "")],
+        vec![m(RegexMatch, "env", "prod|")],
+        vec![m(RegexNoMatch, "env", "prod")],
+        vec![m(RegexMatch, "instance", "host1.*"), m(Equal, "__name__", "up")],
+        vec![m(Equal, "__name__", "up"), m(RegexMatch, "job", ".+"), m(NotEqual, "instance", "host3")],
+        vec![m(RegexMatch, "nolabel", ".*")],
+        vec![m(RegexMatch, "nolabel", ".+")],
+    ];
+    for (mint, maxt) in [(i64::MIN, i64::MAX), (1000, 2030), (4100, 9000), (-5, -1)] {
+        let (q, mq) = (head.querier(mint, maxt), model.querier(mint, maxt).unwrap());
+        for matchers in &cases {
+            assert_eq!(select(&q, matchers), select(&*mq, matchers), "{matchers:?} in [{mint}, {maxt}]");
+            assert_eq!(q.label_names(matchers).unwrap(), mq.label_names(matchers).unwrap(), "{matchers:?}");
+            for name in ["job", "env", "instance", "none"] {
+                assert_eq!(q.label_values(name, matchers).unwrap(), mq.label_values(name, matchers).unwrap());
+            }
+        }
+    }
+}
+
+#[test]
+fn seek_across_chunks_and_out_of_order_samples() {
+    let head = Head::new(HeadOptions { out_of_order_window_ms: 1_000_000, ..HeadOptions::default() });
+    let s = series(&[("__name__", "x")]);
+    let mut app = head.appender();
+    for t in (0..1000).map(|i| i * 10 + 5) {
+        app.append_ref(None, &s, t, t as f64).unwrap();
+    }
+    app.commit_batch().unwrap();
+    for t in [30, 5000, 8996] {
+        app.append_ref(None, &s, t, -1.0).unwrap();
+    }
+    app.commit_batch().unwrap();
+    let q = head.querier(100, 9000);
+    let mut set = q.select(false, None, &[]).unwrap();
+    let mut found = set.next().unwrap().unwrap();
+    let it = &mut *found.samples;
+    assert_eq!(it.seek(2000), ValueType::Float);
+    assert_eq!(it.at(), (2005, 2005.0));
+    assert_eq!(it.seek(1), ValueType::Float, "never moves back");
+    assert_eq!(it.at(), (2005, 2005.0));
+    assert_eq!(it.seek(5000), ValueType::Float);
+    assert_eq!(it.at(), (5000, -1.0), "the out-of-order sample");
+    assert_eq!(it.next(), ValueType::Float);
+    assert_eq!(it.at(), (5005, 5005.0));
+    assert_eq!(it.seek(8996), ValueType::Float);
+    assert_eq!(it.at(), (8996, -1.0));
+    assert_eq!(it.seek(9001), ValueType::Exhausted);
+    assert_eq!(it.next(), ValueType::Exhausted);
+}
