@@ -45,7 +45,11 @@ pub(crate) fn metrics(api: &Api, _req: &Req) -> ApiResult {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n", go_g(v as f64)));
     };
     counter("sextant_api_http_requests_total", "HTTP requests received.", s.requests_total.load(Ordering::Relaxed));
-    counter("sextant_api_queries_total", "PromQL queries run through the API.", s.queries_total.load(Ordering::Relaxed));
+    counter(
+        "sextant_api_queries_total",
+        "PromQL queries run through the API.",
+        s.queries_total.load(Ordering::Relaxed),
+    );
     counter(
         "sextant_api_remote_write_samples_total",
         "Samples appended by the remote-write receiver.",

@@ -255,10 +255,7 @@ pub(crate) fn read(api: &Api, req: &Req) -> ApiResult {
                 continue;
             }
             if points.len() > budget {
-                return Ok(bad_read(format!(
-                    "exceeded sample limit ({})",
-                    api.options.remote_read_sample_limit
-                )));
+                return Ok(bad_read(format!("exceeded sample limit ({})", api.options.remote_read_sample_limit)));
             }
             budget -= points.len();
             let labels = remote::labels_to_proto(&with_external(series.labels, external));

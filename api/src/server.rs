@@ -250,8 +250,10 @@ type HandlerFn = fn(&Api, &Req) -> ApiResult;
 /// Wraps a synchronous handler: reads the body, parses the form, runs it off the async threads.
 fn handler(
     f: HandlerFn,
-) -> impl Fn(State<Api>, Request) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>> + Clone + Send + 'static
-{
+) -> impl Fn(State<Api>, Request) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>
+       + Clone
+       + Send
+       + 'static {
     move |State(api): State<Api>, request: Request| Box::pin(run(api, request, f))
 }
 
@@ -271,7 +273,14 @@ async fn run(api: Api, request: Request, f: HandlerFn) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.trim_start().starts_with("application/x-www-form-urlencoded"));
     let params = Params::parse(parts.uri.query(), is_form.then_some(&body[..]));
-    let req = Req { method: parts.method, path: parts.uri.path().to_string(), headers: parts.headers, params, body, received };
+    let req = Req {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        headers: parts.headers,
+        params,
+        body,
+        received,
+    };
     match tokio::task::spawn_blocking(move || f(&api, &req)).await {
         Ok(Ok(resp)) => resp,
         Ok(Err(e)) => e.into_response(),

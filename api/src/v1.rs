@@ -646,7 +646,8 @@ pub(crate) fn tsdb_status(api: &Api, req: &Req) -> ApiResult {
     }
     let limit = limit as usize;
     let querier = api.storage.querier(MIN_TIME_MS, MAX_TIME_MS).map_err(storage_err)?;
-    let all = Matcher::new(sextant_model::MatchOp::RegexMatch, "__name__", ".+").map_err(|e| ApiError::internal(e.to_string()))?;
+    let all = Matcher::new(sextant_model::MatchOp::RegexMatch, "__name__", ".+")
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let (mut n_series, mut min_t, mut max_t) = (0u64, i64::MAX, i64::MIN);
     let mut by_name: BTreeMap<String, u64> = BTreeMap::new();
     let mut values_by_label: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
