@@ -10,6 +10,7 @@ mod alertmanager;
 mod check;
 mod promql;
 mod promql_test;
+mod server;
 mod tsdb;
 
 /// Sextant: a Prometheus-compatible monitoring system.
@@ -31,6 +32,8 @@ enum Command {
     Alertmanager(alertmanager::Args),
     /// PromQL tools (`fmt`).
     Promql(promql::PromqlArgs),
+    /// Run the server: TSDB and the Prometheus HTTP API (`--config.file`, `--storage.tsdb.path`, …).
+    Server(server::ServerArgs),
     /// TSDB tools: `tsdb bench write`.
     Tsdb(tsdb::TsdbArgs),
 }
@@ -46,6 +49,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Check { command }) => check::run(command).map(|()| ExitCode::SUCCESS),
         Some(Command::Alertmanager(args)) => alertmanager::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Promql(args)) => promql::run(args),
+        Some(Command::Server(args)) => server::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Tsdb(args)) => tsdb::run(args).map(|()| ExitCode::SUCCESS),
     }
 }
