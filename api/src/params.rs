@@ -235,10 +235,7 @@ pub(crate) fn parse_prometheus_duration(s: &str) -> Option<i64> {
 pub(crate) fn parse_selector(s: &str) -> Result<Vec<Matcher>, String> {
     match sextant_promql::parse(s) {
         Ok(Expr::VectorSelector(vs)) => Ok(vs.matchers),
-        Ok(other) => Err(format!(
-            "1:1: parse error: unexpected {} in selector, expected a vector selector",
-            other.expr_type().to_string().to_lowercase()
-        )),
+        Ok(_) => Err(format!("1:1: parse error: only series selectors are accepted, got {s:?}")),
         Err(e) => Err(e.to_string()),
     }
 }

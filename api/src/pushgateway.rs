@@ -55,6 +55,9 @@ pub(crate) fn grouping_key(path: &str) -> Result<Labels, String> {
     if parts.len() % 2 != 0 {
         return Err(format!("odd number of components in grouping key path {path:?}"));
     }
+    if parts.first().is_none_or(|first| *first != "job" && *first != "job@base64") {
+        return Err(format!("grouping key path must start with job: {path:?}"));
+    }
     let mut pairs = Vec::new();
     for pair in parts.chunks(2) {
         let (name, raw_value) = (pair[0], pair[1]);
@@ -188,5 +191,6 @@ mod tests {
         check("job/", Err(()));
         check("job/a/__x/b", Err(()));
         check("job/a/job/b", Err(()));
+        check("instance/a/job/b", Err(()));
     }
 }

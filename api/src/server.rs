@@ -218,7 +218,7 @@ impl Api {
             .route("/-/reload", on(MethodFilter::POST.or(MethodFilter::PUT), handler(ops::reload)))
             .route("/metrics", get(handler(ops::metrics)))
             .route(
-                "/metrics/job/{*rest}",
+                "/metrics/{*rest}",
                 on(MethodFilter::PUT.or(MethodFilter::POST).or(MethodFilter::DELETE), handler(pushgateway::push)),
             );
         if self.options.enable_remote_write_receiver {
