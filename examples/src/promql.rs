@@ -16,7 +16,8 @@ pub struct PromqlArgs {
 enum PromqlCommand {
     /// Print EXPR formatted as Prometheus' /api/v1/format_query does.
     Fmt {
-        /// The PromQL expression.
+        /// The PromQL expression (may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         expr: String,
         /// Enable experimental syntax (functions, limitk, anchored/smoothed, fill), like
         /// Prometheus' --enable-feature flags.

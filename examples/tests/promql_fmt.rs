@@ -19,6 +19,7 @@ fn formats_or_points_at_the_error() {
         err,
         "1:16: parse error: unclosed left parenthesis\nsum(rate(x[5m])\n               ^ unclosed left parenthesis\n"
     );
+    assert_eq!(fmt(&["-foo offset 1m"]).1, "-foo offset 1m\n");
     assert!(!fmt(&["limitk(1, x)"]).0);
     assert!(fmt(&["--experimental", "limitk(1, x)"]).0);
 }

@@ -113,6 +113,21 @@ impl Expr {
         }
     }
 
+    /// The direct subexpressions, in source order (an aggregation's parameter first).
+    pub fn children(&self) -> Vec<&Expr> {
+        match self {
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::VectorSelector(_) | Expr::MatrixSelector(_) => {
+                vec![]
+            }
+            Expr::Subquery(s) => vec![&s.expr],
+            Expr::Call(c) => c.args.iter().collect(),
+            Expr::Aggregate(a) => a.param.iter().map(|p| &**p).chain([&*a.expr]).collect(),
+            Expr::Binary(b) => vec![&b.lhs, &b.rhs],
+            Expr::Unary(u) => vec![&u.expr],
+            Expr::Paren(p) => vec![&p.expr],
+        }
+    }
+
     /// A copy with every span set to `0..0` and the matchers of each selector in the
     /// formatter's order, for comparing trees parsed from different texts
     /// (`parse(format(e)) == e` up to spans).

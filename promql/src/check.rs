@@ -48,7 +48,6 @@ impl<'a> Checker<'a> {
     }
 
     fn check_inner(&self, e: &mut Expr, bypass_empty_matcher_check: bool) -> CResult {
-        let typ = e.expr_type();
         let span = e.span();
         match e {
             Expr::Aggregate(a) => {
@@ -71,7 +70,7 @@ impl<'a> Checker<'a> {
                     _ => {}
                 }
             }
-            Expr::Binary(b) => self.check_binary(b)?,
+            Expr::Binary(b) => return self.check_binary(b),
             Expr::Call(c) => {
                 let nargs = c.func.arg_types.len();
                 let name = c.func.name;
@@ -153,9 +152,7 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
-            Expr::Paren(p) => {
-                self.check(&mut p.expr)?;
-            }
+            Expr::Paren(p) => return self.check(&mut p.expr),
             Expr::Unary(u) => {
                 let t = self.check(&mut u.expr)?;
                 if t != ExprType::Scalar && t != ExprType::Vector {
@@ -167,6 +164,7 @@ impl<'a> Checker<'a> {
                         ),
                     ));
                 }
+                return Ok(t);
             }
             Expr::Subquery(s) => {
                 let t = self.check(&mut s.expr)?;
@@ -178,7 +176,8 @@ impl<'a> Checker<'a> {
             Expr::VectorSelector(vs) => self.check_selector(vs, bypass_empty_matcher_check)?,
             Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
         }
-        Ok(typ)
+        // Only leaves and nodes with a fixed type get here: no recursion in expr_type.
+        Ok(e.expr_type())
     }
 
     fn check_selector(&self, vs: &VectorSelector, bypass: bool) -> Result<(), ParseError> {
@@ -198,7 +197,7 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
-    fn check_binary(&self, b: &mut Binary) -> Result<(), ParseError> {
+    fn check_binary(&self, b: &mut Binary) -> CResult {
         let lt = self.check(&mut b.lhs)?;
         let rt = self.check(&mut b.rhs)?;
         let whole = b.lhs.span().to(b.rhs.span());
@@ -257,6 +256,6 @@ impl<'a> Checker<'a> {
                 format!("set operator {} not allowed in binary scalar expression", go_quote(b.op.as_str())),
             ));
         }
-        Ok(())
+        Ok(if lt == ExprType::Scalar && rt == ExprType::Scalar { ExprType::Scalar } else { ExprType::Vector })
     }
 }

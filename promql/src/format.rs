@@ -283,6 +283,23 @@ pub fn write_expr(out: &mut String, e: &Expr) {
     }
 }
 
+/// `5m`, `1h30m`, or the duration expression (`5m + step()`).
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        write_duration(&mut s, self);
+        f.write_str(&s)
+    }
+}
+
+impl fmt::Display for DurationExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        write_duration_expr(&mut s, self);
+        f.write_str(&s)
+    }
+}
+
 /// Canonical PromQL, e.g. `sum by (job) (rate(x[5m]))`.
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

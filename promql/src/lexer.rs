@@ -107,12 +107,16 @@ fn is_alnum(b: u8) -> bool {
     is_alpha(b) || b.is_ascii_digit()
 }
 
-fn word(input: &str) -> IResult<&str, &str> {
-    take_while(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':')(input)
+/// Length of the identifier (`[a-zA-Z0-9_:]*`) at the start of `input`.
+fn word_len(input: &[u8]) -> usize {
+    let r: IResult<&[u8], &[u8]> = take_while(|b: u8| is_alnum(b) || b == b':')(input);
+    r.map_or(0, |(_, w)| w.len())
 }
 
-fn label_word(input: &str) -> IResult<&str, &str> {
-    take_while(|c: char| c.is_ascii_alphanumeric() || c == '_')(input)
+/// Length of the label name (`[a-zA-Z0-9_]*`) at the start of `input`.
+fn label_word_len(input: &[u8]) -> usize {
+    let r: IResult<&[u8], &[u8]> = take_while(is_alnum)(input);
+    r.map_or(0, |(_, w)| w.len())
 }
 
 /// Go's `%q` for a rune.
@@ -205,7 +209,11 @@ impl<'a> Lexer<'a> {
     }
 
     fn peek_char(&self) -> Option<char> {
-        self.src[self.pos..].chars().next()
+        match self.bytes.get(self.pos) {
+            Some(&b) if b < 0x80 => Some(b as char),
+            Some(_) => self.src[self.pos..].chars().next(),
+            None => None,
+        }
     }
 
     fn fail(&mut self, at: usize, message: String) -> Token {
@@ -383,8 +391,8 @@ impl<'a> Lexer<'a> {
     }
 
     fn lex_word(&mut self, start: usize) -> Token {
-        let (_, w) = word(&self.src[start..]).unwrap_or(("", ""));
-        self.pos = start + w.len();
+        self.pos = start + word_len(&self.bytes[start..]);
+        let w = &self.src[start..self.pos];
         let t = match keyword(w) {
             Some(T::Kw(Kw::Fill | Kw::FillLeft | Kw::FillRight)) if !self.followed_by_paren() => T::Ident,
             Some(t) => t,
@@ -406,8 +414,7 @@ impl<'a> Lexer<'a> {
         self.pos += c.len_utf8();
         let t = match c {
             c if c.is_ascii() && is_alpha(c as u8) => {
-                let (_, w) = label_word(&self.src[start..]).unwrap_or(("", ""));
-                self.pos = start + w.len();
+                self.pos = start + label_word_len(&self.bytes[start..]);
                 T::Ident
             }
             ',' => T::Comma,
@@ -835,13 +842,19 @@ pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
 
 /// Parses a number token like Go's `ParseInt(s, 0, 64)` falling back to `ParseFloat`.
 pub(crate) fn parse_number(s: &str) -> Result<f64, String> {
-    let lower = s.to_ascii_lowercase();
-    match lower.as_str() {
-        "inf" | "+inf" => return Ok(f64::INFINITY),
-        "nan" => return Ok(f64::NAN),
-        _ => {}
+    let b = s.as_bytes();
+    // Fast path: plain decimal integers without a leading zero.
+    if !b.is_empty() && b.len() <= 15 && b[0] != b'0' && b.iter().all(u8::is_ascii_digit) {
+        return Ok(b.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')) as f64);
     }
-    let clean: String = s.chars().filter(|&c| c != '_').collect();
+    if s.eq_ignore_ascii_case("inf") || s.eq_ignore_ascii_case("+inf") {
+        return Ok(f64::INFINITY);
+    }
+    if s.eq_ignore_ascii_case("nan") {
+        return Ok(f64::NAN);
+    }
+    let clean: std::borrow::Cow<'_, str> =
+        if s.contains('_') { s.chars().filter(|&c| c != '_').collect::<String>().into() } else { s.into() };
     let underscores_ok = !s.contains('_') || underscores_valid(s);
     if underscores_ok {
         if let Some(hex) = clean.strip_prefix("0x").or_else(|| clean.strip_prefix("0X")) {

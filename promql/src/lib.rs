@@ -8,6 +8,7 @@
 //!   renders a caret line with [`ParseError::render_caret`].
 //! - [`format()`] (or `Expr`'s `Display`) prints canonical PromQL, as
 //!   `/api/v1/format_query` does; `parse(format(e))` gives `e` back.
+//! - [`parse_metric_selector`] reads a lone selector (`match[]` of the HTTP API).
 //! - [`Function`] / [`FUNCTIONS`] is the function table, [`ExprType`] the value types.
 //!
 //! Input is never trusted: bad queries are errors, nesting deeper than [`MAX_DEPTH`] is an
@@ -89,6 +90,14 @@ pub fn parse_with(query: &str, options: ParseOptions) -> Result<Expr, ParseError
     let mut expr = parser::Parser::new(query, options).parse()?;
     check::Checker::new(query).check(&mut expr)?;
     Ok(expr)
+}
+
+/// Parses a lone vector selector such as `up{job="node"}` or `{__name__=~"node_.*"}` (the
+/// `match[]` parameter of Prometheus' HTTP API) into its matchers, the metric name included.
+/// Like Prometheus, it does not require a non-empty matcher; callers that need one check.
+pub fn parse_metric_selector(input: &str) -> Result<Vec<sextant_model::Matcher>, ParseError> {
+    let vs = parser::Parser::new(input, ParseOptions::default()).parse_selector()?;
+    Ok(vs.matchers)
 }
 
 /// Canonical PromQL text of `expr`.

@@ -1,6 +1,7 @@
 //! Recursive-descent parser with precedence climbing over the lexer's tokens.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
 use sextant_model::{MatchOp, Matcher};
@@ -48,8 +49,10 @@ impl ParseOptions {
     }
 }
 
-/// The deepest nesting of expressions accepted; deeper input is an error, not a stack
-/// overflow.
+/// The deepest nesting accepted, both of the parser's recursion and of the resulting tree
+/// (a chain `a or b or c ...` counts one level per operator, since later passes recurse
+/// over it); deeper input is an error, not a stack overflow. 128 levels fit in a 2 MiB stack
+/// in debug builds with room to spare (checked by the tests); Prometheus has no bound.
 pub const MAX_DEPTH: usize = 128;
 
 type PResult<T> = Result<T, ParseError>;
@@ -139,6 +142,45 @@ impl<'a> Parser<'a> {
         Ok(node.expr)
     }
 
+    /// A lone vector selector (`foo{a="b"}`, `{__name__=~"x.*"}`), as in the `match[]`
+    /// parameters of the HTTP API.
+    pub fn parse_selector(mut self) -> PResult<VectorSelector> {
+        let vs = match self.tok.t {
+            T::LBrace => self.selector(None, self.tok.start)?,
+            T::Ident
+            | T::MetricIdent
+            | T::Agg(_)
+            | T::Op(BinaryOp::And | BinaryOp::Or | BinaryOp::Unless)
+            | T::Kw(
+                Kw::By
+                | Kw::Without
+                | Kw::Offset
+                | Kw::Anchored
+                | Kw::Smoothed
+                | Kw::Fill
+                | Kw::FillLeft
+                | Kw::FillRight
+                | Kw::Start
+                | Kw::End
+                | Kw::Step
+                | Kw::Range
+                | Kw::MaxOf
+                | Kw::MinOf,
+            ) => {
+                let t = self.bump();
+                match self.named_selector(t)?.expr {
+                    Expr::VectorSelector(vs) => vs,
+                    _ => return Err(self.unexpected("", "")),
+                }
+            }
+            _ => return Err(self.unexpected("", "")),
+        };
+        if self.tok.t != T::Eof {
+            return Err(self.unexpected("", ""));
+        }
+        Ok(vs)
+    }
+
     fn enter(&mut self) -> PResult<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -149,9 +191,9 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn check_depth(&self, depth: usize, span: Span) -> PResult<()> {
+    fn check_depth(&self, depth: usize, span: impl FnOnce() -> Span) -> PResult<()> {
         if depth > MAX_DEPTH {
-            return Err(self.err(span, format!("expression nesting is too deep (more than {MAX_DEPTH} levels)")));
+            return Err(self.err(span(), format!("expression nesting is too deep (more than {MAX_DEPTH} levels)")));
         }
         Ok(())
     }
@@ -189,7 +231,7 @@ impl<'a> Parser<'a> {
         let depth = lhs.depth.max(rhs.depth) + 1;
         let fill = matching.as_ref().map(|m| m.fill).unwrap_or_default();
         let expr = Expr::Binary(Binary { op, lhs: Box::new(lhs.expr), rhs: Box::new(rhs.expr), return_bool, matching });
-        self.check_depth(depth, expr.span())?;
+        self.check_depth(depth, || expr.span())?;
         if !self.opts.binop_fill_modifiers && (fill.lhs.is_some() || fill.rhs.is_some()) {
             return Err(self.err(expr.span(), "binop fill modifiers are experimental and not enabled"));
         }
@@ -334,8 +376,11 @@ impl<'a> Parser<'a> {
             let operand = self.expr(BinaryOp::Pow.precedence())?;
             return self.make_unary(op, t, operand);
         }
-        let node = self.primary()?;
-        self.postfix(node)
+        let mut node = self.primary()?;
+        if matches!(self.tok.t, T::LBracket | T::Kw(Kw::Offset | Kw::Anchored | Kw::Smoothed) | T::At) {
+            node = self.postfix(node)?;
+        }
+        Ok(node)
     }
 
     fn make_unary(&self, op: BinaryOp, t: Token, operand: Node) -> PResult<Node> {
@@ -354,7 +399,7 @@ impl<'a> Parser<'a> {
             }
         };
         let depth = operand.depth + 1;
-        self.check_depth(depth, span)?;
+        self.check_depth(depth, || span)?;
         Ok(Node { expr, depth })
     }
 
@@ -402,7 +447,7 @@ impl<'a> Parser<'a> {
         let close = self.expect(T::RParen, "paren expression", "\")\"")?;
         let span = Span::new(open.start, close.end);
         let depth = inner.depth + 1;
-        self.check_depth(depth, span)?;
+        self.check_depth(depth, || span)?;
         Ok(Node { expr: Expr::Paren(Paren { expr: Box::new(inner.expr), span }), depth })
     }
 
@@ -462,7 +507,7 @@ impl<'a> Parser<'a> {
     /// `{...}` after an optional name.
     fn selector(&mut self, name: Option<String>, start: usize) -> PResult<VectorSelector> {
         self.expect(T::LBrace, "", "")?;
-        let mut matchers = vec![];
+        let mut matchers = Vec::with_capacity(4);
         loop {
             match self.tok.t {
                 T::RBrace => break,
@@ -551,7 +596,7 @@ impl<'a> Parser<'a> {
             return Err(self.err(name_span, format!("function {} is not enabled", go_quote(name))));
         }
         let span = Span::new(name_tok.start, self.last_end);
-        self.check_depth(depth + 1, span)?;
+        self.check_depth(depth + 1, || span)?;
         Ok(Node { expr: Expr::Call(Call { func, args, span }), depth: depth + 1 })
     }
 
@@ -650,7 +695,7 @@ impl<'a> Parser<'a> {
         let expr =
             Box::new(args.pop().unwrap_or(Expr::NumberLiteral(NumberLiteral { value: 0.0, duration: false, span })));
         let param = args.pop().map(Box::new);
-        self.check_depth(depth + 1, span)?;
+        self.check_depth(depth + 1, || span)?;
         Ok(Node { expr: Expr::Aggregate(Aggregate { op, param, expr, grouping, without, span }), depth: depth + 1 })
     }
 
@@ -723,7 +768,7 @@ impl<'a> Parser<'a> {
                 let close = self.bump();
                 let span = Span::new(node.expr.span().start, close.end);
                 let depth = node.depth + 1;
-                self.check_depth(depth, span)?;
+                self.check_depth(depth, || span)?;
                 let sq =
                     Subquery { expr: Box::new(node.expr), range, step, offset: Duration::Fixed(0), at: None, span };
                 Ok(Node { expr: Expr::Subquery(sq), depth })
@@ -969,16 +1014,16 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Tokens that may be a label name in `by (...)` and similar lists.
+/// Tokens that may be a label name in `by (...)` and similar lists (every keyword but
+/// `without`, as in Prometheus' grammar).
 fn is_label_name_token(t: T) -> bool {
     matches!(
         t,
         T::Ident
             | T::MetricIdent
             | T::Agg(_)
-            | T::Kw(_)
             | T::Op(BinaryOp::And | BinaryOp::Or | BinaryOp::Unless | BinaryOp::Atan2)
-    )
+    ) || matches!(t, T::Kw(k) if k != Kw::Without)
 }
 
 fn out_of_range(seconds: f64) -> bool {
@@ -1005,25 +1050,54 @@ fn go_float_f(v: f64) -> String {
     }
 }
 
-/// Compiled regex matchers by (op, name, pattern): dashboards repeat the same selectors and
-/// compiling a regex costs far more than parsing the query. Bounded; cleared when full.
+/// Compiled regex matchers by pattern: dashboards repeat the same selectors, and compiling
+/// a regex costs far more than parsing the query (Prometheus caches them too). Bounded;
+/// cleared when full.
 fn cached_regex_matcher(op: MatchOp, name: String, value: String) -> Result<Matcher, String> {
     const CAPACITY: usize = 4096;
-    type Cache = HashMap<(bool, String, String), Matcher>;
-    static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
-    let key = (op == MatchOp::RegexMatch, name, value);
+    const MAX_CACHED_PATTERN: usize = 1024;
+    static CACHE: Mutex<Option<HashMap<String, Matcher, BuildHasherDefault<Fnv>>>> = Mutex::new(None);
     if let Ok(guard) = CACHE.lock() {
-        if let Some(m) = guard.as_ref().and_then(|c| c.get(&key)) {
-            return Ok(m.clone());
+        if let Some(cached) = guard.as_ref().and_then(|c| c.get(value.as_str())) {
+            // The compiled pattern does not depend on the label name or on `=~` vs `!~`.
+            let mut m = cached.clone();
+            m.op = op;
+            m.name = name;
+            return Ok(m);
         }
     }
-    let m = Matcher::new(op, key.1.clone(), key.2.clone()).map_err(|e| e.to_string())?;
+    let m = Matcher::new(op, name, value).map_err(|e| e.to_string())?;
+    // Long patterns are rare and would make the cache's memory depend on the input.
+    if m.value.len() > MAX_CACHED_PATTERN {
+        return Ok(m);
+    }
     if let Ok(mut guard) = CACHE.lock() {
-        let cache = guard.get_or_insert_with(HashMap::new);
+        let cache = guard.get_or_insert_with(HashMap::default);
         if cache.len() >= CAPACITY {
             cache.clear();
         }
-        cache.insert(key, m.clone());
+        // Stored without the label name, so that hits do not copy a name only to drop it.
+        let mut stored = m.clone();
+        stored.name = String::new();
+        cache.insert(m.value.clone(), stored);
     }
     Ok(m)
+}
+
+/// FNV-1a: the regex cache's keys are short patterns, for which SipHash is slow.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }

@@ -7,6 +7,9 @@
 //! evaluation time; for them we check that parsing does not panic and, when the script gives
 //! the expected message and that message is a parse error, that ours matches.
 //!
+//! The queries of the PromQL compliance tester (`compliance/promql-test-queries.yml`) are
+//! expanded with the tester's fixed variant table (COMPLIANCE.md) and checked the same way.
+//!
 //! Dashboards are fed to Prometheus after Grafana substitutes its variables, so we do the
 //! same with plausible values: `$__rate_interval`, `$__interval`, `$interval` → `1m`
 //! (`$__range` → `1h`), any other `$var`/`${var}`/`[[var]]` → `x`.
@@ -72,6 +75,70 @@ fn extract_evals(path: &Path) -> Vec<Eval> {
             }
         }
         out.push(eval);
+    }
+    out
+}
+
+/// The compliance tester's values for `{{.name}}` (its `testcases/expand.go`).
+fn variant_values(name: &str) -> Vec<&'static str> {
+    let arith = ["+", "-", "*", "/", "%", "^"];
+    let comp = ["==", "!=", "<", ">", "<=", ">="];
+    match name {
+        "range" => vec!["1s", "15s", "1m", "5m", "15m", "1h"],
+        "offset" => vec!["1m", "5m", "10m"],
+        "simpleAggrOp" => vec!["sum", "avg", "max", "min", "count", "stddev", "stdvar"],
+        "simpleTimeAggrOp" => vec!["sum", "avg", "max", "min", "count", "stddev", "stdvar", "absent", "last"],
+        "topBottomOp" => vec!["topk", "bottomk"],
+        "quantile" => vec!["-0.5", "0.1", "0.5", "0.75", "0.95", "0.90", "0.99", "1", "1.5"],
+        "arithBinOp" => arith.to_vec(),
+        "compBinOp" => comp.to_vec(),
+        "binOp" => arith.iter().chain(comp.iter()).copied().collect(),
+        "simpleMathFunc" => vec!["abs", "ceil", "floor", "exp", "sqrt", "ln", "log2", "log10", "round"],
+        "extrapolatedRateFunc" => vec!["delta", "rate", "increase"],
+        "clampFunc" => vec!["clamp_min", "clamp_max"],
+        "instantRateFunc" => vec!["idelta", "irate"],
+        "dateFunc" => vec!["day_of_month", "day_of_week", "days_in_month", "hour", "minute", "month", "year"],
+        other => panic!("unknown variant argument {other}"),
+    }
+}
+
+/// (query, should_fail) for every expanded compliance test case.
+fn compliance_queries(path: &Path) -> Vec<(String, bool)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut cases: Vec<(String, Vec<String>, bool)> = vec![];
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(q) = t.strip_prefix("- query:").or_else(|| t.strip_prefix("query:")) {
+            let q = q.trim();
+            let q = if let Some(inner) = q.strip_prefix('\'').and_then(|q| q.strip_suffix('\'')) {
+                inner.replace("''", "'")
+            } else if let Some(inner) = q.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
+                inner.to_string()
+            } else {
+                q.to_string()
+            };
+            cases.push((q, vec![], false));
+        } else if let (Some(args), Some(case)) = (t.strip_prefix("variant_args:"), cases.last_mut()) {
+            case.1 = args
+                .trim()
+                .trim_matches(['[', ']'])
+                .split(',')
+                .map(|a| a.trim().trim_matches('\'').to_string())
+                .collect();
+        } else if let (true, Some(case)) = (t == "should_fail: true", cases.last_mut()) {
+            case.2 = true;
+        }
+    }
+    let mut out = vec![];
+    for (template, args, should_fail) in cases {
+        let mut expanded = vec![template];
+        for arg in &args {
+            let key = format!("{{{{.{arg}}}}}");
+            let key = key.as_str();
+            expanded =
+                expanded.iter().flat_map(|q| variant_values(arg).into_iter().map(move |v| q.replace(key, v))).collect();
+        }
+        out.extend(expanded.into_iter().map(|q| (q, should_fail)));
     }
     out
 }
@@ -145,6 +212,21 @@ fn conformance_promql_parse() {
                     }
                 }
             }
+        }
+    }
+
+    let compliance = compliance_queries(&conformance.join("compliance/promql-test-queries.yml"));
+    assert_eq!(compliance.len(), 539, "the compliance tester's file expands to 539 queries");
+    for (query, should_fail) in compliance {
+        let at = format!("compliance: {query}");
+        match parse_with(&query, ParseOptions::default()) {
+            Ok(e) => match round_trip(&e, ParseOptions::default()) {
+                Ok(()) if !should_fail => parsed += 1,
+                Ok(()) => expected_failures += 1,
+                Err(why) => failures.push(format!("{at}: {why}")),
+            },
+            Err(_) if should_fail => expected_failures += 1,
+            Err(err) => failures.push(format!("{at}: {err}")),
         }
     }
 

@@ -19,7 +19,12 @@ const SEEDS: &[&str] = &[
 
 fn check(query: &str) -> Result<(), TestCaseError> {
     let options = ParseOptions::all();
-    if let Ok(e) = parse_with(query, options) {
+    let parsed = parse_with(query, options);
+    if let Err(err) = &parsed {
+        prop_assert!(err.span.start <= query.len());
+        prop_assert!(!err.to_string().is_empty() && !err.render_caret().is_empty());
+    }
+    if let Ok(e) = parsed {
         let text = format(&e);
         let again = parse_with(&text, options);
         prop_assert!(again.is_ok(), "{query:?} formats as {text:?}, which fails: {:?}", again.err());
@@ -90,6 +95,9 @@ fn token() -> impl Strategy<Value = &'static str> {
         "end()",
         "#c\n",
         " ",
+        "é",
+        "😀",
+        "\n",
         "anchored",
         "smoothed",
         "fill",

@@ -1,26 +1,34 @@
 //! Runs Sextant's own promqltest scripts (`promql/testdata/*.test`) and checks that the
 //! runner reports wrong expectations.
 
-use sextant_promql::promqltest::{run_script, EvalStatus, TestOptions};
+use sextant_promql::promqltest::{run_script, Dialect, EvalStatus, TestOptions};
 
 #[test]
 fn own_scripts_pass() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let n = run_dir(&dir, Dialect::V3);
+    assert!(n > 50, "only {n} evals ran");
+    let n = run_dir(&dir.join("v2.42"), Dialect::V2_42);
+    assert!(n >= 6, "only {n} v2.42 evals ran");
+}
+
+/// Runs every `.test` file in `dir`; every eval must pass. Returns the number of evals.
+fn run_dir(dir: &std::path::Path, dialect: Dialect) -> usize {
     let mut n = 0;
-    for entry in std::fs::read_dir(&dir).expect("testdata") {
+    for entry in std::fs::read_dir(dir).expect("testdata") {
         let path = entry.expect("entry").path();
         if path.extension().is_none_or(|e| e != "test") {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("script");
-        let report = run_script(&text, &TestOptions::default(), &|_| None);
+        let report = run_script(&text, &TestOptions { dialect }, &|_| None);
         assert_eq!(report.error, None, "{}", path.display());
         for ev in &report.evals {
             assert_eq!(ev.status, EvalStatus::Passed, "{}:{}: {}", path.display(), ev.line, ev.expr);
             n += 1;
         }
     }
-    assert!(n > 50, "only {n} evals ran");
+    n
 }
 
 /// Each script has exactly one eval whose verdict must be `pass` (true) or a failure.
