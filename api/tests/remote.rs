@@ -43,7 +43,7 @@ async fn send(api: &Api, method: &str, uri: &str, content_type: Option<&str>, bo
     Sent { status, headers, body }
 }
 
-fn stored(db: &MemStorage, name: &str) -> Vec<(i64, f64)> {
+fn stored(db: &dyn Queryable, name: &str) -> Vec<(i64, f64)> {
     let q = db.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
     let m = sextant_model::Matcher::new(sextant_model::MatchOp::Equal, "__name__", name).unwrap();
     let mut out = Vec::new();
@@ -60,8 +60,19 @@ const PB: Option<&str> = Some("application/x-protobuf");
 
 #[tokio::test]
 async fn write_status_codes_as_prometheus() {
-    let db = Arc::new(MemStorage::new());
+    write_status_codes(Arc::new(MemStorage::new())).await;
+}
+
+#[tokio::test]
+async fn write_status_codes_with_the_tsdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sextant_tsdb::Db::open(dir.path(), sextant_tsdb::Options::default()).unwrap();
+    write_status_codes(Arc::new(db)).await;
+}
+
+async fn write_status_codes<S: sextant_api::Storage + 'static>(db: Arc<S>) {
     let api = Api::new(db.clone(), ApiOptions::default());
+    let db: &dyn Queryable = &*db;
     let check = |sent: &Sent, code: u16, text: &str| {
         assert_eq!(sent.status.as_u16(), code, "{}", String::from_utf8_lossy(&sent.body));
         assert!(String::from_utf8_lossy(&sent.body).contains(text), "{:?}", String::from_utf8_lossy(&sent.body));
@@ -78,8 +89,8 @@ async fn write_status_codes_as_prometheus() {
     // The good samples of a batch with a bad one are kept.
     let mixed = write_body(vec![series("m", &[(100, 1.0)]), series("n", &[(3000, 3.0)])]);
     check(&send(&api, "POST", "/api/v1/write", PB, mixed).await, 400, "out of order");
-    assert_eq!(stored(&db, "n"), vec![(3000, 3.0)]);
-    assert_eq!(stored(&db, "m"), vec![(1000, 1.0), (2000, 2.0)]);
+    assert_eq!(stored(db, "n"), vec![(3000, 3.0)]);
+    assert_eq!(stored(db, "m"), vec![(1000, 1.0), (2000, 2.0)]);
     check(&send(&api, "POST", "/api/v1/write", PB, b"garbage".to_vec()).await, 400, "");
     check(&send(&api, "POST", "/api/v1/write", Some("application/json"), vec![]).await, 415, "");
     check(
@@ -117,7 +128,7 @@ async fn write_v2_reports_written_counts() {
             .await;
     assert_eq!(sent.status, StatusCode::NO_CONTENT);
     assert_eq!(sent.headers["X-Prometheus-Remote-Write-Samples-Written"], "2");
-    assert_eq!(stored(&db, "m2"), vec![(10, 1.0), (20, 2.0)]);
+    assert_eq!(stored(&*db, "m2"), vec![(10, 1.0), (20, 2.0)]);
     let bad_ref = remote::v2::Request {
         symbols: vec!["".into()],
         timeseries: vec![remote::v2::TimeSeries { labels_refs: vec![7, 8], ..Default::default() }],
