@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 needed=(
   "python3:python3"
   "amtool:prometheus-alertmanager"
+  "prometheus-node-exporter:prometheus-node-exporter"
 )
 
 missing=()

@@ -2,7 +2,7 @@
 //! data (printed, compare with Prometheus' ≈ 1.6 on the same data).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sextant_tsdb::{Head, XorChunk, XorIterator};
+use sextant_tsdb::{Head, HeadOptions, XorChunk, XorIterator};
 
 /// 120 samples like a node exporter counter: 15 s apart with a little jitter, values growing
 /// by varying amounts with two decimals.
@@ -35,6 +35,7 @@ fn encode_decode(c: &mut Criterion) {
     for &(t, v) in &data {
         chunk.append(t, v);
     }
+    group.bench_function("optimize_120", |b| b.iter(|| chunk.optimized()));
     group.bench_function("decode_120", |b| {
         b.iter(|| {
             let mut it = XorIterator::new(chunk.bytes());
@@ -48,26 +49,37 @@ fn encode_decode(c: &mut Criterion) {
     group.finish();
 }
 
-/// Bytes per sample of head chunks on `gen_dataset.py` data (10 hosts × 6 h at 15 s).
+/// Bytes per sample of head chunks on `gen_dataset.py` data (10 hosts × 6 h at 15 s), with
+/// the default options, with Prometheus' own window choice, and with 240-sample chunks.
 fn gen_dataset_bytes_per_sample() {
     let Some(series) = sextant_benches::gen_dataset(10, 1440) else {
         println!("tsdb_chunks: gen_dataset.py or python3 not found, bytes/sample not measured");
         return;
     };
-    let head = Head::default();
-    for (labels, samples) in &series {
-        let mut app = head.appender();
-        for &(t, v) in samples {
-            app.append_ref(None, labels, t, v).expect("generated data is in order");
+    let variants = [
+        ("default (120 samples, Prometheus' window choice)", HeadOptions::default()),
+        ("120 samples, optimized windows", HeadOptions { optimize_closed_chunks: true, ..HeadOptions::default() }),
+        (
+            "240 samples, optimized windows",
+            HeadOptions { samples_per_chunk: 240, optimize_closed_chunks: true, ..HeadOptions::default() },
+        ),
+    ];
+    for (name, opts) in variants {
+        let head = Head::new(opts);
+        for (labels, samples) in &series {
+            let mut app = head.appender();
+            for &(t, v) in samples {
+                app.append_ref(None, labels, t, v).expect("generated data is in order");
+            }
+            app.commit_batch().expect("no WAL");
         }
-        app.commit_batch().expect("no WAL");
+        let (bytes, n) = head.chunk_bytes_and_samples();
+        println!(
+            "tsdb_chunks: gen_dataset.py 10 hosts x 1440 scrapes, {name}: {} series, {n} samples, {bytes} chunk bytes, {:.3} bytes/sample",
+            series.len(),
+            bytes as f64 / n as f64
+        );
     }
-    let (bytes, n) = head.chunk_bytes_and_samples();
-    println!(
-        "tsdb_chunks: gen_dataset.py 10 hosts x 1440 scrapes: {} series, {n} samples, {bytes} chunk bytes, {:.3} bytes/sample",
-        series.len(),
-        bytes as f64 / n as f64
-    );
 }
 
 fn benches(c: &mut Criterion) {

@@ -8,6 +8,7 @@ use clap::Parser;
 
 mod alertmanager;
 mod check;
+mod exporter;
 mod promql;
 mod promql_test;
 mod server;
@@ -30,6 +31,9 @@ enum Command {
     },
     /// Alertmanager tools: `check-config`, `routes [show|test]`.
     Alertmanager(alertmanager::Args),
+    /// Run an exporter: `sextant exporter node [node_exporter flags]`.
+    #[command(subcommand)]
+    Exporter(exporter::ExporterCommand),
     /// PromQL tools (`fmt`).
     Promql(promql::PromqlArgs),
     /// Run the server: TSDB and the Prometheus HTTP API (`--config.file`, `--storage.tsdb.path`, …).
@@ -48,6 +52,7 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Some(Command::Check { command }) => check::run(command).map(|()| ExitCode::SUCCESS),
         Some(Command::Alertmanager(args)) => alertmanager::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Exporter(command)) => exporter::run(command).map(|()| ExitCode::SUCCESS),
         Some(Command::Promql(args)) => promql::run(args),
         Some(Command::Server(args)) => server::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Tsdb(args)) => tsdb::run(args).map(|()| ExitCode::SUCCESS),

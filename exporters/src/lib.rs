@@ -1,5 +1,61 @@
-//! Sextant's exporters (not started yet).
+//! Sextant's exporters: collectors of metrics from the host and other systems, served on
+//! `/metrics` in Prometheus text format 0.0.4 or OpenMetrics 1.0.
 //!
-//! This crate will hold the `Collector` trait, the registry and `/metrics` serving, and one
-//! Cargo feature per exporter: node, container, log, MySQL, Redis, PostgreSQL and blackbox.
-//! Nothing here works yet.
+//! The framework:
+//! - [`Collector`]: an async source of [`MetricFamily`] values; [`blocking`] turns a plain
+//!   function that reads files into one (run on tokio's blocking pool).
+//! - [`Registry`]: runs its collectors concurrently, each under a timeout
+//!   ([`RegistryConfig`]), and adds `<namespace>_scrape_collector_success` and
+//!   `<namespace>_scrape_collector_duration_seconds` per collector, as the Go exporters do. A
+//!   failing or slow collector reports failure; the scrape itself always succeeds. A
+//!   `prometheus_client` registry can be served next to the collectors
+//!   ([`Registry::register_prometheus_client`]).
+//! - [`router`] and [`serve`]: the `/metrics` endpoint (axum), choosing the [`Format`] from the
+//!   `Accept` header and gzip-compressing when the client accepts it.
+//!
+//! Exporters, one Cargo feature each:
+//! - `node` (default): [`NodeConfig`], the Linux collectors of node_exporter 1.5.0 with the
+//!   same metric names, labels and flags (`--path.procfs`, `--collector.<name>`, ...).
+//!
+//! ```
+//! use sextant_exporters::{blocking, Format, MetricFamily, MetricType, Registry, RegistryConfig};
+//!
+//! let mut registry = Registry::new(RegistryConfig { namespace: "demo".into(), process_metrics: false, ..Default::default() });
+//! registry.register(blocking("answer", || {
+//!     Ok(vec![MetricFamily::single("demo_answer", "The answer.", MetricType::Gauge, 42.0)])
+//! }));
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! let text = runtime.block_on(registry.encode(Format::Text004));
+//! assert!(text.contains("demo_answer 42\n"));
+//! assert!(text.contains("demo_scrape_collector_success{collector=\"answer\"} 1\n"));
+//! ```
+//!
+//! The node exporter from its command-line flags (here: only the load average):
+//!
+//! ```
+//! # #[cfg(feature = "node")] {
+//! use sextant_exporters::{Format, NodeConfig};
+//!
+//! let config = NodeConfig::from_args(["--collector.disable-defaults", "--collector.loadavg"]).unwrap();
+//! let registry = config.registry().unwrap();
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! let text = runtime.block_on(registry.encode(Format::OpenMetrics));
+//! assert!(text.contains("# TYPE node_load1 gauge\n"));
+//! assert!(text.ends_with("# EOF\n"));
+//! # }
+//! ```
+
+mod encode;
+mod error;
+#[cfg(feature = "node")]
+mod node;
+mod process;
+mod registry;
+mod server;
+
+pub use encode::{Format, MetricFamily, MetricType, Sample};
+pub use error::Error;
+#[cfg(feature = "node")]
+pub use node::NodeConfig;
+pub use registry::{blocking, BlockingCollector, Collector, Registry, RegistryConfig};
+pub use server::{router, serve};

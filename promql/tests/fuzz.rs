@@ -137,7 +137,11 @@ fn expr() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    // 2000 cases each unless PROPTEST_CASES says otherwise (for longer fuzzing runs).
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn random_tokens(tokens in prop::collection::vec(token(), 0..40)) {

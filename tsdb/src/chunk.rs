@@ -100,10 +100,16 @@ impl XorChunk {
     /// Appends a sample. Timestamps should increase; the format itself stores any order but
     /// readers assume increasing timestamps. Does nothing when the chunk is full.
     pub fn append(&mut self, t: i64, v: f64) {
+        self.append_planned(t, v.to_bits(), None);
+    }
+
+    /// Appends with the value window given by `plan` (`Some((leading, trailing, new))`) or,
+    /// with `None`, chosen as Prometheus does.
+    #[inline]
+    fn append_planned(&mut self, t: i64, v_bits: u64, plan: Option<(u8, u8, bool)>) {
         if self.is_full() {
             return;
         }
-        let v_bits = v.to_bits();
         match self.n {
             0 => {
                 let zigzag = ((t << 1) ^ (t >> 63)) as u64;
@@ -113,7 +119,7 @@ impl XorChunk {
             1 => {
                 let t_delta = t.wrapping_sub(self.t) as u64;
                 self.write_uvarint(t_delta);
-                self.write_xor(v_bits);
+                self.write_value(v_bits, plan);
                 self.t_delta = t_delta;
             }
             _ => {
@@ -134,7 +140,7 @@ impl XorChunk {
                     self.write_bits(0b1111, 4);
                     self.write_bits(dod as u64, 64);
                 }
-                self.write_xor(v_bits);
+                self.write_value(v_bits, plan);
                 self.t_delta = t_delta;
             }
         }
@@ -189,6 +195,51 @@ impl XorChunk {
         XorIterator::new(&self.bytes[..])
     }
 
+    #[inline]
+    fn write_value(&mut self, v_bits: u64, plan: Option<(u8, u8, bool)>) {
+        let Some((leading, trailing, new)) = plan else {
+            return self.write_xor(v_bits);
+        };
+        let delta = v_bits ^ self.v_bits;
+        if delta == 0 {
+            self.write_bits(0, 1);
+            return;
+        }
+        let sig = 64 - u32::from(leading) - u32::from(trailing);
+        if new {
+            self.leading = leading;
+            self.trailing = trailing;
+            let header = (0b11 << 11) | (u64::from(leading) << 6) | u64::from(sig & 63);
+            self.write_bits(header, 13);
+        } else {
+            self.write_bits(0b10, 2);
+        }
+        self.write_bits(delta >> trailing, sig);
+    }
+
+    /// The same samples re-encoded with the value windows that take the fewest bits: a
+    /// dynamic program over where windows start (Prometheus' encoder keeps a window as long as
+    /// values fit in it, however wide). Any XOR decoder reads the result; only the bytes
+    /// differ. `None` if the chunk does not decode.
+    pub fn optimized(&self) -> Option<XorChunk> {
+        let mut it = self.iter();
+        let mut samples = Vec::with_capacity(self.num_samples());
+        while it.next_sample() {
+            samples.push((it.t, it.v_bits));
+        }
+        if it.is_corrupt() || samples.len() != self.num_samples() {
+            return None;
+        }
+        let plan = plan_windows(&samples);
+        let mut out = XorChunk::with_capacity(self.bytes.len());
+        for (i, &(t, v_bits)) in samples.iter().enumerate() {
+            out.append_planned(t, v_bits, if i == 0 { None } else { Some(plan[i]) });
+        }
+        // Runs are bounded, so a very long greedy run can rarely beat the plan.
+        Some(if out.bytes.len() <= self.bytes.len() { out } else { self.clone() })
+    }
+
+    #[inline]
     fn write_xor(&mut self, v_bits: u64) {
         let delta = v_bits ^ self.v_bits;
         if delta == 0 {
@@ -243,6 +294,53 @@ impl XorChunk {
             self.free = (8 - remaining) as u8;
         }
     }
+}
+
+/// Longest run of values one window may serve in [`plan_windows`] (bounds the work to
+/// `O(n * MAX_RUN)` per chunk).
+const MAX_RUN: usize = 16;
+
+/// For each sample after the first: the window (leading, trailing) its XOR is written with and
+/// whether the window starts there. Minimises the value bits: a run of `m` non-zero XORs
+/// sharing a window costs `11 + m * (2 + significant bits)`, the window being the smallest
+/// leading and trailing zero counts of the run.
+fn plan_windows(samples: &[(i64, u64)]) -> Vec<(u8, u8, bool)> {
+    let mut plan = vec![(0u8, 0u8, false); samples.len()];
+    // Indices and (leading, trailing) of the non-zero XORs.
+    let nonzero: Vec<(usize, u8, u8)> = (1..samples.len())
+        .filter_map(|i| {
+            let x = samples[i].1 ^ samples[i - 1].1;
+            (x != 0).then(|| (i, (x.leading_zeros() as u8).min(31), x.trailing_zeros() as u8))
+        })
+        .collect();
+    let n = nonzero.len();
+    let mut best = vec![u64::MAX; n + 1];
+    let mut start = vec![0usize; n + 1];
+    best[0] = 0;
+    for j in 1..=n {
+        let (mut leading, mut trailing) = (64u8, 64u8);
+        for i in (j.saturating_sub(MAX_RUN)..j).rev() {
+            leading = leading.min(nonzero[i].1);
+            trailing = trailing.min(nonzero[i].2);
+            let sig = 64 - u64::from(leading) - u64::from(trailing);
+            let cost = best[i] + 11 + (j - i) as u64 * (2 + sig);
+            if cost < best[j] {
+                best[j] = cost;
+                start[j] = i;
+            }
+        }
+    }
+    let mut j = n;
+    while j > 0 {
+        let i = start[j];
+        let leading = nonzero[i..j].iter().map(|x| x.1).min().unwrap_or(0);
+        let trailing = nonzero[i..j].iter().map(|x| x.2).min().unwrap_or(0);
+        for (k, x) in nonzero[i..j].iter().enumerate() {
+            plan[x.0] = (leading, trailing, k == 0);
+        }
+        j = i;
+    }
+    plan
 }
 
 /// True if `dod` fits the `nbits` bucket: Prometheus' asymmetric range
@@ -552,6 +650,25 @@ mod tests {
     }
 
     #[test]
+    fn optimized_chunks_decode_to_the_same_samples_in_fewer_bytes() {
+        let mut chunk = XorChunk::new();
+        let mut v = 1_000.0f64;
+        for i in 0..120 {
+            v += [0.5, 1e-9, 1234.25, 0.0, 3.0][i % 5];
+            chunk.append(i as i64 * 15_000, if i == 60 { f64::NAN } else { v });
+        }
+        let optimized = chunk.optimized().unwrap();
+        let before: Vec<(i64, u64)> = chunk.iter().map(|(t, v)| (t, v.to_bits())).collect();
+        let after: Vec<(i64, u64)> = optimized.iter().map(|(t, v)| (t, v.to_bits())).collect();
+        assert_eq!(before, after);
+        assert!(optimized.bytes().len() <= chunk.bytes().len());
+        // Appending continues correctly after an optimized prefix.
+        let mut resumed = XorChunk::from_bytes(optimized.bytes().to_vec()).unwrap();
+        resumed.append(120 * 15_000, 7.0);
+        assert_eq!(resumed.iter().last(), Some((120 * 15_000, 7.0)));
+    }
+
+    #[test]
     fn seek() {
         let mut chunk = XorChunk::new();
         for i in 0..10 {
@@ -583,11 +700,25 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { failure_persistence: None, ..Default::default() })]
         #[test]
         fn random_samples_roundtrip(deltas in proptest::collection::vec((0i64..100_000, proptest::num::f64::ANY), 0..300)) {
             let mut t = -1_000_000;
             let samples: Vec<(i64, f64)> = deltas.iter().map(|&(d, v)| { t += d; (t, v) }).collect();
             roundtrip(&samples);
+        }
+
+        #[test]
+        fn optimized_roundtrip(values in proptest::collection::vec(proptest::num::f64::ANY, 0..200)) {
+            let mut chunk = XorChunk::new();
+            for (i, &v) in values.iter().enumerate() {
+                chunk.append(i as i64 * 1000, v);
+            }
+            let optimized = chunk.optimized().unwrap();
+            let a: Vec<(i64, u64)> = chunk.iter().map(|(t, v)| (t, v.to_bits())).collect();
+            let b: Vec<(i64, u64)> = optimized.iter().map(|(t, v)| (t, v.to_bits())).collect();
+            proptest::prop_assert_eq!(a, b);
+            proptest::prop_assert!(optimized.bytes().len() <= chunk.bytes().len());
         }
 
         #[test]

@@ -6,7 +6,9 @@
 //!   postings per label pair, [`HeadAppender`] (commit/rollback, typed errors for
 //!   out-of-order and conflicting samples, optional out-of-order window) and [`HeadQuerier`];
 //! - [`Db`]: a head with its WAL ([`WalOptions`], [`SyncPolicy`]) in a locked directory,
-//!   replayed in parallel at open ([`ReplayStats`]); implements `sextant_model`'s
+//!   replayed in parallel at open ([`ReplayStats`]); a clean `close` writes a chunk snapshot
+//!   that the next open loads instead of replaying samples; [`Db::truncate`] is the hook that
+//!   checkpoints the WAL once blocks hold the old data; implements `sextant_model`'s
 //!   `Appendable` and `Queryable`;
 //! - [`FileSystem`]: the file layer under the WAL, with [`FaultyFileSystem`] for tests.
 //!

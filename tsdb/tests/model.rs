@@ -77,7 +77,12 @@ fn kind(r: &Result<(), StorageError>) -> &'static str {
 fn run(ops: Vec<Op>, snapshot: bool) {
     let dir = tempfile::tempdir().unwrap();
     let opts = || Options {
-        head: HeadOptions { samples_per_chunk: 7, chunk_range_ms: 100, ..HeadOptions::default() },
+        head: HeadOptions {
+            samples_per_chunk: 7,
+            chunk_range_ms: 100,
+            optimize_closed_chunks: snapshot,
+            ..HeadOptions::default()
+        },
         wal: Some(WalOptions {
             segment_size: 512,
             sync: SyncPolicy::Never,

@@ -1,0 +1,94 @@
+//! `sextant exporter node [node_exporter flags]`: the node exporter on `/metrics`.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use sextant_exporters::NodeConfig;
+
+/// Threads that run collectors; a scrape of ~30 file-reading collectors needs few.
+const BLOCKING_THREADS: usize = 4;
+
+/// glibc gives each thread that allocates its own malloc arena; for a small daemon with a
+/// few short-lived allocations per scrape, two arenas keep the resident set small.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+/// Which exporter to run.
+#[derive(Debug, clap::Subcommand)]
+pub enum ExporterCommand {
+    /// Linux host metrics, compatible with node_exporter 1.5.0 (same metric names and flags).
+    Node {
+        /// node_exporter flags, e.g. --web.listen-address=127.0.0.1:9100 --path.procfs=/proc
+        /// --collector.processes --no-collector.hwmon --collector.textfile.directory=DIR
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Runs the chosen exporter until Ctrl-C or SIGTERM.
+pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
+    match command {
+        ExporterCommand::Node { args } => {
+            if args.iter().any(|a| a == "--help" || a == "-h") {
+                print!("{}", NodeConfig::usage());
+                return Ok(());
+            }
+            let config = NodeConfig::from_args(args)?;
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
+            let registry = Arc::new(config.registry()?);
+            limit_malloc_arenas();
+            // One async worker is plenty for an HTTP endpoint; collectors run on a small
+            // blocking pool (a stuck collector holds at most one of its threads).
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .max_blocking_threads(BLOCKING_THREADS)
+                .thread_keep_alive(std::time::Duration::from_secs(300))
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let address = match config.listen_address.strip_prefix(':') {
+                    Some(port) => format!("0.0.0.0:{port}"),
+                    None => config.listen_address.clone(),
+                };
+                let listener =
+                    tokio::net::TcpListener::bind(&address).await.with_context(|| format!("listening on {address}"))?;
+                eprintln!(
+                    "sextant node exporter listening on {} (collectors: {})",
+                    listener.local_addr()?,
+                    config.collectors.join(", ")
+                );
+                // One scrape up front says which collectors fail here and why, as
+                // node_exporter's log does on every scrape.
+                let (_, errors) = registry.gather_with_errors().await;
+                for (collector, error) in errors {
+                    eprintln!("collector {collector} failed: {error}");
+                }
+                let router = sextant_exporters::router(registry, &config.telemetry_path);
+                sextant_exporters::serve(listener, router, shutdown_signal()).await?;
+                Ok(())
+            })
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! `/metrics` over HTTP with axum: content negotiation and gzip.
+
+use std::future::Future;
+use std::io::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::encode::Format;
+use crate::{Error, Registry};
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    value.split(',').any(|part| {
+        let mut params = part.split(';');
+        let coding = params.next().unwrap_or("").trim();
+        let refused = params.any(|p| p.trim().replace(' ', "") == "q=0");
+        coding.eq_ignore_ascii_case("gzip") && !refused
+    })
+}
+
+async fn metrics(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> Response {
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let body = registry.encode(format).await;
+    let content_type = HeaderValue::from_static(format.content_type());
+    if accepts_gzip(&headers) {
+        let mut encoder =
+            flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+        if encoder.write_all(body.as_bytes()).is_ok() {
+            if let Ok(compressed) = encoder.finish() {
+                return (
+                    StatusCode::OK,
+                    [
+                        (header::CONTENT_TYPE, content_type),
+                        (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+                    ],
+                    compressed,
+                )
+                    .into_response();
+            }
+        }
+    }
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// An axum router serving `registry` at `metrics_path` and a small landing page at `/`.
+pub fn router(registry: Arc<Registry>, metrics_path: &str) -> Router {
+    let landing = format!(
+        "<html><head><title>Sextant exporter</title></head><body><h1>Sextant exporter</h1>\
+         <p><a href=\"{metrics_path}\">Metrics</a></p></body></html>"
+    );
+    let mut router = Router::new().route(metrics_path, get(metrics));
+    if metrics_path != "/" {
+        router = router.route("/", get(move || async move { Html(landing) }));
+    }
+    router.with_state(registry)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await.map_err(Error::Serve)
+}
