@@ -12,6 +12,11 @@ pub(crate) fn healthy(_api: &Api, _req: &Req) -> ApiResult {
     Ok(text(StatusCode::OK, "Sextant Server is Healthy.\n"))
 }
 
+/// `GET /`: 200 (clients such as prometheus-api-client probe it and need a 2xx).
+pub(crate) fn root(_api: &Api, _req: &Req) -> ApiResult {
+    Ok(text(StatusCode::OK, "Sextant Server: the Prometheus HTTP API is under /api/v1/.\n"))
+}
+
 pub(crate) fn ready(api: &Api, _req: &Req) -> ApiResult {
     if api.shared.ready.load(Ordering::Relaxed) {
         Ok(text(StatusCode::OK, "Sextant Server is Ready.\n"))

@@ -217,6 +217,7 @@ impl Api {
             .route("/-/ready", on(MethodFilter::GET.or(MethodFilter::HEAD), handler(ops::ready)))
             .route("/-/reload", on(MethodFilter::POST.or(MethodFilter::PUT), handler(ops::reload)))
             .route("/metrics", get(handler(ops::metrics)))
+            .route("/", get(handler(ops::root)))
             .route(
                 "/metrics/{*rest}",
                 on(MethodFilter::PUT.or(MethodFilter::POST).or(MethodFilter::DELETE), handler(pushgateway::push)),

@@ -198,6 +198,7 @@ async fn pushgateway_groups() {
 async fn health_ready_reload() {
     let api = api(ApiOptions::default());
     check(&api, Method::GET, "/-/healthy", "", 200, "Sextant Server is Healthy.\n").await;
+    check(&api, Method::GET, "/", "", 200, "Sextant Server: the Prometheus HTTP API is under /api/v1/.\n").await;
     api.set_ready(false);
     check(&api, Method::GET, "/-/ready", "", 503, "Service Unavailable\n").await;
     api.set_ready(true);
