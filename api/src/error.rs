@@ -12,6 +12,9 @@ pub enum Error {
     /// Binding or serving the listener failed.
     #[error("serving HTTP: {0}")]
     Io(#[from] std::io::Error),
+    /// Saved Pushgateway state could not be read.
+    #[error("pushgateway state: {0}")]
+    PushgatewayState(String),
 }
 
 /// One of Prometheus' `errorType`s.

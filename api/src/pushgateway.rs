@@ -89,6 +89,53 @@ impl Groups {
         group.push_time_ms = now_ms;
     }
 
+    /// All groups in a text form [`Groups::load`] reads back: per group a
+    /// `# GROUP <grouping key path> <push time ms>` line, then its families in the text format.
+    pub(crate) fn save(&self) -> String {
+        use base64::Engine as _;
+        let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        for (key, group) in groups.iter() {
+            out.push_str("# GROUP ");
+            let mut first = true;
+            for name in std::iter::once("job").chain(key.iter().map(|l| &*l.name).filter(|n| *n != "job")) {
+                let value = key.get(name).unwrap_or("");
+                if !first {
+                    out.push('/');
+                }
+                first = false;
+                let encoded = base64::engine::general_purpose::URL_SAFE.encode(value);
+                out.push_str(&format!("{name}@base64/{}", if encoded.is_empty() { "=" } else { &encoded }));
+            }
+            out.push_str(&format!(" {}\n", group.push_time_ms));
+            let families: Vec<MetricFamily> = group.families.values().cloned().collect();
+            out.push_str(&exposition::encode(&families, Format::Text));
+        }
+        out
+    }
+
+    /// Replaces all groups by those in `text` (from [`Groups::save`]).
+    pub(crate) fn load(&self, text: &str) -> Result<(), String> {
+        let mut loaded = BTreeMap::new();
+        for (i, chunk) in text.split("# GROUP ").enumerate() {
+            if i == 0 {
+                if chunk.trim().is_empty() {
+                    continue;
+                }
+                return Err("pushgateway state must start with a # GROUP line".to_string());
+            }
+            let (header, body) = chunk.split_once('\n').unwrap_or((chunk, ""));
+            let (path, time) = header.rsplit_once(' ').ok_or_else(|| format!("bad group line {header:?}"))?;
+            let key = grouping_key(path)?;
+            let push_time_ms: i64 = time.parse().map_err(|_| format!("bad push time {time:?}"))?;
+            let families = exposition::parse_families(body.as_bytes(), Format::Text).map_err(|e| e.to_string())?;
+            let families = families.into_iter().map(|f| (f.name.clone(), f)).collect();
+            loaded.insert(key, Group { families, push_time_ms });
+        }
+        *self.groups.lock().unwrap_or_else(|e| e.into_inner()) = loaded;
+        Ok(())
+    }
+
     fn delete(&self, key: &Labels) {
         self.groups.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
@@ -192,5 +239,22 @@ mod tests {
         check("job/a/__x/b", Err(()));
         check("job/a/job/b", Err(()));
         check("instance/a/job/b", Err(()));
+    }
+
+    #[test]
+    fn save_and_load() {
+        let groups = Groups::default();
+        let key = grouping_key("job/batch/path@base64/YS9i").unwrap();
+        let families =
+            exposition::parse_families(b"# TYPE done counter\ndone 3\nother{x=\"y\"} 1.5\n", Format::Text).unwrap();
+        groups.push(key.clone(), families, true, 7000);
+        groups.push(grouping_key("job/second").unwrap(), Vec::new(), true, 8000);
+        let saved = groups.save();
+        let restored = Groups::default();
+        restored.load(&saved).unwrap();
+        assert_eq!(restored.render(), groups.render());
+        assert_eq!(restored.save(), saved);
+        assert!(restored.load("garbage").is_err());
+        assert!(restored.load("# GROUP job/x notatime\n").is_err());
     }
 }

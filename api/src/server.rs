@@ -182,6 +182,16 @@ impl Api {
         *self.shared.query_log.lock().unwrap_or_else(|e| e.into_inner()) = Some(sink);
     }
 
+    /// The Pushgateway groups as text, for the server to persist (see [`Api::pushgateway_load`]).
+    pub fn pushgateway_save(&self) -> String {
+        self.shared.pushgateway.save()
+    }
+
+    /// Restores Pushgateway groups from [`Api::pushgateway_save`]'s text.
+    pub fn pushgateway_load(&self, text: &str) -> Result<(), crate::Error> {
+        self.shared.pushgateway.load(text).map_err(crate::Error::PushgatewayState)
+    }
+
     /// The axum router serving every endpoint of this API.
     pub fn router(&self) -> Router {
         let v1_get_post = MethodFilter::GET.or(MethodFilter::POST);

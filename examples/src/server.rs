@@ -50,6 +50,10 @@ pub struct ServerArgs {
     /// The maximum lookback duration for retrieving metrics during expression evaluations.
     #[arg(long = "query.lookback-delta", default_value = "5m")]
     lookback_delta: String,
+    /// File keeping pushed Pushgateway groups across restarts (the Pushgateway's flag name);
+    /// written at shutdown, read at start.
+    #[arg(long = "persistence.file")]
+    persistence_file: Option<PathBuf>,
     /// Largest HTTP request body accepted, in bytes.
     #[arg(long = "web.max-request-bytes", default_value_t = 32 << 20)]
     max_request_bytes: usize,
@@ -120,6 +124,12 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             .with_context(|| format!("opening query_log_file {}", config.global.query_log_file))?;
         api.set_query_log(Box::new(file));
     }
+    if let Some(path) = &args.persistence_file {
+        if path.exists() {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            api.pushgateway_load(&text).with_context(|| format!("loading {}", path.display()))?;
+        }
+    }
     if args.enable_lifecycle {
         let path = args.config_file.clone();
         api.set_reload_hook(Arc::new(move || {
@@ -136,6 +146,11 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         sextant_web::serve(listener, api.router(), &web_config, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
+    if let Some(path) = &args.persistence_file {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, api.pushgateway_save()).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    }
     drop(api);
     runtime.shutdown_timeout(Duration::from_secs(5));
     eprintln!("sextant server: shutting down, closing the TSDB");

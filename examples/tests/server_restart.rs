@@ -1,4 +1,5 @@
-//! `sextant server` stops cleanly on SIGTERM and serves what it was sent after a restart.
+//! `sextant server` stops cleanly on SIGTERM and serves what it was sent after a restart:
+//! remote-written samples (TSDB) and pushed groups (`--persistence.file`).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,6 +17,7 @@ fn start(dir: &Path, port: u16) -> Child {
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--persistence.file={}", dir.join("push.state").display()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -65,6 +67,11 @@ fn sigterm_closes_the_tsdb_and_data_survives() {
     let (status, _) = request(port, &head, &body).unwrap();
     assert!(status.contains(" 204 "), "{status}");
 
+    let push = b"pushed_metric 7\n";
+    let head = format!("PUT /metrics/job/batch HTTP/1.0\r\nContent-Length: {}\r\n\r\n", push.len());
+    let (status, _) = request(port, &head, push).unwrap();
+    assert!(status.contains(" 200 "), "{status}");
+
     let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let exit = server.wait().unwrap();
@@ -73,8 +80,10 @@ fn sigterm_closes_the_tsdb_and_data_survives() {
     let mut server = start(dir.path(), port);
     wait_ready(port);
     let (status, body) = request(port, "GET /api/v1/query?query=kept&time=1000 HTTP/1.0\r\n\r\n", b"").unwrap();
+    let (_, metrics) = request(port, "GET /metrics HTTP/1.0\r\n\r\n", b"").unwrap();
     let _ = server.kill();
     let _ = server.wait();
     assert!(status.contains(" 200 "), "{status}");
     assert!(body.contains(r#""value":[1000,"42"]"#), "{body}");
+    assert!(metrics.contains("pushed_metric{job=\"batch\"} 7\n"), "{metrics}");
 }
