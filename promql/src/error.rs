@@ -84,4 +84,7 @@ pub enum Error {
     /// The query failed while it ran (limits, cancellation, storage, bad data).
     #[error(transparent)]
     Query(#[from] crate::engine::QueryError),
+    /// A skip list or `evals.tsv` line (1-based) of the promqltest runner is malformed.
+    #[error("{line}: {message}")]
+    SkipList { line: usize, message: String },
 }

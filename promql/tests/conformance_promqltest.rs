@@ -4,66 +4,47 @@
 //! Skips come from `evals.tsv` (the per-eval inventory beside the scripts): an eval that needs
 //! native histograms or start timestamps is skipped with that reason. Experimental features
 //! run too; the ones that fail are listed with the feature as the reason. Every other
-//! ("float-core") eval must pass unless it is in [`KNOWN_FAILURES`] with its reason.
+//! ("float-core") eval must pass unless `promql/testdata/known-failures.txt` lists it with its
+//! reason (`known-failures-v2.42.txt` for the 2.42 scripts); `.ci/run` gives the same files and
+//! `evals.tsv` to `sextant promql test`. An entry that names no eval is a failure.
 
 #[path = "../../testsupport/shared.rs"]
 mod shared;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
-use sextant_promql::promqltest::{run_script, Dialect, EvalStatus, TestOptions};
+use sextant_promql::promqltest::{parse_evals_tsv, run_script, Dialect, EvalStatus, SkipList, TestOptions};
 
-/// Float-core evals that fail today: (file, line, reason).
-const KNOWN_FAILURES: &[(&str, usize, &str)] = &[(
-    "functions.test",
-    523,
-    "Rust strings cannot hold invalid UTF-8: the parser rejects \"\\xff\" where Prometheus fails at evaluation",
-)];
-
-struct Row {
-    native_hist: bool,
-    experimental: bool,
-    start_ts: bool,
-    features: String,
+/// Reads a known-failures file of `promql/testdata` (shared with `.ci/run`'s `sextant promql test`).
+fn known_failures(name: &str) -> SkipList {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    SkipList::parse(&text).unwrap_or_else(|e| panic!("{}:{e}", path.display()))
 }
 
-fn read_inventory(path: &std::path::Path) -> HashMap<(String, usize), Row> {
-    let text = std::fs::read_to_string(path).expect("evals.tsv");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("column {name}"));
-    let (c_file, c_line, c_nh, c_exp, c_st, c_feat) = (
-        col("file"),
-        col("line"),
-        col("native_hist"),
-        col("experimental"),
-        col("start_ts"),
-        col("experimental_features"),
-    );
-    let mut rows = HashMap::new();
-    for l in lines {
-        let f: Vec<&str> = l.split('\t').collect();
-        if f.len() <= c_feat {
-            continue;
-        }
-        rows.insert(
-            (f[c_file].to_string(), f[c_line].parse().expect("line number")),
-            Row {
-                native_hist: f[c_nh] == "1",
-                experimental: f[c_exp] == "1",
-                start_ts: f[c_st] == "1",
-                features: f[c_feat].to_string(),
-            },
-        );
-    }
-    rows
+/// Entries of `list` that name no eval in `seen` (stale line numbers after a script changed).
+fn stale_entries(list: &SkipList, seen: &HashSet<(String, usize)>) -> Vec<String> {
+    list.iter()
+        .filter(|(file, line, _)| !seen.contains(&(file.to_string(), *line)))
+        .map(|(file, line, _)| format!("{file}:{line}: known-failures entry names no eval"))
+        .collect()
 }
 
 #[test]
 fn promqltest_scripts() {
     let Some(dir) = shared::shared_dir("promqltest") else { return };
     let base = dir.join("conformance/promql");
-    let inventory = read_inventory(&base.join("evals.tsv"));
+    let rows =
+        parse_evals_tsv(&std::fs::read_to_string(base.join("evals.tsv")).expect("evals.tsv")).expect("evals.tsv");
+    let skips = SkipList::from_evals_tsv(&rows);
+    let experimental: HashMap<(&str, usize), &str> = rows
+        .iter()
+        .filter(|r| r.experimental)
+        .map(|r| ((r.file.as_str(), r.line), r.experimental_features.as_str()))
+        .collect();
+    let known_failures = known_failures("known-failures.txt");
+    let mut seen = HashSet::new();
     let mut files: Vec<_> = std::fs::read_dir(base.join("testdata"))
         .expect("testdata")
         .map(|e| e.expect("entry").path())
@@ -78,23 +59,14 @@ fn promqltest_scripts() {
     for path in files {
         let name = path.file_name().expect("name").to_string_lossy().to_string();
         let text = std::fs::read_to_string(&path).expect("script");
-        let skip = |line: usize| {
-            let row = inventory.get(&(name.clone(), line))?;
-            if row.native_hist {
-                Some("native histograms are not implemented".to_string())
-            } else if row.start_ts {
-                Some("start timestamps (use-start-timestamps) are not implemented".to_string())
-            } else {
-                None
-            }
-        };
-        let report = run_script(&text, &TestOptions { dialect: Dialect::V3 }, &skip);
+        let report = run_script(&text, &TestOptions { dialect: Dialect::V3 }, &skips.for_file(&name));
         if let Some((line, e)) = &report.error {
             unexpected.push(format!("{name}:{line}: script error: {e}"));
         }
         for ev in &report.evals {
-            let experimental = inventory.get(&(name.clone(), ev.line)).filter(|r| r.experimental);
-            let known = KNOWN_FAILURES.iter().find(|k| k.0 == name && k.1 == ev.line);
+            seen.insert((name.clone(), ev.line));
+            let experimental = experimental.get(&(name.as_str(), ev.line));
+            let known = known_failures.reason(&name, ev.line);
             match (&ev.status, experimental, known) {
                 (EvalStatus::Skipped(_), _, _) => skipped += 1,
                 (EvalStatus::Passed, Some(_), _) => exp_passed += 1,
@@ -103,7 +75,7 @@ fn promqltest_scripts() {
                     skipped += 1;
                     experimental_failures.push(format!(
                         "{name}:{}: experimental feature not complete ({}): {}: {m}",
-                        ev.line, row.features, ev.expr
+                        ev.line, row, ev.expr
                     ));
                 }
                 (EvalStatus::Passed, None, Some(_)) => {
@@ -119,6 +91,7 @@ fn promqltest_scripts() {
             }
         }
     }
+    unexpected.extend(stale_entries(&known_failures, &seen));
     println!(
         "conformance promqltest: {passed} passed, {failed} failed, {known_failed} known failures, {skipped} skipped (experimental features: {exp_passed} passed, {exp_failed} not yet)"
     );
@@ -131,24 +104,10 @@ fn promqltest_scripts() {
         }
     }
     if !known_passing.is_empty() {
-        println!("  known failures that pass now (remove them from KNOWN_FAILURES): {known_passing:?}");
+        println!("  known failures that pass now (remove them from testdata/known-failures.txt): {known_passing:?}");
     }
     assert!(unexpected.is_empty(), "{} unexpected failures", unexpected.len());
 }
-
-/// v2.42 evals that fail: (file, line, reason).
-const KNOWN_FAILURES_V2_42: &[(&str, usize, &str)] = &[
-    (
-        "functions.test",
-        482,
-        "holt_winters is double_exponential_smoothing since Prometheus 3; the 3.x parser rejects the old name",
-    ),
-    (
-        "functions.test",
-        496,
-        "holt_winters is double_exponential_smoothing since Prometheus 3; the 3.x parser rejects the old name",
-    ),
-];
 
 /// The Prometheus 2.42 scripts, run with 2.x semantics (closed windows, eager name removal).
 #[test]
@@ -160,6 +119,8 @@ fn promqltest_scripts_v2_42() {
         .filter(|p| p.extension().is_some_and(|e| e == "test"))
         .collect();
     files.sort();
+    let known_failures = known_failures("known-failures-v2.42.txt");
+    let mut seen = HashSet::new();
     let (mut passed, mut known, mut unexpected) = (0, 0, Vec::new());
     for path in files {
         let name = path.file_name().expect("name").to_string_lossy().to_string();
@@ -169,7 +130,8 @@ fn promqltest_scripts_v2_42() {
             unexpected.push(format!("{name}:{line}: script error: {e}"));
         }
         for ev in &report.evals {
-            let is_known = KNOWN_FAILURES_V2_42.iter().any(|k| k.0 == name && k.1 == ev.line);
+            seen.insert((name.clone(), ev.line));
+            let is_known = known_failures.reason(&name, ev.line).is_some();
             match &ev.status {
                 EvalStatus::Passed if is_known => {
                     unexpected.push(format!("{name}:{}: known failure passes now", ev.line))
@@ -181,6 +143,7 @@ fn promqltest_scripts_v2_42() {
             }
         }
     }
+    unexpected.extend(stale_entries(&known_failures, &seen));
     println!("conformance promqltest-v2.42: {passed} passed, {} failed, {known} known failures", unexpected.len());
     for u in &unexpected {
         println!("  FAIL {u}");

@@ -3,8 +3,13 @@
 //!
 //! This runner is float-only: native-histogram values in `load` lines keep their slot but
 //! store nothing, `load_with_nhcb` is `load`, and `@st` lines are ignored.
+//!
+//! A [`SkipList`] names the evals not to run, each with a reason: read from a text file
+//! (`FILE:LINE reason`) or derived from `evals.tsv` ([`parse_evals_tsv`]), the inventory
+//! that marks the evals needing native histograms or start timestamps.
 
 mod parse;
+mod skip;
 
 use std::fmt;
 
@@ -15,6 +20,7 @@ use crate::engine::{labels_string as ls, Engine, EngineOptions, QueryResult, Sem
 use crate::error::Error;
 use crate::parser::ParseOptions;
 use parse::{Cmd, EvalCmd, Slot};
+pub use skip::{parse_evals_tsv, EvalsTsvRow, SkipList, NATIVE_HISTOGRAMS, START_TIMESTAMPS};
 
 /// Which Prometheus' test dialect and engine settings to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
