@@ -37,7 +37,7 @@ mod v1;
 
 pub use error::Error;
 pub use providers::{
-    ActiveTarget, Alert, AlertingRuleStatus, DroppedTarget, NoRules, NoTargets, RuleGroup, RuleStatus, RulesProvider,
-    TargetMetadata, TargetsProvider,
+    ActiveTarget, AdminStorage, Alert, AlertingRuleStatus, DroppedTarget, NoRules, NoTargets, RuleGroup, RuleStatus,
+    RulesProvider, TargetMetadata, TargetsProvider,
 };
 pub use server::{Api, ApiOptions, BuildInfo, ReloadHook, Storage};

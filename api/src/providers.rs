@@ -135,3 +135,25 @@ impl RulesProvider for NoRules {
         Vec::new()
     }
 }
+
+/// What the admin API (`--web.enable-admin-api`) asks of the storage.
+pub trait AdminStorage: Send + Sync {
+    /// Deletes samples in `[mint, maxt]` of the series matching any of `selectors`.
+    fn delete_series(&self, selectors: &[Vec<sextant_model::Matcher>], mint: i64, maxt: i64) -> Result<(), String>;
+    /// Removes deleted data from disk (a no-op where deletion is immediate).
+    fn clean_tombstones(&self) -> Result<(), String>;
+}
+
+impl AdminStorage for sextant_tsdb::Db {
+    fn delete_series(&self, selectors: &[Vec<sextant_model::Matcher>], mint: i64, maxt: i64) -> Result<(), String> {
+        for matchers in selectors {
+            self.delete(matchers, mint, maxt).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn clean_tombstones(&self) -> Result<(), String> {
+        // The head applies deletions at once; persisted blocks do not exist yet.
+        Ok(())
+    }
+}

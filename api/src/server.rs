@@ -17,7 +17,7 @@ use sextant_promql::EngineOptions;
 
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::providers::{NoRules, NoTargets, RulesProvider, TargetsProvider};
+use crate::providers::{AdminStorage, NoRules, NoTargets, RulesProvider, TargetsProvider};
 use crate::{federate, ops, pushgateway, remote, v1};
 
 /// Storage the API reads from and writes to (the TSDB, or `MemStorage` in tests).
@@ -100,6 +100,7 @@ pub struct Api {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) targets: Arc<dyn TargetsProvider>,
     pub(crate) rules: Arc<dyn RulesProvider>,
+    pub(crate) admin: Option<Arc<dyn AdminStorage>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) options: Arc<ApiOptions>,
     pub(crate) shared: Arc<Shared>,
@@ -138,6 +139,7 @@ impl Api {
             storage,
             targets: Arc::new(NoTargets),
             rules: Arc::new(NoRules),
+            admin: None,
             clock,
             options: Arc::new(options),
             shared: Arc::new(Shared {
@@ -164,6 +166,13 @@ impl Api {
     /// The same API with the rule manager's groups and alerts.
     pub fn with_rules(mut self, rules: Arc<dyn RulesProvider>) -> Api {
         self.rules = rules;
+        self
+    }
+
+    /// The same API with the storage's admin operations (used when
+    /// [`ApiOptions::enable_admin_api`] is set).
+    pub fn with_admin(mut self, admin: Arc<dyn AdminStorage>) -> Api {
+        self.admin = Some(admin);
         self
     }
 

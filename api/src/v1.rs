@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
+use axum::response::IntoResponse as _;
+
 use sextant_model::{Labels, Matcher, ValueType};
 use sextant_promql::{Engine, Value};
 
@@ -706,11 +708,29 @@ pub(crate) fn walreplay(_api: &Api, _req: &Req) -> ApiResult {
     ok(r#"{"min":0,"max":0,"current":0}"#)
 }
 
-pub(crate) fn admin(api: &Api, _req: &Req) -> ApiResult {
+pub(crate) fn admin(api: &Api, req: &Req) -> ApiResult {
     if !api.options.enable_admin_api {
         return Err(ApiError::new(ErrorType::Unavailable, "admin APIs disabled"));
     }
-    Err(ApiError::new(ErrorType::Unavailable, "this storage does not support the admin operation"))
+    let unsupported = || ApiError::new(ErrorType::Unavailable, "this storage does not support the admin operation");
+    let Some(admin) = &api.admin else { return Err(unsupported()) };
+    let no_content = || Ok(axum::http::StatusCode::NO_CONTENT.into_response());
+    match req.path.rsplit('/').next().unwrap_or_default() {
+        "delete_series" => {
+            let sets = parse_match_params(&req.params)?;
+            if sets.is_empty() {
+                return Err(ApiError::bad_data("no match[] parameter provided"));
+            }
+            let (start, end) = range_params(req)?;
+            admin.delete_series(&sets, start, end).map_err(ApiError::internal)?;
+            no_content()
+        }
+        "clean_tombstones" => {
+            admin.clean_tombstones().map_err(ApiError::internal)?;
+            no_content()
+        }
+        _ => Err(unsupported()),
+    }
 }
 
 #[cfg(test)]

@@ -198,3 +198,23 @@ async fn read_samples_and_streamed_chunks() {
     let sent = send(&api, "POST", "/api/v1/read", PB, b"\xff\xff".to_vec()).await;
     assert_eq!(sent.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn admin_delete_series_on_the_tsdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(sextant_tsdb::Db::open(dir.path(), sextant_tsdb::Options::default()).unwrap());
+    let disabled = Api::new(db.clone(), ApiOptions::default()).with_admin(db.clone());
+    let options = ApiOptions { enable_admin_api: true, ..ApiOptions::default() };
+    let api = Api::new(db.clone(), options).with_admin(db.clone());
+    let sent =
+        send(&api, "POST", "/api/v1/write", PB, write_body(vec![series("m", &[(1000, 1.0), (2000, 2.0)])])).await;
+    assert_eq!(sent.status, StatusCode::NO_CONTENT);
+    let uri = "/api/v1/admin/tsdb/delete_series?match[]=m&start=0&end=1.5";
+    assert_eq!(send(&disabled, "POST", uri, None, vec![]).await.status.as_u16(), 500);
+    assert_eq!(send(&api, "POST", "/api/v1/admin/tsdb/delete_series", None, vec![]).await.status.as_u16(), 400);
+    assert_eq!(send(&api, "POST", uri, None, vec![]).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(stored(&*db, "m"), vec![(2000, 2.0)]);
+    let clean = send(&api, "PUT", "/api/v1/admin/tsdb/clean_tombstones", None, vec![]).await;
+    assert_eq!(clean.status, StatusCode::NO_CONTENT);
+    assert_eq!(send(&api, "POST", "/api/v1/admin/tsdb/snapshot", None, vec![]).await.status.as_u16(), 500);
+}

@@ -115,7 +115,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         sextant_tsdb::Db::open(&args.tsdb_path, sextant_tsdb::Options::default())
             .with_context(|| format!("opening --storage.tsdb.path={}", args.tsdb_path.display()))?,
     );
-    let api = Api::new(db.clone(), options);
+    let api = Api::new(db.clone(), options).with_admin(db.clone());
     if !config.global.query_log_file.is_empty() {
         let file = std::fs::OpenOptions::new()
             .create(true)
