@@ -11,6 +11,7 @@ mod check;
 mod exporter;
 mod promql;
 mod promql_test;
+mod server;
 mod tsdb;
 
 /// Sextant: a Prometheus-compatible monitoring system.
@@ -35,6 +36,8 @@ enum Command {
     Exporter(exporter::ExporterCommand),
     /// PromQL tools (`fmt`).
     Promql(promql::PromqlArgs),
+    /// Run the server: TSDB and the Prometheus HTTP API (`--config.file`, `--storage.tsdb.path`, …).
+    Server(server::ServerArgs),
     /// TSDB tools: `tsdb bench write`.
     Tsdb(tsdb::TsdbArgs),
 }
@@ -51,6 +54,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Alertmanager(args)) => alertmanager::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Exporter(command)) => exporter::run(command).map(|()| ExitCode::SUCCESS),
         Some(Command::Promql(args)) => promql::run(args),
+        Some(Command::Server(args)) => server::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Tsdb(args)) => tsdb::run(args).map(|()| ExitCode::SUCCESS),
     }
 }

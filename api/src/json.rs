@@ -1,0 +1,204 @@
+//! A small JSON writer producing exactly Prometheus' encoding: sample values as strings in
+//! Go's float format, timestamps as seconds with millisecond precision, HTML-safe escapes.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sextant_model::Labels;
+
+pub(crate) const JSON_CONTENT_TYPE: &str = "application/json";
+
+#[derive(Debug, Default)]
+pub(crate) struct JsonWriter {
+    out: String,
+}
+
+impl JsonWriter {
+    pub(crate) fn new() -> JsonWriter {
+        JsonWriter { out: String::with_capacity(256) }
+    }
+
+    pub(crate) fn raw(&mut self, s: &str) -> &mut JsonWriter {
+        self.out.push_str(s);
+        self
+    }
+
+    /// A quoted, escaped string as Go's `encoding/json` writes it.
+    pub(crate) fn string(&mut self, s: &str) -> &mut JsonWriter {
+        self.out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => self.out.push_str("\\\""),
+                '\\' => self.out.push_str("\\\\"),
+                '\n' => self.out.push_str("\\n"),
+                '\r' => self.out.push_str("\\r"),
+                '\t' => self.out.push_str("\\t"),
+                '<' => self.out.push_str("\\u003c"),
+                '>' => self.out.push_str("\\u003e"),
+                '&' => self.out.push_str("\\u0026"),
+                '\u{2028}' => self.out.push_str("\\u2028"),
+                '\u{2029}' => self.out.push_str("\\u2029"),
+                c if (c as u32) < 0x20 => self.out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => self.out.push(c),
+            }
+        }
+        self.out.push('"');
+        self
+    }
+
+    /// A timestamp in ms as Prometheus' `MarshalTimestamp`: `1795318533.5` → `1795318533.500`.
+    pub(crate) fn timestamp(&mut self, ms: i64) -> &mut JsonWriter {
+        if ms < 0 && ms % 1000 != 0 {
+            self.out.push('-');
+        }
+        let abs = ms.unsigned_abs();
+        let secs = abs / 1000;
+        let frac = abs % 1000;
+        if ms < 0 && frac == 0 {
+            self.out.push('-');
+        }
+        self.out.push_str(&secs.to_string());
+        if frac != 0 {
+            self.out.push_str(&format!(".{frac:03}"));
+        }
+        self
+    }
+
+    /// `[t,"v"]`.
+    pub(crate) fn point(&mut self, ms: i64, v: f64) -> &mut JsonWriter {
+        self.out.push('[');
+        self.timestamp(ms);
+        self.out.push_str(",\"");
+        self.out.push_str(&format_value(v));
+        self.out.push_str("\"]");
+        self
+    }
+
+    /// `{"name":"value",…}` in label order.
+    pub(crate) fn labels(&mut self, labels: &Labels) -> &mut JsonWriter {
+        self.out.push('{');
+        for (i, l) in labels.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            self.string(&l.name);
+            self.out.push(':');
+            self.string(&l.value);
+        }
+        self.out.push('}');
+        self
+    }
+
+    /// `["a","b"]`.
+    pub(crate) fn string_list<'a>(&mut self, items: impl IntoIterator<Item = &'a str>) -> &mut JsonWriter {
+        self.out.push('[');
+        for (i, s) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            self.string(s);
+        }
+        self.out.push(']');
+        self
+    }
+
+    pub(crate) fn finish(self) -> String {
+        self.out
+    }
+}
+
+/// Go's `strconv.FormatFloat(f, 'f', -1, 64)`, switching to `'e'` below 1e-6 and from 1e21 as
+/// Prometheus' `jsonutil.MarshalFloat`; `NaN`, `+Inf`, `-Inf`.
+pub(crate) fn format_value(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        go_exponent(f)
+    } else {
+        format!("{f}")
+    }
+}
+
+/// Go's `'e'` format with the shortest mantissa: `1e-07`, `1.5e+21`.
+pub(crate) fn go_exponent(f: f64) -> String {
+    let s = format!("{f:e}");
+    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let (sign, digits) = match exp.strip_prefix('-') {
+        Some(d) => ('-', d),
+        None => ('+', exp),
+    };
+    if digits.len() < 2 {
+        format!("{mantissa}e{sign}0{digits}")
+    } else {
+        format!("{mantissa}e{sign}{digits}")
+    }
+}
+
+/// A JSON body with Prometheus' content type.
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    resp
+}
+
+/// `{"status":"success","data":<data>}` plus warnings and infos when there are any.
+pub(crate) fn success(data: &str, warnings: &[String], infos: &[String]) -> Response {
+    let mut w = JsonWriter::new();
+    w.raw(r#"{"status":"success","data":"#).raw(data);
+    if !warnings.is_empty() {
+        w.raw(r#","warnings":"#).string_list(warnings.iter().map(String::as_str));
+    }
+    if !infos.is_empty() {
+        w.raw(r#","infos":"#).string_list(infos.iter().map(String::as_str));
+    }
+    w.raw("}");
+    json_response(StatusCode::OK, w.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values() {
+        let check = |f: f64, expected: &str| assert_eq!(format_value(f), expected, "{f}");
+        check(1.0, "1");
+        check(0.5, "0.5");
+        check(-2.25, "-2.25");
+        check(0.0, "0");
+        check(1e-7, "1e-07");
+        check(0.000001, "0.000001");
+        check(1.5e21, "1.5e+21");
+        check(123456789012345680000.0, "123456789012345680000");
+        check(f64::NAN, "NaN");
+        check(f64::INFINITY, "+Inf");
+        check(f64::NEG_INFINITY, "-Inf");
+        check(1e100, "1e+100");
+    }
+
+    #[test]
+    fn timestamps() {
+        let check = |ms: i64, expected: &str| {
+            let mut w = JsonWriter::new();
+            w.timestamp(ms);
+            assert_eq!(w.finish(), expected);
+        };
+        check(1_795_318_533_500, "1795318533.500");
+        check(1_795_318_564_000, "1795318564");
+        check(4_000, "4");
+        check(1, "0.001");
+        check(-1_500, "-1.500");
+        check(-2_000, "-2");
+    }
+
+    #[test]
+    fn strings() {
+        let mut w = JsonWriter::new();
+        w.string("a\"b\\<&>\n\u{1}é");
+        assert_eq!(w.finish(), r#""a\"b\\\u003c\u0026\u003e\n\u0001é""#);
+    }
+}

@@ -1,0 +1,182 @@
+//! `sextant server`: the TSDB and the HTTP API (Prometheus v1, remote write/read, federation,
+//! Pushgateway) in one process, with Prometheus' flag names.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sextant_api::{Api, ApiOptions, BuildInfo};
+use sextant_model::Labels;
+use sextant_promql::EngineOptions;
+
+/// Run a Prometheus-compatible server.
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// Prometheus configuration file.
+    #[arg(long = "config.file", default_value = "prometheus.yml")]
+    config_file: PathBuf,
+    /// Base path for metrics storage.
+    #[arg(long = "storage.tsdb.path", default_value = "data/")]
+    tsdb_path: PathBuf,
+    /// Address to listen on for the web interface and API.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    listen_address: String,
+    /// Path to a web configuration file (TLS, basic auth), Prometheus' web.yml format.
+    #[arg(long = "web.config.file")]
+    web_config_file: Option<PathBuf>,
+    /// How long to retain samples in storage.
+    #[arg(long = "storage.tsdb.retention.time", default_value = "15d")]
+    retention_time: String,
+    /// Maximum number of bytes that can be stored for blocks (0 = off).
+    #[arg(long = "storage.tsdb.retention.size", default_value = "0B")]
+    retention_size: String,
+    /// Enable API endpoints for admin control actions.
+    #[arg(long = "web.enable-admin-api")]
+    enable_admin_api: bool,
+    /// Enable shutdown and reload via HTTP request.
+    #[arg(long = "web.enable-lifecycle")]
+    enable_lifecycle: bool,
+    /// Accepted for compatibility: the remote-write receiver is always on.
+    #[arg(long = "web.enable-remote-write-receiver")]
+    enable_remote_write_receiver: bool,
+    /// Maximum number of samples a single query can load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    max_samples: usize,
+    /// Maximum time a query may take before being aborted.
+    #[arg(long = "query.timeout", default_value = "2m")]
+    query_timeout: String,
+    /// The maximum lookback duration for retrieving metrics during expression evaluations.
+    #[arg(long = "query.lookback-delta", default_value = "5m")]
+    lookback_delta: String,
+    /// File keeping pushed Pushgateway groups across restarts (the Pushgateway's flag name);
+    /// written at shutdown, read at start.
+    #[arg(long = "persistence.file")]
+    persistence_file: Option<PathBuf>,
+    /// Largest HTTP request body accepted, in bytes.
+    #[arg(long = "web.max-request-bytes", default_value_t = 32 << 20)]
+    max_request_bytes: usize,
+}
+
+fn duration_ms(flag: &str, text: &str) -> anyhow::Result<i64> {
+    let d: sextant_scrape::Duration =
+        text.parse().map_err(|e| anyhow::anyhow!("--{flag}: invalid duration {text:?}: {e:?}"))?;
+    Ok(d.as_millis() as i64)
+}
+
+pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let config_text = std::fs::read_to_string(&args.config_file)
+        .with_context(|| format!("reading --config.file={}", args.config_file.display()))?;
+    let config = sextant_scrape::Config::load_file(&args.config_file)
+        .with_context(|| format!("loading --config.file={}", args.config_file.display()))?;
+    let web_config = match &args.web_config_file {
+        Some(path) => sextant_web::WebConfig::load_file(path)?,
+        None => sextant_web::WebConfig::default(),
+    };
+    let engine = EngineOptions {
+        lookback_delta_ms: duration_ms("query.lookback-delta", &args.lookback_delta)?,
+        max_samples: args.max_samples,
+        timeout: Some(Duration::from_millis(duration_ms("query.timeout", &args.query_timeout)? as u64)),
+        ..EngineOptions::default()
+    };
+    let mut flags = BTreeMap::new();
+    for (k, v) in [
+        ("config.file", args.config_file.display().to_string()),
+        ("storage.tsdb.path", args.tsdb_path.display().to_string()),
+        ("web.listen-address", args.listen_address.clone()),
+        ("web.config.file", args.web_config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        ("storage.tsdb.retention.time", args.retention_time.clone()),
+        ("storage.tsdb.retention.size", args.retention_size.clone()),
+        ("web.enable-admin-api", args.enable_admin_api.to_string()),
+        ("web.enable-lifecycle", args.enable_lifecycle.to_string()),
+        ("web.enable-remote-write-receiver", "true".to_string()),
+        ("query.max-samples", args.max_samples.to_string()),
+        ("query.timeout", args.query_timeout.clone()),
+        ("query.lookback-delta", args.lookback_delta.clone()),
+    ] {
+        flags.insert(k.to_string(), v);
+    }
+    let options = ApiOptions {
+        engine,
+        external_labels: Labels::from_pairs(
+            config.global.external_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ),
+        enable_admin_api: args.enable_admin_api,
+        build_info: BuildInfo::default(),
+        flags,
+        config_yaml: config_text,
+        storage_retention: args.retention_time.clone(),
+        max_body_bytes: args.max_request_bytes,
+        ..ApiOptions::default()
+    };
+
+    let db = Arc::new(
+        sextant_tsdb::Db::open(&args.tsdb_path, sextant_tsdb::Options::default())
+            .with_context(|| format!("opening --storage.tsdb.path={}", args.tsdb_path.display()))?,
+    );
+    let api = Api::new(db.clone(), options).with_admin(db.clone());
+    if !config.global.query_log_file.is_empty() {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&config.global.query_log_file)
+            .with_context(|| format!("opening query_log_file {}", config.global.query_log_file))?;
+        api.set_query_log(Box::new(file));
+    }
+    if let Some(path) = &args.persistence_file {
+        if path.exists() {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            api.pushgateway_load(&text).with_context(|| format!("loading {}", path.display()))?;
+        }
+    }
+    if args.enable_lifecycle {
+        let path = args.config_file.clone();
+        api.set_reload_hook(Arc::new(move || {
+            sextant_scrape::Config::load_file(&path).map(|_| ()).map_err(|e| e.to_string())
+        }));
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen_address)
+            .await
+            .with_context(|| format!("listening on --web.listen-address={}", args.listen_address))?;
+        eprintln!("sextant server: listening on {}, storage {}", listener.local_addr()?, args.tsdb_path.display());
+        sextant_web::serve(listener, api.router(), &web_config, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    if let Some(path) = &args.persistence_file {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, api.pushgateway_save()).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    drop(api);
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    eprintln!("sextant server: shutting down, closing the TSDB");
+    match Arc::try_unwrap(db) {
+        Ok(db) => db.close()?,
+        Err(db) => db.sync()?,
+    }
+    Ok(())
+}
+
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await,
+        };
+        tokio::select! {
+            () = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await;
+}
