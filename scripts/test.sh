@@ -12,6 +12,9 @@ needed=(
   "python3:python3"
   "amtool:prometheus-alertmanager"
   "prometheus-node-exporter:prometheus-node-exporter"
+  "promtool:prometheus"
+  "openssl:openssl"
+  "curl:curl"
 )
 
 missing=()
