@@ -28,8 +28,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   echo "test.sh: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
+  # The Debian packages of Prometheus and the exporters start services listening on every
+  # interface; the tests start their own instances on 127.0.0.1, so keep the services stopped.
+  policy=/usr/sbin/policy-rc.d
+  added_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && added_policy=1
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  [ -z "$added_policy" ] || rm -f "$policy"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
