@@ -10,6 +10,7 @@ mod alertmanager;
 mod check;
 mod exporter;
 mod promql;
+mod promql_test;
 
 /// Sextant: a Prometheus-compatible monitoring system.
 #[derive(Debug, Parser)]

@@ -24,10 +24,13 @@ enum PromqlCommand {
         #[arg(long)]
         experimental: bool,
     },
+    /// Run promqltest scripts (Prometheus' `.test` format).
+    Test(crate::promql_test::TestArgs),
 }
 
 pub fn run(args: PromqlArgs) -> anyhow::Result<ExitCode> {
     match args.command {
+        PromqlCommand::Test(args) => crate::promql_test::run(args),
         PromqlCommand::Fmt { expr, experimental } => {
             let options = if experimental { ParseOptions::all() } else { ParseOptions::default() };
             match parse_with(&expr, options) {

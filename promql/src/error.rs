@@ -81,4 +81,7 @@ pub enum Error {
     /// The expression does not parse or does not type-check.
     #[error(transparent)]
     Parse(#[from] ParseError),
+    /// The query failed while it ran (limits, cancellation, storage, bad data).
+    #[error(transparent)]
+    Query(#[from] crate::engine::QueryError),
 }

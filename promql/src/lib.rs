@@ -1,4 +1,4 @@
-//! Sextant's PromQL front end: parser, type checker and formatter.
+//! Sextant's PromQL: parser, type checker, formatter, evaluator and test-script runner.
 //!
 //! - [`parse`] / [`parse_with`] turn a query into an [`Expr`] tree (every node has a
 //!   [`Span`]) and type-check it like Prometheus' `checkAST`; [`ParseOptions`] are the
@@ -26,19 +26,55 @@
 //! assert_eq!(err.to_string(), "1:16: parse error: unclosed left parenthesis");
 //! # Ok::<(), sextant_promql::ParseError>(())
 //! ```
+//!
+//! The evaluator: an [`Engine`] (settings in [`EngineOptions`]: lookback delta, `max_samples`,
+//! timeout, default subquery step, delayed name removal, [`Semantics`] of Prometheus 3 or 2)
+//! runs an [`Expr`] as an instant or range query over any [`sextant_model::Queryable`] and
+//! returns a [`QueryResult`]: a [`Value`] (scalar, vector of [`Sample`]s, matrix of
+//! [`Series`], string) with its [`Annotations`] (warnings and infos as data). Limits,
+//! timeouts and a [`CancelToken`] end a query with a [`QueryError`]. [`promqltest`] runs
+//! Prometheus' `.test` scripts against the engine.
+//!
+//! ```
+//! use sextant_model::{Appendable, Labels, MemStorage};
+//! use sextant_promql::{parse, Engine, Value};
+//!
+//! let db = MemStorage::new();
+//! let mut app = db.appender();
+//! for (i, v) in [0.0, 60.0, 120.0].into_iter().enumerate() {
+//!     app.append(&Labels::from_pairs([("__name__", "requests_total"), ("job", "api")]), i as i64 * 60_000, v)?;
+//! }
+//! app.commit()?;
+//!
+//! let engine = Engine::default();
+//! let result = engine.instant_query(&db, &parse("sum by (job) (rate(requests_total[2m]))")?, 120_000)?;
+//! let Value::Vector(samples) = result.value else { panic!("a vector") };
+//! assert_eq!(samples[0].labels, Labels::from_pairs([("job", "api")]));
+//! assert_eq!(samples[0].f, 1.0);
+//!
+//! let range = engine.range_query(&db, &parse("requests_total / 60")?, 0, 120_000, 60_000)?;
+//! let Value::Matrix(series) = range.value else { panic!("a matrix") };
+//! assert_eq!(series[0].floats.len(), 3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod ast;
 mod check;
+mod engine;
 mod error;
 mod format;
 mod functions;
 mod lexer;
 mod parser;
+pub mod promqltest;
 
 pub use ast::{
     Aggregate, AggregateOp, At, Binary, BinaryOp, Call, Cardinality, Duration, DurationExpr, DurationOp, Expr,
     ExprType, FillValues, MatrixSelector, NumberLiteral, Paren, StringLiteral, Subquery, Unary, UnaryOp,
     VectorMatching, VectorSelector,
+};
+pub use engine::{
+    Annotations, CancelToken, Engine, EngineOptions, FPoint, QueryError, QueryResult, Sample, Semantics, Series, Value,
 };
 pub use error::{Error, ParseError, Span};
 pub use functions::{function, Function, FUNCTIONS};
