@@ -40,5 +40,7 @@
 
 pub mod alertmanager;
 mod error;
+pub mod rules;
+pub mod template;
 
 pub use error::{ConfigError, Error};
