@@ -14,6 +14,9 @@ pub enum Error {
     /// An `alertmanager.yml` was rejected; the message is Alertmanager's where it has one.
     #[error("{0}")]
     Config(ConfigError),
+    /// A rule file was rejected: every problem found, each worded as Prometheus words it.
+    #[error("{}", errors.join("\n"))]
+    RuleFile { errors: Vec<String> },
 }
 
 impl Error {
@@ -31,6 +34,7 @@ impl Error {
         match self {
             Error::Matcher { message } => message,
             Error::Config(c) => &c.message,
+            Error::RuleFile { errors } => errors.first().map_or("", String::as_str),
         }
     }
 }

@@ -13,11 +13,54 @@ const MAX_OUTPUT: usize = 1 << 20;
 const MAX_STEPS: usize = 1_000_000;
 
 const FUNCTIONS: &[&str] = &[
-    "and", "or", "not", "len", "index", "slice", "print", "printf", "println", "html", "js", "urlquery", "eq", "ne",
-    "lt", "le", "gt", "ge", "call", "query", "first", "label", "value", "strvalue", "args", "reReplaceAll",
-    "safeHtml", "match", "title", "toUpper", "toLower", "graphLink", "tableLink", "sortByLabel", "stripPort",
-    "stripDomain", "humanize", "humanize1024", "humanizeDuration", "humanizePercentage", "humanizeTimestamp",
-    "toTime", "toDuration", "pathPrefix", "externalURL", "parseDuration", "now", "urlQueryEscape",
+    "and",
+    "or",
+    "not",
+    "len",
+    "index",
+    "slice",
+    "print",
+    "printf",
+    "println",
+    "html",
+    "js",
+    "urlquery",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "call",
+    "query",
+    "first",
+    "label",
+    "value",
+    "strvalue",
+    "args",
+    "reReplaceAll",
+    "safeHtml",
+    "match",
+    "title",
+    "toUpper",
+    "toLower",
+    "graphLink",
+    "tableLink",
+    "sortByLabel",
+    "stripPort",
+    "stripDomain",
+    "humanize",
+    "humanize1024",
+    "humanizeDuration",
+    "humanizePercentage",
+    "humanizeTimestamp",
+    "toTime",
+    "toDuration",
+    "pathPrefix",
+    "externalURL",
+    "parseDuration",
+    "now",
+    "urlQueryEscape",
 ];
 
 pub(crate) fn is_function(name: &str) -> bool {
@@ -224,7 +267,9 @@ impl Exec<'_> {
                     let inner = Pipe { decl: Vec::new(), assign: false, cmds: pipe.cmds.clone() };
                     let v = self.pipe(&inner, dot)?;
                     let items: Vec<(Value, Value)> = match &v {
-                        Value::List(l) => l.iter().enumerate().map(|(i, x)| (Value::Int(i as i64), x.clone())).collect(),
+                        Value::List(l) => {
+                            l.iter().enumerate().map(|(i, x)| (Value::Int(i as i64), x.clone())).collect()
+                        }
                         Value::Labels(m) => {
                             m.iter().map(|(k, x)| (Value::Str(k.clone()), Value::Str(x.clone()))).collect()
                         }
@@ -421,7 +466,9 @@ impl Exec<'_> {
                 ))),
             }
         };
-        let float = |v: &Value| -> Result<f64, TemplateError> { to_float(v).map_err(|e| self.err(format!("error calling {name}: {e}"))) };
+        let float = |v: &Value| -> Result<f64, TemplateError> {
+            to_float(v).map_err(|e| self.err(format!("error calling {name}: {e}")))
+        };
         let sample = |v: &Value| -> Result<Rc<(BTreeMap<String, String>, f64)>, TemplateError> {
             match v {
                 Value::Sample(s) => Ok(s.clone()),
@@ -470,12 +517,15 @@ impl Exec<'_> {
                             Some(x) => x.clone(),
                             None => return Err(self.err(format!("error calling index: index out of range: {i}"))),
                         },
-                        (Value::Str(s), Value::Int(i)) => match usize::try_from(*i).ok().and_then(|i| s.as_bytes().get(i)) {
-                            Some(b) => Value::Int(*b as i64),
-                            None => return Err(self.err(format!("error calling index: index out of range: {i}"))),
-                        },
+                        (Value::Str(s), Value::Int(i)) => {
+                            match usize::try_from(*i).ok().and_then(|i| s.as_bytes().get(i)) {
+                                Some(b) => Value::Int(*b as i64),
+                                None => return Err(self.err(format!("error calling index: index out of range: {i}"))),
+                            }
+                        }
                         (target, _) => {
-                            return Err(self.err(format!("error calling index: can't index item of type {}", target.type_name())))
+                            return Err(self
+                                .err(format!("error calling index: can't index item of type {}", target.type_name())))
                         }
                     };
                 }
@@ -506,7 +556,11 @@ impl Exec<'_> {
                             _ => return Err(self.err(format!("error calling slice: index out of range: {hi}"))),
                         }
                     }
-                    other => return Err(self.err(format!("error calling slice: can't slice item of type {}", other.type_name()))),
+                    other => {
+                        return Err(
+                            self.err(format!("error calling slice: can't slice item of type {}", other.type_name()))
+                        )
+                    }
                 }
             }
             "print" => Value::Str(go_sprint(&args)),
@@ -532,7 +586,9 @@ impl Exec<'_> {
                 if name == "eq" {
                     let mut any = false;
                     for b in &args[1..] {
-                        if compare(&args[0], b).map_err(|e| self.err(format!("error calling eq: {e}")))? == Some(std::cmp::Ordering::Equal) {
+                        if compare(&args[0], b).map_err(|e| self.err(format!("error calling eq: {e}")))?
+                            == Some(std::cmp::Ordering::Equal)
+                        {
                             any = true;
                         }
                     }
@@ -557,9 +613,7 @@ impl Exec<'_> {
                     return Err(self.err("error calling query: no query engine"));
                 };
                 let result = q.query(&expr, self.t_ms).map_err(|e| self.err(format!("error calling query: {e}")))?;
-                Value::List(Rc::new(
-                    result.iter().map(|(l, v)| Value::Sample(Rc::new((labels_map(l), *v)))).collect(),
-                ))
+                Value::List(Rc::new(result.iter().map(|(l, v)| Value::Sample(Rc::new((labels_map(l), *v)))).collect()))
             }
             "first" => {
                 want(1)?;
@@ -568,7 +622,12 @@ impl Exec<'_> {
                         Some(x) => x.clone(),
                         None => return Err(self.err("error calling first: first() called on vector with no elements")),
                     },
-                    other => return Err(self.err(format!("error calling first: wrong type for value; expected template.queryResult; got {}", other.type_name()))),
+                    other => {
+                        return Err(self.err(format!(
+                            "error calling first: wrong type for value; expected template.queryResult; got {}",
+                            other.type_name()
+                        )))
+                    }
                 }
             }
             "label" => {
@@ -585,13 +644,15 @@ impl Exec<'_> {
                 Value::Str(sample(&args[0])?.0.get("__value__").cloned().unwrap_or_default())
             }
             "args" => {
-                let map: BTreeMap<String, Value> = args.into_iter().enumerate().map(|(i, v)| (format!("arg{i}"), v)).collect();
+                let map: BTreeMap<String, Value> =
+                    args.into_iter().enumerate().map(|(i, v)| (format!("arg{i}"), v)).collect();
                 Value::Map(Rc::new(map))
             }
             "reReplaceAll" => {
                 want(3)?;
                 let (pattern, repl, text) = (string(&args[0])?, string(&args[1])?, string(&args[2])?);
-                let re = regex::Regex::new(&pattern).map_err(|e| self.err(format!("error calling reReplaceAll: {e}")))?;
+                let re =
+                    regex::Regex::new(&pattern).map_err(|e| self.err(format!("error calling reReplaceAll: {e}")))?;
                 Value::Str(re.replace_all(&text, repl.as_str()).into_owned())
             }
             "match" => {
@@ -621,7 +682,10 @@ impl Exec<'_> {
                 want(2)?;
                 let label = string(&args[0])?;
                 let Value::List(l) = &args[1] else {
-                    return Err(self.err(format!("error calling sortByLabel: wrong type for value; expected template.queryResult; got {}", args[1].type_name())));
+                    return Err(self.err(format!(
+                        "error calling sortByLabel: wrong type for value; expected template.queryResult; got {}",
+                        args[1].type_name()
+                    )));
                 };
                 let mut items: Vec<Value> = l.as_ref().clone();
                 let key = |v: &Value| match v {
@@ -710,7 +774,11 @@ impl Exec<'_> {
                 let s = string(&args[0])?;
                 match crate::alertmanager::PromDuration::parse(&s) {
                     Some(d) => Value::Float(d.as_millis() as f64 / 1000.0),
-                    None => return Err(self.err(format!("error calling parseDuration: not a valid duration string: \"{s}\""))),
+                    None => {
+                        return Err(
+                            self.err(format!("error calling parseDuration: not a valid duration string: \"{s}\""))
+                        )
+                    }
                 }
             }
             other => return Err(self.err(format!("function \"{other}\" not defined"))),
@@ -722,7 +790,9 @@ fn to_float(v: &Value) -> Result<f64, String> {
     match v {
         Value::Float(f) => Ok(*f),
         Value::Int(i) => Ok(*i as f64),
-        Value::Str(s) => parse_go_float(s).ok_or_else(|| format!("strconv.ParseFloat: parsing \"{s}\": invalid syntax")),
+        Value::Str(s) => {
+            parse_go_float(s).ok_or_else(|| format!("strconv.ParseFloat: parsing \"{s}\": invalid syntax"))
+        }
         Value::Duration(d) => Ok(*d as f64 / 1e9),
         other => Err(format!("can't convert {} to float", other.type_name())),
     }
@@ -988,8 +1058,20 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-const MONTHS: [&str; 12] =
-    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
 const DAYS: [&str; 7] = ["Thursday", "Friday", "Saturday", "Sunday", "Monday", "Tuesday", "Wednesday"];
 
 /// Go's `time.Time.Format` in UTC, for the common layout elements.
@@ -1004,9 +1086,37 @@ fn format_time(ns: i128, layout: &str) -> String {
     let mut out = String::new();
     let mut rest = layout;
     let elements: &[&str] = &[
-        "January", "Monday", "2006", "-07:00", "-0700", "Z07:00", "Z0700", ".000000000", ".999999999", ".000000",
-        ".999999", ".000", ".999", "Jan", "Mon", "MST", "01", "02", "03", "04", "05", "06", "15", "_2", "PM", "pm", "1",
-        "2", "3", "4", "5",
+        "January",
+        "Monday",
+        "2006",
+        "-07:00",
+        "-0700",
+        "Z07:00",
+        "Z0700",
+        ".000000000",
+        ".999999999",
+        ".000000",
+        ".999999",
+        ".000",
+        ".999",
+        "Jan",
+        "Mon",
+        "MST",
+        "01",
+        "02",
+        "03",
+        "04",
+        "05",
+        "06",
+        "15",
+        "_2",
+        "PM",
+        "pm",
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
     ];
     'outer: while !rest.is_empty() {
         for e in elements {

@@ -46,7 +46,12 @@ impl Template {
 
     /// Runs the template; `query` serves the `query` function at `t_ms` (without it, `query`
     /// is an error).
-    pub fn execute(&self, data: &TemplateData, t_ms: i64, query: Option<&dyn QueryFunc>) -> Result<String, TemplateError> {
+    pub fn execute(
+        &self,
+        data: &TemplateData,
+        t_ms: i64,
+        query: Option<&dyn QueryFunc>,
+    ) -> Result<String, TemplateError> {
         exec::execute(&self.name, &self.nodes, data, t_ms, query)
     }
 }

@@ -199,7 +199,8 @@ fn lex_action(name: &str, src: &str, line: usize) -> Result<Vec<Token>, Template
                                         _ => 8,
                                     };
                                     let hex = src.get(i..i + n).ok_or_else(|| err(name, line, "invalid syntax"))?;
-                                    let code = u32::from_str_radix(hex, 16).map_err(|_| err(name, line, "invalid syntax"))?;
+                                    let code =
+                                        u32::from_str_radix(hex, 16).map_err(|_| err(name, line, "invalid syntax"))?;
                                     s.push(char::from_u32(code).ok_or_else(|| err(name, line, "invalid syntax"))?);
                                     i += n;
                                 }
@@ -234,7 +235,8 @@ fn lex_action(name: &str, src: &str, line: usize) -> Result<Vec<Token>, Template
                     && (bytes[i].is_ascii_alphanumeric()
                         || bytes[i] == b'.'
                         || bytes[i] == b'_'
-                        || ((bytes[i] == b'-' || bytes[i] == b'+') && matches!(bytes[i - 1], b'e' | b'E' | b'p' | b'P')))
+                        || ((bytes[i] == b'-' || bytes[i] == b'+')
+                            && matches!(bytes[i - 1], b'e' | b'E' | b'p' | b'P')))
                 {
                     i += 1;
                 }
@@ -249,11 +251,7 @@ fn lex_action(name: &str, src: &str, line: usize) -> Result<Vec<Token>, Template
             }
             _ => {
                 let ch = src[i..].chars().next().unwrap_or('?');
-                return Err(err(
-                    name,
-                    line,
-                    format!("unexpected bad character U+{:04X} '{ch}' in command", ch as u32),
-                ));
+                return Err(err(name, line, format!("unexpected bad character U+{:04X} '{ch}' in command", ch as u32)));
             }
         };
         out.push(Token { tok, spaced });
@@ -464,7 +462,9 @@ impl<'a> Parser<'a> {
                 } else {
                     // {{else if …}} / {{else with …}}: a nested block sharing our {{end}}.
                     let nested = match &rest[0].tok {
-                        Tok::Ident(k) if (k == "if" && keyword == "if") || (k == "with" && keyword == "with") => k.clone(),
+                        Tok::Ident(k) if (k == "if" && keyword == "if") || (k == "with" && keyword == "with") => {
+                            k.clone()
+                        }
                         _ => return Err(self.err("unexpected token in else")),
                     };
                     vec![self.block(&nested, &rest[1..])?]
@@ -594,7 +594,10 @@ impl<'a> Parser<'a> {
                 Tok::Num(n) => self.number(n)?,
                 Tok::Declare | Tok::Assign | Tok::Comma => return Err(self.err("unexpected token in operand")),
             };
-            if matches!(arg, Arg::Nil) && cmd.is_empty() && !matches!(tokens.get(i).map(|t| &t.tok), None | Some(Tok::Pipe)) {
+            if matches!(arg, Arg::Nil)
+                && cmd.is_empty()
+                && !matches!(tokens.get(i).map(|t| &t.tok), None | Some(Tok::Pipe))
+            {
                 return Err(self.err("nil is not a command"));
             }
             cmd.push(arg);
