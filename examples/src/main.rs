@@ -11,6 +11,7 @@ mod check;
 mod exporter;
 mod promql;
 mod promql_test;
+mod rules;
 
 /// Sextant: a Prometheus-compatible monitoring system.
 #[derive(Debug, Parser)]
@@ -34,6 +35,9 @@ enum Command {
     Exporter(exporter::ExporterCommand),
     /// PromQL tools (`fmt`).
     Promql(promql::PromqlArgs),
+    /// Run tests, like promtool test: `sextant test rules FILE...`.
+    #[command(subcommand)]
+    Test(rules::TestCommand),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -48,5 +52,6 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Alertmanager(args)) => alertmanager::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Exporter(command)) => exporter::run(command).map(|()| ExitCode::SUCCESS),
         Some(Command::Promql(args)) => promql::run(args),
+        Some(Command::Test(command)) => rules::test(command),
     }
 }

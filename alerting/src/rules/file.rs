@@ -72,14 +72,8 @@ pub(super) struct Scalar(String);
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
-        use serde::de::Error as _;
-        match serde_yaml_ng::Value::deserialize(d)? {
-            serde_yaml_ng::Value::String(s) => Ok(Scalar(s)),
-            serde_yaml_ng::Value::Number(n) => Ok(Scalar(n.to_string())),
-            serde_yaml_ng::Value::Bool(b) => Ok(Scalar(b.to_string())),
-            serde_yaml_ng::Value::Null => Ok(Scalar(String::new())),
-            _ => Err(D::Error::custom("cannot unmarshal !!map or !!seq into string")),
-        }
+        // A plain scalar as written (`0x10` stays `0x10`), as Go's yaml decodes into strings.
+        Option::<String>::deserialize(d).map(|s| Scalar(s.unwrap_or_default()))
     }
 }
 

@@ -115,12 +115,8 @@ struct Scalar(String);
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
-        Ok(Scalar(match serde_yaml_ng::Value::deserialize(d)? {
-            serde_yaml_ng::Value::String(s) => s,
-            serde_yaml_ng::Value::Number(n) => n.to_string(),
-            serde_yaml_ng::Value::Bool(b) => b.to_string(),
-            _ => String::new(),
-        }))
+        // A plain scalar as written (`0x10` stays `0x10`), as Go's yaml decodes into strings.
+        Option::<String>::deserialize(d).map(|s| Scalar(s.unwrap_or_default()))
     }
 }
 
