@@ -67,6 +67,9 @@ pub(crate) fn is_function(name: &str) -> bool {
     FUNCTIONS.contains(&name)
 }
 
+/// A query result element: labels and value.
+type SampleData = (BTreeMap<String, String>, f64);
+
 #[derive(Debug, Clone)]
 enum Value {
     Nil,
@@ -83,7 +86,7 @@ enum Value {
     /// `queryResult`.
     List(Rc<Vec<Value>>),
     /// `*sample`: labels and value.
-    Sample(Rc<(BTreeMap<String, String>, f64)>),
+    Sample(Rc<SampleData>),
     /// `*time.Time` in nanoseconds since the epoch, UTC.
     Time(i128),
     /// `time.Duration` in nanoseconds.
@@ -469,7 +472,7 @@ impl Exec<'_> {
         let float = |v: &Value| -> Result<f64, TemplateError> {
             to_float(v).map_err(|e| self.err(format!("error calling {name}: {e}")))
         };
-        let sample = |v: &Value| -> Result<Rc<(BTreeMap<String, String>, f64)>, TemplateError> {
+        let sample = |v: &Value| -> Result<Rc<SampleData>, TemplateError> {
             match v {
                 Value::Sample(s) => Ok(s.clone()),
                 other => Err(self.err(format!(
@@ -1179,7 +1182,8 @@ mod tests {
 
     #[test]
     fn humanizers() {
-        let cases: [(fn(f64) -> String, f64, &str); 12] = [
+        type Case = (fn(f64) -> String, f64, &'static str);
+        let cases: [Case; 12] = [
             (humanize, 1234567.891, "1.235M"),
             (humanize, 0.5, "500m"),
             (humanize, 0.0, "0"),

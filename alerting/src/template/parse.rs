@@ -353,7 +353,7 @@ fn split(name: &str, src: &str) -> Result<Vec<Piece>, TemplateError> {
     Ok(pieces)
 }
 
-enum End {
+enum BlockEnd {
     Eof,
     End,
     Else(Vec<Token>),
@@ -372,9 +372,9 @@ impl<'a> Parser<'a> {
         let mut p = Parser { name, funcs, pieces, pos: 0, vars, depth: 0, loops: 0 };
         let (nodes, end) = p.list()?;
         match end {
-            End::Eof => Ok(nodes),
-            End::End => Err(p.err("unexpected {{end}}")),
-            End::Else(_) => Err(p.err("unexpected {{else}}")),
+            BlockEnd::Eof => Ok(nodes),
+            BlockEnd::End => Err(p.err("unexpected {{end}}")),
+            BlockEnd::Else(_) => Err(p.err("unexpected {{else}}")),
         }
     }
 
@@ -389,11 +389,11 @@ impl<'a> Parser<'a> {
         err(self.name, self.line(), msg)
     }
 
-    fn list(&mut self) -> Result<(Vec<Node>, End), TemplateError> {
+    fn list(&mut self) -> Result<(Vec<Node>, BlockEnd), TemplateError> {
         let mut nodes = Vec::new();
         loop {
             let Some(piece) = self.pieces.get(self.pos) else {
-                return Ok((nodes, End::Eof));
+                return Ok((nodes, BlockEnd::Eof));
             };
             self.pos += 1;
             let tokens = match piece {
@@ -413,9 +413,9 @@ impl<'a> Parser<'a> {
                     if tokens.len() > 1 {
                         return Err(self.err("unexpected token in end"));
                     }
-                    return Ok((nodes, End::End));
+                    return Ok((nodes, BlockEnd::End));
                 }
-                "else" => return Ok((nodes, End::Else(tokens[1..].to_vec()))),
+                "else" => return Ok((nodes, BlockEnd::Else(tokens[1..].to_vec()))),
                 "if" | "range" | "with" => nodes.push(self.block(keyword, &tokens[1..])?),
                 "break" | "continue" => {
                     if self.loops == 0 {
@@ -449,15 +449,15 @@ impl<'a> Parser<'a> {
             self.loops -= 1;
         }
         let else_body = match end {
-            End::Eof => return Err(self.err(format!("unexpected EOF in {keyword}"))),
-            End::End => Vec::new(),
-            End::Else(rest) => {
+            BlockEnd::Eof => return Err(self.err(format!("unexpected EOF in {keyword}"))),
+            BlockEnd::End => Vec::new(),
+            BlockEnd::Else(rest) => {
                 if rest.is_empty() {
                     let (else_body, end) = self.list()?;
                     match end {
-                        End::End => else_body,
-                        End::Eof => return Err(self.err(format!("unexpected EOF in {keyword}"))),
-                        End::Else(_) => return Err(self.err("expected end; found {{else}}")),
+                        BlockEnd::End => else_body,
+                        BlockEnd::Eof => return Err(self.err(format!("unexpected EOF in {keyword}"))),
+                        BlockEnd::Else(_) => return Err(self.err("expected end; found {{else}}")),
                     }
                 } else {
                     // {{else if …}} / {{else with …}}: a nested block sharing our {{end}}.
