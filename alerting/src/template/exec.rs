@@ -269,22 +269,28 @@ impl Exec<'_> {
                     let n_vars = self.vars.len();
                     let inner = Pipe { decl: Vec::new(), assign: false, cmds: pipe.cmds.clone() };
                     let v = self.pipe(&inner, dot)?;
-                    let items: Vec<(Value, Value)> = match &v {
+                    let items: Box<dyn Iterator<Item = (Value, Value)>> = match &v {
                         Value::List(l) => {
-                            l.iter().enumerate().map(|(i, x)| (Value::Int(i as i64), x.clone())).collect()
+                            let l = l.clone();
+                            Box::new((0..l.len()).map(move |i| (Value::Int(i as i64), l[i].clone())))
                         }
                         Value::Labels(m) => {
-                            m.iter().map(|(k, x)| (Value::Str(k.clone()), Value::Str(x.clone()))).collect()
+                            let pairs: Vec<_> =
+                                m.iter().map(|(k, x)| (Value::Str(k.clone()), Value::Str(x.clone()))).collect();
+                            Box::new(pairs.into_iter())
                         }
-                        Value::Map(m) => m.iter().map(|(k, x)| (Value::Str(k.clone()), x.clone())).collect(),
-                        Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
-                        Value::Nil => Vec::new(),
+                        Value::Map(m) => {
+                            let pairs: Vec<_> = m.iter().map(|(k, x)| (Value::Str(k.clone()), x.clone())).collect();
+                            Box::new(pairs.into_iter())
+                        }
+                        Value::Int(n) => Box::new((0..*n).map(|i| (Value::Int(i), Value::Int(i)))),
+                        Value::Nil => Box::new(std::iter::empty()),
                         other => return Err(self.err(format!("range can't iterate over {}", other.print()))),
                     };
-                    if items.is_empty() {
-                        self.list(else_body, dot)?;
-                    }
+                    let mut any = false;
                     for (key, item) in items {
+                        any = true;
+                        self.step()?;
                         self.vars.truncate(n_vars);
                         match pipe.decl.as_slice() {
                             [e] => self.set_var(e, item.clone(), pipe.assign),
@@ -298,6 +304,9 @@ impl Exec<'_> {
                             Flow::Break => break,
                             Flow::Continue | Flow::Normal => {}
                         }
+                    }
+                    if !any {
+                        self.list(else_body, dot)?;
                     }
                     self.vars.truncate(n_vars);
                 }
