@@ -90,7 +90,19 @@ fn functions() {
     check("{{ tableLink \"rate(x[5m]) > 1\" }}", 0.0, "/graph?g0.expr=rate%28x%5B5m%5D%29+%3E+1&g0.tab=1");
     check("{{ pathPrefix }} {{ externalURL }}", 0.0, "/sub http://prom:9090/sub");
     check("{{ with args 1 \"b\" }}{{ .arg0 }}{{ .arg1 }}{{ end }}", 0.0, "1b");
-    check("{{ toUpper \"ab\" }}{{ toLower \"CD\" }}", 0.0, "ABcd");
+    check("{{ toUpper \"ab\" }}{{ toLower \"CD\" }}{{ toUpper \"ß\" }}", 0.0, "ABcdß");
+    check("{{ title \"o'neil foo-bar wORLD\" }}", 0.0, "O'Neil Foo-Bar WORLD");
+    check("{{ printf \"%X|%o|%G|%G\" 255 8 1e-7 $value }}", f64::NAN, "FF|10|1E-07|NaN");
+    check(
+        "{{ . }}",
+        0.5,
+        "{map[__name__:up instance:db1.example.com:9100 job:node] map[cluster:eu] http://prom:9090/sub 0.5}",
+    );
+    check(
+        "{{ humanizeTimestamp -0.000123 }}|{{ humanizeDuration 1e100 }}",
+        0.0,
+        "1970-01-01 00:00:00 +0000 UTC|-106751991167300d -15h -30m -8s",
+    );
     check(
         "{{ parseDuration \"1m30s\" }} {{ (toTime 0).Format \"2006-01-02T15:04:05Z07:00\" }}",
         0.0,

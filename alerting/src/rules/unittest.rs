@@ -412,8 +412,18 @@ fn check_alerts(at: i64, test: &AlertTest, groups: &[Group], failures: &mut Fail
     exp.sort_by_key(|(l, _)| sort_key(l));
     if got != exp {
         let show = |v: &[(Labels, Labels)]| {
-            let parts: Vec<String> = v.iter().map(|(l, a)| format!("{{Labels:{l} Annotations:{a}}}")).collect();
-            format!("[{}]", parts.join(" "))
+            if v.is_empty() {
+                return "[]".to_string();
+            }
+            let mut out = String::from("[\n");
+            for (i, (l, a)) in v.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(",\n");
+                }
+                out.push_str(&format!("            {i}:\n              Labels:{l}\n              Annotations:{a}"));
+            }
+            out.push_str("\n            ]");
+            out
         };
         failures.0.push(format!(
             "    alertname: {}, time: {}, \n        exp:{}, \n        got:{}",

@@ -82,7 +82,7 @@ enum Value {
     /// `map[string]interface{}` (what `args` returns).
     Map(Rc<BTreeMap<String, Value>>),
     /// A struct: the template data.
-    Struct(Rc<BTreeMap<&'static str, Value>>),
+    Struct(Rc<Vec<(&'static str, Value)>>),
     /// `queryResult`.
     List(Rc<Vec<Value>>),
     /// `*sample`: labels and value.
@@ -143,7 +143,7 @@ impl Value {
                 format!("map[{}]", parts.join(" "))
             }
             Value::Struct(m) => {
-                let parts: Vec<String> = m.values().map(Value::print).collect();
+                let parts: Vec<String> = m.iter().map(|(_, v)| v.print()).collect();
                 format!("{{{}}}", parts.join(" "))
             }
             Value::List(l) => {
@@ -195,12 +195,12 @@ pub(crate) fn execute(
 ) -> Result<String, TemplateError> {
     let labels = Value::Labels(Rc::new(labels_map(&data.labels)));
     let external = Value::Labels(Rc::new(labels_map(&data.external_labels)));
-    let mut dot = BTreeMap::new();
-    dot.insert("Labels", labels.clone());
-    dot.insert("ExternalLabels", external.clone());
-    dot.insert("ExternalURL", Value::Str(data.external_url.clone()));
-    dot.insert("Value", Value::Float(data.value));
-    let dot = Value::Struct(Rc::new(dot));
+    let dot = Value::Struct(Rc::new(vec![
+        ("Labels", labels.clone()),
+        ("ExternalLabels", external.clone()),
+        ("ExternalURL", Value::Str(data.external_url.clone())),
+        ("Value", Value::Float(data.value)),
+    ]));
     let mut exec = Exec {
         name,
         data,
@@ -430,8 +430,8 @@ impl Exec<'_> {
             v = match &v {
                 Value::Labels(m) => Value::Str(m.get(field).cloned().unwrap_or_default()),
                 Value::Map(m) => m.get(field).cloned().unwrap_or(Value::Nil),
-                Value::Struct(s) => match s.get(field.as_str()) {
-                    Some(x) => x.clone(),
+                Value::Struct(s) => match s.iter().find(|(k, _)| *k == field.as_str()) {
+                    Some((_, x)) => x.clone(),
                     None => return Err(self.err(format!("can't evaluate field {field} in type struct"))),
                 },
                 Value::Sample(s) => match field.as_str() {
@@ -679,11 +679,11 @@ impl Exec<'_> {
             }
             "toUpper" => {
                 want(1)?;
-                Value::Str(string(&args[0])?.to_uppercase())
+                Value::Str(map_chars(&string(&args[0])?, true))
             }
             "toLower" => {
                 want(1)?;
-                Value::Str(string(&args[0])?.to_lowercase())
+                Value::Str(map_chars(&string(&args[0])?, false))
             }
             "graphLink" | "tableLink" => {
                 want(1)?;
@@ -751,18 +751,14 @@ impl Exec<'_> {
                 if v.is_nan() || v.is_infinite() {
                     Value::Str(gofmt::format_g(v, Some(4)))
                 } else {
-                    let ms = ((v * 1e9) as i64).div_euclid(1_000_000);
-                    Value::Str(Value::Time(ms as i128 * 1_000_000).print())
+                    let ns = float_to_time(v).map_err(|e| self.err(format!("error calling humanizeTimestamp: {e}")))?;
+                    Value::Str(Value::Time(ns).print())
                 }
             }
             "toTime" => {
                 want(1)?;
                 let v = float(&args[0])?;
-                if v.is_nan() || v.is_infinite() {
-                    return Err(self.err(format!("error calling toTime: cannot convert {} to time", format_float(v))));
-                }
-                let ms = ((v * 1e9) as i64).div_euclid(1_000_000);
-                Value::Time(ms as i128 * 1_000_000)
+                Value::Time(float_to_time(v).map_err(|e| self.err(format!("error calling toTime: {e}")))?)
             }
             "toDuration" => {
                 want(1)?;
@@ -893,7 +889,8 @@ fn humanize_duration(mut v: f64) -> String {
     if v.abs() >= 1.0 {
         let sign = if v < 0.0 { "-" } else { "" };
         v = v.abs();
-        let d = v as i64;
+        // Go's int64 conversion of an out-of-range float gives the minimum int64.
+        let d = if v >= 9.223_372_036_854_775_807e18 { i64::MIN } else { v as i64 };
         let (seconds, minutes, hours, days) = (d % 60, (d / 60) % 60, (d / 3600) % 24, d / 86400);
         if days != 0 {
             return format!("{sign}{days}d {hours}h {minutes}m {seconds}s");
@@ -917,6 +914,36 @@ fn humanize_duration(mut v: f64) -> String {
     format!("{}{prefix}s", gofmt::format_g(v, Some(4)))
 }
 
+/// Seconds as a float to ns, truncated to ms as `model.TimeFromUnixNano` does.
+fn float_to_time(v: f64) -> Result<i128, String> {
+    if v.is_nan() || v.is_infinite() {
+        return Err("value is NaN or Inf".into());
+    }
+    let ns = v * 1e9;
+    if ns > i64::MAX as f64 || ns < i64::MIN as f64 {
+        return Err(format!(
+            "{} cannot be represented as a nanoseconds timestamp since it overflows int64",
+            format_float(v)
+        ));
+    }
+    let ms = (ns as i64) / 1_000_000;
+    Ok(ms as i128 * 1_000_000)
+}
+
+/// Go's `strings.ToUpper`/`ToLower`: rune by rune, keeping runes without a one-rune mapping.
+fn map_chars(s: &str, upper: bool) -> String {
+    s.chars()
+        .map(|c| {
+            let mut m: Vec<char> = if upper { c.to_uppercase().collect() } else { c.to_lowercase().collect() };
+            if m.len() == 1 {
+                m.pop().unwrap_or(c)
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 fn go_title(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut prev_letter = false;
@@ -926,7 +953,7 @@ fn go_title(s: &str) -> String {
         } else {
             out.push(c);
         }
-        prev_letter = c.is_alphanumeric() || c == '_' || c == '\'';
+        prev_letter = c.is_alphanumeric() || c == '_';
     }
     out
 }

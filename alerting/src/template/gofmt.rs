@@ -266,6 +266,39 @@ pub fn sprintf(format: &str, args: &[Arg]) -> String {
                     format!("{i:x}")
                 }
             }
+            ('X', Arg::Int(i)) => {
+                numeric = true;
+                if *i < 0 {
+                    format!("-{:X}", i.unsigned_abs())
+                } else {
+                    format!("{i:X}")
+                }
+            }
+            ('o', Arg::Int(i)) => {
+                numeric = true;
+                if *i < 0 {
+                    format!("-{:o}", i.unsigned_abs())
+                } else {
+                    format!("{i:o}")
+                }
+            }
+            ('b', Arg::Int(i)) => {
+                numeric = true;
+                if *i < 0 {
+                    format!("-{:b}", i.unsigned_abs())
+                } else {
+                    format!("{i:b}")
+                }
+            }
+            ('c', Arg::Int(i)) => char::from_u32(*i as u32).unwrap_or('\u{FFFD}').to_string(),
+            ('E', Arg::Float(f)) => {
+                numeric = true;
+                format_e(*f, prec.unwrap_or(6)).replace('e', "E")
+            }
+            ('G', Arg::Float(f)) => {
+                numeric = true;
+                format_g(*f, prec).replace('e', "E")
+            }
             ('x', Arg::Str(s)) => s.bytes().map(|b| format!("{b:02x}")).collect(),
             ('X', Arg::Str(s)) => s.bytes().map(|b| format!("{b:02X}")).collect(),
             ('f' | 'F', Arg::Float(f)) => {

@@ -65,9 +65,13 @@ pub fn expand_alert_template(
     t_ms: i64,
     query: Option<&dyn QueryFunc>,
 ) -> String {
-    match Template::parse(name, text).and_then(|t| t.execute(data, t_ms, query)) {
+    let template = match Template::parse(name, text) {
+        Ok(t) => t,
+        Err(e) => return format!("<error expanding template: error parsing template {name}: {e}>"),
+    };
+    match template.execute(data, t_ms, query) {
         Ok(s) => s,
-        Err(e) => format!("<error expanding template: {e}>"),
+        Err(e) => format!("<error expanding template: error executing template {name}: {e}>"),
     }
 }
 
