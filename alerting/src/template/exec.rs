@@ -890,7 +890,7 @@ fn humanize_duration(mut v: f64) -> String {
         let sign = if v < 0.0 { "-" } else { "" };
         v = v.abs();
         // Go's int64 conversion of an out-of-range float gives the minimum int64.
-        let d = if v >= 9.223_372_036_854_775_807e18 { i64::MIN } else { v as i64 };
+        let d = if v >= i64::MAX as f64 { i64::MIN } else { v as i64 };
         let (seconds, minutes, hours, days) = (d % 60, (d / 60) % 60, (d / 3600) % 24, d / 86400);
         if days != 0 {
             return format!("{sign}{days}d {hours}h {minutes}m {seconds}s");
