@@ -204,7 +204,7 @@ struct Failures(Vec<String>);
 pub fn run_rule_tests(path: &Path, options: &UnitTestOptions) -> UnitTestReport {
     let mut report = UnitTestReport { file: path.to_path_buf(), failures: Vec::new() };
     if let Err(e) = run_file(path, options, &mut report) {
-        report.failures.push(e);
+        report.failures.push(e + "\n");
     }
     report
 }
@@ -249,14 +249,7 @@ fn run_file(path: &Path, options: &UnitTestOptions, report: &mut UnitTestReport)
         if let Err(e) = run_group(tg, &defs, eval_interval, &engine, &mut failures) {
             failures.0.push(e);
         }
-        if !failures.0.is_empty() {
-            let mut msg = String::new();
-            if !tg.name.is_empty() {
-                msg.push_str(&format!("    name: {},\n", tg.name));
-            }
-            msg.push_str(&failures.0.join("\n"));
-            report.failures.push(msg);
-        }
+        report.failures.extend(failures.0.into_iter().map(|f| f + "\n"));
     }
     Ok(())
 }
@@ -335,7 +328,7 @@ fn run_group(
         while next_alert < alert_tests.len() && alert_tests[next_alert].0 < ts + eval_interval {
             let (at, test) = alert_tests[next_alert];
             next_alert += 1;
-            check_alerts(at, test, &groups, failures);
+            check_alerts(at, test, &tg.name, &groups, failures);
         }
         ts += eval_interval;
     }
@@ -378,12 +371,15 @@ fn run_group(
 }
 
 fn samples_string(samples: &[(Labels, f64)]) -> String {
+    if samples.is_empty() {
+        return "nil".into();
+    }
     let parts: Vec<String> =
-        samples.iter().map(|(l, v)| format!("{l} {}", crate::template::format_go_float(*v))).collect();
-    format!("[{}]", parts.join(" "))
+        samples.iter().map(|(l, v)| format!("{l} {}", crate::template::format_e_shortest(*v))).collect();
+    parts.join(", ")
 }
 
-fn check_alerts(at: i64, test: &AlertTest, groups: &[Group], failures: &mut Failures) {
+fn check_alerts(at: i64, test: &AlertTest, group_name: &str, groups: &[Group], failures: &mut Failures) {
     let mut got: Vec<(Labels, Labels)> = Vec::new();
     for g in groups {
         for r in g.rules() {
@@ -425,8 +421,9 @@ fn check_alerts(at: i64, test: &AlertTest, groups: &[Group], failures: &mut Fail
             out.push_str("\n            ]");
             out
         };
+        let name = if group_name.is_empty() { String::new() } else { format!("    name: {group_name},\n") };
         failures.0.push(format!(
-            "    alertname: {}, time: {}, \n        exp:{}, \n        got:{}",
+            "{name}    alertname: {}, time: {}, \n        exp:{}, \n        got:{}",
             test.alertname,
             PromDuration(at as u64),
             show(&exp),

@@ -135,6 +135,18 @@ pub fn format_float(v: f64) -> String {
     format_g(v, None)
 }
 
+/// `strconv.FormatFloat(v, 'E', -1, 64)`: shortest digits, always an exponent (`2.2E+01`).
+pub fn format_e_shortest(v: f64) -> String {
+    if let Some(s) = special(v, false) {
+        return s;
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0E+00".into() } else { "0E+00".into() };
+    }
+    let d = digits(v, None);
+    fmt_e(&d, d.digits.len() - 1, 'E')
+}
+
 /// Go's `%e` with a precision (default 6).
 pub fn format_e(v: f64, prec: usize) -> String {
     if let Some(s) = special(v, false) {
