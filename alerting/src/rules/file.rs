@@ -182,14 +182,14 @@ pub fn parse_rule_file(text: &str, options: &RuleFileOptions) -> Result<RuleGrou
         } else {
             strict::RawFile::deserialize(value).map_err(|e| rule_err(vec![yaml_error(e)]))?
         };
-        return validate(raw, options);
+        return validate(raw, options, text);
     }
     let raw: strict::RawFile = if options.ignore_unknown_fields {
         lenient_to_strict(lenient::RawFile::deserialize(doc).map_err(|e| rule_err(vec![yaml_error(e)]))?)
     } else {
         strict::RawFile::deserialize(doc).map_err(|e| rule_err(vec![yaml_error(e)]))?
     };
-    validate(raw, options)
+    validate(raw, options, text)
 }
 
 fn lenient_to_strict(lenient: lenient::RawFile) -> strict::RawFile {
@@ -243,12 +243,12 @@ fn label_name_ok(name: &str, scheme: NameValidation) -> bool {
     }
 }
 
-fn validate(raw: strict::RawFile, options: &RuleFileOptions) -> Result<RuleGroups, Error> {
+fn validate(raw: strict::RawFile, options: &RuleFileOptions, text: &str) -> Result<RuleGroups, Error> {
     let scheme = options.name_validation;
     let mut errors = Vec::new();
     let mut seen = HashSet::new();
     let mut groups = Vec::new();
-    for g in raw.groups {
+    for (gi, g) in raw.groups.into_iter().enumerate() {
         let name = g.name.0.clone();
         if name.is_empty() {
             errors.push("Groupname must not be empty".to_string());
@@ -268,54 +268,60 @@ fn validate(raw: strict::RawFile, options: &RuleFileOptions) -> Result<RuleGroup
         let mut rules = Vec::new();
         for (i, r) in g.rules.into_iter().enumerate() {
             let rule_name = r.alert.as_ref().or(r.record.as_ref()).map(|s| s.0.clone()).unwrap_or_default();
-            let mut rule_errors = Vec::new();
+            let mut rule_errors: Vec<(String, Node)> = Vec::new();
             let (record, alert) = (r.record.map(|s| s.0), r.alert.map(|s| s.0));
             let record = record.filter(|s| !s.is_empty());
             let alert = alert.filter(|s| !s.is_empty());
             match (&record, &alert) {
-                (Some(_), Some(_)) => rule_errors.push("only one of 'record' and 'alert' must be set".to_string()),
-                (None, None) => rule_errors.push("one of 'record' or 'alert' must be set".to_string()),
+                (Some(_), Some(_)) => {
+                    rule_errors.push(("only one of 'record' and 'alert' must be set".to_string(), Node::RecordAlert))
+                }
+                (None, None) => rule_errors.push(("one of 'record' or 'alert' must be set".to_string(), Node::Record)),
                 _ => {}
             }
             let expr = r.expr.map(|s| s.0).unwrap_or_default();
             if expr.is_empty() {
-                rule_errors.push("field 'expr' must be set in rule".to_string());
+                rule_errors.push(("field 'expr' must be set in rule".to_string(), Node::Expr));
             } else if let Err(e) = sextant_promql::parse(&expr) {
-                rule_errors.push(format!("could not parse expression: {e}"));
+                rule_errors.push((format!("could not parse expression: {e}"), Node::Expr));
             }
-            let for_ms = duration(&r.for_, &mut rule_errors);
-            let keep_ms = duration(&r.keep_firing_for, &mut rule_errors);
+            let mut duration_errors = Vec::new();
+            let for_ms = duration(&r.for_, &mut duration_errors);
+            let keep_ms = duration(&r.keep_firing_for, &mut duration_errors);
+            rule_errors.extend(duration_errors.into_iter().map(|e| (e, Node::None)));
             let labels = r.labels.unwrap_or_default();
             let annotations = r.annotations.unwrap_or_default();
             if let Some(rec) = &record {
                 if !annotations.is_empty() {
-                    rule_errors.push("invalid field 'annotations' in recording rule".to_string());
+                    rule_errors.push(("invalid field 'annotations' in recording rule".to_string(), Node::Record));
                 }
                 if r.for_.is_some() {
-                    rule_errors.push("invalid field 'for' in recording rule".to_string());
+                    rule_errors.push(("invalid field 'for' in recording rule".to_string(), Node::Record));
                 }
                 if r.keep_firing_for.is_some() {
-                    rule_errors.push("invalid field 'keep_firing_for' in recording rule".to_string());
+                    rule_errors.push(("invalid field 'keep_firing_for' in recording rule".to_string(), Node::Record));
                 }
                 let valid = match scheme {
                     NameValidation::Legacy => is_valid_legacy_metric_name(rec),
                     _ => !rec.is_empty(),
                 };
                 if !valid {
-                    rule_errors.push(format!("invalid recording rule name: {rec}"));
+                    rule_errors.push((format!("invalid recording rule name: {rec}"), Node::Record));
                 } else if rec.contains(['{', '}']) {
-                    rule_errors
-                        .push(format!("braces present in the recording rule name; should it be in expr?: {rec}"));
+                    rule_errors.push((
+                        format!("braces present in the recording rule name; should it be in expr?: {rec}"),
+                        Node::Record,
+                    ));
                 }
             }
             for (k, _) in &labels {
                 if !label_name_ok(k, scheme) || k == "__name__" {
-                    rule_errors.push(format!("invalid label name: {k}"));
+                    rule_errors.push((format!("invalid label name: {k}"), Node::None));
                 }
             }
             for (k, _) in &annotations {
                 if !label_name_ok(k, scheme) {
-                    rule_errors.push(format!("invalid annotation name: {k}"));
+                    rule_errors.push((format!("invalid annotation name: {k}"), Node::None));
                 }
             }
             if let Some(a) = &alert {
@@ -323,13 +329,26 @@ fn validate(raw: strict::RawFile, options: &RuleFileOptions) -> Result<RuleGroup
                 for (kind, map) in [("label", &labels), ("annotation", &annotations)] {
                     for (k, v) in map {
                         if let Err(e) = Template::parse(&tmpl_name, v) {
-                            rule_errors.push(format!("{kind} \"{k}\": error parsing template {tmpl_name}: {e}"));
+                            rule_errors.push((format!("{kind} \"{k}\": {e}"), Node::None));
                         }
                     }
                 }
             }
-            for e in &rule_errors {
-                errors.push(format!("group \"{name}\", rule {}, \"{rule_name}\": {e}", i + 1));
+            for (e, node) in &rule_errors {
+                let at = |key: &str| {
+                    let (line, col) = position(
+                        text,
+                        &[Step::Key("groups"), Step::Index(gi), Step::Key("rules"), Step::Index(i), Step::Key(key)],
+                    );
+                    format!("{line}:{col}: ")
+                };
+                let prefix = match node {
+                    Node::None => String::new(),
+                    Node::Expr => at("expr"),
+                    Node::Record => at("record"),
+                    Node::RecordAlert => at("record") + &at("alert"),
+                };
+                errors.push(format!("{prefix}group \"{name}\", rule {}, \"{rule_name}\": {e}", i + 1));
             }
             if !rule_errors.is_empty() {
                 continue;
@@ -375,6 +394,18 @@ mod tests {
     }
 
     #[test]
+    fn errors_point_at_nodes_as_prometheus() {
+        let yaml = "groups:\n- name: g\n  rules:\n  - expr: up\n  - record: x\n    alert: y\n    expr: up\n  - alert: a\n    expr: \"sum(\"\n";
+        let err = parse_rule_file(yaml, &RuleFileOptions::default()).unwrap_err().to_string();
+        let want = [
+            "0:0: group \"g\", rule 1, \"\": one of 'record' or 'alert' must be set",
+            "5:13: 6:12: group \"g\", rule 2, \"y\": only one of 'record' and 'alert' must be set",
+            "9:11: group \"g\", rule 3, \"a\": could not parse expression: 1:5: parse error: unclosed left parenthesis",
+        ];
+        assert_eq!(err.lines().collect::<Vec<_>>(), want);
+    }
+
+    #[test]
     fn files() {
         check("groups: [{name: a, rules: [{record: x, expr: up}]}]", Ok(1));
         check("groups: [{name: a, interval: 30s, rules: [{alert: A, expr: up == 0, for: 5m}]}]", Ok(1));
@@ -398,5 +429,117 @@ mod tests {
             Err("label \"a\""),
         );
         check("groups: [{name: a, rules: [{record: x, expr: 1}]}]\n---\nfoo: bar\n", Ok(1));
+    }
+}
+
+/// The YAML node a rule error points at, as Prometheus chooses it.
+#[derive(Debug, Clone, Copy)]
+enum Node {
+    None,
+    Expr,
+    Record,
+    RecordAlert,
+}
+
+/// One step of a path into the YAML document.
+#[derive(Debug, Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Marker error raised at the node a [`Probe`] looks for: its location is the node's.
+const PROBE_HIT: &str = "\u{0}probe";
+
+struct Probe<'a> {
+    path: &'a [Step<'a>],
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Probe<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        match self.path.first() {
+            None => d.deserialize_any(Hit).map(|_| ()),
+            Some(Step::Key(_)) => d.deserialize_map(self),
+            Some(Step::Index(_)) => d.deserialize_seq(self),
+        }
+    }
+}
+
+/// Fails inside the node's own visitor, so the error carries the node's position.
+struct Hit;
+
+impl<'de> serde::de::Visitor<'de> for Hit {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a node")
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        Err(E::custom(PROBE_HIT))
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        Err(E::custom(PROBE_HIT))
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        Err(E::custom(PROBE_HIT))
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        Err(E::custom(PROBE_HIT))
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        Err(E::custom(PROBE_HIT))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Err(E::custom(PROBE_HIT))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(serde::de::Error::custom(PROBE_HIT))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(serde::de::Error::custom(PROBE_HIT))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Probe<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a node")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Some(Step::Key(want)) = self.path.first() else { return Ok(()) };
+        while let Some(key) = map.next_key::<Scalar>()? {
+            if key.0 == *want {
+                map.next_value_seed(Probe { path: &self.path[1..] })?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Some(Step::Index(want)) = self.path.first() else { return Ok(()) };
+        let mut i = 0;
+        loop {
+            let found = if i == *want {
+                seq.next_element_seed(Probe { path: &self.path[1..] })?
+            } else {
+                seq.next_element::<serde::de::IgnoredAny>()?.map(|_| ())
+            };
+            if found.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+}
+
+/// Line and column (1-based) of the node at `path` in the first document, as Go's yaml.Node
+/// gives them; `(0, 0)` where the node does not exist, as Prometheus prints an unset node.
+fn position(text: &str, path: &[Step<'_>]) -> (usize, usize) {
+    use serde::de::DeserializeSeed;
+    let Some(doc) = serde_yaml_ng::Deserializer::from_str(text).next() else { return (0, 0) };
+    match (Probe { path }).deserialize(doc) {
+        Err(e) if e.to_string().contains(PROBE_HIT) => e.location().map_or((0, 0), |l| (l.line(), l.column())),
+        _ => (0, 0),
     }
 }
