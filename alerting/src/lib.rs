@@ -26,9 +26,11 @@
 //!   staleness, `limit`, `for` state restoration, rule health and self-metrics;
 //! - [`template::Template`]: the Go `text/template` subset of alert templates, with
 //!   Prometheus' functions and Go's number formatting;
-//! - [`rules::run_rule_tests`]: promtool's rule unit tests.
+//! - [`rules::run_rule_tests`]: promtool's rule unit tests;
+//! - [`rules::Group::alerts_to_send`] and [`rules::encode_alerts_v2`]: the alerts due for
+//!   Alertmanager (resend delay, `endsAt` lease) and their API v2 JSON body.
 //!
-//! Not here yet: the notifier, and the Alertmanager's dispatcher, silences, notification log,
+//! Not here yet: the notifier's HTTP sending, and the Alertmanager's dispatcher, silences, notification log,
 //! receivers' sending and API.
 //!
 //! ```

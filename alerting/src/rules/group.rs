@@ -7,6 +7,7 @@ use std::time::Instant;
 use sextant_model::{stale_nan, Appendable, Labels, LabelsBuilder, Matcher, Queryable};
 
 use super::file::{RuleDef, RuleGroupDef, RuleKind};
+use super::notify::{generator_url, Notification};
 use crate::template::{expand_alert_template, QueryFunc, TemplateData};
 
 /// How long a resolved alert is kept (and re-sent as resolved).
@@ -400,11 +401,12 @@ impl Group {
     }
 
     /// Alerts to send to Alertmanagers at `ts_ms`: firing or resolved ones that are new,
-    /// newly resolved, or not sent for `resend_delay_ms`. Marks them sent.
-    pub fn alerts_to_send(&mut self, ts_ms: i64, resend_delay_ms: i64) -> Vec<Alert> {
+    /// newly resolved, or not sent for `resend_delay_ms` (pending ones never). Marks them sent.
+    pub fn alerts_to_send(&mut self, ts_ms: i64, resend_delay_ms: i64) -> Vec<Notification> {
         let valid_for = 4 * self.interval_ms.max(resend_delay_ms);
         let mut out = Vec::new();
         for rule in &mut self.rules {
+            let mut url = None;
             for a in rule.active.values_mut() {
                 if a.state == AlertState::Pending {
                     continue;
@@ -417,8 +419,16 @@ impl Group {
                 let due = a.last_sent_at_ms.is_none_or(|s| s + resend_delay_ms < ts_ms);
                 if resolved_after_send || due {
                     a.last_sent_at_ms = Some(ts_ms);
-                    a.valid_until_ms = Some(ts_ms + valid_for);
-                    out.push(a.clone());
+                    let valid_until = ts_ms + valid_for;
+                    a.valid_until_ms = Some(valid_until);
+                    let url = url.get_or_insert_with(|| generator_url(&self.options.external_url, &rule.def.expr));
+                    out.push(Notification {
+                        labels: a.labels.clone(),
+                        annotations: a.annotations.clone(),
+                        starts_at_ms: a.fired_at_ms.unwrap_or(a.active_at_ms),
+                        ends_at_ms: a.resolved_at_ms.unwrap_or(valid_until),
+                        generator_url: url.clone(),
+                    });
                 }
             }
         }
@@ -659,6 +669,28 @@ mod tests {
         assert_eq!(firing.1.len(), 3);
         assert!(sextant_model::is_stale(firing.1[2].1), "ALERTS goes stale when resolved");
         assert_eq!(series(&db, "ALERTS_FOR_STATE")[0].1[0], (0, 0.0));
+    }
+
+    #[test]
+    fn firing_and_resolved_alerts_are_sent_then_resent_after_the_delay() {
+        let mut g = group("groups: [{name: g, rules: [{alert: A, expr: x, for: 1m}]}]");
+        let db = MemStorage::new();
+        let engine = FakeEngine::default();
+        engine.results.borrow_mut().insert("x".into(), vec![(Labels::empty(), 1.0)]);
+        let mut sent = Vec::new();
+        for minute in 0..6 {
+            if minute == 4 {
+                engine.results.borrow_mut().insert("x".into(), Vec::new());
+            }
+            g.eval(minute * 60_000, &db, &db, &engine);
+            let n = g.alerts_to_send(minute * 60_000, 90_000);
+            sent.push(n.iter().map(|n| (n.starts_at_ms, n.ends_at_ms)).collect::<Vec<_>>());
+        }
+        // Pending at 0; fires at 1m (sent, lease 4 × 90s); resent at 3m (> 1m + 90s);
+        // resolved at 4m, sent at once; not again at 5m.
+        let want: Vec<Vec<(i64, i64)>> =
+            vec![vec![], vec![(60_000, 420_000)], vec![], vec![(60_000, 540_000)], vec![(60_000, 240_000)], vec![]];
+        assert_eq!(sent, want);
     }
 
     #[test]

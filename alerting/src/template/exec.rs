@@ -1114,7 +1114,7 @@ const MONTHS: [&str; 12] = [
 const DAYS: [&str; 7] = ["Thursday", "Friday", "Saturday", "Sunday", "Monday", "Tuesday", "Wednesday"];
 
 /// Go's `time.Time.Format` in UTC, for the common layout elements.
-fn format_time(ns: i128, layout: &str) -> String {
+pub(crate) fn format_time(ns: i128, layout: &str) -> String {
     let secs = ns.div_euclid(1_000_000_000) as i64;
     let frac = ns.rem_euclid(1_000_000_000) as u32;
     let days = secs.div_euclid(86_400);

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use sextant_model::Labels;
 
+pub(crate) use exec::{format_time, query_escape};
 pub(crate) use gofmt::format_e_shortest;
 pub use gofmt::{format_float as format_go_float, sprintf as go_sprintf, Arg as GoArg};
 pub use parse::TemplateError;
