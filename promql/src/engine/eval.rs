@@ -74,6 +74,8 @@ pub(crate) struct Evaluator<'a> {
     /// Label sets without their name, by the label set with it: the same series lose their
     /// name at every step.
     dropped: std::cell::RefCell<FxHashMap<Labels, Labels>>,
+    /// Compiled `label_replace` regexes by pattern: compiled once per query, not per step.
+    pub regexes: FxHashMap<String, regex::Regex>,
 }
 
 /// Runs one query.
@@ -110,6 +112,7 @@ pub(crate) fn run(
         deadline,
         cancel,
         dropped: Default::default(),
+        regexes: FxHashMap::default(),
     };
     let value = if interval == 0 {
         match ev.eval(expr, start)? {

@@ -326,7 +326,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
 /// Groups classic histogram buckets by their labels without `le`.
 fn classic_buckets(ev: &mut Evaluator<'_>, v: Vec<Sample>) -> Vec<(Labels, bool, Vec<Bucket>)> {
     let mut out: Vec<(Labels, bool, Vec<Bucket>)> = Vec::new();
-    let mut index: FxHashMap<Labels, usize> = FxHashMap::default();
+    let mut index: FxHashMap<u64, usize> = FxHashMap::default();
     for s in v {
         let le = s.labels.get("le").unwrap_or("");
         let Some(upper) = parse_go_float(le) else {
@@ -339,9 +339,17 @@ fn classic_buckets(ev: &mut Evaluator<'_>, v: Vec<Sample>) -> Vec<(Labels, bool,
             ev.annos.warn(format!("bucket label \"le\" is missing or has a malformed value of {le:?}{suffix}"));
             continue;
         };
-        let key = s.labels.filter(|l| &*l.name != "le");
-        let i = *index.entry(key.clone()).or_insert_with(|| {
-            out.push((key, false, Vec::new()));
+        let hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = super::hash::FxHasher::default();
+            for l in s.labels.iter().filter(|l| &*l.name != "le") {
+                l.name.hash(&mut h);
+                l.value.hash(&mut h);
+            }
+            h.finish()
+        };
+        let i = *index.entry(hash).or_insert_with(|| {
+            out.push((s.labels.filter(|l| &*l.name != "le"), false, Vec::new()));
             out.len() - 1
         });
         out[i].1 |= s.drop_name;
@@ -421,8 +429,15 @@ fn label_replace(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
     let repl = string_arg(ev, &c.args[2], t)?;
     let src = string_arg(ev, &c.args[3], t)?;
     let re_src = string_arg(ev, &c.args[4], t)?;
-    let re = regex::Regex::new(&format!("^(?s:{re_src})$"))
-        .map_err(|e| QueryError::Eval(format!("invalid regular expression in label_replace(): {re_src}: {e}")))?;
+    let re = match ev.regexes.get(&re_src) {
+        Some(re) => re.clone(),
+        None => {
+            let re = regex::Regex::new(&format!("^(?s:{re_src})$"))
+                .map_err(|_| QueryError::Eval(format!("invalid regular expression in label_replace(): {re_src}")))?;
+            ev.regexes.insert(re_src.clone(), re.clone());
+            re
+        }
+    };
     if !check_label_name(ev, &dst) {
         return Err(QueryError::Eval(format!("invalid destination label name in label_replace(): {dst}")));
     }
