@@ -26,6 +26,9 @@ pub enum Error {
     /// Reading or writing the state under `--storage.path` failed.
     #[error("{path}: {message}")]
     Storage { path: String, message: String },
+    /// A rule file was rejected: every problem found, each worded as Prometheus words it.
+    #[error("{}", errors.join("\n"))]
+    RuleFile { errors: Vec<String> },
 }
 
 impl Error {
@@ -57,6 +60,7 @@ impl Error {
             Error::Config(c) => &c.message,
             Error::Invalid { message } | Error::Storage { message, .. } | Error::Notify { message, .. } => message,
             Error::SilenceNotFound { .. } => "silence not found",
+            Error::RuleFile { errors } => errors.first().map_or("", String::as_str),
         }
     }
 }

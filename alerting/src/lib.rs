@@ -28,9 +28,25 @@
 //! At the edge (tokio): the [`alertmanager::Notifier`] seam, [`alertmanager::HttpNotifier`],
 //! and [`alertmanager::send_with_retries`] with per-integration [`alertmanager::NotifyMetrics`].
 //!
-//! Not here yet: rule evaluation and the Prometheus-side notifier; a Go template engine (user
-//! templates, templated integration fields), e-mail, Microsoft Teams and the other
-//! integrations' sending.
+//!
+//! The Prometheus rule side, in [`rules`] and [`template`]:
+//!
+//! - [`rules::parse_rule_file`]: rule files (groups with `interval`, `limit`, `query_offset`,
+//!   `labels`; recording and alerting rules) validated with Prometheus' messages;
+//! - [`rules::Group`]: a group evaluated at one timestamp per interval
+//!   ([`rules::Group::eval`], synchronous, over `Queryable`/`Appendable` and a
+//!   [`rules::QueryEngine`] that `sextant_promql::Engine` implements): recording rules,
+//!   the alert state machine with `for`/`keep_firing_for`, `ALERTS`/`ALERTS_FOR_STATE`,
+//!   staleness, `limit`, `for` state restoration, rule health and self-metrics;
+//! - [`template::Template`]: the Go `text/template` subset of alert templates, with
+//!   Prometheus' functions and Go's number formatting;
+//! - [`rules::run_rule_tests`]: promtool's rule unit tests;
+//! - [`rules::Group::alerts_to_send`] and [`rules::encode_alerts_v2`]: the alerts due for
+//!   Alertmanager (resend delay, `endsAt` lease) and their API v2 JSON body.
+//!
+//! Not here yet: the rule manager (driving groups on their interval, reloads), the notifier's
+//! HTTP sending, user templates in the Alertmanager (the template engine is not wired there),
+//! Microsoft Teams and the other integrations' sending.
 //!
 //! ```
 //! use sextant_alerting::alertmanager::Config;
@@ -61,8 +77,41 @@
 //! assert!(dispatcher.tick(30_000).is_empty());
 //! # Ok::<(), sextant_alerting::Error>(())
 //! ```
+//!
+//! Rules:
+//!
+//! ```
+//! use sextant_alerting::rules::{parse_rule_file, Group, GroupOptions, RuleFileOptions, AlertState};
+//! use sextant_model::{Appendable, Labels, MemStorage};
+//!
+//! let file = parse_rule_file(r#"
+//! groups:
+//! - name: node
+//!   rules:
+//!   - alert: Down
+//!     expr: up == 0
+//!     for: 1m
+//!     annotations: {summary: '{{ $labels.job }} is down ({{ $value }})'}
+//! "#, &RuleFileOptions::default())?;
+//! let db = MemStorage::new();
+//! let mut app = db.appender();
+//! for t in [0, 60_000] {
+//!     app.append(&Labels::from_pairs([("__name__", "up"), ("job", "node")]), t, 0.0).unwrap();
+//! }
+//! app.commit().unwrap();
+//! let engine = sextant_promql::Engine::default();
+//! let mut group = Group::new("rules.yml", &file.groups[0], GroupOptions::default());
+//! group.eval(0, &db, &db, &engine);
+//! group.eval(60_000, &db, &db, &engine);
+//! let alert = group.rules()[0].alerts()[0];
+//! assert_eq!(alert.state, AlertState::Firing);
+//! assert_eq!(alert.annotations.get("summary"), Some("node is down (0)"));
+//! # Ok::<(), sextant_alerting::Error>(())
+//! ```
 
 pub mod alertmanager;
 mod error;
+pub mod rules;
+pub mod template;
 
 pub use error::{ConfigError, Error};

@@ -14,6 +14,8 @@ pub enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check that rule files are valid.
+    Rules(crate::rules::CheckRulesArgs),
 }
 
 /// Runs a check; prints promtool's lines and exits with status 1 if any file is invalid.
@@ -45,6 +47,12 @@ pub fn run(command: CheckCommand) -> anyhow::Result<()> {
                 println!();
             }
             if failed {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        CheckCommand::Rules(args) => {
+            if crate::rules::check(args)? != std::process::ExitCode::SUCCESS {
                 std::process::exit(1);
             }
             Ok(())

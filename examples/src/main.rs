@@ -11,6 +11,7 @@ mod check;
 mod exporter;
 mod promql;
 mod promql_test;
+mod rules;
 mod server;
 mod tsdb;
 
@@ -40,6 +41,9 @@ enum Command {
     Server(server::ServerArgs),
     /// TSDB tools: `tsdb bench write`.
     Tsdb(tsdb::TsdbArgs),
+    /// Run tests, like promtool test: `sextant test rules FILE...`.
+    #[command(subcommand)]
+    Test(rules::TestCommand),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -56,5 +60,6 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Promql(args)) => promql::run(args),
         Some(Command::Server(args)) => server::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Tsdb(args)) => tsdb::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Test(command)) => rules::test(command),
     }
 }
