@@ -14,4 +14,6 @@ pub enum Error {
     InvalidRegex { pattern: String, message: String },
     #[error(transparent)]
     Remote(#[from] crate::remote::DecodeError),
+    #[error("exposition: {0}")]
+    Exposition(#[from] crate::exposition::ParseError),
 }

@@ -7,7 +7,9 @@
 //! - the seams between crates: [`Appendable`]/[`Appender`] for writers,
 //!   [`Queryable`]/[`Querier`]/[`SeriesSet`]/[`SampleIterator`] for readers, and [`Clock`],
 //!   with in-memory implementations ([`MemStorage`], [`ManualClock`]) for tests;
-//! - [`remote`]: remote write 1.0/2.0 and remote read messages, snappy and streamed framing.
+//! - [`remote`]: remote write 1.0/2.0 and remote read messages, snappy and streamed framing;
+//! - the wire codecs: [`exposition`] (text format 0.0.4 and OpenMetrics 1.0: streaming
+//!   [`exposition::Parser`], [`exposition::encode`], content negotiation).
 //!
 //! This crate does no IO and uses no async runtime.
 //!
@@ -31,6 +33,7 @@
 
 mod clock;
 mod error;
+pub mod exposition;
 mod labels;
 mod matcher;
 pub mod remote;
