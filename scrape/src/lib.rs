@@ -40,12 +40,14 @@
 //! # Ok::<(), sextant_scrape::Error>(())
 //! ```
 
+mod client;
 mod config;
 mod discovery;
 mod error;
 mod http;
 mod locate;
 mod relabel;
+mod scrape;
 mod target;
 mod units;
 
@@ -60,6 +62,9 @@ pub use http::{
     Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, ProxyConfig, Secret, TlsConfig, TlsVersion,
 };
 pub use relabel::{relabel, relabel_builder, Action, RelabelConfig, RelabelRegex};
+pub use scrape::{
+    Metadata, ScrapeLoop, ScrapeReport, StopMode, TargetHandle, TargetHealth, TargetState, DEFAULT_BODY_SIZE_LIMIT,
+};
 pub use target::{
     discovered_labels, populate_labels, targets_from_group, Target, INSTANCE_LABEL, JOB_LABEL, META_LABEL_PREFIX,
     METRICS_PATH_LABEL, PARAM_LABEL_PREFIX, RESERVED_LABEL_PREFIX, SCHEME_LABEL, SCRAPE_INTERVAL_LABEL,
