@@ -25,7 +25,20 @@ fn read_secret(value: &Secret, file: &str) -> Result<String, Error> {
 impl HttpClient {
     /// A client; `gzip` turns on transparent decompression of gzip responses.
     pub(crate) fn new(config: &HttpClientConfig, gzip: bool) -> Result<HttpClient, Error> {
-        let mut builder = reqwest::Client::builder()
+        HttpClient::with_socket(config, gzip, None)
+    }
+
+    /// A client whose connections all go to the unix socket at `socket`, when given.
+    pub(crate) fn with_socket(
+        config: &HttpClientConfig,
+        gzip: bool,
+        socket: Option<&str>,
+    ) -> Result<HttpClient, Error> {
+        let mut builder = reqwest::Client::builder();
+        if let Some(path) = socket {
+            builder = builder.unix_socket(std::path::PathBuf::from(path));
+        }
+        builder = builder
             .gzip(gzip)
             .redirect(if config.follow_redirects {
                 reqwest::redirect::Policy::limited(10)

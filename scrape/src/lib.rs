@@ -46,8 +46,10 @@ mod discovery;
 mod error;
 mod http;
 mod locate;
+mod manager;
 mod relabel;
 mod scrape;
+mod sd;
 mod target;
 mod units;
 
@@ -61,10 +63,12 @@ pub use error::Error;
 pub use http::{
     Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, ProxyConfig, Secret, TlsConfig, TlsVersion,
 };
+pub use manager::ScrapeManager;
 pub use relabel::{relabel, relabel_builder, Action, RelabelConfig, RelabelRegex};
 pub use scrape::{
     Metadata, ScrapeLoop, ScrapeReport, StopMode, TargetHandle, TargetHealth, TargetState, DEFAULT_BODY_SIZE_LIMIT,
 };
+pub use sd::{discoverers, Discoverer, DockerDiscoverer, FileDiscoverer, HttpDiscoverer, StaticDiscoverer};
 pub use target::{
     discovered_labels, populate_labels, targets_from_group, Target, INSTANCE_LABEL, JOB_LABEL, META_LABEL_PREFIX,
     METRICS_PATH_LABEL, PARAM_LABEL_PREFIX, RESERVED_LABEL_PREFIX, SCHEME_LABEL, SCRAPE_INTERVAL_LABEL,
