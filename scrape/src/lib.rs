@@ -48,10 +48,12 @@ mod http;
 mod locate;
 mod manager;
 mod relabel;
+mod remote_write;
 mod scrape;
 mod sd;
 mod target;
 mod units;
+mod wal;
 
 pub use config::{
     AlertingConfig, AlertmanagerConfig, ChunkEncodingConfig, Config, ExemplarsConfig, GlobalConfig, MetadataConfig,
@@ -65,6 +67,7 @@ pub use http::{
 };
 pub use manager::ScrapeManager;
 pub use relabel::{relabel, relabel_builder, Action, RelabelConfig, RelabelRegex};
+pub use remote_write::{BufferOptions, RemoteWriteStorage};
 pub use scrape::{
     Metadata, ScrapeLoop, ScrapeReport, StopMode, TargetHandle, TargetHealth, TargetState, DEFAULT_BODY_SIZE_LIMIT,
 };
