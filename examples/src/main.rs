@@ -4,6 +4,7 @@
 
 use clap::Parser;
 
+mod agent;
 mod check;
 
 /// Sextant: a Prometheus-compatible monitoring system.
@@ -16,6 +17,8 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Scrape targets and remote-write the samples through a durable buffer (agent mode).
+    Agent(agent::AgentArgs),
     /// Check configuration files, like promtool check.
     Check {
         #[command(subcommand)]
@@ -32,5 +35,6 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Check { command }) => check::run(command),
+        Some(Command::Agent(args)) => agent::run(args),
     }
 }

@@ -84,7 +84,7 @@ struct Shared {
 pub struct RemoteWriteStorage {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for RemoteWriteStorage {
@@ -212,7 +212,7 @@ impl RemoteWriteStorage {
             tasks.push(tokio::spawn(queue.run()));
         }
         shared.truncate();
-        Ok(RemoteWriteStorage { shared, stop, tasks })
+        Ok(RemoteWriteStorage { shared, stop, tasks: Mutex::new(tasks) })
     }
 
     /// Self-metrics in the text exposition format.
@@ -292,9 +292,10 @@ impl RemoteWriteStorage {
 
     /// Stops the queues (an in-flight request finishes first), syncs the WAL and waits for
     /// the tasks. What was not sent stays buffered for the next start.
-    pub async fn shutdown(mut self) -> Result<(), Error> {
+    pub async fn shutdown(&self) -> Result<(), Error> {
         let _ = self.stop.send(true);
-        for task in self.tasks.drain(..) {
+        let tasks: Vec<JoinHandle<()>> = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
+        for task in tasks {
             let _ = task.await;
         }
         self.shared.writer.lock().unwrap_or_else(|e| e.into_inner()).sync()
@@ -303,7 +304,7 @@ impl RemoteWriteStorage {
 
 impl Drop for RemoteWriteStorage {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             task.abort();
         }
     }
