@@ -13,6 +13,19 @@
 //! - [`populate_labels`] / [`targets_from_group`]: from a discovered target to its final
 //!   labels (`instance` defaulting, `__meta_*` removal) or a drop, as a [`Target`].
 //! - [`Duration`] and [`ByteSize`] in Prometheus' formats (`1h30m`, `10MB`).
+//! - [`Discoverer`]: service discovery behind one trait ([`StaticDiscoverer`],
+//!   [`FileDiscoverer`], [`HttpDiscoverer`], [`DockerDiscoverer`]); [`discoverers`] builds a
+//!   job's.
+//! - [`ScrapeLoop`]: one target's loop (HTTP(S) with the job's auth, gzip, `Accept`
+//!   negotiation, streamed body limit, sample and label limits, `honor_labels`,
+//!   `honor_timestamps`, the synthetic series, staleness markers), writing through the
+//!   `Appendable` seam; its [`TargetHandle`] shows [`TargetState`] and [`Metadata`].
+//! - [`ScrapeManager`]: discovery → relabeling → targets → loops for a whole [`Config`], with
+//!   reloads.
+//! - [`RemoteWriteStorage`]: the agent's storage: an `Appendable` writing to a WAL, and one
+//!   queue per `remote_write` endpoint that shards, batches, retries and persists its send
+//!   position, so an agent restart during an outage loses nothing ([`BufferOptions`] bound
+//!   the buffer).
 //!
 //! ```
 //! use sextant_model::Labels;
@@ -38,6 +51,23 @@
 //! let err = Config::load_str("scrape_configs:\n- job_name: x\n  scrape_interval: 1 minute\n").unwrap_err();
 //! assert_eq!(err.to_string(), "3:20: scrape_configs[0].scrape_interval: unknown unit \" minute\" in duration \"1 minute\"");
 //! # Ok::<(), sextant_scrape::Error>(())
+//! ```
+//!
+//! Scraping into memory:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sextant_scrape::Error> {
+//! use std::sync::Arc;
+//! use sextant_model::{MemStorage, SystemClock};
+//! use sextant_scrape::{Config, ScrapeManager};
+//!
+//! let config = Config::load_str("scrape_configs:\n- job_name: node\n  static_configs: [{targets: ['127.0.0.1:9100']}]\n")?;
+//! let mut manager = ScrapeManager::new(Arc::new(MemStorage::new()), Arc::new(SystemClock));
+//! manager.apply_config(&config).await?;
+//! // ... later
+//! manager.stop().await;
+//! # Ok(())
+//! # }
 //! ```
 
 mod client;
