@@ -142,8 +142,11 @@ fn exposition(c: &mut Criterion) {
         Some(data) => bench_input(c, "promtestdata", &data),
         None => println!("exposition: promtestdata.txt not found, group skipped"),
     }
-    let generated = generate(10 << 20);
-    bench_input(c, "generated_10MB", generated.as_bytes());
+    // `cargo test --all-targets` runs each bench once in a debug build (no `--bench`): a
+    // smaller body keeps that quick.
+    let megabytes = if std::env::args().any(|a| a == "--bench") { 10 } else { 1 };
+    let generated = generate(megabytes << 20);
+    bench_input(c, &format!("generated_{megabytes}MB"), generated.as_bytes());
 }
 
 criterion_group! {

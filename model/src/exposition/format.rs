@@ -16,7 +16,8 @@ pub enum Format {
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// `Content-Type` of OpenMetrics 1.0.
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-/// The `Accept` header Prometheus sends when scraping (OpenMetrics preferred, text as fallback).
+/// The `Accept` header Prometheus 2.x sends when scraping (OpenMetrics preferred, text as
+/// fallback).
 pub const SCRAPE_ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 impl Format {

@@ -401,3 +401,41 @@ fn created_timestamps() {
     let Some(Ok(Entry::Series(s))) = Parser::new(text, Format::Text).nth(1) else { panic!("no series") };
     assert_eq!(s.created_timestamp(), None);
 }
+
+#[test]
+fn text_format_accepts_and_rejects() {
+    // (input, parses) — the cases Prometheus' promparse tests reject or accept.
+    for (input, ok) in [
+        ("a{b=\"\0ss\"} 1\n", true),
+        ("a{b=\"\0\"} 1\n", true),
+        ("# HELP a he\0lp\n", true),
+        ("# a comment with \0\n", true),
+        ("a{b=\0\"ssss\"} 1\n", false),
+        ("a{b=\"\0", false),
+        ("a{b\0=\"hiih\"}\t1", false),
+        ("a\0{b=\"ddd\"} 1", false),
+        ("a 0 1\0", false),
+        ("a{b=\n", false),
+        ("a{\u{ff}=\"foo\"} 1\n", false),
+        ("{\"a\", \"b = \"c\"}", false),
+        ("{\"a\",b\nc=\"d\"} 1", false),
+        ("a true\n", false),
+        ("something_weird{problem=\"", false),
+        ("empty_label_name{=\"\"} 0", false),
+        ("foo 0 1_2\n", false),
+        ("# TYPE #\n", false),
+        ("# HELP #\n", false),
+        ("a{b=\"c\"d=\"e\"} 1\n", true),
+        ("a{b=\"multi\nline\"} 1\n", true),
+        ("a 1\r\n", false),
+        ("a{} 1\n", true),
+        ("a{,} 1\n", false),
+        ("a{b=\"c\",,} 1\n", false),
+        ("a -Inf\nb +inf\nc nan\n", true),
+        ("a 1e400\n", false),
+        ("a -NaN\n", false),
+    ] {
+        let errors: Vec<_> = Parser::new(input.as_bytes(), Format::Text).filter_map(Result::err).collect();
+        assert_eq!(errors.is_empty(), ok, "{input:?}: {errors:?}");
+    }
+}
