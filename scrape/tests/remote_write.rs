@@ -23,6 +23,8 @@ struct Received {
 struct Receiver {
     port: u16,
     status: Arc<AtomicU16>,
+    /// Requests holding a series whose labels contain this text are answered 503.
+    reject: Arc<Mutex<Option<String>>>,
     received: Arc<Mutex<Received>>,
 }
 
@@ -30,13 +32,23 @@ impl Receiver {
     async fn start(status: u16) -> Receiver {
         let status = Arc::new(AtomicU16::new(status));
         let received = Arc::new(Mutex::new(Received::default()));
-        let (s, r) = (status.clone(), received.clone());
+        let reject: Arc<Mutex<Option<String>>> = Arc::default();
+        let (s, r, j) = (status.clone(), received.clone(), reject.clone());
         let router = axum::Router::new().route(
             "/api/v1/write",
             post(move |headers: HeaderMap, body: Bytes| {
-                let (s, r) = (s.clone(), r.clone());
+                let (s, r, j) = (s.clone(), r.clone(), j.clone());
                 async move {
-                    let code = s.load(Ordering::SeqCst);
+                    let mut code = s.load(Ordering::SeqCst);
+                    if let Some(text) = j.lock().unwrap().clone() {
+                        let request = decode_write_request(&body).expect("valid request");
+                        let labels = |ts: &sextant_model::remote::TimeSeries| {
+                            sextant_model::remote::labels_from_proto(&ts.labels).unwrap().to_string()
+                        };
+                        if request.timeseries.iter().any(|ts| labels(ts).contains(&text)) {
+                            code = 503;
+                        }
+                    }
                     let mut received = r.lock().unwrap();
                     received.requests += 1;
                     received.headers.push(headers);
@@ -62,7 +74,7 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        Receiver { port, status, received }
+        Receiver { port, status, reject, received }
     }
 
     fn count(&self) -> usize {
@@ -200,5 +212,30 @@ async fn buffer_is_bounded_by_size_with_a_drop_counter() {
     wait_for("the rest", || receiver.count() as u64 + dropped >= 5_000).await;
     storage.shutdown().await.unwrap();
     assert!((receiver.count() as u64) < 5_000);
+    assert_eq!(receiver.duplicates(), 0);
+}
+
+#[tokio::test]
+async fn restart_with_a_partly_delivered_batch_sends_the_rest_once() {
+    // Shard of series s="3" fails; the other shard's requests of the same batch succeed.
+    let receiver = Receiver::start(200).await;
+    *receiver.reject.lock().unwrap() = Some("s=\"3\"".into());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(receiver.port, "");
+    let storage = RemoteWriteStorage::open(dir.path(), &cfg, small_segments()).unwrap();
+    write(&storage, 1_000, 200);
+    wait_for("the healthy shard delivered", || receiver.count() > 0).await;
+    wait_for("retries of the failing shard", || receiver.received.lock().unwrap().requests >= 6).await;
+    storage.shutdown().await.unwrap();
+    let before = receiver.count();
+    assert!(before < 200, "{before}");
+    let position = std::fs::read_dir(dir.path().join("queues")).unwrap().next().unwrap().unwrap().path();
+    let state = std::fs::read_to_string(position).unwrap();
+    assert_eq!(state.lines().count(), 2, "an interrupted batch is recorded: {state:?}");
+
+    *receiver.reject.lock().unwrap() = None;
+    let storage = RemoteWriteStorage::open(dir.path(), &cfg, small_segments()).unwrap();
+    wait_for("all 200", || receiver.count() == 200).await;
+    storage.shutdown().await.unwrap();
     assert_eq!(receiver.duplicates(), 0);
 }
