@@ -118,20 +118,8 @@ async fn reload(State(app): State<Arc<App>>) -> (axum::http::StatusCode, String)
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> ([(&'static str, &'static str); 1], String) {
-    use std::fmt::Write as _;
     let mut out = app.storage.metrics_text();
-    let manager = app.manager.lock().await;
-    let targets = manager.targets();
-    let _ = writeln!(out, "# TYPE prometheus_sd_discovered_targets gauge");
-    let mut jobs: Vec<_> = targets.iter().collect();
-    jobs.sort_by(|a, b| a.0.cmp(b.0));
-    for (job, list) in &jobs {
-        let _ = writeln!(out, "prometheus_sd_discovered_targets{{config=\"{job}\",name=\"scrape\"}} {}", list.len());
-    }
-    let _ = writeln!(out, "# TYPE prometheus_target_scrape_pool_targets gauge");
-    for (job, list) in &jobs {
-        let _ = writeln!(out, "prometheus_target_scrape_pool_targets{{scrape_job=\"{job}\"}} {}", list.len());
-    }
+    out.push_str(&app.manager.lock().await.metrics_text());
     ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], out)
 }
 

@@ -99,7 +99,8 @@ pub use manager::ScrapeManager;
 pub use relabel::{relabel, relabel_builder, Action, RelabelConfig, RelabelRegex};
 pub use remote_write::{BufferOptions, RemoteWriteStorage};
 pub use scrape::{
-    Metadata, ScrapeLoop, ScrapeReport, StopMode, TargetHandle, TargetHealth, TargetState, DEFAULT_BODY_SIZE_LIMIT,
+    Metadata, ScrapeCounters, ScrapeLoop, ScrapeReport, StopMode, TargetHandle, TargetHealth, TargetState,
+    DEFAULT_BODY_SIZE_LIMIT,
 };
 pub use sd::{discoverers, Discoverer, DockerDiscoverer, FileDiscoverer, HttpDiscoverer, StaticDiscoverer};
 pub use target::{

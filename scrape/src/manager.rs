@@ -2,6 +2,7 @@
 //! reloads with a new configuration keep loops of unchanged targets running.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sextant_model::{Appendable, Clock};
@@ -10,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, ScrapeConfig};
 use crate::discovery::TargetGroup;
-use crate::scrape::{ScrapeLoop, StopMode, TargetHandle};
+use crate::scrape::{ScrapeCounters, ScrapeLoop, StopMode, TargetHandle};
 use crate::sd::{discoverers, Discoverer};
 use crate::target::targets_from_group;
 use crate::Error;
@@ -25,6 +26,8 @@ pub struct ScrapeManager {
     storage: Arc<dyn Appendable>,
     clock: Arc<dyn Clock>,
     pools: HashMap<String, Pool>,
+    counters: Arc<ScrapeCounters>,
+    syncs: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for ScrapeManager {
@@ -48,7 +51,7 @@ enum PoolCommand {
 
 impl ScrapeManager {
     pub fn new(storage: Arc<dyn Appendable>, clock: Arc<dyn Clock>) -> ScrapeManager {
-        ScrapeManager { storage, clock, pools: HashMap::new() }
+        ScrapeManager { storage, clock, pools: HashMap::new(), counters: Arc::default(), syncs: Arc::default() }
     }
 
     /// Starts, reloads and stops jobs so that the running set matches `config` (including
@@ -75,7 +78,8 @@ impl ScrapeManager {
                     let _ = pool.commands.send(PoolCommand::Reload(job, sources));
                 }
                 None => {
-                    let pool = start_pool(job, sources, Arc::clone(&self.storage), Arc::clone(&self.clock));
+                    let shared = (Arc::clone(&self.counters), Arc::clone(&self.syncs));
+                    let pool = start_pool(job, sources, Arc::clone(&self.storage), Arc::clone(&self.clock), shared);
                     self.pools.insert(name, pool);
                 }
             }
@@ -100,6 +104,37 @@ impl ScrapeManager {
             .collect()
     }
 
+    /// Self-metrics in the text exposition format, under Prometheus' names.
+    pub fn metrics_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let c = &self.counters;
+        let counters = [
+            ("prometheus_target_scrapes_exceeded_sample_limit_total", &c.exceeded_sample_limit),
+            ("prometheus_target_scrapes_exceeded_body_size_limit_total", &c.exceeded_body_size_limit),
+            ("prometheus_target_scrape_pool_exceeded_label_limits_total", &c.exceeded_label_limits),
+            ("prometheus_target_scrapes_sample_out_of_order_total", &c.sample_out_of_order),
+            ("prometheus_target_scrapes_sample_duplicate_timestamp_total", &c.sample_duplicate_timestamp),
+            ("prometheus_target_scrapes_sample_out_of_bounds_total", &c.sample_out_of_bounds),
+            ("sextant_scrape_scrapes_total", &c.scrapes),
+            ("sextant_scrape_failed_scrapes_total", &c.failed_scrapes),
+            ("prometheus_target_scrape_pool_sync_total", &*self.syncs),
+        ];
+        for (name, value) in counters {
+            let _ = writeln!(out, "# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+        }
+        let _ = writeln!(out, "# TYPE prometheus_target_scrape_pools_total counter");
+        let _ = writeln!(out, "prometheus_target_scrape_pools_total {}", self.pools.len());
+        let _ = writeln!(out, "# TYPE prometheus_target_scrape_pool_targets gauge");
+        let mut jobs: Vec<(&String, &Pool)> = self.pools.iter().collect();
+        jobs.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, pool) in jobs {
+            let n = pool.targets.lock().unwrap_or_else(|e| e.into_inner()).len();
+            let _ = writeln!(out, "prometheus_target_scrape_pool_targets{{scrape_job=\"{name}\"}} {n}");
+        }
+        out
+    }
+
     /// Stops every loop, writing staleness markers, and waits for them.
     pub async fn stop(mut self) {
         for (_, pool) in self.pools.drain() {
@@ -122,6 +157,7 @@ fn start_pool(
     sources: Vec<Box<dyn Discoverer>>,
     storage: Arc<dyn Appendable>,
     clock: Arc<dyn Clock>,
+    (counters, syncs): (Arc<ScrapeCounters>, Arc<AtomicU64>),
 ) -> Pool {
     let (commands, rx) = mpsc::unbounded_channel();
     let targets = Arc::new(Mutex::new(Vec::new()));
@@ -136,6 +172,8 @@ fn start_pool(
         targets: Arc::clone(&targets),
         errors: Arc::clone(&errors),
         finishing: Vec::new(),
+        counters,
+        syncs,
     };
     let task = tokio::spawn(state.run(sources, rx));
     Pool { config, commands, task, targets, errors }
@@ -160,6 +198,8 @@ struct PoolState {
     errors: Arc<Mutex<Vec<String>>>,
     /// Loops told to stop that may still be writing their staleness markers.
     finishing: Vec<JoinHandle<()>>,
+    counters: Arc<ScrapeCounters>,
+    syncs: Arc<AtomicU64>,
 }
 
 type Update = (u64, usize, Result<Vec<TargetGroup>, Error>);
@@ -240,6 +280,7 @@ impl PoolState {
     /// under an older configuration.
     fn sync(&mut self) {
         self.finishing.retain(|t| !t.is_finished());
+        self.syncs.fetch_add(1, Ordering::Relaxed);
         let mut wanted = HashMap::new();
         let mut errors = Vec::new();
         let mut indexes: Vec<&usize> = self.groups.keys().collect();
@@ -282,6 +323,7 @@ impl PoolState {
                     continue;
                 }
             };
+            let scrape_loop = scrape_loop.with_counters(Arc::clone(&self.counters));
             let handle = scrape_loop.handle();
             let (stop, stop_rx) = watch::channel(None);
             let task = tokio::spawn(scrape_loop.run(stop_rx));

@@ -2,6 +2,7 @@
 //! `Appendable` seam, report the synthetic series, and write staleness markers.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -83,6 +84,20 @@ impl TargetHandle {
     }
 }
 
+/// Counters shared by the loops of a scrape manager, exposed under Prometheus' names by
+/// [`crate::ScrapeManager::metrics_text`].
+#[derive(Debug, Default)]
+pub struct ScrapeCounters {
+    pub exceeded_sample_limit: AtomicU64,
+    pub exceeded_body_size_limit: AtomicU64,
+    pub exceeded_label_limits: AtomicU64,
+    pub sample_out_of_order: AtomicU64,
+    pub sample_duplicate_timestamp: AtomicU64,
+    pub sample_out_of_bounds: AtomicU64,
+    pub scrapes: AtomicU64,
+    pub failed_scrapes: AtomicU64,
+}
+
 /// Counts of one scrape, as the synthetic series report them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ScrapeReport {
@@ -125,6 +140,7 @@ pub struct ScrapeLoop {
     /// Series appended by the last scrape (scrape timestamps only), for staleness.
     previous: HashMap<u64, Labels>,
     handle: TargetHandle,
+    counters: Arc<ScrapeCounters>,
 }
 
 impl std::fmt::Debug for ScrapeLoop {
@@ -192,7 +208,14 @@ impl ScrapeLoop {
             cache: HashMap::new(),
             previous: HashMap::new(),
             handle,
+            counters: Arc::default(),
         }
+    }
+
+    /// Counts this loop's events into `counters` (shared with other loops).
+    pub fn with_counters(mut self, counters: Arc<ScrapeCounters>) -> ScrapeLoop {
+        self.counters = counters;
+        self
     }
 
     /// The shared view of this target's state and metadata.
@@ -273,6 +296,13 @@ impl ScrapeLoop {
             }
         };
         report.up = error.is_none();
+        self.counters.scrapes.fetch_add(1, Ordering::Relaxed);
+        if let Some(e) = &error {
+            self.counters.failed_scrapes.fetch_add(1, Ordering::Relaxed);
+            if e.to_string().starts_with("body size limit exceeded") {
+                self.counters.exceeded_body_size_limit.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         let duration = started.elapsed();
         self.append_report(&mut *app, t_ms, &report, duration.as_secs_f64());
         let commit_error = app.commit().err();
@@ -336,7 +366,9 @@ impl ScrapeLoop {
                 Some(c) => c.clone(),
                 None => {
                     let raw = series.to_labels().map_err(|e| Error::scrape(e.to_string()))?;
-                    let labels = self.finish_labels(&raw, &config)?;
+                    let labels = self.finish_labels(&raw, &config).inspect_err(|_| {
+                        self.counters.exceeded_label_limits.fetch_add(1, Ordering::Relaxed);
+                    })?;
                     let hash = labels.as_ref().map_or(0, |l| l.stable_hash());
                     if labels.is_some() && !self.previous.contains_key(&hash) {
                         report.series_added += 1;
@@ -350,6 +382,7 @@ impl ScrapeLoop {
             let Some(labels) = &cached.labels else { continue };
             report.samples_post_metric_relabeling += 1;
             if config.sample_limit > 0 && report.samples_post_metric_relabeling > config.sample_limit {
+                self.counters.exceeded_sample_limit.fetch_add(1, Ordering::Relaxed);
                 limit_error = Some(Error::scrape(format!(
                     "sample limit exceeded: more than {} samples after metric relabeling",
                     config.sample_limit
@@ -362,8 +395,15 @@ impl ScrapeLoop {
             let t = if explicit_ts { series.timestamp().unwrap_or(t_ms) } else { t_ms };
             match app.append(labels, t, series.value()) {
                 Ok(()) => {}
-                Err(StorageError::OutOfOrderSample { .. } | StorageError::DuplicateSampleForTimestamp { .. }) => {}
-                Err(StorageError::OutOfBounds { .. }) => {}
+                Err(StorageError::OutOfOrderSample { .. }) => {
+                    self.counters.sample_out_of_order.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(StorageError::DuplicateSampleForTimestamp { .. }) => {
+                    self.counters.sample_duplicate_timestamp.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(StorageError::OutOfBounds { .. }) => {
+                    self.counters.sample_out_of_bounds.fetch_add(1, Ordering::Relaxed);
+                }
                 Err(e) => return Err(e.into()),
             }
             if (!explicit_ts || config.track_timestamps_staleness) && current.insert(cached.hash) {

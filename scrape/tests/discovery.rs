@@ -219,3 +219,38 @@ async fn manager_follows_file_changes_and_reloads() {
     manager.stop().await;
     assert!(db.n_series() >= 7);
 }
+
+#[tokio::test]
+async fn a_hanging_target_does_not_affect_the_others() {
+    let good = metrics_server("a 1\n").await;
+    // Accepts connections and never answers.
+    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging_port = hanging.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = hanging.accept().await {
+            held.push(stream);
+        }
+    });
+    let yaml = format!(
+        "scrape_configs:\n- job_name: j\n  scrape_interval: 1s\n  scrape_timeout: 300ms\n  static_configs: [{{targets: ['127.0.0.1:{good}', '127.0.0.1:{hanging_port}']}}]\n"
+    );
+    let db = Arc::new(MemStorage::new());
+    let mut manager = ScrapeManager::new(db.clone(), Arc::new(SystemClock));
+    manager.apply_config(&Config::load_str(&yaml).unwrap()).await.unwrap();
+    let health = |m: &ScrapeManager, port: u16| {
+        let instance = format!("127.0.0.1:{port}");
+        m.targets()["j"].iter().map(|t| t.state()).find(|s| s.labels.get("instance") == Some(instance.as_str()))
+    };
+    wait_for("both scraped", || {
+        let (g, h) = (health(&manager, good), health(&manager, hanging_port));
+        g.is_some_and(|s| s.health == TargetHealth::Up) && h.is_some_and(|s| s.health == TargetHealth::Down)
+    })
+    .await;
+    let down = health(&manager, hanging_port).unwrap();
+    assert!(down.last_error.starts_with("context deadline exceeded"), "{}", down.last_error);
+    let metrics = manager.metrics_text();
+    assert!(metrics.contains("prometheus_target_scrape_pool_targets{scrape_job=\"j\"} 2\n"), "{metrics}");
+    assert!(metrics.contains("sextant_scrape_failed_scrapes_total "), "{metrics}");
+    manager.stop().await;
+}
