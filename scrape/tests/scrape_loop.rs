@@ -326,3 +326,21 @@ async fn run_scrapes_until_stopped_then_marks_stale() {
     tokio::time::timeout(std::time::Duration::from_secs(10), task).await.unwrap().unwrap();
     assert!(values_of(&db, "a").last().unwrap().ends_with(" stale"));
 }
+
+#[tokio::test]
+async fn authentication_params_and_path_reach_the_target() {
+    let server = Server::start(text("a 1\n")).await;
+    let cases = [
+        ("  basic_auth: {username: u, password: p}\n", "authorization: basic dtpw"),
+        ("  authorization: {credentials: tok}\n", "authorization: bearer tok"),
+        ("  metrics_path: /m\n  params: {module: [x y]}\n", "get /m?module=x+y http/1.1"),
+        ("  enable_compression: false\n", "accept-encoding: identity"),
+    ];
+    for (extra, expected) in cases {
+        let db = Arc::new(MemStorage::new());
+        let mut sl = scrape_loop(server.port, extra, &db);
+        assert!(sl.scrape_once(1_000).await.up, "{extra}");
+        let request = server.requests.lock().unwrap().last().unwrap().to_ascii_lowercase();
+        assert!(request.contains(expected), "{extra}: {request}");
+    }
+}
