@@ -171,6 +171,18 @@ async fn metrics_server(body: &'static str) -> u16 {
     serve_tcp(axum::Router::new().route("/metrics", get(move || async move { body }))).await
 }
 
+/// The newest sample value of any series named `name`.
+fn last_value(db: &MemStorage, name: &str) -> Option<f64> {
+    use sextant_model::{Matcher, Queryable, ValueType};
+    let querier = db.querier(i64::MIN, i64::MAX).ok()?;
+    let mut series = querier.select(false, None, &[Matcher::equal("__name__", name)]).ok()?.next()?.ok()?;
+    let mut last = None;
+    while series.samples.next() == ValueType::Float {
+        last = Some(series.samples.at().1);
+    }
+    last
+}
+
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while !done() {
@@ -209,6 +221,8 @@ async fn manager_follows_file_changes_and_reloads() {
     // The file changes: b replaces a without waiting for the hour-long refresh interval.
     std::fs::write(&file, format!(r#"[{{"targets": ["127.0.0.1:{port_b}"]}}]"#)).unwrap();
     wait_for("target b up", || up_instances(&manager) == [instance(port_b)]).await;
+    // Target a went away: its series end with a staleness marker.
+    wait_for("a stale", || last_value(&db, "a").is_some_and(sextant_model::is_stale)).await;
 
     // Reload with a static target instead; then stop.
     let yaml = format!(
