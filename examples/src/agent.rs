@@ -55,7 +55,7 @@ async fn serve(args: AgentArgs) -> anyhow::Result<()> {
         max_age: args.max_time.as_std(),
     };
     let storage = Arc::new(
-        RemoteWriteStorage::open(&args.storage_path, &config, options)
+        RemoteWriteStorage::open(&args.storage_path, &config, options, Arc::new(SystemClock))
             .with_context(|| format!("opening {}", args.storage_path.display()))?,
     );
     let mut manager = ScrapeManager::new(storage.clone(), Arc::new(SystemClock));

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use sextant_model::remote::{encode_write_request, labels_from_proto, labels_to_proto, TimeSeries, WriteRequest};
-use sextant_model::{Appendable, Appender, Labels, LabelsBuilder, StorageError};
+use sextant_model::{timestamp_ms, Appendable, Appender, Clock, Labels, LabelsBuilder, StorageError};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -49,6 +49,7 @@ struct QueueMetrics {
     samples_failed: AtomicU64,
     samples_retried: AtomicU64,
     samples_dropped_relabel: AtomicU64,
+    samples_dropped_too_old: AtomicU64,
     samples_dropped_buffer_size: AtomicU64,
     samples_dropped_buffer_age: AtomicU64,
     bytes_sent: AtomicU64,
@@ -77,6 +78,7 @@ struct Shared {
     queues: Vec<Arc<QueueShared>>,
     samples_in: AtomicU64,
     highest_in_ms: AtomicU64,
+    clock: Arc<dyn Clock>,
 }
 
 /// The agent's storage: an `Appendable` whose commits go to the WAL, and the queues that
@@ -151,7 +153,12 @@ fn position_path(dir: &Path, name: &str) -> PathBuf {
 impl RemoteWriteStorage {
     /// Opens the buffer in `dir` (created if missing) and starts one queue per
     /// `config.remote_write` entry, each resuming from its persisted position.
-    pub fn open(dir: &Path, config: &Config, options: BufferOptions) -> Result<RemoteWriteStorage, Error> {
+    pub fn open(
+        dir: &Path,
+        config: &Config,
+        options: BufferOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<RemoteWriteStorage, Error> {
         let wal_dir = dir.join("wal");
         let writer = WalWriter::open(&wal_dir, options.segment_size)?;
         std::fs::create_dir_all(dir.join("queues")).map_err(|e| Error::io(dir.display().to_string(), e))?;
@@ -193,6 +200,7 @@ impl RemoteWriteStorage {
             queues,
             samples_in: AtomicU64::new(0),
             highest_in_ms: AtomicU64::new(0),
+            clock,
         });
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -228,7 +236,7 @@ impl RemoteWriteStorage {
             "prometheus_remote_storage_highest_timestamp_in_seconds {}",
             s.highest_in_ms.load(Ordering::Relaxed) / 1000
         );
-        let families: [MetricFamily; 8] = [
+        let families: [MetricFamily; 9] = [
             ("prometheus_remote_storage_samples_total", "counter", "", |m| m.samples_sent.load(Ordering::Relaxed)),
             ("prometheus_remote_storage_samples_failed_total", "counter", "", |m| {
                 m.samples_failed.load(Ordering::Relaxed)
@@ -238,6 +246,9 @@ impl RemoteWriteStorage {
             }),
             ("prometheus_remote_storage_samples_dropped_total", "counter", "", |m| {
                 m.samples_dropped_relabel.load(Ordering::Relaxed)
+            }),
+            ("sextant_remote_storage_samples_too_old_total", "counter", "", |m| {
+                m.samples_dropped_too_old.load(Ordering::Relaxed)
             }),
             ("prometheus_remote_storage_bytes_total", "counter", "", |m| m.bytes_sent.load(Ordering::Relaxed)),
             ("prometheus_remote_storage_queue_highest_sent_timestamp_seconds", "gauge", "", |m| {
@@ -327,13 +338,14 @@ impl Shared {
             sizes.push((s, meta.as_ref().map_or(0, |m| m.len()), meta.and_then(|m| m.modified().ok())));
         }
         let mut total: u64 = sizes.iter().map(|s| s.1).sum();
-        let now = std::time::SystemTime::now();
+        let now_ms = self.clock.now_ms();
+        let max_age_ms = self.options.max_age.as_millis().min(i64::MAX as u128) as i64;
         for (segment, size, modified) in sizes {
             if segment >= current {
                 break;
             }
             let too_big = total > self.options.max_bytes;
-            let too_old = modified.is_some_and(|m| now.duration_since(m).unwrap_or_default() > self.options.max_age);
+            let too_old = modified.is_some_and(|m| now_ms.saturating_sub(timestamp_ms(m)) > max_age_ms);
             if !too_big && !too_old {
                 break;
             }
@@ -464,8 +476,17 @@ impl Queue {
                 Ok(ReadOutcome::Record(request, position)) => {
                     end = position;
                     self.q.read_segment.store(position.segment, Ordering::SeqCst);
-                    for series in request.timeseries {
+                    let age_limit = self.config.queue_config.sample_age_limit.as_std().as_millis() as i64;
+                    let oldest_allowed = if age_limit > 0 { self.shared.clock.now_ms() - age_limit } else { i64::MIN };
+                    for mut series in request.timeseries {
+                        let before = series.samples.len();
+                        series.samples.retain(|s| s.timestamp >= oldest_allowed);
+                        let too_old = (before - series.samples.len()) as u64;
+                        self.q.metrics.samples_dropped_too_old.fetch_add(too_old, Ordering::Relaxed);
                         let n = series.samples.len();
+                        if n == 0 {
+                            continue;
+                        }
                         match self.series_labels(&series) {
                             Some(labels) => {
                                 n_samples += n;

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use sextant_model::remote::decode_write_request;
-use sextant_model::{Appendable, Labels};
+use sextant_model::{Appendable, Labels, SystemClock};
 use sextant_scrape::{BufferOptions, Config, RemoteWriteStorage};
 
 #[derive(Default)]
@@ -124,7 +124,9 @@ async fn sends_with_external_labels_relabeling_and_headers() {
     let dir = tempfile::tempdir().unwrap();
     let extra =
         "  write_relabel_configs: [{source_labels: [s], regex: '9', action: drop}]\n  headers: {X-Scope-OrgID: team}\n";
-    let storage = RemoteWriteStorage::open(dir.path(), &config(receiver.port, extra), small_segments()).unwrap();
+    let storage =
+        RemoteWriteStorage::open(dir.path(), &config(receiver.port, extra), small_segments(), Arc::new(SystemClock))
+            .unwrap();
     write(&storage, 1_000, 200);
     wait_for("180 samples", || receiver.count() == 180).await;
     {
@@ -148,7 +150,9 @@ async fn sends_with_external_labels_relabeling_and_headers() {
 async fn client_errors_are_dropped_and_429_retried() {
     let receiver = Receiver::start(400).await;
     let dir = tempfile::tempdir().unwrap();
-    let storage = RemoteWriteStorage::open(dir.path(), &config(receiver.port, ""), small_segments()).unwrap();
+    let storage =
+        RemoteWriteStorage::open(dir.path(), &config(receiver.port, ""), small_segments(), Arc::new(SystemClock))
+            .unwrap();
     write(&storage, 1_000, 100);
     let failed = || {
         storage
@@ -172,14 +176,14 @@ async fn outage_with_restart_delivers_every_sample_once() {
     let receiver = Receiver::start(503).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(receiver.port, "");
-    let storage = RemoteWriteStorage::open(dir.path(), &cfg, small_segments()).unwrap();
+    let storage = RemoteWriteStorage::open(dir.path(), &cfg, small_segments(), Arc::new(SystemClock)).unwrap();
     write(&storage, 1_000, 1_000);
     wait_for("retries during the outage", || receiver.received.lock().unwrap().requests >= 4).await;
     // Let one shard's request succeed while the other keeps failing, then restart.
     storage.shutdown().await.unwrap();
     assert_eq!(receiver.count(), 0);
 
-    let storage = RemoteWriteStorage::open(dir.path(), &cfg, small_segments()).unwrap();
+    let storage = RemoteWriteStorage::open(dir.path(), &cfg, small_segments(), Arc::new(SystemClock)).unwrap();
     write(&storage, 100_000, 500);
     wait_for("retries after the restart", || receiver.received.lock().unwrap().requests >= 8).await;
     receiver.status.store(200, Ordering::SeqCst);
@@ -188,7 +192,7 @@ async fn outage_with_restart_delivers_every_sample_once() {
     assert_eq!(receiver.duplicates(), 0);
 
     // A third start sends nothing again.
-    let storage = RemoteWriteStorage::open(dir.path(), &cfg, small_segments()).unwrap();
+    let storage = RemoteWriteStorage::open(dir.path(), &cfg, small_segments(), Arc::new(SystemClock)).unwrap();
     write(&storage, 200_000, 10);
     wait_for("10 more", || receiver.count() == 1_510).await;
     storage.shutdown().await.unwrap();
@@ -201,7 +205,8 @@ async fn buffer_is_bounded_by_size_with_a_drop_counter() {
     let receiver = Receiver::start(503).await;
     let dir = tempfile::tempdir().unwrap();
     let options = BufferOptions { segment_size: 2048, max_bytes: 8192, max_age: Duration::from_secs(3600) };
-    let storage = RemoteWriteStorage::open(dir.path(), &config(receiver.port, ""), options).unwrap();
+    let storage =
+        RemoteWriteStorage::open(dir.path(), &config(receiver.port, ""), options, Arc::new(SystemClock)).unwrap();
     write(&storage, 1_000, 5_000);
     let wal_bytes: u64 =
         std::fs::read_dir(dir.path().join("wal")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
@@ -222,7 +227,7 @@ async fn restart_with_a_partly_delivered_batch_sends_the_rest_once() {
     *receiver.reject.lock().unwrap() = Some("s=\"3\"".into());
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(receiver.port, "");
-    let storage = RemoteWriteStorage::open(dir.path(), &cfg, small_segments()).unwrap();
+    let storage = RemoteWriteStorage::open(dir.path(), &cfg, small_segments(), Arc::new(SystemClock)).unwrap();
     write(&storage, 1_000, 200);
     wait_for("the healthy shard delivered", || receiver.count() > 0).await;
     wait_for("retries of the failing shard", || receiver.received.lock().unwrap().requests >= 6).await;
@@ -234,8 +239,33 @@ async fn restart_with_a_partly_delivered_batch_sends_the_rest_once() {
     assert_eq!(state.lines().count(), 2, "an interrupted batch is recorded: {state:?}");
 
     *receiver.reject.lock().unwrap() = None;
-    let storage = RemoteWriteStorage::open(dir.path(), &cfg, small_segments()).unwrap();
+    let storage = RemoteWriteStorage::open(dir.path(), &cfg, small_segments(), Arc::new(SystemClock)).unwrap();
     wait_for("all 200", || receiver.count() == 200).await;
     storage.shutdown().await.unwrap();
     assert_eq!(receiver.duplicates(), 0);
+}
+
+#[tokio::test]
+async fn samples_older_than_sample_age_limit_are_not_sent() {
+    let receiver = Receiver::start(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(sextant_model::ManualClock::new(1_000_000));
+    let cfg = config(receiver.port, "")
+        .to_yaml()
+        .replace("batch_send_deadline: 20ms", "batch_send_deadline: 20ms\n    sample_age_limit: 10s");
+    let cfg = Config::load_str(&cfg).unwrap();
+    assert_eq!(cfg.remote_write[0].queue_config.sample_age_limit.to_string(), "10s");
+    let storage = RemoteWriteStorage::open(dir.path(), &cfg, small_segments(), clock.clone()).unwrap();
+    write(&storage, 1_000, 50);
+    write(&storage, 995_000, 30);
+    wait_for("the 30 recent samples", || receiver.count() == 30).await;
+    wait_for("50 counted as too old", || {
+        storage.metrics_text().contains("sextant_remote_storage_samples_too_old_total{remote_name=")
+            && storage
+                .metrics_text()
+                .lines()
+                .any(|l| l.starts_with("sextant_remote_storage_samples_too_old_total") && l.ends_with(" 50"))
+    })
+    .await;
+    storage.shutdown().await.unwrap();
 }
