@@ -45,8 +45,18 @@ impl HttpClient {
             } else {
                 reqwest::redirect::Policy::none()
             })
-            .danger_accept_invalid_certs(config.tls_config.insecure_skip_verify)
-            .no_proxy();
+            .danger_accept_invalid_certs(config.tls_config.insecure_skip_verify);
+        let proxy = &config.proxy;
+        if !proxy.proxy_url.is_empty() {
+            let mut p = reqwest::Proxy::all(&proxy.proxy_url)
+                .map_err(|e| Error::scrape(format!("invalid proxy_url {:?}: {e}", proxy.proxy_url)))?;
+            if !proxy.no_proxy.is_empty() {
+                p = p.no_proxy(reqwest::NoProxy::from_string(&proxy.no_proxy));
+            }
+            builder = builder.proxy(p);
+        } else if !proxy.proxy_from_environment {
+            builder = builder.no_proxy();
+        }
         let tls = &config.tls_config;
         let ca_pem = if !tls.ca_file.is_empty() {
             Some(std::fs::read(&tls.ca_file).map_err(|e| Error::io(&tls.ca_file, e))?)

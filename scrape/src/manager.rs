@@ -294,6 +294,15 @@ impl PoolState {
                 }
             }
         }
+        if self.config.target_limit > 0 && wanted.len() as u64 > self.config.target_limit {
+            // As Prometheus: past target_limit the whole pool stops scraping.
+            errors.push(format!(
+                "target_limit exceeded (number of targets: {}, limit: {})",
+                wanted.len(),
+                self.config.target_limit
+            ));
+            wanted.clear();
+        }
         let stale: Vec<u64> = self.loops.keys().filter(|h| !wanted.contains_key(h)).copied().collect();
         for hash in stale {
             if let Some(running) = self.loops.remove(&hash) {

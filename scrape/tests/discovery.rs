@@ -268,3 +268,20 @@ async fn a_hanging_target_does_not_affect_the_others() {
     assert!(metrics.contains("sextant_scrape_failed_scrapes_total "), "{metrics}");
     manager.stop().await;
 }
+
+#[tokio::test]
+async fn target_limit_stops_the_pool() {
+    let port = metrics_server("a 1\n").await;
+    let yaml = format!(
+        "scrape_configs:\n- job_name: j\n  target_limit: 1\n  static_configs: [{{targets: ['127.0.0.1:{port}', '127.0.0.2:{port}']}}]\n"
+    );
+    let db = Arc::new(MemStorage::new());
+    let mut manager = ScrapeManager::new(db, Arc::new(SystemClock));
+    manager.apply_config(&Config::load_str(&yaml).unwrap()).await.unwrap();
+    wait_for("the limit error", || {
+        manager.errors()["j"] == ["target_limit exceeded (number of targets: 2, limit: 1)".to_string()]
+    })
+    .await;
+    assert!(manager.targets()["j"].is_empty());
+    manager.stop().await;
+}
