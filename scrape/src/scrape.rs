@@ -273,13 +273,26 @@ impl ScrapeLoop {
     /// the target state. The returned report is what the synthetic series say.
     pub async fn scrape_once(&mut self, t_ms: i64) -> ScrapeReport {
         let started = Instant::now();
-        let fetched = self.fetch().await;
+        match self.fetch().await {
+            Ok((body, format)) => self.ingest(Ok((&body, format)), t_ms, started),
+            Err(e) => self.ingest(Err(e), t_ms, started),
+        }
+    }
+
+    /// Ingests a body as if a scrape at `t_ms` had returned it: the same limits, labels,
+    /// staleness, synthetic series and target state as [`ScrapeLoop::scrape_once`], without
+    /// HTTP (for pushed or replayed expositions, and benches).
+    pub fn ingest_body(&mut self, body: &[u8], format: Format, t_ms: i64) -> ScrapeReport {
+        self.ingest(Ok((body, format)), t_ms, Instant::now())
+    }
+
+    fn ingest(&mut self, fetched: Result<(&[u8], Format), Error>, t_ms: i64, started: Instant) -> ScrapeReport {
         let mut report = ScrapeReport::default();
         let mut metadata = HashMap::new();
         let storage = Arc::clone(&self.storage);
         let mut app = storage.appender();
         let result = match fetched {
-            Ok((body, format)) => self.append_body(&mut *app, &body, format, t_ms, &mut report, &mut metadata),
+            Ok((body, format)) => self.append_body(&mut *app, body, format, t_ms, &mut report, &mut metadata),
             Err(e) => Err(e),
         };
         let error = match result {
