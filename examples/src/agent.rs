@@ -147,7 +147,15 @@ async fn targets(State(app): State<Arc<App>>) -> ([(&'static str, &'static str);
             }));
         }
     }
-    let body = serde_json::json!({"status": "success", "data": {"activeTargets": active, "droppedTargets": []}});
+    let mut dropped = Vec::new();
+    for (_, list) in manager.dropped_targets() {
+        for labels in list {
+            let discovered: serde_json::Map<String, serde_json::Value> =
+                labels.iter().map(|l| (l.name.to_string(), l.value.to_string().into())).collect();
+            dropped.push(serde_json::json!({"discoveredLabels": discovered}));
+        }
+    }
+    let body = serde_json::json!({"status": "success", "data": {"activeTargets": active, "droppedTargets": dropped}});
     ([("content-type", "application/json")], body.to_string())
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sextant_model::{Appendable, Clock};
+use sextant_model::{Appendable, Clock, Labels};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -13,7 +13,7 @@ use crate::config::{Config, ScrapeConfig};
 use crate::discovery::TargetGroup;
 use crate::scrape::{ScrapeCounters, ScrapeLoop, StopMode, TargetHandle};
 use crate::sd::{discoverers, Discoverer};
-use crate::target::targets_from_group;
+use crate::target::split_group;
 use crate::Error;
 
 /// How often discoverers are asked whether their source changed (file discovery's change
@@ -42,6 +42,7 @@ struct Pool {
     task: JoinHandle<()>,
     targets: Arc<Mutex<Vec<TargetHandle>>>,
     errors: Arc<Mutex<Vec<String>>>,
+    dropped: Arc<Mutex<Vec<Labels>>>,
 }
 
 enum PoolCommand {
@@ -92,6 +93,15 @@ impl ScrapeManager {
         self.pools
             .iter()
             .map(|(name, pool)| (name.clone(), pool.targets.lock().unwrap_or_else(|e| e.into_inner()).clone()))
+            .collect()
+    }
+
+    /// The discovered labels of targets relabeling dropped, by job (at most
+    /// `keep_dropped_targets` per job when that is set).
+    pub fn dropped_targets(&self) -> HashMap<String, Vec<Labels>> {
+        self.pools
+            .iter()
+            .map(|(name, pool)| (name.clone(), pool.dropped.lock().unwrap_or_else(|e| e.into_inner()).clone()))
             .collect()
     }
 
@@ -162,7 +172,9 @@ fn start_pool(
     let (commands, rx) = mpsc::unbounded_channel();
     let targets = Arc::new(Mutex::new(Vec::new()));
     let errors = Arc::new(Mutex::new(Vec::new()));
+    let dropped = Arc::new(Mutex::new(Vec::new()));
     let state = PoolState {
+        dropped: Arc::clone(&dropped),
         config: Arc::clone(&config),
         generation: 0,
         storage,
@@ -176,7 +188,7 @@ fn start_pool(
         syncs,
     };
     let task = tokio::spawn(state.run(sources, rx));
-    Pool { config, commands, task, targets, errors }
+    Pool { config, commands, task, targets, errors, dropped }
 }
 
 struct RunningLoop {
@@ -196,6 +208,7 @@ struct PoolState {
     groups: HashMap<usize, Vec<TargetGroup>>,
     targets: Arc<Mutex<Vec<TargetHandle>>>,
     errors: Arc<Mutex<Vec<String>>>,
+    dropped: Arc<Mutex<Vec<Labels>>>,
     /// Loops told to stop that may still be writing their staleness markers.
     finishing: Vec<JoinHandle<()>>,
     counters: Arc<ScrapeCounters>,
@@ -283,12 +296,19 @@ impl PoolState {
         self.syncs.fetch_add(1, Ordering::Relaxed);
         let mut wanted = HashMap::new();
         let mut errors = Vec::new();
+        let mut dropped = Vec::new();
         let mut indexes: Vec<&usize> = self.groups.keys().collect();
         indexes.sort();
         for index in indexes {
             for group in &self.groups[index] {
-                let (targets, failures) = targets_from_group(group, &self.config);
+                let (targets, dropped_here, failures) = split_group(group, &self.config);
                 errors.extend(failures.into_iter().map(|e| e.to_string()));
+                let keep = self.config.keep_dropped_targets;
+                for labels in dropped_here {
+                    if keep == 0 || (dropped.len() as u64) < keep {
+                        dropped.push(labels);
+                    }
+                }
                 for target in targets {
                     wanted.entry(target.all_labels().stable_hash()).or_insert(target);
                 }
@@ -341,6 +361,7 @@ impl PoolState {
         *self.targets.lock().unwrap_or_else(|e| e.into_inner()) =
             self.loops.values().map(|l| l.handle.clone()).collect();
         *self.errors.lock().unwrap_or_else(|e| e.into_inner()) = errors;
+        *self.dropped.lock().unwrap_or_else(|e| e.into_inner()) = dropped;
     }
 
     async fn stop_all(&mut self) {

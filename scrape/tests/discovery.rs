@@ -285,3 +285,21 @@ async fn target_limit_stops_the_pool() {
     assert!(manager.targets()["j"].is_empty());
     manager.stop().await;
 }
+
+#[tokio::test]
+async fn targets_dropped_by_relabeling_are_listed() {
+    let port = metrics_server("a 1\n").await;
+    let yaml = format!(
+        "scrape_configs:\n- job_name: j\n  static_configs: [{{targets: ['127.0.0.1:{port}', 'skip:1']}}]\n  relabel_configs: [{{source_labels: [__address__], regex: 'skip:.*', action: drop}}]\n"
+    );
+    let mut manager = ScrapeManager::new(Arc::new(MemStorage::new()), Arc::new(SystemClock));
+    manager.apply_config(&Config::load_str(&yaml).unwrap()).await.unwrap();
+    wait_for("one active, one dropped", || {
+        manager.targets()["j"].len() == 1 && manager.dropped_targets()["j"].len() == 1
+    })
+    .await;
+    let dropped = &manager.dropped_targets()["j"][0];
+    assert_eq!(dropped.get("__address__"), Some("skip:1"));
+    assert_eq!(dropped.get("job"), Some("j"));
+    manager.stop().await;
+}
