@@ -4,7 +4,7 @@
 
 use reqwest::header::{HeaderName, HeaderValue};
 
-use crate::http::{HttpClientConfig, Secret};
+use crate::http::{HttpClientConfig, Secret, TlsVersion};
 use crate::Error;
 
 /// A reqwest client plus the request decorations of one `HttpClientConfig`.
@@ -58,6 +58,18 @@ impl HttpClient {
             builder = builder.no_proxy();
         }
         let tls = &config.tls_config;
+        let version = |v: TlsVersion| match v {
+            TlsVersion::TLS10 => reqwest::tls::Version::TLS_1_0,
+            TlsVersion::TLS11 => reqwest::tls::Version::TLS_1_1,
+            TlsVersion::TLS12 => reqwest::tls::Version::TLS_1_2,
+            TlsVersion::TLS13 => reqwest::tls::Version::TLS_1_3,
+        };
+        if let Some(v) = tls.min_version {
+            builder = builder.min_tls_version(version(v));
+        }
+        if let Some(v) = tls.max_version {
+            builder = builder.max_tls_version(version(v));
+        }
         let ca_pem = if !tls.ca_file.is_empty() {
             Some(std::fs::read(&tls.ca_file).map_err(|e| Error::io(&tls.ca_file, e))?)
         } else if !tls.ca.is_empty() {
