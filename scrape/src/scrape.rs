@@ -120,6 +120,12 @@ struct CachedSeries {
     /// `None` when metric relabeling dropped the series.
     labels: Option<Labels>,
     hash: u64,
+    /// Generation of the last scrape that exposed this series.
+    seen: u64,
+    /// Generation of the scrape that added the entry.
+    added: u64,
+    /// Whether its last sample took the scrape timestamp (so staleness applies).
+    tracked: bool,
 }
 
 /// A scrape loop for one target. [`ScrapeLoop::scrape_once`] runs one scrape at a given
@@ -136,16 +142,17 @@ pub struct ScrapeLoop {
     interval: std::time::Duration,
     timeout: std::time::Duration,
     /// Raw series text (as exposed) to its final labels, for the series of the last scrape.
-    cache: HashMap<Vec<u8>, CachedSeries>,
-    /// Series appended by the last scrape (scrape timestamps only), for staleness.
-    previous: HashMap<u64, Labels>,
+    /// Entries not exposed by the last successful scrape are removed after it.
+    cache: HashMap<Box<[u8]>, CachedSeries>,
+    /// Generation of the last successful scrape (0 before the first).
+    generation: u64,
     handle: TargetHandle,
     counters: Arc<ScrapeCounters>,
 }
 
 impl std::fmt::Debug for ScrapeLoop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScrapeLoop").field("url", &self.url).field("series", &self.previous.len()).finish()
+        f.debug_struct("ScrapeLoop").field("url", &self.url).field("series", &self.cache.len()).finish()
     }
 }
 
@@ -206,7 +213,7 @@ impl ScrapeLoop {
             interval,
             timeout,
             cache: HashMap::new(),
-            previous: HashMap::new(),
+            generation: 0,
             handle,
             counters: Arc::default(),
         }
@@ -303,7 +310,10 @@ impl ScrapeLoop {
                 app.rollback();
                 report.series_added = 0;
                 report.samples_post_metric_relabeling = 0;
-                self.append_staleness(&mut *app, &HashSet::new(), t_ms);
+                let previous = self.generation;
+                self.append_staleness(&mut *app, t_ms, |c| {
+                    c.seen == previous || (c.seen == previous + 1 && c.added <= previous)
+                });
                 self.cache.clear();
                 Some(e)
             }
@@ -347,9 +357,7 @@ impl ScrapeLoop {
         metadata: &mut HashMap<String, Metadata>,
     ) -> Result<(), Error> {
         let config = Arc::clone(&self.config);
-        let mut cache: HashMap<Vec<u8>, CachedSeries> = HashMap::with_capacity(self.cache.len());
-        let mut current: HashSet<u64> = HashSet::with_capacity(self.previous.len());
-        let mut current_labels: HashMap<u64, Labels> = HashMap::with_capacity(self.previous.len());
+        let generation = self.generation + 1;
         let mut limit_error = None;
         for entry in Parser::new(body, format) {
             let entry =
@@ -375,24 +383,30 @@ impl ScrapeLoop {
                 continue;
             }
             let key = series.series();
-            let cached = match cache.get(key).or_else(|| self.cache.get(key)) {
-                Some(c) => c.clone(),
+            let explicit_ts = config.honor_timestamps && series.timestamp().is_some();
+            let tracked = !explicit_ts || config.track_timestamps_staleness;
+            let labels = match self.cache.get_mut(key) {
+                Some(c) => {
+                    c.seen = generation;
+                    c.tracked = tracked;
+                    c.labels.clone()
+                }
                 None => {
                     let raw = series.to_labels().map_err(|e| Error::scrape(e.to_string()))?;
                     let labels = self.finish_labels(&raw, &config).inspect_err(|_| {
                         self.counters.exceeded_label_limits.fetch_add(1, Ordering::Relaxed);
                     })?;
                     let hash = labels.as_ref().map_or(0, |l| l.stable_hash());
-                    if labels.is_some() && !self.previous.contains_key(&hash) {
+                    if labels.is_some() {
                         report.series_added += 1;
                     }
-                    CachedSeries { labels, hash }
+                    let entry =
+                        CachedSeries { labels: labels.clone(), hash, seen: generation, added: generation, tracked };
+                    self.cache.insert(key.into(), entry);
+                    labels
                 }
             };
-            if !cache.contains_key(key) {
-                cache.insert(key.to_vec(), cached.clone());
-            }
-            let Some(labels) = &cached.labels else { continue };
+            let Some(labels) = labels else { continue };
             report.samples_post_metric_relabeling += 1;
             if config.sample_limit > 0 && report.samples_post_metric_relabeling > config.sample_limit {
                 self.counters.exceeded_sample_limit.fetch_add(1, Ordering::Relaxed);
@@ -400,13 +414,10 @@ impl ScrapeLoop {
                     "sample limit exceeded: more than {} samples after metric relabeling",
                     config.sample_limit
                 )));
-                cache = HashMap::new();
-                current_labels = HashMap::new();
                 continue;
             }
-            let explicit_ts = config.honor_timestamps && series.timestamp().is_some();
             let t = if explicit_ts { series.timestamp().unwrap_or(t_ms) } else { t_ms };
-            match app.append(labels, t, series.value()) {
+            match app.append(&labels, t, series.value()) {
                 Ok(()) => {}
                 Err(StorageError::OutOfOrderSample { .. }) => {
                     self.counters.sample_out_of_order.fetch_add(1, Ordering::Relaxed);
@@ -419,25 +430,32 @@ impl ScrapeLoop {
                 }
                 Err(e) => return Err(e.into()),
             }
-            if (!explicit_ts || config.track_timestamps_staleness) && current.insert(cached.hash) {
-                current_labels.insert(cached.hash, labels.clone());
-            }
         }
         if let Some(e) = limit_error {
             return Err(e);
         }
-        self.append_staleness(app, &current, t_ms);
-        self.previous = current_labels;
-        self.cache = cache;
+        let previous = self.generation;
+        self.append_staleness(app, t_ms, |c| c.seen == previous);
+        self.cache.retain(|_, c| c.seen == generation);
+        self.generation = generation;
         Ok(())
     }
 
-    /// Stale markers for every series of the previous scrape missing from `current`; the
-    /// previous set is cleared.
-    fn append_staleness(&mut self, app: &mut dyn Appender, current: &HashSet<u64>, t_ms: i64) {
-        for (hash, labels) in self.previous.drain() {
-            if !current.contains(&hash) {
-                let _ = app.append(&labels, t_ms, stale_nan());
+    /// Stale markers for the tracked series `gone` selects, unless a series with the same
+    /// labels was exposed by this scrape under another spelling.
+    fn append_staleness(&mut self, app: &mut dyn Appender, t_ms: i64, gone: impl Fn(&CachedSeries) -> bool) {
+        let stale: Vec<&CachedSeries> =
+            self.cache.values().filter(|c| c.labels.is_some() && c.tracked && gone(c)).collect();
+        if stale.is_empty() {
+            return;
+        }
+        let current: HashSet<u64> = self.cache.values().filter(|c| !gone(c)).map(|c| c.hash).collect();
+        let mut done = HashSet::new();
+        for c in stale {
+            if let Some(labels) = &c.labels {
+                if !current.contains(&c.hash) && done.insert(c.hash) {
+                    let _ = app.append(labels, t_ms, stale_nan());
+                }
             }
         }
     }
@@ -529,7 +547,9 @@ impl ScrapeLoop {
         }
         let storage = Arc::clone(&self.storage);
         let mut app = storage.appender();
-        self.append_staleness(&mut *app, &HashSet::new(), t_ms);
+        let last = self.generation;
+        self.append_staleness(&mut *app, t_ms, |c| c.seen == last);
+        self.cache.clear();
         for name in REPORT_NAMES {
             let _ = app.append(&self.report_labels(name), t_ms, stale_nan());
         }

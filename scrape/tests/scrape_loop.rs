@@ -344,3 +344,19 @@ async fn authentication_params_and_path_reach_the_target() {
         assert!(request.contains(expected), "{extra}: {request}");
     }
 }
+
+#[tokio::test]
+async fn series_with_explicit_timestamps_get_no_staleness_markers() {
+    let server = Server::start(text("a 1 500\nb 2\n")).await;
+    let cases = [("", 1), ("  track_timestamps_staleness: true\n", 2)];
+    for (extra, a_samples) in cases {
+        let db = Arc::new(MemStorage::new());
+        let mut sl = scrape_loop(server.port, extra, &db);
+        server.set(text("a 1 500\nb 2\n"));
+        sl.scrape_once(1_000).await;
+        server.set(text("b 2\n"));
+        sl.scrape_once(2_000).await;
+        assert_eq!(values_of(&db, "a").len(), a_samples, "{extra}");
+        assert_eq!(values_of(&db, "b").len(), 2, "{extra}");
+    }
+}
