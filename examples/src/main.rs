@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod agent;
 mod alertmanager;
 mod check;
 mod exporter;
@@ -25,6 +26,8 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Scrape targets and remote-write the samples through a durable buffer (agent mode).
+    Agent(agent::AgentArgs),
     /// Check configuration files, like promtool check.
     Check {
         #[command(subcommand)]
@@ -61,5 +64,6 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Server(args)) => server::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Tsdb(args)) => tsdb::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Test(command)) => rules::test(command),
+        Some(Command::Agent(args)) => agent::run(args).map(|()| ExitCode::SUCCESS),
     }
 }

@@ -26,11 +26,29 @@ pub enum Error {
     /// `PopulateLabels` errors, e.g. `no address`).
     #[error("{message}")]
     Target { message: String },
+    /// A failed scrape, HTTP request or discovery refresh; the message is what the targets
+    /// API shows as `lastError`.
+    #[error("{message}")]
+    Scrape { message: String },
+    /// The storage behind the `Appendable` seam refused a write.
+    #[error(transparent)]
+    Storage(#[from] sextant_model::StorageError),
+    /// The remote-write buffer (WAL, send positions) is damaged or cannot be written.
+    #[error("remote write buffer {file}: {message}")]
+    Buffer { file: String, message: String },
 }
 
 impl Error {
     pub(crate) fn value(message: impl Into<String>) -> Error {
         Error::Value { message: message.into() }
+    }
+
+    pub(crate) fn scrape(message: impl Into<String>) -> Error {
+        Error::Scrape { message: message.into() }
+    }
+
+    pub(crate) fn io(file: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io { file: file.into(), source }
     }
 
     pub(crate) fn target(message: impl Into<String>) -> Error {

@@ -13,6 +13,19 @@
 //! - [`populate_labels`] / [`targets_from_group`]: from a discovered target to its final
 //!   labels (`instance` defaulting, `__meta_*` removal) or a drop, as a [`Target`].
 //! - [`Duration`] and [`ByteSize`] in Prometheus' formats (`1h30m`, `10MB`).
+//! - [`Discoverer`]: service discovery behind one trait ([`StaticDiscoverer`],
+//!   [`FileDiscoverer`], [`HttpDiscoverer`], [`DockerDiscoverer`]); [`discoverers`] builds a
+//!   job's.
+//! - [`ScrapeLoop`]: one target's loop (HTTP(S) with the job's auth, gzip, `Accept`
+//!   negotiation, streamed body limit, sample and label limits, `honor_labels`,
+//!   `honor_timestamps`, the synthetic series, staleness markers), writing through the
+//!   `Appendable` seam; its [`TargetHandle`] shows [`TargetState`] and [`Metadata`].
+//! - [`ScrapeManager`]: discovery → relabeling → targets → loops for a whole [`Config`], with
+//!   reloads.
+//! - [`RemoteWriteStorage`]: the agent's storage: an `Appendable` writing to a WAL, and one
+//!   queue per `remote_write` endpoint that shards, batches, retries and persists its send
+//!   position, so an agent restart during an outage loses nothing ([`BufferOptions`] bound
+//!   the buffer).
 //!
 //! ```
 //! use sextant_model::Labels;
@@ -39,15 +52,38 @@
 //! assert_eq!(err.to_string(), "3:20: scrape_configs[0].scrape_interval: unknown unit \" minute\" in duration \"1 minute\"");
 //! # Ok::<(), sextant_scrape::Error>(())
 //! ```
+//!
+//! Scraping into memory:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sextant_scrape::Error> {
+//! use std::sync::Arc;
+//! use sextant_model::{MemStorage, SystemClock};
+//! use sextant_scrape::{Config, ScrapeManager};
+//!
+//! let config = Config::load_str("scrape_configs:\n- job_name: node\n  static_configs: [{targets: ['127.0.0.1:9100']}]\n")?;
+//! let mut manager = ScrapeManager::new(Arc::new(MemStorage::new()), Arc::new(SystemClock));
+//! manager.apply_config(&config).await?;
+//! // ... later
+//! manager.stop().await;
+//! # Ok(())
+//! # }
+//! ```
 
+mod client;
 mod config;
 mod discovery;
 mod error;
 mod http;
 mod locate;
+mod manager;
 mod relabel;
+mod remote_write;
+mod scrape;
+mod sd;
 mod target;
 mod units;
+mod wal;
 
 pub use config::{
     AlertingConfig, AlertmanagerConfig, ChunkEncodingConfig, Config, ExemplarsConfig, GlobalConfig, MetadataConfig,
@@ -59,7 +95,14 @@ pub use error::Error;
 pub use http::{
     Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, ProxyConfig, Secret, TlsConfig, TlsVersion,
 };
+pub use manager::ScrapeManager;
 pub use relabel::{relabel, relabel_builder, Action, RelabelConfig, RelabelRegex};
+pub use remote_write::{BufferOptions, RemoteWriteStorage};
+pub use scrape::{
+    Metadata, ScrapeCounters, ScrapeLoop, ScrapeReport, StopMode, TargetHandle, TargetHealth, TargetState,
+    DEFAULT_BODY_SIZE_LIMIT,
+};
+pub use sd::{discoverers, Discoverer, DockerDiscoverer, FileDiscoverer, HttpDiscoverer, StaticDiscoverer};
 pub use target::{
     discovered_labels, populate_labels, targets_from_group, Target, INSTANCE_LABEL, JOB_LABEL, META_LABEL_PREFIX,
     METRICS_PATH_LABEL, PARAM_LABEL_PREFIX, RESERVED_LABEL_PREFIX, SCHEME_LABEL, SCRAPE_INTERVAL_LABEL,

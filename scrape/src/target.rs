@@ -197,8 +197,16 @@ fn query_escape(out: &mut String, s: &str) {
 /// Prometheus' `TargetsFromGroup`: the group's targets that survive relabeling, and one
 /// error per target that cannot be scraped (`instance N in group SOURCE: ...`).
 pub fn targets_from_group(group: &TargetGroup, cfg: &ScrapeConfig) -> (Vec<Target>, Vec<Error>) {
+    let (targets, _, failures) = split_group(group, cfg);
+    (targets, failures)
+}
+
+/// Like [`targets_from_group`], also returning the discovered labels of the targets that
+/// relabeling dropped (for the targets API's `droppedTargets`).
+pub(crate) fn split_group(group: &TargetGroup, cfg: &ScrapeConfig) -> (Vec<Target>, Vec<Labels>, Vec<Error>) {
     let group_labels = group.group_labels();
     let mut targets = Vec::new();
+    let mut dropped = Vec::new();
     let mut failures = Vec::new();
     for (i, target_labels) in group.target_labels().enumerate() {
         match populate_labels(cfg, &target_labels, &group_labels) {
@@ -207,9 +215,9 @@ pub fn targets_from_group(group: &TargetGroup, cfg: &ScrapeConfig) -> (Vec<Targe
                 discovered: discovered_labels(cfg, &target_labels, &group_labels).labels(),
                 params: cfg.params.clone(),
             }),
-            Ok(None) => {}
+            Ok(None) => dropped.push(discovered_labels(cfg, &target_labels, &group_labels).labels()),
             Err(e) => failures.push(Error::target(format!("instance {i} in group {}: {e}", group.source))),
         }
     }
-    (targets, failures)
+    (targets, dropped, failures)
 }

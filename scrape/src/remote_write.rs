@@ -1,0 +1,695 @@
+//! The remote-write sender with a durable buffer: [`RemoteWriteStorage`] takes samples
+//! through the `Appendable` seam into a WAL; one queue per `remote_write` endpoint reads the
+//! WAL from its persisted send position, shards by series, batches, sends and retries, and
+//! persists the position after every delivered batch.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use sextant_model::remote::{encode_write_request, labels_from_proto, labels_to_proto, TimeSeries, WriteRequest};
+use sextant_model::{timestamp_ms, Appendable, Appender, Clock, Labels, LabelsBuilder, StorageError};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::client::{describe_reqwest, HttpClient};
+use crate::config::{Config, RemoteWriteConfig};
+use crate::relabel::relabel_builder;
+use crate::wal::{
+    count_samples, list_segments, load_position, segment_path, store_position, Position, ReadOutcome, WalReader,
+    WalWriter,
+};
+use crate::Error;
+
+/// Limits of the agent's buffer (the WAL). Segments every endpoint has sent are deleted at
+/// once; beyond that, the oldest segments go when the buffer is larger than `max_bytes` or
+/// older than `max_age`, and what they held for an endpoint is counted as dropped.
+#[derive(Debug, Clone, Copy)]
+pub struct BufferOptions {
+    pub segment_size: u64,
+    pub max_bytes: u64,
+    pub max_age: StdDuration,
+}
+
+impl Default for BufferOptions {
+    fn default() -> BufferOptions {
+        BufferOptions { segment_size: 16 << 20, max_bytes: 4 << 30, max_age: StdDuration::from_secs(24 * 3600) }
+    }
+}
+
+/// Name, type, extra labels and getter of one self-metric.
+type MetricFamily = (&'static str, &'static str, &'static str, fn(&QueueMetrics) -> u64);
+
+/// Counters of one endpoint's queue, named as Prometheus names them where it has them.
+#[derive(Debug, Default)]
+struct QueueMetrics {
+    samples_sent: AtomicU64,
+    samples_failed: AtomicU64,
+    samples_retried: AtomicU64,
+    samples_dropped_relabel: AtomicU64,
+    samples_dropped_too_old: AtomicU64,
+    samples_dropped_buffer_size: AtomicU64,
+    samples_dropped_buffer_age: AtomicU64,
+    bytes_sent: AtomicU64,
+    highest_sent_ms: AtomicU64,
+}
+
+#[derive(Debug)]
+struct QueueShared {
+    name: String,
+    url: String,
+    metrics: QueueMetrics,
+    /// Where this queue's reader stands (segment), for buffer truncation.
+    read_segment: AtomicU64,
+    /// Segment of the persisted send position: segments before it are delivered.
+    committed_segment: AtomicU64,
+    /// Set by truncation: the reader must not be before this segment.
+    first_segment: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Shared {
+    wal_dir: PathBuf,
+    writer: Mutex<WalWriter>,
+    notify: Notify,
+    options: BufferOptions,
+    queues: Vec<Arc<QueueShared>>,
+    samples_in: AtomicU64,
+    highest_in_ms: AtomicU64,
+    clock: Arc<dyn Clock>,
+}
+
+/// The agent's storage: an `Appendable` whose commits go to the WAL, and the queues that
+/// send it to every `remote_write` endpoint.
+pub struct RemoteWriteStorage {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for RemoteWriteStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteWriteStorage").field("wal", &self.shared.wal_dir).finish()
+    }
+}
+
+/// The queue name of an endpoint: its `name`, else a hash of its URL (stable across restarts,
+/// so its send position is found again).
+fn queue_name(config: &RemoteWriteConfig) -> String {
+    if !config.name.is_empty() {
+        return config.name.clone();
+    }
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(config.url.as_bytes()))[..6].to_string()
+}
+
+/// A queue's persisted state: everything before `committed` is delivered; `pending` is a
+/// batch ending at its position whose listed requests were delivered before a shutdown.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct QueueState {
+    committed: Position,
+    pending: Option<(Position, Vec<usize>)>,
+}
+
+fn load_state(path: &Path) -> Result<Option<QueueState>, Error> {
+    let Some(committed) = load_position(path)? else { return Ok(None) };
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+    let pending = text.lines().nth(1).and_then(|line| {
+        let mut parts = line.split_whitespace();
+        let segment = parts.next()?.parse().ok()?;
+        let offset = parts.next()?.parse().ok()?;
+        let done = parts.next().unwrap_or("").split(',').filter_map(|i| i.parse().ok()).collect();
+        Some((Position { segment, offset }, done))
+    });
+    Ok(Some(QueueState { committed, pending }))
+}
+
+fn store_state(path: &Path, state: &QueueState) -> Result<(), Error> {
+    store_position(path, state.committed)?;
+    if let Some((end, done)) = &state.pending {
+        let done: Vec<String> = done.iter().map(|i| i.to_string()).collect();
+        let text = format!(
+            "{} {}\n{} {} {}\n",
+            state.committed.segment,
+            state.committed.offset,
+            end.segment,
+            end.offset,
+            done.join(",")
+        );
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).map_err(|e| Error::io(tmp.display().to_string(), e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path.display().to_string(), e))?;
+    }
+    Ok(())
+}
+
+fn position_path(dir: &Path, name: &str) -> PathBuf {
+    let safe: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    dir.join("queues").join(format!("{safe}.position"))
+}
+
+impl RemoteWriteStorage {
+    /// Opens the buffer in `dir` (created if missing) and starts one queue per
+    /// `config.remote_write` entry, each resuming from its persisted position.
+    pub fn open(
+        dir: &Path,
+        config: &Config,
+        options: BufferOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<RemoteWriteStorage, Error> {
+        let wal_dir = dir.join("wal");
+        let writer = WalWriter::open(&wal_dir, options.segment_size)?;
+        std::fs::create_dir_all(dir.join("queues")).map_err(|e| Error::io(dir.display().to_string(), e))?;
+        let first = list_segments(&wal_dir)?.first().copied().unwrap_or(0);
+        let external = config.global.external_labels();
+        let mut queues = Vec::new();
+        let mut starts = Vec::new();
+        for rw in &config.remote_write {
+            let name = queue_name(rw);
+            let path = position_path(dir, &name);
+            // A new endpoint starts at the current end: it gets what is written from now on.
+            let state = match load_state(&path)? {
+                Some(state) => state,
+                None => {
+                    let state =
+                        QueueState { committed: Position { segment: writer.segment(), offset: 0 }, pending: None };
+                    store_state(&path, &state)?;
+                    state
+                }
+            };
+            let position = state.committed.max(Position { segment: first, offset: 0 });
+            let pending = state.pending.filter(|_| position == state.committed);
+            let q = Arc::new(QueueShared {
+                name,
+                url: rw.url.clone(),
+                metrics: QueueMetrics::default(),
+                read_segment: AtomicU64::new(position.segment),
+                committed_segment: AtomicU64::new(position.segment),
+                first_segment: AtomicU64::new(first),
+            });
+            queues.push(Arc::clone(&q));
+            starts.push((q, rw.clone(), path, position, pending));
+        }
+        let shared = Arc::new(Shared {
+            wal_dir: wal_dir.clone(),
+            writer: Mutex::new(writer),
+            notify: Notify::new(),
+            options,
+            queues,
+            samples_in: AtomicU64::new(0),
+            highest_in_ms: AtomicU64::new(0),
+            clock,
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for (q, rw, path, position, pending) in starts {
+            let client = HttpClient::new(&rw.http, false)?;
+            let queue = Queue {
+                shared: Arc::clone(&shared),
+                q,
+                config: rw,
+                client,
+                external: external.clone(),
+                position_path: path,
+                reader: WalReader::new(&wal_dir, position),
+                stop: stop_rx.clone(),
+                pending,
+            };
+            tasks.push(tokio::spawn(queue.run()));
+        }
+        shared.truncate();
+        Ok(RemoteWriteStorage { shared, stop, tasks: Mutex::new(tasks) })
+    }
+
+    /// Self-metrics in the text exposition format.
+    pub fn metrics_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let s = &self.shared;
+        let _ = writeln!(out, "# TYPE prometheus_remote_storage_samples_in_total counter");
+        let _ = writeln!(out, "prometheus_remote_storage_samples_in_total {}", s.samples_in.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# TYPE prometheus_remote_storage_highest_timestamp_in_seconds gauge");
+        let _ = writeln!(
+            out,
+            "prometheus_remote_storage_highest_timestamp_in_seconds {}",
+            s.highest_in_ms.load(Ordering::Relaxed) / 1000
+        );
+        let families: [MetricFamily; 9] = [
+            ("prometheus_remote_storage_samples_total", "counter", "", |m| m.samples_sent.load(Ordering::Relaxed)),
+            ("prometheus_remote_storage_samples_failed_total", "counter", "", |m| {
+                m.samples_failed.load(Ordering::Relaxed)
+            }),
+            ("prometheus_remote_storage_samples_retried_total", "counter", "", |m| {
+                m.samples_retried.load(Ordering::Relaxed)
+            }),
+            ("prometheus_remote_storage_samples_dropped_total", "counter", "", |m| {
+                m.samples_dropped_relabel.load(Ordering::Relaxed)
+            }),
+            ("sextant_remote_storage_samples_too_old_total", "counter", "", |m| {
+                m.samples_dropped_too_old.load(Ordering::Relaxed)
+            }),
+            ("prometheus_remote_storage_bytes_total", "counter", "", |m| m.bytes_sent.load(Ordering::Relaxed)),
+            ("prometheus_remote_storage_queue_highest_sent_timestamp_seconds", "gauge", "", |m| {
+                m.highest_sent_ms.load(Ordering::Relaxed) / 1000
+            }),
+            ("sextant_remote_storage_buffer_dropped_samples_total", "counter", ",reason=\"size\"", |m| {
+                m.samples_dropped_buffer_size.load(Ordering::Relaxed)
+            }),
+            ("sextant_remote_storage_buffer_dropped_samples_total", "counter", ",reason=\"age\"", |m| {
+                m.samples_dropped_buffer_age.load(Ordering::Relaxed)
+            }),
+        ];
+        let mut last_family = "";
+        for (family, kind, extra, get) in families {
+            if family != last_family {
+                let _ = writeln!(out, "# TYPE {family} {kind}");
+                last_family = family;
+            }
+            for q in &s.queues {
+                let _ = writeln!(
+                    out,
+                    "{family}{{remote_name=\"{}\",url=\"{}\"{extra}}} {}",
+                    q.name,
+                    q.url,
+                    get(&q.metrics)
+                );
+            }
+        }
+        out
+    }
+
+    /// Samples delivered to each endpoint so far, by queue name.
+    pub fn samples_sent(&self) -> HashMap<String, u64> {
+        self.shared.queues.iter().map(|q| (q.name.clone(), q.metrics.samples_sent.load(Ordering::Relaxed))).collect()
+    }
+
+    /// Samples dropped from the buffer (size or age limit) before delivery, by queue name.
+    pub fn samples_dropped_from_buffer(&self) -> HashMap<String, u64> {
+        self.shared
+            .queues
+            .iter()
+            .map(|q| {
+                let m = &q.metrics;
+                (
+                    q.name.clone(),
+                    m.samples_dropped_buffer_size.load(Ordering::Relaxed)
+                        + m.samples_dropped_buffer_age.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
+    }
+
+    /// Stops the queues (an in-flight request finishes first), syncs the WAL and waits for
+    /// the tasks. What was not sent stays buffered for the next start.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        let _ = self.stop.send(true);
+        let tasks: Vec<JoinHandle<()>> = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+        self.shared.writer.lock().unwrap_or_else(|e| e.into_inner()).sync()
+    }
+}
+
+impl Drop for RemoteWriteStorage {
+    fn drop(&mut self) {
+        for task in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            task.abort();
+        }
+    }
+}
+
+impl Shared {
+    /// Deletes segments no queue needs, then enforces the size and age limits.
+    fn truncate(&self) {
+        let Ok(segments) = list_segments(&self.wal_dir) else { return };
+        let current = self.writer.lock().unwrap_or_else(|e| e.into_inner()).segment();
+        let needed = self.queues.iter().map(|q| q.committed_segment.load(Ordering::SeqCst)).min().unwrap_or(current);
+        let mut sizes: Vec<(u64, u64, Option<std::time::SystemTime>)> = Vec::new();
+        for s in segments {
+            let path = segment_path(&self.wal_dir, s);
+            if s < needed.min(current) {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            let meta = std::fs::metadata(&path).ok();
+            sizes.push((s, meta.as_ref().map_or(0, |m| m.len()), meta.and_then(|m| m.modified().ok())));
+        }
+        let mut total: u64 = sizes.iter().map(|s| s.1).sum();
+        let now_ms = self.clock.now_ms();
+        let max_age_ms = self.options.max_age.as_millis().min(i64::MAX as u128) as i64;
+        for (segment, size, modified) in sizes {
+            if segment >= current {
+                break;
+            }
+            let too_big = total > self.options.max_bytes;
+            let too_old = modified.is_some_and(|m| now_ms.saturating_sub(timestamp_ms(m)) > max_age_ms);
+            if !too_big && !too_old {
+                break;
+            }
+            for q in &self.queues {
+                let at = q.read_segment.load(Ordering::SeqCst);
+                if at <= segment {
+                    // What this queue had not sent of the segment is lost to it (counted from
+                    // the segment start: a partly read segment is counted whole).
+                    let n = count_samples(&self.wal_dir, segment, 0);
+                    let counter = if too_big {
+                        &q.metrics.samples_dropped_buffer_size
+                    } else {
+                        &q.metrics.samples_dropped_buffer_age
+                    };
+                    counter.fetch_add(n, Ordering::Relaxed);
+                }
+                q.first_segment.fetch_max(segment + 1, Ordering::SeqCst);
+            }
+            let _ = std::fs::remove_file(segment_path(&self.wal_dir, segment));
+            total = total.saturating_sub(size);
+        }
+    }
+}
+
+impl Appendable for RemoteWriteStorage {
+    fn appender(&self) -> Box<dyn Appender + '_> {
+        Box::new(BufferAppender { shared: &self.shared, samples: Vec::new() })
+    }
+}
+
+struct BufferAppender<'a> {
+    shared: &'a Shared,
+    samples: Vec<(Labels, i64, f64)>,
+}
+
+impl Appender for BufferAppender<'_> {
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), StorageError> {
+        if labels.metric_name().unwrap_or("").is_empty() {
+            return Err(StorageError::InvalidLabels { labels: labels.clone() });
+        }
+        self.samples.push((labels.clone(), t, v));
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), StorageError> {
+        if self.samples.is_empty() {
+            return Ok(());
+        }
+        let rolled = {
+            let mut writer = self.shared.writer.lock().unwrap_or_else(|e| e.into_inner());
+            writer.append(&self.samples).map_err(|e| StorageError::Backend(Box::new(e)))?
+        };
+        self.shared.samples_in.fetch_add(self.samples.len() as u64, Ordering::Relaxed);
+        let highest = self.samples.iter().map(|s| s.1).max().unwrap_or(0).max(0) as u64;
+        self.shared.highest_in_ms.fetch_max(highest, Ordering::Relaxed);
+        self.samples.clear();
+        if rolled {
+            self.shared.truncate();
+        }
+        self.shared.notify.notify_waiters();
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        self.samples.clear();
+    }
+}
+
+struct Queue {
+    shared: Arc<Shared>,
+    q: Arc<QueueShared>,
+    config: RemoteWriteConfig,
+    client: HttpClient,
+    external: Labels,
+    position_path: PathBuf,
+    reader: WalReader,
+    stop: watch::Receiver<bool>,
+    /// A batch interrupted by the last shutdown: its end and the requests already delivered.
+    pending: Option<(Position, Vec<usize>)>,
+}
+
+enum SendOutcome {
+    Sent,
+    Dropped,
+    Stopped,
+}
+
+impl Queue {
+    fn n_shards(&self) -> usize {
+        let qc = &self.config.queue_config;
+        (qc.max_shards.min(4).max(qc.min_shards).max(1)) as usize
+    }
+
+    /// Applies external labels and write relabeling; `None` drops the series.
+    fn series_labels(&self, series: &TimeSeries) -> Option<Labels> {
+        let labels = labels_from_proto(&series.labels).ok()?;
+        let mut builder = LabelsBuilder::new(&labels);
+        for l in self.external.iter() {
+            if labels.get(&l.name).is_none() {
+                builder.set(&l.name, &l.value);
+            }
+        }
+        relabel_builder(&mut builder, &self.config.write_relabel_configs).then(|| builder.labels())
+    }
+
+    /// Reads whole records until `max_samples_per_send` samples or the batch deadline;
+    /// returns the series (relabeled) and the position after the last record read.
+    async fn next_batch(&mut self) -> Option<(Vec<(Labels, TimeSeries)>, Position)> {
+        let max = self.config.queue_config.max_samples_per_send.max(1) as usize;
+        let deadline_after = self.config.queue_config.batch_send_deadline.as_std();
+        let mut batch: Vec<(Labels, TimeSeries)> = Vec::new();
+        let mut n_samples = 0;
+        let mut deadline = None;
+        let mut end = self.reader.position();
+        let until = self.pending.as_ref().map(|p| p.0);
+        loop {
+            if *self.stop.borrow() {
+                return None;
+            }
+            if until.is_some_and(|u| end >= u) {
+                return Some((batch, end));
+            }
+            let notified = self.shared.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            self.reader.skip_to_segment(self.q.first_segment.load(Ordering::SeqCst));
+            match self.reader.next_record() {
+                Ok(ReadOutcome::Record(request, position)) => {
+                    end = position;
+                    self.q.read_segment.store(position.segment, Ordering::SeqCst);
+                    let age_limit = self.config.queue_config.sample_age_limit.as_std().as_millis() as i64;
+                    let oldest_allowed = if age_limit > 0 { self.shared.clock.now_ms() - age_limit } else { i64::MIN };
+                    for mut series in request.timeseries {
+                        let before = series.samples.len();
+                        series.samples.retain(|s| s.timestamp >= oldest_allowed);
+                        let too_old = (before - series.samples.len()) as u64;
+                        self.q.metrics.samples_dropped_too_old.fetch_add(too_old, Ordering::Relaxed);
+                        let n = series.samples.len();
+                        if n == 0 {
+                            continue;
+                        }
+                        match self.series_labels(&series) {
+                            Some(labels) => {
+                                n_samples += n;
+                                batch.push((labels, series));
+                            }
+                            None => {
+                                self.q.metrics.samples_dropped_relabel.fetch_add(n as u64, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    deadline.get_or_insert_with(|| tokio::time::Instant::now() + deadline_after);
+                    if until.is_some() {
+                        continue;
+                    }
+                    if n_samples >= max {
+                        return Some((batch, end));
+                    }
+                    continue;
+                }
+                Ok(ReadOutcome::End) => {
+                    self.q.read_segment.store(self.reader.position().segment, Ordering::SeqCst);
+                }
+                Err(e) => {
+                    eprintln!("remote_write {}: reading the buffer: {e}", self.q.name);
+                }
+            }
+            let wait_until = match deadline {
+                Some(d) if tokio::time::Instant::now() >= d => return Some((batch, end)),
+                Some(d) => d,
+                None => tokio::time::Instant::now() + deadline_after,
+            };
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(wait_until) => {}
+                _ = self.stop.changed() => {}
+            }
+        }
+    }
+
+    async fn run(mut self) {
+        let mut committed = self.reader.position();
+        loop {
+            let Some((batch, end)) = self.next_batch().await else { return };
+            let already = self.pending.take().map(|p| p.1).unwrap_or_default();
+            let state = match self.send_batch(batch, &already).await {
+                Ok(()) => QueueState { committed: end, pending: None },
+                Err(delivered) => QueueState { committed, pending: Some((end, delivered)) },
+            };
+            if let Err(e) = store_state(&self.position_path, &state) {
+                eprintln!("remote_write {}: persisting the send position: {e}", self.q.name);
+            }
+            if state.pending.is_some() {
+                return;
+            }
+            committed = end;
+            self.q.committed_segment.store(end.segment, Ordering::SeqCst);
+        }
+    }
+
+    /// Splits by series hash into shards, sends the shards concurrently (order per series
+    /// kept: a series is always in the same shard and batches go one after the other).
+    /// Requests listed in `already` were delivered before a restart and are skipped. When
+    /// stopped before everything was delivered or dropped, the error lists what was.
+    async fn send_batch(&mut self, batch: Vec<(Labels, TimeSeries)>, already: &[usize]) -> Result<(), Vec<usize>> {
+        let n_shards = self.n_shards();
+        let max = self.config.queue_config.max_samples_per_send.max(1) as usize;
+        let mut shards: Vec<Vec<TimeSeries>> = vec![Vec::new(); n_shards];
+        for (labels, mut series) in batch {
+            let shard = (labels.stable_hash() % n_shards as u64) as usize;
+            series.labels = labels_to_proto(&labels);
+            shards[shard].push(series);
+        }
+        let mut requests = Vec::new();
+        for shard in shards {
+            // Cut each shard into requests of at most max_samples_per_send samples.
+            let mut current = WriteRequest::default();
+            let mut n = 0;
+            for series in shard {
+                if n > 0 && n + series.samples.len() > max {
+                    requests.push(std::mem::take(&mut current));
+                    n = 0;
+                }
+                n += series.samples.len();
+                current.timeseries.push(series);
+            }
+            if n > 0 {
+                requests.push(current);
+            }
+        }
+        let sends = requests.into_iter().enumerate().filter(|(i, _)| !already.contains(i)).map(|(i, r)| {
+            let mut stop = self.stop.clone();
+            let this = &*self;
+            async move { (i, this.send_with_retries(r, &mut stop).await) }
+        });
+        let outcomes = join_all(sends).await;
+        if !outcomes.iter().any(|(_, o)| matches!(o, SendOutcome::Stopped)) {
+            return Ok(());
+        }
+        let mut delivered: Vec<usize> = already.to_vec();
+        delivered.extend(outcomes.iter().filter(|(_, o)| !matches!(o, SendOutcome::Stopped)).map(|(i, _)| *i));
+        delivered.sort_unstable();
+        Err(delivered)
+    }
+
+    async fn send_with_retries(&self, request: WriteRequest, stop: &mut watch::Receiver<bool>) -> SendOutcome {
+        let n_samples: u64 = request.timeseries.iter().map(|s| s.samples.len() as u64).sum();
+        let highest = request.timeseries.iter().flat_map(|s| s.samples.iter().map(|x| x.timestamp)).max().unwrap_or(0);
+        let body = match encode_write_request(&request) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("remote_write {}: encoding: {e}", self.q.name);
+                self.q.metrics.samples_failed.fetch_add(n_samples, Ordering::Relaxed);
+                return SendOutcome::Dropped;
+            }
+        };
+        let qc = &self.config.queue_config;
+        let mut backoff = qc.min_backoff.as_std().max(StdDuration::from_millis(1));
+        let max_backoff = qc.max_backoff.as_std().max(backoff);
+        loop {
+            let mut request = self
+                .client
+                .client
+                .post(&self.config.url)
+                .header(reqwest::header::CONTENT_ENCODING, "snappy")
+                .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
+                .header(reqwest::header::USER_AGENT, concat!("Sextant/", env!("CARGO_PKG_VERSION")))
+                .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+                .timeout(self.config.remote_timeout.as_std())
+                .body(body.clone());
+            for (k, v) in &self.config.headers {
+                request = request.header(k.as_str(), v.as_str());
+            }
+            let result = match self.client.decorate(request) {
+                Ok(r) => r.send().await.map_err(|e| describe_reqwest(&e)),
+                Err(e) => Err(e.to_string()),
+            };
+            let mut wait = backoff;
+            match result {
+                Ok(response) if response.status().is_success() => {
+                    let m = &self.q.metrics;
+                    m.samples_sent.fetch_add(n_samples, Ordering::Relaxed);
+                    m.bytes_sent.fetch_add(body.len() as u64, Ordering::Relaxed);
+                    m.highest_sent_ms.fetch_max(highest.max(0) as u64, Ordering::Relaxed);
+                    return SendOutcome::Sent;
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(StdDuration::from_secs);
+                    if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
+                        let text = response.text().await.unwrap_or_default();
+                        let text: String = text.chars().take(256).collect();
+                        eprintln!(
+                            "remote_write {}: dropping {n_samples} samples: server returned HTTP status {status}: {}",
+                            self.q.name,
+                            text.trim()
+                        );
+                        self.q.metrics.samples_failed.fetch_add(n_samples, Ordering::Relaxed);
+                        return SendOutcome::Dropped;
+                    }
+                    if let Some(after) = retry_after {
+                        wait = after;
+                    }
+                }
+                Err(_) => {}
+            }
+            self.q.metrics.samples_retried.fetch_add(n_samples, Ordering::Relaxed);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return SendOutcome::Stopped,
+            }
+            if *stop.borrow() {
+                return SendOutcome::Stopped;
+            }
+            backoff = (backoff * 2).min(max_backoff);
+        }
+    }
+}
+
+/// Runs futures concurrently on the current task and collects their outputs in order.
+async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if outputs[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}

@@ -1,0 +1,586 @@
+//! One scrape loop per target: fetch over HTTP(S), parse, label, limit, append through the
+//! `Appendable` seam, report the synthetic series, and write staleness markers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use sextant_model::exposition::{Entry, Format, MetricType, Parser};
+use sextant_model::{stale_nan, Appendable, Appender, Clock, Labels, LabelsBuilder, StorageError, METRIC_NAME};
+use tokio::sync::watch;
+
+use crate::client::{describe_reqwest, read_body_limited, HttpClient};
+use crate::config::ScrapeConfig;
+use crate::relabel::relabel_builder;
+use crate::target::Target;
+use crate::Error;
+
+/// The body size limit applied when a job sets none (`body_size_limit: 0`): Prometheus reads
+/// without bound; Sextant keeps a scrape's memory bounded.
+pub const DEFAULT_BODY_SIZE_LIMIT: u64 = 256 << 20;
+
+/// Health of a target as the targets API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetHealth {
+    Unknown,
+    Up,
+    Down,
+}
+
+impl TargetHealth {
+    /// `"up"`, `"down"` or `"unknown"`, as in Prometheus' API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetHealth::Unknown => "unknown",
+            TargetHealth::Up => "up",
+            TargetHealth::Down => "down",
+        }
+    }
+}
+
+/// What the targets API shows about one target.
+#[derive(Debug, Clone)]
+pub struct TargetState {
+    pub scrape_pool: String,
+    pub scrape_url: String,
+    /// Labels after relabeling, without `__`-prefixed ones.
+    pub labels: Labels,
+    /// Labels as discovered, before relabeling.
+    pub discovered_labels: Labels,
+    pub health: TargetHealth,
+    /// Empty after a successful scrape.
+    pub last_error: String,
+    /// Start of the last scrape, ms since the epoch; 0 before the first.
+    pub last_scrape_ms: i64,
+    pub last_scrape_duration: std::time::Duration,
+    pub scrape_interval: std::time::Duration,
+    pub scrape_timeout: std::time::Duration,
+}
+
+/// A metric family's metadata as last exposed by a target.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Metadata {
+    pub metric_type: Option<MetricType>,
+    pub help: String,
+    pub unit: String,
+}
+
+/// The state a scrape manager and the API share with a running loop.
+#[derive(Debug, Clone)]
+pub struct TargetHandle {
+    state: Arc<Mutex<TargetState>>,
+    metadata: Arc<Mutex<HashMap<String, Metadata>>>,
+}
+
+impl TargetHandle {
+    pub fn state(&self) -> TargetState {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Metadata of every family of the last successful scrape, by family name.
+    pub fn metadata(&self) -> HashMap<String, Metadata> {
+        self.metadata.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Counters shared by the loops of a scrape manager, exposed under Prometheus' names by
+/// [`crate::ScrapeManager::metrics_text`].
+#[derive(Debug, Default)]
+pub struct ScrapeCounters {
+    pub exceeded_sample_limit: AtomicU64,
+    pub exceeded_body_size_limit: AtomicU64,
+    pub exceeded_label_limits: AtomicU64,
+    pub sample_out_of_order: AtomicU64,
+    pub sample_duplicate_timestamp: AtomicU64,
+    pub sample_out_of_bounds: AtomicU64,
+    pub scrapes: AtomicU64,
+    pub failed_scrapes: AtomicU64,
+}
+
+/// Counts of one scrape, as the synthetic series report them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScrapeReport {
+    pub up: bool,
+    pub samples_scraped: u64,
+    pub samples_post_metric_relabeling: u64,
+    pub series_added: u64,
+}
+
+/// How a loop ends: a target that went away gets staleness markers; one that is only being
+/// replaced by the same target under a new configuration does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    Stale,
+    Quiet,
+}
+
+#[derive(Debug, Clone)]
+struct CachedSeries {
+    /// `None` when metric relabeling dropped the series.
+    labels: Option<Labels>,
+    hash: u64,
+    /// Generation of the last scrape that exposed this series.
+    seen: u64,
+    /// Generation of the scrape that added the entry.
+    added: u64,
+    /// Whether its last sample took the scrape timestamp (so staleness applies).
+    tracked: bool,
+}
+
+/// A scrape loop for one target. [`ScrapeLoop::scrape_once`] runs one scrape at a given
+/// time (tests drive it directly); [`ScrapeLoop::run`] scrapes on the target's interval
+/// until told to stop.
+pub struct ScrapeLoop {
+    target: Target,
+    config: Arc<ScrapeConfig>,
+    client: HttpClient,
+    storage: Arc<dyn Appendable>,
+    clock: Arc<dyn Clock>,
+    url: String,
+    accept: String,
+    interval: std::time::Duration,
+    timeout: std::time::Duration,
+    /// Raw series text (as exposed) to its final labels, for the series of the last scrape.
+    /// Entries not exposed by the last successful scrape are removed after it.
+    cache: HashMap<Box<[u8]>, CachedSeries>,
+    /// Generation of the last successful scrape (0 before the first).
+    generation: u64,
+    handle: TargetHandle,
+    counters: Arc<ScrapeCounters>,
+}
+
+impl std::fmt::Debug for ScrapeLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScrapeLoop").field("url", &self.url).field("series", &self.cache.len()).finish()
+    }
+}
+
+const REPORT_NAMES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+
+fn parse_duration_label(target: &Target, name: &str, default: crate::Duration) -> std::time::Duration {
+    target.all_labels().get(name).and_then(|v| v.parse::<crate::Duration>().ok()).unwrap_or(default).as_std()
+}
+
+impl ScrapeLoop {
+    pub fn new(
+        target: Target,
+        config: Arc<ScrapeConfig>,
+        storage: Arc<dyn Appendable>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<ScrapeLoop, Error> {
+        let client = HttpClient::new(&config.http, config.enable_compression)?;
+        Ok(ScrapeLoop::with_client(target, config, client, storage, clock))
+    }
+
+    pub(crate) fn with_client(
+        target: Target,
+        config: Arc<ScrapeConfig>,
+        client: HttpClient,
+        storage: Arc<dyn Appendable>,
+        clock: Arc<dyn Clock>,
+    ) -> ScrapeLoop {
+        let interval = parse_duration_label(&target, crate::SCRAPE_INTERVAL_LABEL, config.scrape_interval);
+        let timeout = parse_duration_label(&target, crate::SCRAPE_TIMEOUT_LABEL, config.scrape_timeout);
+        let url = target.url();
+        let state = TargetState {
+            scrape_pool: config.job_name.clone(),
+            scrape_url: url.clone(),
+            labels: target.labels(),
+            discovered_labels: target.discovered_labels().clone(),
+            health: TargetHealth::Unknown,
+            last_error: String::new(),
+            last_scrape_ms: 0,
+            last_scrape_duration: std::time::Duration::ZERO,
+            scrape_interval: interval,
+            scrape_timeout: timeout,
+        };
+        let handle = TargetHandle { state: Arc::new(Mutex::new(state)), metadata: Arc::default() };
+        ScrapeLoop {
+            accept: config.accept_header(),
+            target,
+            config,
+            client,
+            storage,
+            clock,
+            url,
+            interval,
+            timeout,
+            cache: HashMap::new(),
+            generation: 0,
+            handle,
+            counters: Arc::default(),
+        }
+    }
+
+    /// Counts this loop's events into `counters` (shared with other loops).
+    pub fn with_counters(mut self, counters: Arc<ScrapeCounters>) -> ScrapeLoop {
+        self.counters = counters;
+        self
+    }
+
+    /// The shared view of this target's state and metadata.
+    pub fn handle(&self) -> TargetHandle {
+        self.handle.clone()
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// This target's stable offset within the interval: scrapes of many targets spread over
+    /// the interval, and a target keeps its phase across restarts and reloads.
+    pub fn offset(&self) -> std::time::Duration {
+        let interval_ms = self.interval.as_millis().max(1) as u64;
+        let hash = self.target.all_labels().stable_hash();
+        std::time::Duration::from_millis(hash % interval_ms)
+    }
+
+    async fn fetch(&self) -> Result<(Vec<u8>, Format), Error> {
+        let request = self
+            .client
+            .client
+            .get(&self.url)
+            .header(reqwest::header::ACCEPT, &self.accept)
+            .header(reqwest::header::ACCEPT_ENCODING, self.config.accept_encoding_header())
+            .header(reqwest::header::USER_AGENT, concat!("Sextant/", env!("CARGO_PKG_VERSION")))
+            .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", self.timeout.as_secs_f64()));
+        let request = self.client.decorate(request)?;
+        let limit = match self.config.body_size_limit.as_bytes() {
+            0 => DEFAULT_BODY_SIZE_LIMIT,
+            n => n,
+        };
+        let work = async {
+            let response = request.send().await.map_err(|e| Error::scrape(describe_reqwest(&e)))?;
+            if response.status() != reqwest::StatusCode::OK {
+                return Err(Error::scrape(format!("server returned HTTP status {}", response.status())));
+            }
+            let content_type = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let body = read_body_limited(response, limit).await?;
+            Ok((body, Format::from_content_type(&content_type)))
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::scrape(format!("context deadline exceeded: scrape timeout of {:?}", self.timeout))),
+        }
+    }
+
+    /// Scrapes once with `t_ms` as the scrape timestamp, appends and commits, and updates
+    /// the target state. The returned report is what the synthetic series say.
+    pub async fn scrape_once(&mut self, t_ms: i64) -> ScrapeReport {
+        let started = Instant::now();
+        match self.fetch().await {
+            Ok((body, format)) => self.ingest(Ok((&body, format)), t_ms, started),
+            Err(e) => self.ingest(Err(e), t_ms, started),
+        }
+    }
+
+    /// Ingests a body as if a scrape at `t_ms` had returned it: the same limits, labels,
+    /// staleness, synthetic series and target state as [`ScrapeLoop::scrape_once`], without
+    /// HTTP (for pushed or replayed expositions, and benches).
+    pub fn ingest_body(&mut self, body: &[u8], format: Format, t_ms: i64) -> ScrapeReport {
+        self.ingest(Ok((body, format)), t_ms, Instant::now())
+    }
+
+    fn ingest(&mut self, fetched: Result<(&[u8], Format), Error>, t_ms: i64, started: Instant) -> ScrapeReport {
+        let mut report = ScrapeReport::default();
+        let mut metadata = HashMap::new();
+        let storage = Arc::clone(&self.storage);
+        let mut app = storage.appender();
+        let result = match fetched {
+            Ok((body, format)) => self.append_body(&mut *app, body, format, t_ms, &mut report, &mut metadata),
+            Err(e) => Err(e),
+        };
+        let error = match result {
+            Ok(()) => None,
+            Err(e) => {
+                // As Prometheus: drop what was appended and treat the scrape as empty, so
+                // every series of the previous scrape goes stale.
+                app.rollback();
+                report.series_added = 0;
+                report.samples_post_metric_relabeling = 0;
+                let previous = self.generation;
+                self.append_staleness(&mut *app, t_ms, |c| {
+                    c.seen == previous || (c.seen == previous + 1 && c.added <= previous)
+                });
+                self.cache.clear();
+                Some(e)
+            }
+        };
+        report.up = error.is_none();
+        self.counters.scrapes.fetch_add(1, Ordering::Relaxed);
+        if let Some(e) = &error {
+            self.counters.failed_scrapes.fetch_add(1, Ordering::Relaxed);
+            if e.to_string().starts_with("body size limit exceeded") {
+                self.counters.exceeded_body_size_limit.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let duration = started.elapsed();
+        self.append_report(&mut *app, t_ms, &report, duration.as_secs_f64());
+        let commit_error = app.commit().err();
+        let error_text = match (&error, commit_error) {
+            (Some(e), _) => e.to_string(),
+            (None, Some(e)) => e.to_string(),
+            (None, None) => String::new(),
+        };
+        {
+            let mut state = self.handle.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.health = if error_text.is_empty() { TargetHealth::Up } else { TargetHealth::Down };
+            state.last_error = error_text;
+            state.last_scrape_ms = t_ms;
+            state.last_scrape_duration = duration;
+        }
+        if error.is_none() {
+            *self.handle.metadata.lock().unwrap_or_else(|e| e.into_inner()) = metadata;
+        }
+        report
+    }
+
+    fn append_body(
+        &mut self,
+        app: &mut dyn Appender,
+        body: &[u8],
+        format: Format,
+        t_ms: i64,
+        report: &mut ScrapeReport,
+        metadata: &mut HashMap<String, Metadata>,
+    ) -> Result<(), Error> {
+        let config = Arc::clone(&self.config);
+        let generation = self.generation + 1;
+        let mut limit_error = None;
+        for entry in Parser::new(body, format) {
+            let entry =
+                entry.map_err(|e| Error::scrape(format!("parse error at {}:{}: {}", e.line, e.column, e.message)))?;
+            let series = match entry {
+                Entry::Help { name, help } => {
+                    metadata.entry(name.into_owned()).or_default().help = help.into_owned();
+                    continue;
+                }
+                Entry::Type { name, metric_type } => {
+                    metadata.entry(name.into_owned()).or_default().metric_type = Some(metric_type);
+                    continue;
+                }
+                Entry::Unit { name, unit } => {
+                    metadata.entry(name.into_owned()).or_default().unit = unit.to_string();
+                    continue;
+                }
+                Entry::Comment(_) => continue,
+                Entry::Series(series) => series,
+            };
+            report.samples_scraped += 1;
+            if limit_error.is_some() {
+                continue;
+            }
+            let key = series.series();
+            let explicit_ts = config.honor_timestamps && series.timestamp().is_some();
+            let tracked = !explicit_ts || config.track_timestamps_staleness;
+            let labels = match self.cache.get_mut(key) {
+                Some(c) => {
+                    c.seen = generation;
+                    c.tracked = tracked;
+                    c.labels.clone()
+                }
+                None => {
+                    let raw = series.to_labels().map_err(|e| Error::scrape(e.to_string()))?;
+                    let labels = self.finish_labels(&raw, &config).inspect_err(|_| {
+                        self.counters.exceeded_label_limits.fetch_add(1, Ordering::Relaxed);
+                    })?;
+                    let hash = labels.as_ref().map_or(0, |l| l.stable_hash());
+                    if labels.is_some() {
+                        report.series_added += 1;
+                    }
+                    let entry =
+                        CachedSeries { labels: labels.clone(), hash, seen: generation, added: generation, tracked };
+                    self.cache.insert(key.into(), entry);
+                    labels
+                }
+            };
+            let Some(labels) = labels else { continue };
+            report.samples_post_metric_relabeling += 1;
+            if config.sample_limit > 0 && report.samples_post_metric_relabeling > config.sample_limit {
+                self.counters.exceeded_sample_limit.fetch_add(1, Ordering::Relaxed);
+                limit_error = Some(Error::scrape(format!(
+                    "sample limit exceeded: more than {} samples after metric relabeling",
+                    config.sample_limit
+                )));
+                continue;
+            }
+            let t = if explicit_ts { series.timestamp().unwrap_or(t_ms) } else { t_ms };
+            match app.append(&labels, t, series.value()) {
+                Ok(()) => {}
+                Err(StorageError::OutOfOrderSample { .. }) => {
+                    self.counters.sample_out_of_order.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(StorageError::DuplicateSampleForTimestamp { .. }) => {
+                    self.counters.sample_duplicate_timestamp.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(StorageError::OutOfBounds { .. }) => {
+                    self.counters.sample_out_of_bounds.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(e) = limit_error {
+            return Err(e);
+        }
+        let previous = self.generation;
+        self.append_staleness(app, t_ms, |c| c.seen == previous);
+        self.cache.retain(|_, c| c.seen == generation);
+        self.generation = generation;
+        Ok(())
+    }
+
+    /// Stale markers for the tracked series `gone` selects, unless a series with the same
+    /// labels was exposed by this scrape under another spelling.
+    fn append_staleness(&mut self, app: &mut dyn Appender, t_ms: i64, gone: impl Fn(&CachedSeries) -> bool) {
+        let stale: Vec<&CachedSeries> =
+            self.cache.values().filter(|c| c.labels.is_some() && c.tracked && gone(c)).collect();
+        if stale.is_empty() {
+            return;
+        }
+        let current: HashSet<u64> = self.cache.values().filter(|c| !gone(c)).map(|c| c.hash).collect();
+        let mut done = HashSet::new();
+        for c in stale {
+            if let Some(labels) = &c.labels {
+                if !current.contains(&c.hash) && done.insert(c.hash) {
+                    let _ = app.append(labels, t_ms, stale_nan());
+                }
+            }
+        }
+    }
+
+    /// Target labels (with `honor_labels`), metric relabeling and label limits; `None` when
+    /// relabeling drops the series.
+    fn finish_labels(&self, scraped: &Labels, config: &ScrapeConfig) -> Result<Option<Labels>, Error> {
+        let mut builder = LabelsBuilder::new(scraped);
+        let target_labels = self.target.labels();
+        if config.honor_labels {
+            for l in target_labels.iter() {
+                if scraped.get(&l.name).unwrap_or("").is_empty() {
+                    builder.set(&l.name, &l.value);
+                }
+            }
+        } else {
+            for l in target_labels.iter() {
+                if let Some(existing) = scraped.get(&l.name).filter(|v| !v.is_empty()) {
+                    let mut name = format!("exported_{}", l.name);
+                    while scraped.get(&name).is_some_and(|v| !v.is_empty()) {
+                        name = format!("exported_{name}");
+                    }
+                    builder.set(&name, existing);
+                }
+                builder.set(&l.name, &l.value);
+            }
+        }
+        if !relabel_builder(&mut builder, &config.metric_relabel_configs) {
+            return Ok(None);
+        }
+        let labels = builder.labels();
+        if labels.get(METRIC_NAME).unwrap_or("").is_empty() {
+            return Ok(None);
+        }
+        if config.label_limit > 0 && labels.len() as u64 > config.label_limit {
+            return Err(Error::scrape(format!(
+                "label_limit exceeded (metric: {}, number of labels: {}, limit: {})",
+                labels.metric_name().unwrap_or(""),
+                labels.len(),
+                config.label_limit
+            )));
+        }
+        for l in labels.iter() {
+            if config.label_name_length_limit > 0 && l.name.len() as u64 > config.label_name_length_limit {
+                return Err(Error::scrape(format!(
+                    "label_name_length_limit exceeded (metric: {}, label name: {}, limit: {})",
+                    labels.metric_name().unwrap_or(""),
+                    l.name,
+                    config.label_name_length_limit
+                )));
+            }
+            if config.label_value_length_limit > 0 && l.value.len() as u64 > config.label_value_length_limit {
+                return Err(Error::scrape(format!(
+                    "label_value_length_limit exceeded (metric: {}, label name: {}, value: {:?}, limit: {})",
+                    labels.metric_name().unwrap_or(""),
+                    l.name,
+                    &*l.value,
+                    config.label_value_length_limit
+                )));
+            }
+        }
+        Ok(Some(labels))
+    }
+
+    fn report_labels(&self, name: &str) -> Labels {
+        let mut builder = LabelsBuilder::new(&self.target.labels());
+        builder.set(METRIC_NAME, name);
+        builder.labels()
+    }
+
+    fn append_report(&self, app: &mut dyn Appender, t_ms: i64, report: &ScrapeReport, duration_seconds: f64) {
+        let values = [
+            if report.up { 1.0 } else { 0.0 },
+            duration_seconds,
+            report.samples_scraped as f64,
+            report.samples_post_metric_relabeling as f64,
+            report.series_added as f64,
+        ];
+        for (name, value) in REPORT_NAMES.iter().zip(values) {
+            let _ = app.append(&self.report_labels(name), t_ms, value);
+        }
+    }
+
+    /// Ends the loop's series: with [`StopMode::Stale`], every series of the last scrape and
+    /// the synthetic series get a staleness marker at `t_ms`.
+    pub fn stop(&mut self, mode: StopMode, t_ms: i64) {
+        if mode == StopMode::Quiet {
+            return;
+        }
+        let storage = Arc::clone(&self.storage);
+        let mut app = storage.appender();
+        let last = self.generation;
+        self.append_staleness(&mut *app, t_ms, |c| c.seen == last);
+        self.cache.clear();
+        for name in REPORT_NAMES {
+            let _ = app.append(&self.report_labels(name), t_ms, stale_nan());
+        }
+        let _ = app.commit();
+    }
+
+    /// Scrapes every interval, at this target's offset, until `stop` says otherwise; then
+    /// ends as [`ScrapeLoop::stop`] does.
+    pub async fn run(mut self, mut stop: watch::Receiver<Option<StopMode>>) {
+        let interval_ms = self.interval.as_millis().max(1) as i64;
+        let now = self.clock.now_ms();
+        let offset = self.offset().as_millis() as i64;
+        let mut next = now - now.rem_euclid(interval_ms) + offset;
+        if next < now {
+            next += interval_ms;
+        }
+        let start = tokio::time::Instant::now() + std::time::Duration::from_millis((next - now).max(0) as u64);
+        let mut ticks = tokio::time::interval_at(start, self.interval.max(std::time::Duration::from_millis(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                changed = stop.changed() => {
+                    let mode = if changed.is_ok() { (*stop.borrow()).unwrap_or(StopMode::Stale) } else { StopMode::Stale };
+                    let t = self.clock.now_ms();
+                    self.stop(mode, t);
+                    return;
+                }
+            }
+            let t = self.clock.now_ms();
+            self.scrape_once(t).await;
+        }
+    }
+}
