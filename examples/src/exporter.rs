@@ -28,11 +28,53 @@ pub enum ExporterCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Redis metrics, compatible with redis_exporter 1.45 (names, flags, `/scrape?target=`).
+    Redis {
+        /// redis_exporter flags, e.g. --redis.addr=redis://127.0.0.1:6379 --web.listen-address=:9121
+        /// --redis.user=U --redis.password-file=FILE (or env REDIS_ADDR, REDIS_PASSWORD, ...)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// `:9121` means every interface, as in Go.
+fn bind_address(listen: &str) -> String {
+    match listen.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => listen.to_string(),
+    }
+}
+
+/// Serves `router` on `listen` with a one-worker runtime until Ctrl-C or SIGTERM.
+fn serve_router(name: &str, listen: &str, router: axum::Router) -> anyhow::Result<()> {
+    limit_malloc_arenas();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    runtime.block_on(async move {
+        let address = bind_address(listen);
+        let listener =
+            tokio::net::TcpListener::bind(&address).await.with_context(|| format!("listening on {address}"))?;
+        eprintln!("sextant {name} exporter listening on {}", listener.local_addr()?);
+        sextant_exporters::serve(listener, router, shutdown_signal()).await?;
+        Ok(())
+    })
 }
 
 /// Runs the chosen exporter until Ctrl-C or SIGTERM.
 pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
     match command {
+        ExporterCommand::Redis { args } => {
+            if args.iter().any(|a| a == "--help" || a == "-h") {
+                print!("{}", sextant_exporters::RedisConfig::usage());
+                return Ok(());
+            }
+            let config = sextant_exporters::RedisConfig::from_args(args)?;
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
+            let listen = config.listen_address.clone();
+            let exporter = sextant_exporters::RedisExporter::new(config);
+            serve_router("redis", &listen, exporter.router())
+        }
         ExporterCommand::Node { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
                 print!("{}", NodeConfig::usage());

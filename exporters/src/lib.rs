@@ -16,6 +16,8 @@
 //! Exporters, one Cargo feature each:
 //! - `node` (default): [`NodeConfig`], the Linux collectors of node_exporter 1.5.0 with the
 //!   same metric names, labels and flags (`--path.procfs`, `--collector.<name>`, ...).
+//! - `redis` (default): [`RedisExporter`] from [`RedisConfig`], redis_exporter 1.45's metrics
+//!   (`INFO ALL`, keyspace, config, slowlog, latency) and flags, with `/scrape?target=`.
 //!
 //! ```
 //! use sextant_exporters::{blocking, Format, MetricFamily, MetricType, Registry, RegistryConfig};
@@ -47,9 +49,13 @@
 
 mod encode;
 mod error;
+#[cfg(feature = "redis")]
+mod flags;
 #[cfg(feature = "node")]
 mod node;
 mod process;
+#[cfg(feature = "redis")]
+mod redis;
 mod registry;
 mod server;
 
@@ -57,5 +63,7 @@ pub use encode::{Format, MetricFamily, MetricType, Sample};
 pub use error::Error;
 #[cfg(feature = "node")]
 pub use node::NodeConfig;
+#[cfg(feature = "redis")]
+pub use redis::{RedisConfig, RedisExporter};
 pub use registry::{blocking, BlockingCollector, Collector, Registry, RegistryConfig};
 pub use server::{router, serve};
