@@ -35,6 +35,13 @@ pub enum ExporterCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// PostgreSQL metrics, compatible with postgres_exporter 0.11.1; DSN from DATA_SOURCE_NAME.
+    Postgres {
+        /// postgres_exporter flags, e.g. --web.listen-address=:9187 --extend.query-path=queries.yaml
+        /// --disable-settings-metrics --no-collector.bgwriter
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// `:9121` means every interface, as in Go.
@@ -62,6 +69,19 @@ fn serve_router(name: &str, listen: &str, router: axum::Router) -> anyhow::Resul
 /// Runs the chosen exporter until Ctrl-C or SIGTERM.
 pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
     match command {
+        ExporterCommand::Postgres { args } => {
+            if args.iter().any(|a| a == "--help" || a == "-h") {
+                print!("{}", sextant_exporters::PostgresConfig::usage());
+                return Ok(());
+            }
+            let config = sextant_exporters::PostgresConfig::from_args(args)?;
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
+            let listen = config.listen_address.clone();
+            let exporter = sextant_exporters::PostgresExporter::new(config);
+            serve_router("postgres", &listen, exporter.router())
+        }
         ExporterCommand::Redis { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
                 print!("{}", sextant_exporters::RedisConfig::usage());

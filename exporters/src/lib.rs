@@ -18,6 +18,8 @@
 //!   same metric names, labels and flags (`--path.procfs`, `--collector.<name>`, ...).
 //! - `redis` (default): [`RedisExporter`] from [`RedisConfig`], redis_exporter 1.45's metrics
 //!   (`INFO ALL`, keyspace, config, slowlog, latency) and flags, with `/scrape?target=`.
+//! - `postgres` (default): [`PostgresExporter`] from [`PostgresConfig`], postgres_exporter
+//!   0.11.1's default metrics and user queries from a `queries.yaml` (`DATA_SOURCE_NAME`).
 //!
 //! ```
 //! use sextant_exporters::{blocking, Format, MetricFamily, MetricType, Registry, RegistryConfig};
@@ -47,12 +49,16 @@
 //! # }
 //! ```
 
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod builder;
 mod encode;
 mod error;
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 mod flags;
 #[cfg(feature = "node")]
 mod node;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod process;
 #[cfg(feature = "redis")]
 mod redis;
@@ -63,6 +69,8 @@ pub use encode::{Format, MetricFamily, MetricType, Sample};
 pub use error::Error;
 #[cfg(feature = "node")]
 pub use node::NodeConfig;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresConfig, PostgresExporter};
 #[cfg(feature = "redis")]
 pub use redis::{RedisConfig, RedisExporter};
 pub use registry::{blocking, BlockingCollector, Collector, Registry, RegistryConfig};

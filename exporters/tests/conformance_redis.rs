@@ -9,13 +9,13 @@
 #[path = "../../testsupport/shared.rs"]
 mod shared;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod dbsupport;
 
-use regex::Regex;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use dbsupport::{free_port, http_get, start_until, which};
+
 use sextant_exporters::{RedisConfig, RedisExporter};
 
 /// Metric names present on one side only, with the reason.
@@ -40,70 +40,6 @@ const EXPECTED_SERIES_DIFFERENCES: &[(&str, &str)] = &[
     (r"^(MISSING|EXTRA  ) series redis_exporter_build_info\{", "build labels differ by design"),
 ];
 
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| candidate.is_file())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A plain HTTP/1.0 GET; returns the body.
-fn http_get(addr: SocketAddr, path: &str) -> String {
-    // redis_exporter logs "Providing metrics" just before it binds, so the first connect may
-    // be refused; retry for a bounded time (there is no event to wait for).
-    let mut attempts = 0;
-    let mut stream = loop {
-        match TcpStream::connect(addr) {
-            Ok(stream) => break stream,
-            Err(_) if attempts < 100 => {
-                attempts += 1;
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(err) => panic!("connect {addr}: {err}"),
-        }
-    };
-    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: text/plain\r\n\r\n").expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
-    assert!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "{head}");
-    body.to_string()
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `command` and waits until a line of its stderr or stdout contains `ready`.
-fn start_until(mut command: Command, ready: &str, from_stdout: bool) -> Killed {
-    if from_stdout {
-        command.stdout(Stdio::piped()).stderr(Stdio::null());
-    } else {
-        command.stdout(Stdio::null()).stderr(Stdio::piped());
-    }
-    let mut child = command.spawn().expect("spawn");
-    let pipe: Box<dyn Read + Send> =
-        if from_stdout { Box::new(child.stdout.take().unwrap()) } else { Box::new(child.stderr.take().unwrap()) };
-    let mut lines = BufReader::new(pipe).lines();
-    let guard = Killed(child);
-    loop {
-        let line = lines.next().expect("process exited before it was ready").expect("read log");
-        if line.contains(ready) {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    guard
-}
-
 fn redis_cli(port: u16, args: &[&str]) {
     let status = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
@@ -112,25 +48,6 @@ fn redis_cli(port: u16, args: &[&str]) {
         .status()
         .expect("redis-cli");
     assert!(status.success(), "redis-cli {args:?}");
-}
-
-fn compare(tool: &Path, dir: &Path, reference: SocketAddr, ours: SocketAddr, args: &[&str]) -> String {
-    let ref1 = http_get(reference, "/metrics");
-    let cand = http_get(ours, "/metrics");
-    let ref2 = http_get(reference, "/metrics");
-    for (name, text) in [("ref1.prom", &ref1), ("cand.prom", &cand), ("ref2.prom", &ref2)] {
-        std::fs::write(dir.join(name), text).unwrap();
-    }
-    let output = Command::new("python3")
-        .arg(tool)
-        .arg(dir.join("ref1.prom"))
-        .arg(dir.join("cand.prom"))
-        .arg("--ref2")
-        .arg(dir.join("ref2.prom"))
-        .args(args)
-        .output()
-        .expect("run compare_scrapes.py");
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 #[test]
@@ -177,8 +94,14 @@ fn redis_exporter_matches_debian_1_45() {
     let required = shared.join("exporters/redis-763-metrics.txt");
     let required_arg = required.to_string_lossy().into_owned();
     let tool = shared.join("exporters/tools/compare_scrapes.py");
-    let report =
-        compare(&tool, work.path(), reference, ours, &["--ignore", "^(go_|process_)", "--required", &required_arg]);
+    let report = dbsupport::compare(
+        &tool,
+        work.path(),
+        reference,
+        ours,
+        "/metrics",
+        &["--ignore", "^(go_|process_)", "--required", &required_arg],
+    );
 
     // The multi-target endpoint answers for the same server, and a dead one is up 0.
     let target = http_get(ours, &format!("/scrape?target={address}"));
@@ -188,30 +111,14 @@ fn redis_exporter_matches_debian_1_45() {
     let _ = stop.send(());
     drop(runtime);
 
-    let family_line = Regex::new(r"^(MISSING|EXTRA  ) family (\S+) ").unwrap();
-    let summary_line = Regex::new(r"^families ref=(\d+) cand=(\d+) common=(\d+)").unwrap();
-    let expected: Vec<Regex> = EXPECTED_SERIES_DIFFERENCES.iter().map(|(p, _)| Regex::new(p).unwrap()).collect();
-    let mut names = Vec::new();
-    let mut unexpected = Vec::new();
-    let (mut ref_names, mut common) = (0usize, 0usize);
-    for line in report.lines() {
-        if let Some(caps) = family_line.captures(line) {
-            let name = caps.get(2).unwrap().as_str();
-            match EXPECTED_NAME_DIFFERENCES.iter().find(|(n, _)| *n == name) {
-                Some((_, reason)) => names.push(format!("{name} ({reason})")),
-                None => unexpected.push(line.to_string()),
-            }
-        } else if line.starts_with("TYPE") || line.starts_with("LABELS") || line.starts_with("REQUIRED-MISSING") {
-            unexpected.push(line.to_string());
-        } else if let Some(caps) = summary_line.captures(line) {
-            ref_names = caps[1].parse().unwrap();
-            common = caps[3].parse().unwrap();
-        } else if (line.starts_with("MISSING") || line.starts_with("EXTRA") || line.starts_with("VALUE"))
-            && !expected.iter().any(|re| re.is_match(line))
-        {
-            unexpected.push(line.to_string());
-        }
-    }
+    let verdict = dbsupport::judge(&report, EXPECTED_NAME_DIFFERENCES, EXPECTED_SERIES_DIFFERENCES);
+    let (names, unexpected, common, ref_names) = (verdict.names, verdict.unexpected, verdict.common, verdict.ref_names);
+    let ref_text = std::fs::read_to_string(work.path().join("ref1.prom")).unwrap();
+    let cand_text = std::fs::read_to_string(work.path().join("cand.prom")).unwrap();
+    let (both, in_ref) = dbsupport::dashboard_coverage(&required, &ref_text, &cand_text);
+    println!(
+        "conformance redis: dashboard 763: {both} of {in_ref} names the Debian exporter emits are emitted by ours"
+    );
     let differences = if names.is_empty() { "none".to_string() } else { names.join("; ") };
     println!("conformance redis: {common} of {ref_names} metric names match (go_/process_ ignored); differences: {differences}");
     for (pattern, reason) in EXPECTED_SERIES_DIFFERENCES {

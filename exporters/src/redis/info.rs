@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::encode::{MetricFamily, MetricType, Sample};
+pub(crate) use crate::builder::Builder;
+#[cfg(test)]
+use crate::encode::MetricFamily;
+use crate::encode::MetricType;
 
 /// INFO fields exported as gauges: (field, metric name without the namespace).
 const GAUGES: &[(&str, &str)] = &[
@@ -129,54 +132,6 @@ const COUNTERS: &[(&str, &str)] = &[
 
 /// `CONFIG GET *` keys exported as `config_<key>` gauges.
 const CONFIG_GAUGES: &[&str] = &["io-threads", "maxclients", "maxmemory"];
-
-/// Families built up during one scrape, keyed by full name.
-#[derive(Debug, Default)]
-pub(crate) struct Builder {
-    namespace: String,
-    families: BTreeMap<String, MetricFamily>,
-}
-
-impl Builder {
-    pub(crate) fn new(namespace: &str) -> Builder {
-        Builder { namespace: namespace.to_string(), families: BTreeMap::new() }
-    }
-
-    fn full_name(&self, name: &str) -> String {
-        if self.namespace.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}_{name}", self.namespace)
-        }
-    }
-
-    /// Adds a sample to the family `<namespace>_<name>`, creating it on first use.
-    pub(crate) fn add(&mut self, name: &str, help: &str, kind: MetricType, labels: &[(&str, &str)], value: f64) {
-        self.add_sample(name, help, kind, "", labels, value);
-    }
-
-    fn add_sample(
-        &mut self,
-        name: &str,
-        help: &str,
-        kind: MetricType,
-        suffix: &str,
-        labels: &[(&str, &str)],
-        value: f64,
-    ) {
-        let full = self.full_name(name);
-        let fam = self.families.entry(full.clone()).or_insert_with(|| MetricFamily::new(full, help, kind));
-        fam.push_sample(Sample {
-            suffix: suffix.to_string(),
-            labels: labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
-            value,
-        });
-    }
-
-    pub(crate) fn finish(self) -> Vec<MetricFamily> {
-        self.families.into_values().collect()
-    }
-}
 
 /// A number in an INFO value; `ok`/`err` statuses become 1/0 as in redis_exporter.
 fn info_number(value: &str) -> Option<f64> {
