@@ -551,8 +551,8 @@ mod tests {
         add_settings(&mut builder, &data, "h:1");
         let text = render(builder);
         for line in [
-            "pg_settings_work_mem_bytes{server=\"h:1\"} 4194304",
-            "pg_settings_shared_buffers_bytes{server=\"h:1\"} 134217728",
+            "pg_settings_work_mem_bytes{server=\"h:1\"} 4.194304e+06",
+            "pg_settings_shared_buffers_bytes{server=\"h:1\"} 1.34217728e+08",
             "pg_settings_log_min_duration_statement_seconds{server=\"h:1\"} -1",
             "pg_settings_checkpoint_timeout_seconds{server=\"h:1\"} 300",
             "pg_settings_fsync{server=\"h:1\"} 1",
