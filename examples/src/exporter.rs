@@ -35,6 +35,13 @@ pub enum ExporterCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// MySQL/MariaDB metrics, compatible with mysqld_exporter 0.14; DSN from DATA_SOURCE_NAME.
+    Mysql {
+        /// mysqld_exporter flags, e.g. --web.listen-address=:9104 --config.my-cnf=/etc/.my.cnf
+        /// --collect.info_schema.innodb_cmp --no-collect.slave_status
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// PostgreSQL metrics, compatible with postgres_exporter 0.11.1; DSN from DATA_SOURCE_NAME.
     Postgres {
         /// postgres_exporter flags, e.g. --web.listen-address=:9187 --extend.query-path=queries.yaml
@@ -69,6 +76,19 @@ fn serve_router(name: &str, listen: &str, router: axum::Router) -> anyhow::Resul
 /// Runs the chosen exporter until Ctrl-C or SIGTERM.
 pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
     match command {
+        ExporterCommand::Mysql { args } => {
+            if args.iter().any(|a| a == "--help" || a == "-h") {
+                print!("{}", sextant_exporters::MysqlConfig::usage());
+                return Ok(());
+            }
+            let config = sextant_exporters::MysqlConfig::from_args(args)?;
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
+            let listen = config.listen_address.clone();
+            let exporter = sextant_exporters::MysqlExporter::new(config);
+            serve_router("mysql", &listen, exporter.router())
+        }
         ExporterCommand::Postgres { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
                 print!("{}", sextant_exporters::PostgresConfig::usage());

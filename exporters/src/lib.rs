@@ -20,6 +20,8 @@
 //!   (`INFO ALL`, keyspace, config, slowlog, latency) and flags, with `/scrape?target=`.
 //! - `postgres` (default): [`PostgresExporter`] from [`PostgresConfig`], postgres_exporter
 //!   0.11.1's default metrics and user queries from a `queries.yaml` (`DATA_SOURCE_NAME`).
+//! - `mysql` (default): [`MysqlExporter`] from [`MysqlConfig`], mysqld_exporter 0.14's
+//!   default collectors (`DATA_SOURCE_NAME` or `--config.my-cnf`).
 //!
 //! ```
 //! use sextant_exporters::{blocking, Format, MetricFamily, MetricType, Registry, RegistryConfig};
@@ -49,12 +51,14 @@
 //! # }
 //! ```
 
-#[cfg(any(feature = "redis", feature = "postgres"))]
+#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql"))]
 mod builder;
 mod encode;
 mod error;
-#[cfg(any(feature = "redis", feature = "postgres"))]
+#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql"))]
 mod flags;
+#[cfg(feature = "mysql")]
+mod mysql;
 #[cfg(feature = "node")]
 mod node;
 #[cfg(feature = "postgres")]
@@ -67,6 +71,8 @@ mod server;
 
 pub use encode::{Format, MetricFamily, MetricType, Sample};
 pub use error::Error;
+#[cfg(feature = "mysql")]
+pub use mysql::{MysqlConfig, MysqlExporter};
 #[cfg(feature = "node")]
 pub use node::NodeConfig;
 #[cfg(feature = "postgres")]

@@ -248,17 +248,6 @@ pub(crate) fn parse_user_queries(text: &str) -> Result<Vec<QuerySpec>, String> {
     Ok(out)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
 /// A PostgreSQL `timestamptz` in ISO style (`2026-11-22 05:00:00.123456+00`) as Unix seconds.
 fn parse_timestamp(text: &str) -> Option<f64> {
     let bytes = text.as_bytes();
@@ -282,7 +271,7 @@ fn parse_timestamp(text: &str) -> Option<f64> {
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return None;
     }
-    let days = days_from_civil(year, month, day);
+    let days = crate::builder::days_from_civil(year, month, day);
     Some((days * 86400 + hour * 3600 + minute * 60 - offset) as f64 + seconds)
 }
 
