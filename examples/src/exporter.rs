@@ -35,6 +35,12 @@ pub enum ExporterCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Blackbox probes, compatible with blackbox_exporter 0.23 (`/probe?module=&target=`).
+    Blackbox {
+        /// blackbox_exporter flags, e.g. --config.file=blackbox.yml --web.listen-address=:9115
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// MySQL/MariaDB metrics, compatible with mysqld_exporter 0.14; DSN from DATA_SOURCE_NAME.
     Mysql {
         /// mysqld_exporter flags, e.g. --web.listen-address=:9104 --config.my-cnf=/etc/.my.cnf
@@ -76,6 +82,16 @@ fn serve_router(name: &str, listen: &str, router: axum::Router) -> anyhow::Resul
 /// Runs the chosen exporter until Ctrl-C or SIGTERM.
 pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
     match command {
+        ExporterCommand::Blackbox { args } => {
+            if args.iter().any(|a| a == "--help" || a == "-h") {
+                print!("{}", sextant_exporters::BlackboxConfig::usage());
+                return Ok(());
+            }
+            let config = sextant_exporters::BlackboxConfig::from_args(args)?;
+            let listen = config.listen_address.clone();
+            let exporter = sextant_exporters::BlackboxExporter::new(config);
+            serve_router("blackbox", &listen, exporter.router())
+        }
         ExporterCommand::Mysql { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
                 print!("{}", sextant_exporters::MysqlConfig::usage());

@@ -22,6 +22,8 @@
 //!   0.11.1's default metrics and user queries from a `queries.yaml` (`DATA_SOURCE_NAME`).
 //! - `mysql` (default): [`MysqlExporter`] from [`MysqlConfig`], mysqld_exporter 0.14's
 //!   default collectors (`DATA_SOURCE_NAME` or `--config.my-cnf`).
+//! - `blackbox` (default): [`BlackboxExporter`] from [`BlackboxConfig`], blackbox_exporter's
+//!   `/probe?module=&target=` with modules from a `blackbox.yml` (http and tcp probers).
 //!
 //! ```
 //! use sextant_exporters::{blocking, Format, MetricFamily, MetricType, Registry, RegistryConfig};
@@ -51,11 +53,13 @@
 //! # }
 //! ```
 
-#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql"))]
+#[cfg(feature = "blackbox")]
+mod blackbox;
+#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql", feature = "blackbox"))]
 mod builder;
 mod encode;
 mod error;
-#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql"))]
+#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql", feature = "blackbox"))]
 mod flags;
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -69,6 +73,8 @@ mod redis;
 mod registry;
 mod server;
 
+#[cfg(feature = "blackbox")]
+pub use blackbox::{BlackboxConfig, BlackboxExporter};
 pub use encode::{Format, MetricFamily, MetricType, Sample};
 pub use error::Error;
 #[cfg(feature = "mysql")]

@@ -33,7 +33,10 @@ async fn metrics(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> R
 
 /// Encodes `families` in the format the request's `Accept` header asks for, gzip-compressed
 /// when it accepts that.
-#[cfg_attr(not(any(feature = "redis", feature = "postgres", feature = "mysql")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "redis", feature = "postgres", feature = "mysql", feature = "blackbox")),
+    allow(dead_code)
+)]
 pub(crate) fn families_response(mut families: Vec<MetricFamily>, headers: &HeaderMap) -> Response {
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     crate::encode::normalize(&mut families);
