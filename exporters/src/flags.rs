@@ -2,6 +2,12 @@
 //! `--name value`, the single-dash `-name=value`, and booleans as `--name`, `--no-name` or
 //! `--name=false`, as kingpin and Go's `flag` package accept them.
 
+// Each exporter uses a different subset of these helpers.
+#![cfg_attr(
+    not(all(feature = "redis", feature = "postgres", feature = "mysql", feature = "blackbox")),
+    allow(dead_code)
+)]
+
 use crate::Error;
 
 pub(crate) fn flag_error(flag: &str, message: impl Into<String>) -> Error {
