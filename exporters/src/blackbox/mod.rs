@@ -1,6 +1,8 @@
 //! A blackbox exporter compatible with blackbox_exporter 0.23's `/probe?module=&target=` for
-//! the `http` (plain HTTP) and `tcp` probers, with modules from a `blackbox.yml` in its
+//! the `http` (plain HTTP), `tcp` and `icmp` (IPv4, raw socket) probers, with modules from a `blackbox.yml` in its
 //! format and its `probe_*` metric names.
+
+mod icmp;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -579,6 +581,50 @@ async fn probe_tcp(builder: &mut Builder, module: &Module, target: &str) -> bool
     }
 }
 
+async fn probe_icmp(builder: &mut Builder, module: &Module, target: &str, timeout: Duration) -> bool {
+    let start = Instant::now();
+    let addr = match resolve(builder, target, 0, module.ip4).await {
+        Ok(addr) => addr,
+        Err(message) => {
+            eprintln!("blackbox: {message}");
+            return false;
+        }
+    };
+    let help = "Duration of icmp request by phase";
+    builder.add(
+        "probe_icmp_duration_seconds",
+        help,
+        MetricType::Gauge,
+        &[("phase", "resolve")],
+        start.elapsed().as_secs_f64(),
+    );
+    let IpAddr::V4(v4) = addr.ip() else {
+        eprintln!("blackbox: icmp to IPv6 {target} is not supported yet");
+        return false;
+    };
+    match tokio::task::spawn_blocking(move || icmp::ping(v4, timeout)).await {
+        Ok(Ok((setup, rtt, ttl))) => {
+            builder.add("probe_icmp_duration_seconds", help, MetricType::Gauge, &[("phase", "setup")], setup);
+            builder.add("probe_icmp_duration_seconds", help, MetricType::Gauge, &[("phase", "rtt")], rtt);
+            builder.add(
+                "probe_icmp_reply_hop_limit",
+                "Replied packet hop limit (TTL for ipv4)",
+                MetricType::Gauge,
+                &[],
+                ttl as f64,
+            );
+            true
+        }
+        Ok(Err(message)) => {
+            eprintln!("blackbox: icmp {target}: {message}");
+            builder.add("probe_icmp_duration_seconds", help, MetricType::Gauge, &[("phase", "setup")], 0.0);
+            builder.add("probe_icmp_duration_seconds", help, MetricType::Gauge, &[("phase", "rtt")], 0.0);
+            false
+        }
+        Err(_) => false,
+    }
+}
+
 impl BlackboxExporter {
     /// An exporter for `config`.
     pub fn new(config: BlackboxConfig) -> BlackboxExporter {
@@ -597,6 +643,7 @@ impl BlackboxExporter {
             match module.prober.as_str() {
                 "http" => probe_http(&mut inner, module, target).await,
                 "tcp" => probe_tcp(&mut inner, module, target).await,
+                "icmp" => probe_icmp(&mut inner, module, target, timeout).await,
                 other => {
                     eprintln!("blackbox: prober {other} is not implemented yet");
                     false
