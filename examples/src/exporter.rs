@@ -40,6 +40,33 @@ pub enum ExporterCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Redis metrics, compatible with redis_exporter 1.45 (names, flags, `/scrape?target=`).
+    Redis {
+        /// redis_exporter flags, e.g. --redis.addr=redis://127.0.0.1:6379 --web.listen-address=:9121
+        /// --redis.user=U --redis.password-file=FILE (or env REDIS_ADDR, REDIS_PASSWORD, ...)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Blackbox probes, compatible with blackbox_exporter 0.23 (`/probe?module=&target=`).
+    Blackbox {
+        /// blackbox_exporter flags, e.g. --config.file=blackbox.yml --web.listen-address=:9115
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// MySQL/MariaDB metrics, compatible with mysqld_exporter 0.14; DSN from DATA_SOURCE_NAME.
+    Mysql {
+        /// mysqld_exporter flags, e.g. --web.listen-address=:9104 --config.my-cnf=/etc/.my.cnf
+        /// --collect.info_schema.innodb_cmp --no-collect.slave_status
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// PostgreSQL metrics, compatible with postgres_exporter 0.11.1; DSN from DATA_SOURCE_NAME.
+    Postgres {
+        /// postgres_exporter flags, e.g. --web.listen-address=:9187 --extend.query-path=queries.yaml
+        /// --disable-settings-metrics --no-collector.bgwriter
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Serves `registry` on `listen_address` until Ctrl-C or SIGTERM (the Docker exporters).
@@ -56,10 +83,7 @@ fn serve_registry(
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let address = match listen_address.strip_prefix(':') {
-            Some(port) => format!("0.0.0.0:{port}"),
-            None => listen_address.to_string(),
-        };
+        let address = bind_address(listen_address);
         let listener =
             tokio::net::TcpListener::bind(&address).await.with_context(|| format!("listening on {address}"))?;
         eprintln!("sextant {name} exporter listening on {}", listener.local_addr()?);
@@ -68,6 +92,28 @@ fn serve_registry(
             eprintln!("collector {collector} failed: {error}");
         }
         let router = sextant_exporters::router(registry, telemetry_path);
+        sextant_exporters::serve(listener, router, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// `:9121` means every interface, as in Go.
+fn bind_address(listen: &str) -> String {
+    match listen.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => listen.to_string(),
+    }
+}
+
+/// Serves `router` on `listen` with a one-worker runtime until Ctrl-C or SIGTERM.
+fn serve_router(name: &str, listen: &str, router: axum::Router) -> anyhow::Result<()> {
+    limit_malloc_arenas();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    runtime.block_on(async move {
+        let address = bind_address(listen);
+        let listener =
+            tokio::net::TcpListener::bind(&address).await.with_context(|| format!("listening on {address}"))?;
+        eprintln!("sextant {name} exporter listening on {}", listener.local_addr()?);
         sextant_exporters::serve(listener, router, shutdown_signal()).await?;
         Ok(())
     })
@@ -91,6 +137,55 @@ pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
             }
             let config = LogConfig::from_args(args)?;
             serve_registry("log", config.registry()?, &config.listen_address, &config.telemetry_path)
+        }
+        ExporterCommand::Blackbox { args } => {
+            if args.iter().any(|a| a == "--help" || a == "-h") {
+                print!("{}", sextant_exporters::BlackboxConfig::usage());
+                return Ok(());
+            }
+            let config = sextant_exporters::BlackboxConfig::from_args(args)?;
+            let listen = config.listen_address.clone();
+            let exporter = sextant_exporters::BlackboxExporter::new(config);
+            serve_router("blackbox", &listen, exporter.router())
+        }
+        ExporterCommand::Mysql { args } => {
+            if args.iter().any(|a| a == "--help" || a == "-h") {
+                print!("{}", sextant_exporters::MysqlConfig::usage());
+                return Ok(());
+            }
+            let config = sextant_exporters::MysqlConfig::from_args(args)?;
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
+            let listen = config.listen_address.clone();
+            let exporter = sextant_exporters::MysqlExporter::new(config);
+            serve_router("mysql", &listen, exporter.router())
+        }
+        ExporterCommand::Postgres { args } => {
+            if args.iter().any(|a| a == "--help" || a == "-h") {
+                print!("{}", sextant_exporters::PostgresConfig::usage());
+                return Ok(());
+            }
+            let config = sextant_exporters::PostgresConfig::from_args(args)?;
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
+            let listen = config.listen_address.clone();
+            let exporter = sextant_exporters::PostgresExporter::new(config);
+            serve_router("postgres", &listen, exporter.router())
+        }
+        ExporterCommand::Redis { args } => {
+            if args.iter().any(|a| a == "--help" || a == "-h") {
+                print!("{}", sextant_exporters::RedisConfig::usage());
+                return Ok(());
+            }
+            let config = sextant_exporters::RedisConfig::from_args(args)?;
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
+            let listen = config.listen_address.clone();
+            let exporter = sextant_exporters::RedisExporter::new(config);
+            serve_router("redis", &listen, exporter.router())
         }
         ExporterCommand::Node { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {

@@ -20,6 +20,14 @@
 //!   named by the Docker Engine API.
 //! - `log`: `LogConfig`, Logporter's `docker_*` families from the Docker Engine API and log
 //!   line counters (per stream and per pattern) for containers and log files.
+//! - `redis` (default): [`RedisExporter`] from [`RedisConfig`], redis_exporter 1.45's metrics
+//!   (`INFO ALL`, keyspace, config, slowlog, latency) and flags, with `/scrape?target=`.
+//! - `postgres` (default): [`PostgresExporter`] from [`PostgresConfig`], postgres_exporter
+//!   0.11.1's default metrics and user queries from a `queries.yaml` (`DATA_SOURCE_NAME`).
+//! - `mysql` (default): [`MysqlExporter`] from [`MysqlConfig`], mysqld_exporter 0.14's
+//!   default collectors (`DATA_SOURCE_NAME` or `--config.my-cnf`).
+//! - `blackbox` (default): [`BlackboxExporter`] from [`BlackboxConfig`], blackbox_exporter's
+//!   `/probe?module=&target=` with modules from a `blackbox.yml` (http and tcp probers).
 //!
 //! ```
 //! use sextant_exporters::{blocking, Format, MetricFamily, MetricType, Registry, RegistryConfig};
@@ -57,9 +65,21 @@ mod encode;
 mod error;
 #[cfg(feature = "log")]
 mod log;
+#[cfg(feature = "blackbox")]
+mod blackbox;
+#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql", feature = "blackbox"))]
+mod builder;
+#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql", feature = "blackbox"))]
+mod flags;
+#[cfg(feature = "mysql")]
+mod mysql;
 #[cfg(feature = "node")]
 mod node;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod process;
+#[cfg(feature = "redis")]
+mod redis;
 mod registry;
 mod server;
 
@@ -69,7 +89,15 @@ pub use encode::{Format, MetricFamily, MetricType, Sample};
 pub use error::Error;
 #[cfg(feature = "log")]
 pub use log::LogConfig;
+#[cfg(feature = "blackbox")]
+pub use blackbox::{BlackboxConfig, BlackboxExporter};
+#[cfg(feature = "mysql")]
+pub use mysql::{MysqlConfig, MysqlExporter};
 #[cfg(feature = "node")]
 pub use node::NodeConfig;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresConfig, PostgresExporter};
+#[cfg(feature = "redis")]
+pub use redis::{RedisConfig, RedisExporter};
 pub use registry::{blocking, BlockingCollector, Collector, Registry, RegistryConfig};
 pub use server::{router, serve};

@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::encode::Format;
+use crate::encode::{Format, MetricFamily};
 use crate::{Error, Registry};
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -28,8 +28,32 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 async fn metrics(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> Response {
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let body = registry.encode(format).await;
+    text_response(body, format, &headers)
+}
+
+/// Encodes `families` in the format the request's `Accept` header asks for, gzip-compressed
+/// when it accepts that.
+#[cfg_attr(
+    not(any(feature = "redis", feature = "postgres", feature = "mysql", feature = "blackbox")),
+    allow(dead_code)
+)]
+pub(crate) fn families_response(mut families: Vec<MetricFamily>, headers: &HeaderMap) -> Response {
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    crate::encode::normalize(&mut families);
+    let mut body = String::with_capacity(16 * 1024);
+    match format {
+        Format::Text004 => crate::encode::write_text(&mut body, &families),
+        Format::OpenMetrics => {
+            crate::encode::write_openmetrics(&mut body, &families);
+            body.push_str("# EOF\n");
+        }
+    }
+    text_response(body, format, headers)
+}
+
+fn text_response(body: String, format: Format, headers: &HeaderMap) -> Response {
     let content_type = HeaderValue::from_static(format.content_type());
-    if accepts_gzip(&headers) {
+    if accepts_gzip(headers) {
         let mut encoder =
             flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
         if encoder.write_all(body.as_bytes()).is_ok() {

@@ -1,0 +1,119 @@
+//! Differential test of the blackbox exporter against Debian's `prometheus-blackbox-exporter`
+//! 0.23, as `../shared/exporters/recipes/blackbox.sh` does: a Python HTTP server on a free
+//! loopback port, the same `blackbox.yml` for both, and the same probes compared by
+//! `../shared/exporters/tools/compare_scrapes.py`.
+//!
+//! Skips (with a printed reason) without `prometheus-blackbox-exporter` or `python3`.
+
+#[path = "../../testsupport/shared.rs"]
+mod shared;
+
+mod dbsupport;
+
+use std::net::SocketAddr;
+use std::process::Command;
+
+use dbsupport::{free_port, http_get, judge, missing, start_until};
+use sextant_exporters::{BlackboxConfig, BlackboxExporter};
+
+/// Series-level differences that are expected (regexes over compare_scrapes.py's lines).
+const EXPECTED_SERIES_DIFFERENCES: &[(&str, &str)] = &[(
+    r"^VALUE   probe_(duration_seconds|dns_lookup_time_seconds|http_duration_seconds|icmp_duration_seconds)\{",
+    "timings of each probe",
+)];
+
+#[test]
+fn blackbox_exporter_matches_debian_0_23() {
+    let Some(shared) = shared::shared_dir("blackbox") else { return };
+    if let Some(program) = missing(&["prometheus-blackbox-exporter", "python3"]) {
+        println!(
+            "conformance blackbox: skipped, {program} is not installed (apt-get install prometheus-blackbox-exporter)"
+        );
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let www = dir.join("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(www.join("index.html"), "hello blackbox\n").unwrap();
+    let http_port = free_port();
+    let mut server = Command::new("python3");
+    server.args(["-u", "-m", "http.server", &http_port.to_string(), "--bind", "127.0.0.1"]).current_dir(&www);
+    let _server = start_until(server, "Serving HTTP", true);
+    let config_file = dir.join("blackbox.yml");
+    std::fs::write(
+        &config_file,
+        "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n\
+         \x20 http_fail_regexp:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      fail_if_body_not_matches_regexp: [\"this will not match\"]\n\
+         \x20 http_404:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      valid_status_codes: [404]\n\
+         \x20 tcp_connect:\n    prober: tcp\n    tcp:\n      preferred_ip_protocol: ip4\n\
+         \x20 icmp:\n    prober: icmp\n    icmp:\n      preferred_ip_protocol: ip4\n",
+    )
+    .unwrap();
+    let reference_port = free_port();
+    let mut reference = Command::new("prometheus-blackbox-exporter");
+    reference
+        .arg(format!("--config.file={}", config_file.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{reference_port}"));
+    let _reference = start_until(reference, "Listening on", false);
+    let reference: SocketAddr = format!("127.0.0.1:{reference_port}").parse().unwrap();
+
+    let config = BlackboxConfig::from_args([format!("--config.file={}", config_file.display())]).unwrap();
+    let exporter = BlackboxExporter::new(config);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let ours = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    runtime.spawn(sextant_exporters::serve(listener, exporter.router(), async move {
+        let _ = stopped.await;
+    }));
+
+    let tool = shared.join("exporters/tools/compare_scrapes.py");
+    let closed = free_port();
+    // Raw ICMP sockets need root (or CAP_NET_RAW); without, that probe is left out.
+    let root = dbsupport::run(Command::new("id").arg("-u")).trim() == "0";
+    let mut probes = vec![
+        ("http_2xx", format!("http://127.0.0.1:{http_port}/")),
+        ("http_fail_regexp", format!("http://127.0.0.1:{http_port}/")),
+        ("http_404", format!("http://127.0.0.1:{http_port}/missing")),
+        ("http_2xx", format!("http://127.0.0.1:{closed}/")),
+        ("tcp_connect", format!("127.0.0.1:{http_port}")),
+        ("tcp_connect", format!("127.0.0.1:{closed}")),
+    ];
+    if root {
+        probes.push(("icmp", "127.0.0.1".to_string()));
+    } else {
+        println!("conformance blackbox: icmp probe left out, not root");
+    }
+    let mut matched = 0;
+    let mut total = 0;
+    let mut unexpected = Vec::new();
+    for (module, target) in &probes {
+        let path = format!("/probe?module={module}&target={target}");
+        std::fs::write(dir.join("ref.prom"), http_get(reference, &path)).unwrap();
+        std::fs::write(dir.join("cand.prom"), http_get(ours, &path)).unwrap();
+        let output = Command::new("python3")
+            .arg(&tool)
+            .arg(dir.join("ref.prom"))
+            .arg(dir.join("cand.prom"))
+            .args(["--rel-tol", "0"])
+            .output()
+            .expect("compare_scrapes.py");
+        let report = String::from_utf8_lossy(&output.stdout).into_owned();
+        let verdict = judge(&report, &[], EXPECTED_SERIES_DIFFERENCES);
+        matched += verdict.common;
+        total += verdict.ref_names;
+        unexpected.extend(verdict.unexpected.into_iter().map(|l| format!("{module} {target}: {l}")));
+    }
+    // An unknown module is a 400, as in blackbox_exporter.
+    let (status, _) = dbsupport::http_get_status(ours, "/probe?module=nope&target=127.0.0.1:1");
+    assert_eq!(status, 400);
+    let _ = stop.send(());
+    drop(runtime);
+    println!(
+        "conformance blackbox: {matched} of {total} metric names match over {} probes (http 2xx, regex failure, 404 expected, refused; tcp open, refused; icmp); \
+         not implemented: https/TLS, dns, icmp over IPv6, grpc probers",
+        probes.len()
+    );
+    assert!(unexpected.is_empty(), "unexpected differences:\n{}", unexpected.join("\n"));
+}
