@@ -57,20 +57,20 @@
 //! # }
 //! ```
 
+#[cfg(feature = "blackbox")]
+mod blackbox;
+#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql", feature = "blackbox"))]
+mod builder;
 #[cfg(feature = "container")]
 mod container;
 #[cfg(any(feature = "container", feature = "log"))]
 mod docker;
 mod encode;
 mod error;
-#[cfg(feature = "log")]
-mod log;
-#[cfg(feature = "blackbox")]
-mod blackbox;
-#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql", feature = "blackbox"))]
-mod builder;
 #[cfg(any(feature = "redis", feature = "postgres", feature = "mysql", feature = "blackbox"))]
 mod flags;
+#[cfg(feature = "log")]
+mod log;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "node")]
@@ -83,14 +83,14 @@ mod redis;
 mod registry;
 mod server;
 
+#[cfg(feature = "blackbox")]
+pub use blackbox::{BlackboxConfig, BlackboxExporter};
 #[cfg(feature = "container")]
 pub use container::ContainerConfig;
 pub use encode::{Format, MetricFamily, MetricType, Sample};
 pub use error::Error;
 #[cfg(feature = "log")]
 pub use log::LogConfig;
-#[cfg(feature = "blackbox")]
-pub use blackbox::{BlackboxConfig, BlackboxExporter};
 #[cfg(feature = "mysql")]
 pub use mysql::{MysqlConfig, MysqlExporter};
 #[cfg(feature = "node")]
