@@ -38,15 +38,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod block;
 mod chunk;
+mod compact;
 mod db;
 mod error;
 mod fs;
 mod head;
 mod wal;
 
+pub use block::{new_ulid, open_blocks, write_block, Block, BlockMeta, BlockStats, BLOCK_FORMAT_VERSION};
 pub use chunk::{XorChunk, XorIterator, SAMPLES_PER_CHUNK};
-pub use db::{Db, Options};
+pub use db::{CompactStats, Db, DbQuerier, Options};
 pub use error::Error;
 pub use fs::{AppendFile, FaultyFileSystem, FileSystem, StdFileSystem};
 pub use head::{Head, HeadAppender, HeadOptions, HeadQuerier, HeadStats, SeriesRef};
