@@ -154,7 +154,7 @@ fn decimal_exponent(values: &[f64]) -> Option<usize> {
         for &v in values {
             let x = v * p;
             let r = x.round();
-            if !(r.abs() < 9.0e15) || ((r as i64) as f64 / p).to_bits() != v.to_bits() {
+            if r.is_nan() || r.abs() >= 9.0e15 || ((r as i64) as f64 / p).to_bits() != v.to_bits() {
                 continue 'exp;
             }
         }
@@ -303,12 +303,7 @@ fn block_err(path: &Path, message: impl Into<String>) -> Error {
 /// Writes a block of `series` (sorted by labels, samples sorted by time, none empty) into
 /// `parent/<ulid>`: files go to `parent/<ulid>.tmp`, are fsynced, and the directory is renamed,
 /// so a crash leaves either no block or a complete one. Returns the new block's metadata.
-pub fn write_block(
-    parent: &Path,
-    series: &[(Labels, Vec<(i64, f64)>)],
-    level: u32,
-    parents: Vec<String>,
-) -> Result<BlockMeta, Error> {
+pub fn write_block(parent: &Path, series: &[SeriesData], level: u32, parents: Vec<String>) -> Result<BlockMeta, Error> {
     let ulid = new_ulid();
     let tmp = parent.join(format!("{ulid}.tmp"));
     let final_dir = parent.join(&ulid);
@@ -437,6 +432,12 @@ pub fn write_block(
     sync_dir(parent).map_err(io)?;
     Ok(meta)
 }
+
+/// One series with its samples, sorted by time.
+pub type SeriesData = (Labels, Vec<(i64, f64)>);
+
+/// A block directory that failed to open, with the reason.
+pub type FailedBlock = (PathBuf, String);
 
 /// A deleted range of one series of a block.
 pub(crate) type Tombstone = (u32, i64, i64);
@@ -654,12 +655,7 @@ impl Block {
     }
 
     /// Series matching `matchers` with samples in `[mint, maxt]`, tombstones applied.
-    pub(crate) fn select(
-        &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, Error> {
+    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<SeriesData>, Error> {
         if self.meta.stats.samples == 0 || self.meta.max_time < mint || self.meta.min_time > maxt {
             return Ok(Vec::new());
         }
@@ -747,7 +743,7 @@ impl Block {
     }
 
     /// Every series of the block with tombstones applied (for compaction).
-    pub(crate) fn all_series(&self) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, Error> {
+    pub(crate) fn all_series(&self) -> Result<Vec<SeriesData>, Error> {
         self.select(&[], i64::MIN, i64::MAX)
     }
 }
@@ -755,7 +751,7 @@ impl Block {
 /// Opens every block directory under `dir`. Leftover `*.tmp` directories (an interrupted write)
 /// are removed; blocks replaced by a finished merge (listed as `parents` of a present block) are
 /// deleted; blocks that fail to open are skipped and returned with the reason.
-pub fn open_blocks(dir: &Path) -> Result<(Vec<Block>, Vec<(PathBuf, String)>), Error> {
+pub fn open_blocks(dir: &Path) -> Result<(Vec<Block>, Vec<FailedBlock>), Error> {
     let io = |e: std::io::Error| Error::Open { path: dir.to_path_buf(), source: e };
     let mut blocks = Vec::new();
     let mut failed = Vec::new();
@@ -860,9 +856,9 @@ mod tests {
             (vec![], 99),
             (vec![(5, 1.0)], 0),
             ((0..100).map(|i| (t(i), 3.25)).collect(), 0),
-            ((0..100).map(|i| (t(i), i as f64 * 0.01)).collect(), 1),
+            ((0..100).map(|i| (t(i), i as f64 / 100.0)).collect(), 1),
             ((0..100).map(|i| (t(i), (i * 4096) as f64)).collect(), 1),
-            ((0..100).map(|i| (t(i), -(i as f64) * 1.5)).collect(), 1),
+            ((1..100).map(|i| (t(i), -(i as f64) * 1.5)).collect(), 1),
             ((0..100).map(|i| (t(i), (i as f64).sqrt())).collect(), 2),
             (vec![(1, 1.0), (2, f64::from_bits(0x7ff0000000000002)), (3, 2.0)], 2),
             (vec![(1, f64::INFINITY), (2, 2.0)], 2),

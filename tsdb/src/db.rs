@@ -13,7 +13,7 @@ use sextant_model::{
     StorageError, ValueType,
 };
 
-use crate::block::{open_blocks, write_block, Block, VecIterator};
+use crate::block::{open_blocks, write_block, Block, FailedBlock, SeriesData, VecIterator};
 use crate::compact;
 
 use crate::fs::{FileSystem, StdFileSystem};
@@ -61,7 +61,7 @@ pub struct Db {
     wal: Option<Wal>,
     replay: ReplayStats,
     blocks: RwLock<Vec<Arc<Block>>>,
-    failed_blocks: Vec<(PathBuf, String)>,
+    failed_blocks: Vec<FailedBlock>,
     /// Head data before this is persisted in blocks.
     persisted_until: AtomicI64,
     compaction: Mutex<()>,
@@ -168,7 +168,7 @@ impl Db {
 
     /// Block directories that failed to open (bad checksum, truncated file…), with the reason;
     /// they are skipped, the rest is served.
-    pub fn failed_blocks(&self) -> &[(PathBuf, String)] {
+    pub fn failed_blocks(&self) -> &[FailedBlock] {
         &self.failed_blocks
     }
 
@@ -268,7 +268,7 @@ impl Db {
                 merged.entry(labels).or_default().extend(samples);
             }
         }
-        let data: Vec<(Labels, Vec<(i64, f64)>)> = merged
+        let data: Vec<SeriesData> = merged
             .into_iter()
             .map(|(l, mut s)| {
                 s.sort_by_key(|x| x.0);
@@ -407,7 +407,7 @@ fn all_series_matcher() -> Matcher {
 }
 
 /// Every series `querier` selects, samples collected.
-fn collect_series(querier: &dyn Querier, matchers: &[Matcher]) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, Error> {
+fn collect_series(querier: &dyn Querier, matchers: &[Matcher]) -> Result<Vec<SeriesData>, Error> {
     let storage = |e: StorageError| Error::Block { path: PathBuf::new(), message: e.to_string() };
     let mut out = Vec::new();
     for series in querier.select(true, None, matchers).map_err(storage)? {

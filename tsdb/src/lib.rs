@@ -47,7 +47,9 @@ mod fs;
 mod head;
 mod wal;
 
-pub use block::{new_ulid, open_blocks, write_block, Block, BlockMeta, BlockStats, BLOCK_FORMAT_VERSION};
+pub use block::{
+    new_ulid, open_blocks, write_block, Block, BlockMeta, BlockStats, FailedBlock, SeriesData, BLOCK_FORMAT_VERSION,
+};
 pub use chunk::{XorChunk, XorIterator, SAMPLES_PER_CHUNK};
 pub use db::{CompactStats, Db, DbQuerier, Options};
 pub use error::Error;

@@ -192,7 +192,8 @@ fn crash_leftovers_never_count_twice() {
 #[test]
 fn corrupted_blocks_are_skipped_and_reported() {
     // (file, damage)
-    let damages: [(&str, fn(&mut Vec<u8>)); 5] = [
+    type Damage = fn(&mut Vec<u8>);
+    let damages: [(&str, Damage); 5] = [
         ("chunks", |b| *b.last_mut().unwrap() ^= 1),
         ("chunks", |b| b.truncate(b.len() - 3)),
         ("index", |b| b[20] ^= 0x40),
