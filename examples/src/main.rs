@@ -35,7 +35,7 @@ enum Command {
     Exporter(exporter::ExporterCommand),
     /// PromQL tools (`fmt`).
     Promql(promql::PromqlArgs),
-    /// TSDB tools: `tsdb bench write`.
+    /// TSDB tools: `tsdb bench write`, `tsdb import openmetrics`, `tsdb analyze`.
     Tsdb(tsdb::TsdbArgs),
 }
 
