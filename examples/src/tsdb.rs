@@ -289,7 +289,11 @@ fn import_openmetrics(args: ImportArgs) -> anyhow::Result<()> {
         }
         let pos = parser.entry_start();
         if pos >= next_report {
-            eprint!("\rimport: {:5.1}% {samples} samples, {} series", 100.0 * pos as f64 / input.len() as f64, labels.len());
+            eprint!(
+                "\rimport: {:5.1}% {samples} samples, {} series",
+                100.0 * pos as f64 / input.len() as f64,
+                labels.len()
+            );
             next_report = pos + input.len() / 200 + 1;
         }
     }
@@ -324,7 +328,10 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
         println!("skipped {}: {why}", path.display());
     }
     let per_sample = |bytes: u64, samples: u64| if samples == 0 { 0.0 } else { bytes as f64 / samples as f64 };
-    println!("{:<26} {:>14} {:>14} {:>8} {:>11} {:>12} {:>10} {:>8}", "block", "min_time", "max_time", "series", "samples", "chunk_bytes", "index_bytes", "B/sample");
+    println!(
+        "{:<26} {:>14} {:>14} {:>8} {:>11} {:>12} {:>10} {:>8}",
+        "block", "min_time", "max_time", "series", "samples", "chunk_bytes", "index_bytes", "B/sample"
+    );
     let (mut samples, mut chunk_bytes, mut index_bytes) = (0u64, 0u64, 0u64);
     let mut by_metric: HashMap<String, std::collections::HashSet<u64>> = HashMap::new();
     for b in &blocks {

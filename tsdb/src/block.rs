@@ -22,8 +22,10 @@ const TOMBSTONES_MAGIC: &[u8; 4] = b"SXBT";
 /// Version of the block format written by this code.
 pub const BLOCK_FORMAT_VERSION: u8 = 1;
 /// Target size of the uncompressed payload of one chunks frame.
-const FRAME_TARGET: usize = 1 << 20;
-const ZSTD_LEVEL: i32 = 9;
+const FRAME_TARGET: usize = 4 << 20;
+/// zstd level of chunks frames: 19 measured 0.530 bytes/sample against 0.545 at level 9 on
+/// `gen_dataset.py` data (4 MiB frames).
+const ZSTD_LEVEL: i32 = 19;
 
 /// The statistics in `meta.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,15 +191,19 @@ pub(crate) fn encode_series(samples: &[(i64, f64)], ts: &mut Vec<u8>, vals: &mut
         vals.push(0);
         vals.extend_from_slice(&first.to_bits().to_le_bytes());
     } else if let Some(e) = decimal_exponent(&values) {
-        vals.push(1);
-        vals.push(e as u8);
-        // Delta coding; counters give small positive deltas, gauges small ones either way.
-        let mut prev = 0i64;
-        for v in values {
-            let x = (v * POW10[e]).round() as i64;
-            put_varint(vals, x.wrapping_sub(prev));
+        // Delta coding (gauges: small steps either way) or delta-of-delta (counters growing at
+        // a steady rate), whichever is shorter.
+        let ints: Vec<i64> = values.iter().map(|v| (v * POW10[e]).round() as i64).collect();
+        let (mut delta, mut dod) = (vec![1, e as u8], vec![3, e as u8]);
+        let (mut prev, mut prev_d) = (0i64, 0i64);
+        for &x in &ints {
+            let d = x.wrapping_sub(prev);
+            put_varint(&mut delta, d);
+            put_varint(&mut dod, d.wrapping_sub(prev_d));
             prev = x;
+            prev_d = d;
         }
+        vals.extend_from_slice(if dod.len() < delta.len() { &dod } else { &delta });
     } else {
         vals.push(2);
         let mut prev = 0u64;
@@ -246,6 +252,16 @@ pub(crate) fn decode_series(ts: &[u8], vals: &[u8], limit: usize) -> Result<Vec<
             let mut x = 0i64;
             for s in out.iter_mut() {
                 x = x.wrapping_add(r.varint()?);
+                s.1 = x as f64 / p;
+            }
+        }
+        3 => {
+            let e = r.u8()? as usize;
+            let p = *POW10.get(e).ok_or_else(|| format!("bad decimal exponent {e}"))?;
+            let (mut x, mut d) = (0i64, 0i64);
+            for s in out.iter_mut() {
+                d = d.wrapping_add(r.varint()?);
+                x = x.wrapping_add(d);
                 s.1 = x as f64 / p;
             }
         }
@@ -857,7 +873,8 @@ mod tests {
             (vec![(5, 1.0)], 0),
             ((0..100).map(|i| (t(i), 3.25)).collect(), 0),
             ((0..100).map(|i| (t(i), i as f64 / 100.0)).collect(), 1),
-            ((0..100).map(|i| (t(i), (i * 4096) as f64)).collect(), 1),
+            ((0..100).map(|i| (t(i), (i * 4096) as f64)).collect(), 3),
+            ((0..100).map(|i| (t(i), (i * i % 7) as f64)).collect(), 1),
             ((1..100).map(|i| (t(i), -(i as f64) * 1.5)).collect(), 1),
             ((0..100).map(|i| (t(i), (i as f64).sqrt())).collect(), 2),
             (vec![(1, 1.0), (2, f64::from_bits(0x7ff0000000000002)), (3, 2.0)], 2),
