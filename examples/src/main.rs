@@ -42,7 +42,7 @@ enum Command {
     Promql(promql::PromqlArgs),
     /// Run the server: TSDB and the Prometheus HTTP API (`--config.file`, `--storage.tsdb.path`, …).
     Server(server::ServerArgs),
-    /// TSDB tools: `tsdb bench write`.
+    /// TSDB tools: `tsdb bench write`, `tsdb import openmetrics`, `tsdb analyze`.
     Tsdb(tsdb::TsdbArgs),
     /// Run tests, like promtool test: `sextant test rules FILE...`.
     #[command(subcommand)]

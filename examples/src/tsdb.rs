@@ -1,14 +1,17 @@
 //! `sextant tsdb ...`: TSDB tools. `tsdb bench write` runs the workload of
-//! `promtool tsdb bench write` against Sextant's head and WAL, printing the same lines.
+//! `promtool tsdb bench write` against Sextant's head and WAL, printing the same lines;
+//! `tsdb import openmetrics FILE DIR` turns an OpenMetrics file into blocks (what
+//! `promtool tsdb create-blocks-from openmetrics` takes); `tsdb analyze DIR` reports sizes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use sextant_model::exposition::{Entry, Format, Parser};
 use sextant_model::Labels;
-use sextant_tsdb::{Db, Options, SeriesRef};
+use sextant_tsdb::{open_blocks, write_block, Db, Options, SeriesData, SeriesRef};
 
 #[derive(Debug, clap::Args)]
 pub struct TsdbArgs {
@@ -23,6 +26,42 @@ enum TsdbCommand {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Imports samples into blocks.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// Series, samples, chunk and index bytes, bytes per sample, top metrics of a data directory.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ImportCommand {
+    /// An OpenMetrics text file (with timestamps) into blocks in DIR, then compacted.
+    Openmetrics(ImportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ImportArgs {
+    /// The OpenMetrics file.
+    file: PathBuf,
+    /// The data directory (created if needed).
+    dir: PathBuf,
+    /// Samples buffered before blocks are written (bounds memory).
+    #[arg(long, default_value_t = 5_000_000)]
+    max_samples_in_memory: usize,
+    /// Block range in hours.
+    #[arg(long, default_value_t = 2)]
+    block_hours: i64,
+}
+
+#[derive(Debug, clap::Args)]
+struct AnalyzeArgs {
+    /// The data directory.
+    dir: PathBuf,
+    /// How many metric names to list.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -50,6 +89,8 @@ struct WriteArgs {
 pub fn run(args: TsdbArgs) -> anyhow::Result<()> {
     match args.command {
         TsdbCommand::Bench { command: BenchCommand::Write(args) } => bench_write(args),
+        TsdbCommand::Import { command: ImportCommand::Openmetrics(args) } => import_openmetrics(args),
+        TsdbCommand::Analyze(args) => analyze(args),
     }
 }
 
@@ -191,5 +232,145 @@ fn bench_write(args: WriteArgs) -> anyhow::Result<()> {
     let stats = db.replay_stats();
     println!(" > loaded {} series, {} samples from the snapshot in {:?}", stats.series, stats.samples, stats.duration);
     db.close()?;
+    Ok(())
+}
+
+type Buffered = HashMap<(i64, u32), Vec<(i64, f64)>>;
+
+/// Writes the buffered samples as one block per block-range window.
+fn flush_import(dir: &Path, labels: &[Labels], buf: &mut Buffered, range: i64) -> anyhow::Result<usize> {
+    let mut windows: BTreeMap<i64, Vec<SeriesData>> = BTreeMap::new();
+    for ((w, id), mut samples) in buf.drain() {
+        samples.sort_by_key(|s| s.0);
+        samples.dedup_by_key(|s| s.0);
+        windows.entry(w).or_default().push((labels[id as usize].clone(), samples));
+    }
+    let n = windows.len();
+    for (w, mut series) in windows {
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        write_block(dir, &series, 1, Vec::new()).with_context(|| format!("writing the block at {}", w * range))?;
+    }
+    Ok(n)
+}
+
+fn import_openmetrics(args: ImportArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let file = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+    // SAFETY: the input file is only read; a concurrent writer could change what we parse,
+    // never memory safety of our own structures (the parser bounds-checks every access).
+    let input = unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("mapping {}", args.file.display()))?;
+    std::fs::create_dir_all(&args.dir)?;
+    let range = args.block_hours.max(1) * 3_600_000;
+    let mut ids: HashMap<Vec<u8>, u32> = HashMap::new();
+    let mut labels: Vec<Labels> = Vec::new();
+    let mut buf: Buffered = HashMap::new();
+    let (mut buffered, mut samples, mut blocks) = (0usize, 0u64, 0usize);
+    let mut parser = Parser::new(&input, Format::OpenMetrics);
+    let mut next_report = 0usize;
+    while let Some(entry) = parser.next() {
+        let entry = entry.map_err(|e| anyhow::anyhow!("{}: {}", args.file.display(), e.render(&input)))?;
+        let Entry::Series(s) = entry else { continue };
+        let Some(t) = s.timestamp() else { bail!("{}: sample without a timestamp", args.file.display()) };
+        let id = match ids.get(s.series()) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(labels.len()).context("too many series")?;
+                labels.push(s.to_labels()?);
+                ids.insert(s.series().to_vec(), id);
+                id
+            }
+        };
+        buf.entry((t.div_euclid(range), id)).or_default().push((t, s.value()));
+        buffered += 1;
+        samples += 1;
+        if buffered >= args.max_samples_in_memory {
+            blocks += flush_import(&args.dir, &labels, &mut buf, range)?;
+            buffered = 0;
+        }
+        let pos = parser.entry_start();
+        if pos >= next_report {
+            eprint!(
+                "\rimport: {:5.1}% {samples} samples, {} series",
+                100.0 * pos as f64 / input.len() as f64,
+                labels.len()
+            );
+            next_report = pos + input.len() / 200 + 1;
+        }
+    }
+    blocks += flush_import(&args.dir, &labels, &mut buf, range)?;
+    eprintln!("\rimport: 100.0% {samples} samples, {} series, {blocks} blocks written", labels.len());
+    let db = Db::open(&args.dir, Options { wal: None, block_range_ms: range, ..Options::default() })?;
+    let stats = db.compact_all()?;
+    println!(
+        "imported {samples} samples of {} series in {:.1?}; compaction: {} merges, {} blocks",
+        labels.len(),
+        started.elapsed(),
+        stats.merges,
+        db.blocks().len()
+    );
+    db.close()?;
+    Ok(())
+}
+
+fn dir_bytes(path: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(path) else { return 0 };
+    rd.flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
+
+fn analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let (blocks, failed) = open_blocks(&args.dir)?;
+    for (path, why) in &failed {
+        println!("skipped {}: {why}", path.display());
+    }
+    let per_sample = |bytes: u64, samples: u64| if samples == 0 { 0.0 } else { bytes as f64 / samples as f64 };
+    println!(
+        "{:<26} {:>14} {:>14} {:>8} {:>11} {:>12} {:>10} {:>8}",
+        "block", "min_time", "max_time", "series", "samples", "chunk_bytes", "index_bytes", "B/sample"
+    );
+    let (mut samples, mut chunk_bytes, mut index_bytes) = (0u64, 0u64, 0u64);
+    let mut by_metric: HashMap<String, std::collections::HashSet<u64>> = HashMap::new();
+    for b in &blocks {
+        let m = b.meta();
+        println!(
+            "{:<26} {:>14} {:>14} {:>8} {:>11} {:>12} {:>10} {:>8.3}",
+            m.ulid,
+            m.min_time,
+            m.max_time,
+            m.stats.series,
+            m.stats.samples,
+            b.chunk_bytes(),
+            b.index_bytes(),
+            per_sample(b.size_bytes(), m.stats.samples)
+        );
+        samples += m.stats.samples;
+        chunk_bytes += b.chunk_bytes();
+        index_bytes += b.index_bytes();
+        for l in b.series_labels() {
+            by_metric.entry(l.metric_name().unwrap_or("").to_string()).or_default().insert(l.stable_hash());
+        }
+    }
+    let series: usize = by_metric.values().map(|s| s.len()).sum();
+    let total = dir_bytes(&args.dir);
+    println!(
+        "total: {} blocks, {series} series, {samples} samples, chunk bytes {chunk_bytes}, index bytes {index_bytes}, directory bytes {total}",
+        blocks.len()
+    );
+    println!(
+        "bytes/sample: {:.3} (chunks {:.3}, whole directory {:.3})",
+        per_sample(chunk_bytes + index_bytes, samples),
+        per_sample(chunk_bytes, samples),
+        per_sample(total, samples)
+    );
+    let mut top: Vec<(String, usize)> = by_metric.into_iter().map(|(k, v)| (k, v.len())).collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    println!("top metrics by series:");
+    for (name, n) in top.into_iter().take(args.limit) {
+        println!("{n:>8} {name}");
+    }
     Ok(())
 }

@@ -1,11 +1,20 @@
-//! A database directory: the head, its WAL and the lock file.
+//! A database directory: the head, its WAL, the persisted blocks and the lock file.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use sextant_model::{Appendable, Appender, Matcher, Querier, Queryable, StorageError};
+use parking_lot::{Mutex, RwLock};
+use sextant_model::{
+    Appendable, Appender, Labels, MatchOp, Matcher, Querier, Queryable, SampleIterator, SelectHints, Series, SeriesSet,
+    StorageError, ValueType,
+};
+
+use crate::block::{open_blocks, write_block, Block, FailedBlock, SeriesData, VecIterator};
+use crate::compact;
 
 use crate::fs::{FileSystem, StdFileSystem};
 use crate::head::{Head, HeadAppender, HeadOptions, HeadQuerier};
@@ -20,22 +29,57 @@ pub struct Options {
     pub wal: Option<WalOptions>,
     /// The file layer under the WAL (a [`crate::FaultyFileSystem`] in tests).
     pub fs: Arc<dyn FileSystem>,
+    /// Time range of a block cut from the head, ms (default 2 h). The head is cut once it spans
+    /// more than 1.5 times this.
+    pub block_range_ms: i64,
+    /// Blocks whose newest sample is older than this (relative to the newest sample of the
+    /// database) are deleted at compaction; `None` keeps everything.
+    pub retention_ms: Option<i64>,
+    /// Oldest blocks are deleted at compaction while all blocks together exceed this many bytes.
+    pub retention_bytes: Option<u64>,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { head: HeadOptions::default(), wal: Some(WalOptions::default()), fs: Arc::new(StdFileSystem) }
+        Options {
+            head: HeadOptions::default(),
+            wal: Some(WalOptions::default()),
+            fs: Arc::new(StdFileSystem),
+            block_range_ms: 2 * 3_600_000,
+            retention_ms: None,
+            retention_bytes: None,
+        }
     }
 }
 
-/// A database opened on a directory: `DIR/lock` (held with `flock` while open), `DIR/wal/`.
+/// A database opened on a directory: `DIR/lock` (held with `flock` while open), `DIR/wal/`,
+/// one directory per block (`DIR/<ulid>/`).
 #[derive(Debug)]
 pub struct Db {
     dir: PathBuf,
     head: Head,
     wal: Option<Wal>,
     replay: ReplayStats,
+    blocks: RwLock<Vec<Arc<Block>>>,
+    failed_blocks: Vec<FailedBlock>,
+    /// Head data before this is persisted in blocks.
+    persisted_until: AtomicI64,
+    compaction: Mutex<()>,
+    block_range: i64,
+    retention_ms: Option<i64>,
+    retention_bytes: Option<u64>,
     _lock: File,
+}
+
+/// What one [`Db::compact`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactStats {
+    /// Blocks cut from the head.
+    pub head_blocks: usize,
+    /// Merges of existing blocks.
+    pub merges: usize,
+    /// Blocks deleted by retention.
+    pub deleted: usize,
 }
 
 impl Db {
@@ -69,7 +113,22 @@ impl Db {
             }
             None => (None, ReplayStats::default()),
         };
-        Ok(Db { dir, head, wal, replay, _lock: lock })
+        let (blocks, failed_blocks) = open_blocks(&dir)?;
+        let persisted = blocks.iter().map(|b| b.meta().max_time.saturating_add(1)).max().unwrap_or(i64::MIN);
+        Ok(Db {
+            dir,
+            head,
+            wal,
+            replay,
+            blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
+            failed_blocks,
+            persisted_until: AtomicI64::new(persisted),
+            compaction: Mutex::new(()),
+            block_range: opts.block_range_ms.max(1),
+            retention_ms: opts.retention_ms,
+            retention_bytes: opts.retention_bytes,
+            _lock: lock,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -90,14 +149,38 @@ impl Db {
         HeadAppender::new(&self.head, self.wal.as_ref())
     }
 
-    /// A reader of samples in `[mint, maxt]`.
-    pub fn querier(&self, mint: i64, maxt: i64) -> HeadQuerier<'_> {
-        self.head.querier(mint, maxt)
+    /// A reader of samples in `[mint, maxt]` over the head and the blocks overlapping the range.
+    pub fn querier(&self, mint: i64, maxt: i64) -> DbQuerier<'_> {
+        let blocks = self
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| b.meta().stats.samples > 0 && b.meta().max_time >= mint && b.meta().min_time <= maxt)
+            .cloned()
+            .collect();
+        DbQuerier { head: self.head.querier(mint, maxt), blocks, mint, maxt }
+    }
+
+    /// The blocks currently served, oldest first.
+    pub fn blocks(&self) -> Vec<Arc<Block>> {
+        self.blocks.read().clone()
+    }
+
+    /// Block directories that failed to open (bad checksum, truncated file…), with the reason;
+    /// they are skipped, the rest is served.
+    pub fn failed_blocks(&self) -> &[FailedBlock] {
+        &self.failed_blocks
     }
 
     /// Deletes samples in `[mint, maxt]` of the series matching `matchers` (logged as
-    /// tombstones).
+    /// tombstones in the WAL for the head, in each block's `tombstones` file for blocks; the
+    /// data goes at the next compaction or [`Db::clean_tombstones`]).
     pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<(), Error> {
+        for b in self.blocks.read().iter() {
+            if b.meta().max_time >= mint && b.meta().min_time <= maxt {
+                b.delete(matchers, mint, maxt)?;
+            }
+        }
         let refs = self.head.delete(matchers, mint, maxt);
         if let Some(wal) = &self.wal {
             let tombstones: Vec<_> = refs.into_iter().map(|r| (r, mint, maxt)).collect();
@@ -115,6 +198,168 @@ impl Db {
         self.head.truncate(mint);
         if let Some(wal) = &self.wal {
             wal.checkpoint(&self.head, mint).map_err(Error::Checkpoint)?;
+        }
+        Ok(())
+    }
+
+    /// Persists the head into blocks while it spans more than 1.5 block ranges (then truncates
+    /// the head and checkpoints the WAL), merges blocks (overlapping ones, then levelled:
+    /// 3, 9, 27… block ranges up to 10% of the retention or 31 days) and applies retention.
+    /// Appends and queries go on meanwhile; one compaction runs at a time.
+    pub fn compact(&self) -> Result<CompactStats, Error> {
+        self.compact_inner(false)
+    }
+
+    /// As [`Db::compact`], but also merges blocks of time windows that are not complete yet (for
+    /// imports, where no more data will come).
+    pub fn compact_all(&self) -> Result<CompactStats, Error> {
+        self.compact_inner(true)
+    }
+
+    fn compact_inner(&self, all: bool) -> Result<CompactStats, Error> {
+        let _guard = self.compaction.lock();
+        let mut stats = CompactStats::default();
+        let range = self.block_range;
+        while let Some((hmin, hmax)) = self.head.time_range() {
+            let from = hmin.max(self.persisted_until.load(Ordering::Relaxed));
+            if hmax.saturating_sub(from) <= range / 2 * 3 {
+                break;
+            }
+            let start = from.div_euclid(range) * range;
+            let end = start + range;
+            let data = collect_series(&self.head.querier(start, end - 1), &[all_series_matcher()])?;
+            if !data.is_empty() {
+                let meta = write_block(&self.dir, &data, 1, Vec::new())?;
+                let block = Block::open(&self.dir.join(&meta.ulid))?;
+                let mut blocks = self.blocks.write();
+                blocks.push(Arc::new(block));
+                blocks.sort_by_key(|b| (b.meta().min_time, b.meta().ulid.clone()));
+                stats.head_blocks += 1;
+            }
+            self.persisted_until.store(end, Ordering::Relaxed);
+            self.truncate(end)?;
+        }
+        let max_range = match self.retention_ms {
+            Some(r) => (r / 10).clamp(range, 31 * 86_400_000),
+            None => 31 * 86_400_000,
+        };
+        loop {
+            let metas: Vec<(String, i64, i64)> = self
+                .blocks
+                .read()
+                .iter()
+                .map(|b| (b.meta().ulid.clone(), b.meta().min_time, b.meta().max_time))
+                .collect();
+            let Some(ids) = compact::plan(&metas, range, max_range, all) else { break };
+            self.merge(&ids)?;
+            stats.merges += 1;
+        }
+        stats.deleted = self.apply_retention()?;
+        Ok(stats)
+    }
+
+    /// Replaces the blocks `ids` with one block holding their merged data (tombstones applied).
+    fn merge(&self, ids: &[String]) -> Result<(), Error> {
+        let parents: Vec<Arc<Block>> =
+            self.blocks.read().iter().filter(|b| ids.contains(&b.meta().ulid)).cloned().collect();
+        let mut merged: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+        for b in &parents {
+            for (labels, samples) in b.all_series()? {
+                merged.entry(labels).or_default().extend(samples);
+            }
+        }
+        let data: Vec<SeriesData> = merged
+            .into_iter()
+            .map(|(l, mut s)| {
+                s.sort_by_key(|x| x.0);
+                s.dedup_by_key(|x| x.0);
+                (l, s)
+            })
+            .collect();
+        let level = parents.iter().map(|b| b.meta().level).max().unwrap_or(0) + 1;
+        let new_block = if data.is_empty() {
+            None
+        } else {
+            let meta = write_block(&self.dir, &data, level, ids.to_vec())?;
+            Some(Arc::new(Block::open(&self.dir.join(&meta.ulid))?))
+        };
+        {
+            let mut blocks = self.blocks.write();
+            blocks.retain(|b| !ids.contains(&b.meta().ulid));
+            blocks.extend(new_block);
+            blocks.sort_by_key(|b| (b.meta().min_time, b.meta().ulid.clone()));
+        }
+        for b in parents {
+            std::fs::remove_dir_all(b.dir())
+                .map_err(|e| Error::Block { path: b.dir().to_path_buf(), message: e.to_string() })?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites every block that has tombstones without the deleted data.
+    pub fn clean_tombstones(&self) -> Result<usize, Error> {
+        let _guard = self.compaction.lock();
+        let ids: Vec<String> =
+            self.blocks.read().iter().filter(|b| b.num_tombstones() > 0).map(|b| b.meta().ulid.clone()).collect();
+        for id in &ids {
+            self.merge(std::slice::from_ref(id))?;
+        }
+        Ok(ids.len())
+    }
+
+    /// Deletes blocks wholly older than the retention time, then the oldest blocks while the
+    /// total size is over the size limit. Returns how many went.
+    fn apply_retention(&self) -> Result<usize, Error> {
+        let mut doomed: Vec<Arc<Block>> = Vec::new();
+        {
+            let mut blocks = self.blocks.write();
+            if let Some(ret) = self.retention_ms {
+                let newest = blocks
+                    .iter()
+                    .map(|b| b.meta().max_time)
+                    .chain(self.head.time_range().map(|r| r.1))
+                    .max()
+                    .unwrap_or(i64::MIN);
+                let cutoff = newest.saturating_sub(ret);
+                let (old, keep): (Vec<_>, Vec<_>) = blocks.drain(..).partition(|b| b.meta().max_time < cutoff);
+                *blocks = keep;
+                doomed.extend(old);
+            }
+            if let Some(limit) = self.retention_bytes {
+                let mut total: u64 = blocks.iter().map(|b| b.size_bytes()).sum();
+                while total > limit && !blocks.is_empty() {
+                    let b = blocks.remove(0);
+                    total -= b.size_bytes().min(total);
+                    doomed.push(b);
+                }
+            }
+        }
+        for b in &doomed {
+            std::fs::remove_dir_all(b.dir())
+                .map_err(|e| Error::Block { path: b.dir().to_path_buf(), message: e.to_string() })?;
+        }
+        Ok(doomed.len())
+    }
+
+    /// Writes a consistent copy of the database into `dst` (created; must not hold blocks):
+    /// hard links of every block's files, plus the head persisted as one more block. `dst` can be
+    /// opened as a data directory.
+    pub fn snapshot(&self, dst: &Path) -> Result<(), Error> {
+        let io = |p: &Path, e: std::io::Error| Error::Block { path: p.to_path_buf(), message: e.to_string() };
+        let _guard = self.compaction.lock();
+        std::fs::create_dir_all(dst).map_err(|e| io(dst, e))?;
+        for b in self.blocks.read().iter() {
+            let target = dst.join(format!("{}.tmp", b.meta().ulid));
+            std::fs::create_dir_all(&target).map_err(|e| io(&target, e))?;
+            for name in ["chunks", "index", "tombstones", "meta.json"] {
+                std::fs::hard_link(b.dir().join(name), target.join(name)).map_err(|e| io(&target, e))?;
+            }
+            std::fs::rename(&target, dst.join(&b.meta().ulid)).map_err(|e| io(&target, e))?;
+        }
+        let from = self.persisted_until.load(Ordering::Relaxed);
+        let data = collect_series(&self.head.querier(from, i64::MAX), &[all_series_matcher()])?;
+        if !data.is_empty() {
+            write_block(dst, &data, 1, Vec::new())?;
         }
         Ok(())
     }
@@ -154,5 +399,102 @@ impl Appendable for Db {
 impl Queryable for Db {
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {
         Ok(Box::new(Db::querier(self, mint, maxt)))
+    }
+}
+
+fn all_series_matcher() -> Matcher {
+    Matcher::new(MatchOp::RegexMatch, "__name__", ".*").expect("valid regex")
+}
+
+/// Every series `querier` selects, samples collected.
+fn collect_series(querier: &dyn Querier, matchers: &[Matcher]) -> Result<Vec<SeriesData>, Error> {
+    let storage = |e: StorageError| Error::Block { path: PathBuf::new(), message: e.to_string() };
+    let mut out = Vec::new();
+    for series in querier.select(true, None, matchers).map_err(storage)? {
+        let mut series = series.map_err(storage)?;
+        let mut samples = Vec::new();
+        while series.samples.next() == ValueType::Float {
+            samples.push(series.samples.at());
+        }
+        if !samples.is_empty() {
+            out.push((series.labels, samples));
+        }
+    }
+    Ok(out)
+}
+
+/// A reader over the head and the blocks of a [`Db`]; overlapping data is merged (one sample per
+/// timestamp, the block's first), tombstones honoured, blocks pruned by time range and postings.
+#[derive(Debug)]
+pub struct DbQuerier<'a> {
+    head: HeadQuerier<'a>,
+    blocks: Vec<Arc<Block>>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl Querier for DbQuerier<'_> {
+    fn select(
+        &self,
+        sorted: bool,
+        hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Result<SeriesSet<'_>, StorageError> {
+        if self.blocks.is_empty() {
+            return self.head.select(sorted, hints, matchers);
+        }
+        let mut merged: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+        for b in &self.blocks {
+            for (labels, samples) in b.select(matchers, self.mint, self.maxt)? {
+                merged.entry(labels).or_default().extend(samples);
+            }
+        }
+        for series in self.head.select(false, hints, matchers)? {
+            let mut series = series?;
+            let samples = merged.entry(series.labels).or_default();
+            while series.samples.next() == ValueType::Float {
+                samples.push(series.samples.at());
+            }
+            if let Some(e) = series.samples.err() {
+                return Err(StorageError::Backend(Box::new(Error::Block {
+                    path: PathBuf::new(),
+                    message: e.to_string(),
+                })));
+            }
+        }
+        let out: Vec<_> = merged
+            .into_iter()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(labels, mut s)| {
+                s.sort_by_key(|x| x.0);
+                s.dedup_by_key(|x| x.0);
+                Ok(Series { labels, samples: Box::new(VecIterator::new(s)) as Box<dyn SampleIterator> })
+            })
+            .collect();
+        Ok(Box::new(out.into_iter()))
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let mut values = self.head.label_values(name, matchers)?;
+        for b in &self.blocks {
+            for (labels, _) in b.select(matchers, self.mint, self.maxt)? {
+                values.extend(labels.get(name).map(str::to_string));
+            }
+        }
+        values.sort_unstable();
+        values.dedup();
+        Ok(values)
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let mut names = self.head.label_names(matchers)?;
+        for b in &self.blocks {
+            for (labels, _) in b.select(matchers, self.mint, self.maxt)? {
+                names.extend(labels.iter().map(|l| l.name.to_string()));
+            }
+        }
+        names.sort_unstable();
+        names.dedup();
+        Ok(names)
     }
 }

@@ -28,6 +28,8 @@ pub enum Error {
     Checkpoint(std::io::Error),
     #[error("writing the chunk snapshot: {0}")]
     Snapshot(std::io::Error),
+    #[error("block {path}: {message}")]
+    Block { path: PathBuf, message: String },
     #[error("the database is closed")]
     Closed,
 }

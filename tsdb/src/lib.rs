@@ -1,4 +1,5 @@
-//! Sextant's time-series database: the head, its chunks and its write-ahead log.
+//! Sextant's time-series database: the head, its chunks, its write-ahead log and persisted
+//! blocks.
 //!
 //! - [`XorChunk`] / [`XorIterator`]: Gorilla chunks in Prometheus' XOR byte layout (so chunks
 //!   go to remote-read clients untouched);
@@ -10,9 +11,15 @@
 //!   that the next open loads instead of replaying samples; [`Db::truncate`] is the hook that
 //!   checkpoints the WAL once blocks hold the old data; implements `sextant_model`'s
 //!   `Appendable` and `Queryable`;
-//! - [`FileSystem`]: the file layer under the WAL, with [`FaultyFileSystem`] for tests.
+//! - [`FileSystem`]: the file layer under the WAL, with [`FaultyFileSystem`] for tests;
+//! - [`Block`] ([`write_block`], [`open_blocks`], [`BlockMeta`]): immutable directories of
+//!   compressed series (zstd column frames, decimal/constant/delta-of-delta value codecs), an
+//!   index with roaring postings, tombstones and `meta.json`, read through mmap;
+//!   [`Db::compact`] cuts the head into blocks, merges overlapping and levelled blocks and applies
+//!   retention; [`DbQuerier`] merges head and blocks; [`Db::delete`], [`Db::clean_tombstones`],
+//!   [`Db::snapshot`].
 //!
-//! `tsdb/FORMAT.md` documents the bytes of chunks and WAL segments.
+//! `tsdb/FORMAT.md` documents the bytes of chunks, WAL segments and blocks.
 //!
 //! ```
 //! use sextant_model::{Labels, MatchOp, Matcher, Querier, ValueType};
@@ -38,15 +45,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod block;
 mod chunk;
+mod compact;
 mod db;
 mod error;
 mod fs;
 mod head;
 mod wal;
 
+pub use block::{
+    new_ulid, open_blocks, write_block, Block, BlockMeta, BlockStats, FailedBlock, SeriesData, BLOCK_FORMAT_VERSION,
+};
 pub use chunk::{XorChunk, XorIterator, SAMPLES_PER_CHUNK};
-pub use db::{Db, Options};
+pub use db::{CompactStats, Db, DbQuerier, Options};
 pub use error::Error;
 pub use fs::{AppendFile, FaultyFileSystem, FileSystem, StdFileSystem};
 pub use head::{Head, HeadAppender, HeadOptions, HeadQuerier, HeadStats, SeriesRef};
