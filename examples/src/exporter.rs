@@ -1,4 +1,8 @@
 //! `sextant exporter node [node_exporter flags]`: the node exporter on `/metrics`.
+//!
+//! Every exporter takes `--web.config.file=FILE` (Prometheus' web.yml: TLS, bcrypt basic auth
+//! on every path). It is taken off the arguments here, before the exporter's own flags are
+//! parsed, and applied by `sextant_exporters::serve` through `sextant-web`.
 
 use std::sync::Arc;
 
@@ -42,12 +46,51 @@ pub enum ExporterCommand {
     },
 }
 
+impl ExporterCommand {
+    /// The exporter's own arguments (every subcommand has them).
+    fn args_mut(&mut self) -> &mut Vec<String> {
+        match self {
+            ExporterCommand::Node { args } | ExporterCommand::Container { args } | ExporterCommand::Log { args } => {
+                args
+            }
+        }
+    }
+}
+
+/// Takes `--web.config.file=FILE` (or `--web.config.file FILE`, or Go's single dash) off
+/// `args` and loads it; no flag or an empty value means plain HTTP without authentication.
+fn take_web_config(args: &mut Vec<String>) -> anyhow::Result<sextant_web::WebConfig> {
+    let mut file = None;
+    let mut idx = 0;
+    while idx < args.len() {
+        let body = args[idx].strip_prefix("--").or_else(|| args[idx].strip_prefix('-')).unwrap_or("");
+        let value = if let Some(value) = body.strip_prefix("web.config.file=") {
+            let value = value.to_string();
+            args.remove(idx);
+            value
+        } else if body == "web.config.file" {
+            anyhow::ensure!(idx + 1 < args.len(), "flag {}: expected a value", args[idx]);
+            args.remove(idx);
+            args.remove(idx)
+        } else {
+            idx += 1;
+            continue;
+        };
+        file = if value.is_empty() { None } else { Some(value) };
+    }
+    match file {
+        Some(file) => Ok(sextant_web::WebConfig::load_file(&file)?),
+        None => Ok(sextant_web::WebConfig::default()),
+    }
+}
+
 /// Serves `registry` on `listen_address` until Ctrl-C or SIGTERM (the Docker exporters).
 fn serve_registry(
     name: &str,
     registry: sextant_exporters::Registry,
     listen_address: &str,
     telemetry_path: &str,
+    web: &sextant_web::WebConfig,
 ) -> anyhow::Result<()> {
     let registry = Arc::new(registry);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -68,13 +111,14 @@ fn serve_registry(
             eprintln!("collector {collector} failed: {error}");
         }
         let router = sextant_exporters::router(registry, telemetry_path);
-        sextant_exporters::serve(listener, router, shutdown_signal()).await?;
+        sextant_exporters::serve(listener, router, web, shutdown_signal()).await?;
         Ok(())
     })
 }
 
 /// Runs the chosen exporter until Ctrl-C or SIGTERM.
-pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
+pub fn run(mut command: ExporterCommand) -> anyhow::Result<()> {
+    let web = take_web_config(command.args_mut())?;
     match command {
         ExporterCommand::Container { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -82,7 +126,7 @@ pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             let config = ContainerConfig::from_args(args)?;
-            serve_registry("container", config.registry()?, &config.listen_address, &config.telemetry_path)
+            serve_registry("container", config.registry()?, &config.listen_address, &config.telemetry_path, &web)
         }
         ExporterCommand::Log { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -90,7 +134,7 @@ pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             let config = LogConfig::from_args(args)?;
-            serve_registry("log", config.registry()?, &config.listen_address, &config.telemetry_path)
+            serve_registry("log", config.registry()?, &config.listen_address, &config.telemetry_path, &web)
         }
         ExporterCommand::Node { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -130,7 +174,7 @@ pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
                     eprintln!("collector {collector} failed: {error}");
                 }
                 let router = sextant_exporters::router(registry, &config.telemetry_path);
-                sextant_exporters::serve(listener, router, shutdown_signal()).await?;
+                sextant_exporters::serve(listener, router, &web, shutdown_signal()).await?;
                 Ok(())
             })
         }
