@@ -46,6 +46,10 @@ pub enum ExporterCommand {
     },
 }
 
+/// The `--help` line for the flag every exporter takes (see [`take_web_config`]).
+const WEB_CONFIG_USAGE: &str =
+    "  --web.config.file=FILE  TLS and basic auth, Prometheus' web.yml format (default: none)\n";
+
 impl ExporterCommand {
     /// The exporter's own arguments (every subcommand has them).
     fn args_mut(&mut self) -> &mut Vec<String> {
@@ -122,7 +126,7 @@ pub fn run(mut command: ExporterCommand) -> anyhow::Result<()> {
     match command {
         ExporterCommand::Container { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
-                print!("{}", ContainerConfig::usage());
+                print!("{}{WEB_CONFIG_USAGE}", ContainerConfig::usage());
                 return Ok(());
             }
             let config = ContainerConfig::from_args(args)?;
@@ -130,7 +134,7 @@ pub fn run(mut command: ExporterCommand) -> anyhow::Result<()> {
         }
         ExporterCommand::Log { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
-                print!("{}", LogConfig::usage());
+                print!("{}{WEB_CONFIG_USAGE}", LogConfig::usage());
                 return Ok(());
             }
             let config = LogConfig::from_args(args)?;
@@ -138,7 +142,7 @@ pub fn run(mut command: ExporterCommand) -> anyhow::Result<()> {
         }
         ExporterCommand::Node { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
-                print!("{}", NodeConfig::usage());
+                print!("{}{WEB_CONFIG_USAGE}", NodeConfig::usage());
                 return Ok(());
             }
             let config = NodeConfig::from_args(args)?;
