@@ -1,4 +1,8 @@
 //! `sextant exporter node [node_exporter flags]`: the node exporter on `/metrics`.
+//!
+//! Every exporter takes `--web.config.file=FILE` (Prometheus' web.yml: TLS, bcrypt basic auth
+//! on every path). It is taken off the arguments here, before the exporter's own flags are
+//! parsed, and applied by `sextant_exporters::serve` through `sextant-web`.
 
 use std::sync::Arc;
 
@@ -69,12 +73,59 @@ pub enum ExporterCommand {
     },
 }
 
+/// The `--help` line for the flag every exporter takes (see [`take_web_config`]).
+const WEB_CONFIG_USAGE: &str =
+    "  --web.config.file=FILE  TLS and basic auth, Prometheus' web.yml format (default: none)\n";
+
+impl ExporterCommand {
+    /// The exporter's own arguments (every subcommand has them).
+    fn args_mut(&mut self) -> &mut Vec<String> {
+        match self {
+            ExporterCommand::Node { args }
+            | ExporterCommand::Container { args }
+            | ExporterCommand::Log { args }
+            | ExporterCommand::Redis { args }
+            | ExporterCommand::Blackbox { args }
+            | ExporterCommand::Mysql { args }
+            | ExporterCommand::Postgres { args } => args,
+        }
+    }
+}
+
+/// Takes `--web.config.file=FILE` (or `--web.config.file FILE`, or Go's single dash) off
+/// `args` and loads it; no flag or an empty value means plain HTTP without authentication.
+fn take_web_config(args: &mut Vec<String>) -> anyhow::Result<sextant_web::WebConfig> {
+    let mut file = None;
+    let mut idx = 0;
+    while idx < args.len() {
+        let body = args[idx].strip_prefix("--").or_else(|| args[idx].strip_prefix('-')).unwrap_or("");
+        let value = if let Some(value) = body.strip_prefix("web.config.file=") {
+            let value = value.to_string();
+            args.remove(idx);
+            value
+        } else if body == "web.config.file" {
+            anyhow::ensure!(idx + 1 < args.len(), "flag {}: expected a value", args[idx]);
+            args.remove(idx);
+            args.remove(idx)
+        } else {
+            idx += 1;
+            continue;
+        };
+        file = if value.is_empty() { None } else { Some(value) };
+    }
+    match file {
+        Some(file) => Ok(sextant_web::WebConfig::load_file(&file)?),
+        None => Ok(sextant_web::WebConfig::default()),
+    }
+}
+
 /// Serves `registry` on `listen_address` until Ctrl-C or SIGTERM (the Docker exporters).
 fn serve_registry(
     name: &str,
     registry: sextant_exporters::Registry,
     listen_address: &str,
     telemetry_path: &str,
+    web: &sextant_web::WebConfig,
 ) -> anyhow::Result<()> {
     let registry = Arc::new(registry);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -92,7 +143,7 @@ fn serve_registry(
             eprintln!("collector {collector} failed: {error}");
         }
         let router = sextant_exporters::router(registry, telemetry_path);
-        sextant_exporters::serve(listener, router, shutdown_signal()).await?;
+        sextant_exporters::serve(listener, router, web, shutdown_signal()).await?;
         Ok(())
     })
 }
@@ -106,7 +157,7 @@ fn bind_address(listen: &str) -> String {
 }
 
 /// Serves `router` on `listen` with a one-worker runtime until Ctrl-C or SIGTERM.
-fn serve_router(name: &str, listen: &str, router: axum::Router) -> anyhow::Result<()> {
+fn serve_router(name: &str, listen: &str, router: axum::Router, web: &sextant_web::WebConfig) -> anyhow::Result<()> {
     limit_malloc_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     runtime.block_on(async move {
@@ -114,29 +165,30 @@ fn serve_router(name: &str, listen: &str, router: axum::Router) -> anyhow::Resul
         let listener =
             tokio::net::TcpListener::bind(&address).await.with_context(|| format!("listening on {address}"))?;
         eprintln!("sextant {name} exporter listening on {}", listener.local_addr()?);
-        sextant_exporters::serve(listener, router, shutdown_signal()).await?;
+        sextant_exporters::serve(listener, router, web, shutdown_signal()).await?;
         Ok(())
     })
 }
 
 /// Runs the chosen exporter until Ctrl-C or SIGTERM.
-pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
+pub fn run(mut command: ExporterCommand) -> anyhow::Result<()> {
+    let web = take_web_config(command.args_mut())?;
     match command {
         ExporterCommand::Container { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
-                print!("{}", ContainerConfig::usage());
+                print!("{}{WEB_CONFIG_USAGE}", ContainerConfig::usage());
                 return Ok(());
             }
             let config = ContainerConfig::from_args(args)?;
-            serve_registry("container", config.registry()?, &config.listen_address, &config.telemetry_path)
+            serve_registry("container", config.registry()?, &config.listen_address, &config.telemetry_path, &web)
         }
         ExporterCommand::Log { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
-                print!("{}", LogConfig::usage());
+                print!("{}{WEB_CONFIG_USAGE}", LogConfig::usage());
                 return Ok(());
             }
             let config = LogConfig::from_args(args)?;
-            serve_registry("log", config.registry()?, &config.listen_address, &config.telemetry_path)
+            serve_registry("log", config.registry()?, &config.listen_address, &config.telemetry_path, &web)
         }
         ExporterCommand::Blackbox { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -146,7 +198,7 @@ pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
             let config = sextant_exporters::BlackboxConfig::from_args(args)?;
             let listen = config.listen_address.clone();
             let exporter = sextant_exporters::BlackboxExporter::new(config);
-            serve_router("blackbox", &listen, exporter.router())
+            serve_router("blackbox", &listen, exporter.router(), &web)
         }
         ExporterCommand::Mysql { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -159,7 +211,7 @@ pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
             }
             let listen = config.listen_address.clone();
             let exporter = sextant_exporters::MysqlExporter::new(config);
-            serve_router("mysql", &listen, exporter.router())
+            serve_router("mysql", &listen, exporter.router(), &web)
         }
         ExporterCommand::Postgres { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -172,7 +224,7 @@ pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
             }
             let listen = config.listen_address.clone();
             let exporter = sextant_exporters::PostgresExporter::new(config);
-            serve_router("postgres", &listen, exporter.router())
+            serve_router("postgres", &listen, exporter.router(), &web)
         }
         ExporterCommand::Redis { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -185,11 +237,11 @@ pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
             }
             let listen = config.listen_address.clone();
             let exporter = sextant_exporters::RedisExporter::new(config);
-            serve_router("redis", &listen, exporter.router())
+            serve_router("redis", &listen, exporter.router(), &web)
         }
         ExporterCommand::Node { args } => {
             if args.iter().any(|a| a == "--help" || a == "-h") {
-                print!("{}", NodeConfig::usage());
+                print!("{}{WEB_CONFIG_USAGE}", NodeConfig::usage());
                 return Ok(());
             }
             let config = NodeConfig::from_args(args)?;
@@ -225,7 +277,7 @@ pub fn run(command: ExporterCommand) -> anyhow::Result<()> {
                     eprintln!("collector {collector} failed: {error}");
                 }
                 let router = sextant_exporters::router(registry, &config.telemetry_path);
-                sextant_exporters::serve(listener, router, shutdown_signal()).await?;
+                sextant_exporters::serve(listener, router, &web, shutdown_signal()).await?;
                 Ok(())
             })
         }

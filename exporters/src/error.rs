@@ -44,9 +44,9 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
-    /// The HTTP server failed.
+    /// The HTTP server failed (binding, accepting, TLS setup).
     #[error("http server: {0}")]
-    Serve(std::io::Error),
+    Serve(#[from] sextant_web::Error),
     /// A collector task panicked or was cancelled.
     #[error("collector {0} failed to run")]
     Join(String),

@@ -11,7 +11,8 @@
 //!   `prometheus_client` registry can be served next to the collectors
 //!   ([`Registry::register_prometheus_client`]).
 //! - [`router`] and [`serve`]: the `/metrics` endpoint (axum), choosing the [`Format`] from the
-//!   `Accept` header and gzip-compressing when the client accepts it.
+//!   `Accept` header and gzip-compressing when the client accepts it; [`serve`] goes through
+//!   `sextant-web`, so a [`WebConfig`] (Prometheus' `--web.config.file`) adds TLS and basic auth.
 //!
 //! Exporters, one Cargo feature each:
 //! - `node` (default): [`NodeConfig`], the Linux collectors of node_exporter 1.5.0 with the
@@ -101,3 +102,4 @@ pub use postgres::{PostgresConfig, PostgresExporter};
 pub use redis::{RedisConfig, RedisExporter};
 pub use registry::{blocking, BlockingCollector, Collector, Registry, RegistryConfig};
 pub use server::{router, serve};
+pub use sextant_web::WebConfig;

@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use sextant_web::WebConfig;
 
 use crate::encode::{Format, MetricFamily};
 use crate::{Error, Registry};
@@ -86,11 +87,17 @@ pub fn router(registry: Arc<Registry>, metrics_path: &str) -> Router {
     router.with_state(registry)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes.
-pub async fn serve(
+/// Serves `router` on `listener` until `shutdown` completes, through [`sextant_web::serve`]:
+/// over TLS when `web` has a `tls_server_config`, with bcrypt basic authentication on every
+/// path when it has `basic_auth_users` (`WebConfig::default()` serves plain HTTP, no auth).
+///
+/// The returned future owns a copy of `web`, so it can be spawned.
+pub fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    web: &WebConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), Error> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await.map_err(Error::Serve)
+) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+    let web = web.clone();
+    async move { sextant_web::serve(listener, router, &web, shutdown).await.map_err(Error::Serve) }
 }

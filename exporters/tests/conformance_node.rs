@@ -135,9 +135,14 @@ fn start_ours(flags: &[String]) -> (tokio::runtime::Runtime, SocketAddr, tokio::
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let ours = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    runtime.spawn(sextant_exporters::serve(listener, sextant_exporters::router(registry, "/metrics"), async move {
-        let _ = stopped.await;
-    }));
+    runtime.spawn(sextant_exporters::serve(
+        listener,
+        sextant_exporters::router(registry, "/metrics"),
+        &Default::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     (runtime, ours, stop)
 }
 

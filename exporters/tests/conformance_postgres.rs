@@ -81,7 +81,7 @@ fn start_ours(config: PostgresConfig) -> (tokio::runtime::Runtime, SocketAddr, t
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let ours = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    runtime.spawn(sextant_exporters::serve(listener, exporter.router(), async move {
+    runtime.spawn(sextant_exporters::serve(listener, exporter.router(), &Default::default(), async move {
         let _ = stopped.await;
     }));
     (runtime, ours, stop)

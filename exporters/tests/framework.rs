@@ -121,9 +121,14 @@ fn metrics_endpoint_negotiates_format_and_gzip_and_serves_prometheus_client() {
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = rt.spawn(sextant_exporters::serve(listener, sextant_exporters::router(registry, "/metrics"), async {
-        let _ = stopped.await;
-    }));
+    let server = rt.spawn(sextant_exporters::serve(
+        listener,
+        sextant_exporters::router(registry, "/metrics"),
+        &Default::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     let (head, body) = get(addr, "/metrics", "");
     let body = String::from_utf8(body).unwrap();

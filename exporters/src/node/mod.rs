@@ -289,10 +289,6 @@ impl NodeConfig {
                 }
                 continue;
             }
-            if name == "web.config.file" {
-                // Refuse rather than silently serve without the TLS or auth it asks for.
-                return Err(flag_error(raw, "TLS and basic auth (--web.config.file) are not supported yet"));
-            }
             // Flags with a value.
             if !VALUE_FLAGS.contains(&name) && !IGNORED_VALUE_FLAGS.contains(&name) {
                 return Err(flag_error(raw, "unknown flag"));
