@@ -169,7 +169,7 @@ impl BlackboxConfig {
                 "web.listen-address" => config.listen_address = value,
                 "config.file" => config.config_file = value,
                 "web.config.file" => {
-                    return Err(flag_error(&name, "TLS and basic auth (--web.config.file) are not supported yet"))
+                    return Err(flag_error(&name, "--web.config.file is read by the HTTP server (`sextant exporter` takes it off first), not by the exporter's flags"))
                 }
                 _ => {}
             }

@@ -172,7 +172,7 @@ impl MysqlConfig {
                     config.lock_wait_timeout = value.parse().map_err(|_| flag_error(&name, "expected seconds"))?
                 }
                 "web.config.file" => {
-                    return Err(flag_error(&name, "TLS and basic auth (--web.config.file) are not supported yet"))
+                    return Err(flag_error(&name, "--web.config.file is read by the HTTP server (`sextant exporter` takes it off first), not by the exporter's flags"))
                 }
                 "exporter.log_slow_filter" if value == "true" => {
                     config.warnings.push("--exporter.log_slow_filter is accepted and ignored".into());

@@ -178,7 +178,7 @@ impl PostgresConfig {
                 "collector.bgwriter" => config.collector_bgwriter = on,
                 "constantLabels" => constant = Some(value),
                 "web.config.file" => {
-                    return Err(flag_error(&name, "TLS and basic auth (--web.config.file) are not supported yet"))
+                    return Err(flag_error(&name, "--web.config.file is read by the HTTP server (`sextant exporter` takes it off first), not by the exporter's flags"))
                 }
                 "auto-discover-databases" | "include-databases" | "exclude-databases" | "metric-prefix" => {
                     if value != "false" && !value.is_empty() {
