@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use. Each entry: the command to look for, then the package.
+# Debian packages the tests use. Each entry: the command (or absolute path) to look for, then
+# the package.
 needed=(
   "python3:python3"
   "amtool:prometheus-alertmanager"
@@ -15,11 +16,23 @@ needed=(
   "promtool:prometheus"
   "openssl:openssl"
   "curl:curl"
+  "victoria-metrics:victoria-metrics"
+  "redis-server:redis-server"
+  "prometheus-redis-exporter:prometheus-redis-exporter"
+  "/usr/lib/postgresql:postgresql"
+  "prometheus-postgres-exporter:prometheus-postgres-exporter"
+  "mariadbd:mariadb-server"
+  "prometheus-mysqld-exporter:prometheus-mysqld-exporter"
+  "prometheus-blackbox-exporter:prometheus-blackbox-exporter"
 )
 
 missing=()
 for entry in "${needed[@]}"; do
-  command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
+  probe=${entry%%:*}
+  case "$probe" in
+    /*) [ -e "$probe" ] || missing+=("${entry#*:}") ;;
+    *) command -v "$probe" >/dev/null 2>&1 || [ -x "/usr/sbin/$probe" ] || missing+=("${entry#*:}") ;;
+  esac
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
