@@ -49,5 +49,5 @@ pub use matcher::{matches_all, MatchOp, Matcher};
 pub use sample::{is_stale, stale_nan, timestamp_ms, Sample, STALE_NAN_BITS};
 pub use storage::{
     Appendable, Appender, MemStorage, Querier, Queryable, SampleIterator, SelectHints, Series, SeriesSet,
-    SliceIterator, StorageError, ValueType,
+    SliceIterator, StorageError, ValueType, VecIterator,
 };

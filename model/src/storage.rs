@@ -129,39 +129,45 @@ pub trait SampleIterator {
     }
 }
 
-/// A [`SampleIterator`] over a slice of `(t, v)` pairs, sorted by `t`.
+/// A [`SampleIterator`] over `(t, v)` pairs sorted by `t`, borrowed (`&[(i64, f64)]`) or owned
+/// (`Vec<(i64, f64)>`, see [`VecIterator`]).
 #[derive(Debug)]
-pub struct SliceIterator<'a> {
-    samples: &'a [(i64, f64)],
+pub struct SliceIterator<S = Vec<(i64, f64)>> {
+    samples: S,
     /// Index of the current sample plus one; 0 before the first `next`.
     pos: usize,
 }
 
-impl<'a> SliceIterator<'a> {
-    pub fn new(samples: &'a [(i64, f64)]) -> SliceIterator<'a> {
+/// A [`SampleIterator`] that owns its samples.
+pub type VecIterator = SliceIterator<Vec<(i64, f64)>>;
+
+impl<S: AsRef<[(i64, f64)]>> SliceIterator<S> {
+    pub fn new(samples: S) -> SliceIterator<S> {
         SliceIterator { samples, pos: 0 }
     }
 }
 
-impl SampleIterator for SliceIterator<'_> {
+impl<S: AsRef<[(i64, f64)]>> SampleIterator for SliceIterator<S> {
     fn next(&mut self) -> ValueType {
-        if self.pos < self.samples.len() {
+        let samples = self.samples.as_ref();
+        if self.pos < samples.len() {
             self.pos += 1;
             ValueType::Float
         } else {
-            self.pos = self.samples.len() + 1;
+            self.pos = samples.len() + 1;
             ValueType::Exhausted
         }
     }
 
     fn seek(&mut self, t: i64) -> ValueType {
-        if self.pos > self.samples.len() {
+        let samples = self.samples.as_ref();
+        if self.pos > samples.len() {
             return ValueType::Exhausted;
         }
         let from = self.pos.saturating_sub(1);
-        let idx = from + self.samples[from..].partition_point(|s| s.0 < t);
+        let idx = from + samples[from..].partition_point(|s| s.0 < t);
         self.pos = idx + 1;
-        if idx < self.samples.len() {
+        if idx < samples.len() {
             ValueType::Float
         } else {
             ValueType::Exhausted
@@ -169,7 +175,7 @@ impl SampleIterator for SliceIterator<'_> {
     }
 
     fn at(&self) -> (i64, f64) {
-        self.samples[self.pos - 1]
+        self.samples.as_ref()[self.pos - 1]
     }
 }
 

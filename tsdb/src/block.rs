@@ -12,7 +12,7 @@ use memmap2::Mmap;
 use parking_lot::RwLock;
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
-use sextant_model::{matches_all, Label, Labels, Matcher, SampleIterator, ValueType};
+use sextant_model::{matches_all, Label, Labels, Matcher};
 
 use crate::Error;
 
@@ -803,49 +803,6 @@ pub fn open_blocks(dir: &Path) -> Result<(Vec<Block>, Vec<FailedBlock>), Error> 
     let mut kept = kept;
     kept.sort_by_key(|b| (b.meta.min_time, b.meta.ulid.clone()));
     Ok((kept, failed))
-}
-
-/// A [`SampleIterator`] owning its samples.
-#[derive(Debug)]
-pub(crate) struct VecIterator {
-    samples: Vec<(i64, f64)>,
-    pos: usize,
-}
-
-impl VecIterator {
-    pub(crate) fn new(samples: Vec<(i64, f64)>) -> VecIterator {
-        VecIterator { samples, pos: 0 }
-    }
-}
-
-impl SampleIterator for VecIterator {
-    fn next(&mut self) -> ValueType {
-        if self.pos < self.samples.len() {
-            self.pos += 1;
-            ValueType::Float
-        } else {
-            self.pos = self.samples.len() + 1;
-            ValueType::Exhausted
-        }
-    }
-
-    fn seek(&mut self, t: i64) -> ValueType {
-        if self.pos > self.samples.len() {
-            return ValueType::Exhausted;
-        }
-        let from = self.pos.saturating_sub(1);
-        let idx = from + self.samples[from..].partition_point(|s| s.0 < t);
-        self.pos = idx + 1;
-        if idx < self.samples.len() {
-            ValueType::Float
-        } else {
-            ValueType::Exhausted
-        }
-    }
-
-    fn at(&self) -> (i64, f64) {
-        self.samples[self.pos - 1]
-    }
 }
 
 #[cfg(test)]

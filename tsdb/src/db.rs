@@ -10,10 +10,10 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use sextant_model::{
     Appendable, Appender, Labels, MatchOp, Matcher, Querier, Queryable, SampleIterator, SelectHints, Series, SeriesSet,
-    StorageError, ValueType,
+    StorageError, ValueType, VecIterator,
 };
 
-use crate::block::{open_blocks, write_block, Block, FailedBlock, SeriesData, VecIterator};
+use crate::block::{open_blocks, write_block, Block, FailedBlock, SeriesData};
 use crate::compact;
 
 use crate::fs::{FileSystem, StdFileSystem};
