@@ -210,12 +210,15 @@ fn alertmanager_urls(config: &Config) -> Vec<String> {
     urls
 }
 
+/// A group and the task evaluating it.
+type RunningGroup = (Arc<Mutex<Group>>, JoinHandle<()>);
+
 /// The running rule groups: one tokio task each, evaluating on the group's interval and
 /// writing through the [`Db`].
 pub struct RuleGroups {
     db: Arc<Db>,
     engine: sextant_promql::Engine,
-    groups: Mutex<Vec<(Arc<Mutex<Group>>, JoinHandle<()>)>>,
+    groups: Mutex<Vec<RunningGroup>>,
     client: reqwest::Client,
 }
 
@@ -232,7 +235,7 @@ impl RuleGroups {
         let external_labels =
             Labels::from_pairs(config.global.external_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut running = lock(&self.groups);
-        let old: Vec<(Arc<Mutex<Group>>, JoinHandle<()>)> = std::mem::take(&mut *running);
+        let old: Vec<RunningGroup> = std::mem::take(&mut *running);
         let mut old_by_key: HashMap<(String, String), Arc<Mutex<Group>>> = HashMap::new();
         for (group, task) in old {
             task.abort();
