@@ -186,3 +186,67 @@ fn server_scrapes_evaluates_rules_and_reloads() {
     let exit = server.0.wait().unwrap();
     assert!(exit.success(), "exit status {exit:?}");
 }
+
+/// Accepts HTTP requests on a free port and passes each body to the returned channel.
+fn alertmanager_stand_in() -> (u16, std::sync::mpsc::Receiver<(String, String)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut data = Vec::new();
+            let mut buf = [0u8; 4096];
+            let (head, body) = loop {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break (String::new(), String::new()),
+                    Ok(n) => data.extend_from_slice(&buf[..n]),
+                }
+                let text = String::from_utf8_lossy(&data).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break (head.lines().next().unwrap_or("").to_string(), body.to_string());
+                    }
+                }
+            };
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = tx.send((head, body));
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn firing_alerts_are_posted_to_alertmanager_v2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (am, received) = alertmanager_stand_in();
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: always\n    rules:\n      - alert: Always\n        expr: vector(1)\n        annotations:\n          summary: always firing\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        format!(
+            "global:\n  evaluation_interval: 1s\n  external_labels:\n    site: test\nrule_files: [rules.yml]\n\
+             alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am}']\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _server = start_server(dir.path(), port);
+    let (head, body) = received.recv_timeout(PATIENCE).expect("no alert was posted");
+    assert_eq!(head, "POST /api/v2/alerts HTTP/1.1");
+    let alerts: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let alert = &alerts[0];
+    assert_eq!(alert["labels"]["alertname"], "Always", "{body}");
+    assert_eq!(alert["labels"]["site"], "test", "{body}");
+    assert_eq!(alert["annotations"]["summary"], "always firing", "{body}");
+}
