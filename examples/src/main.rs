@@ -14,7 +14,9 @@ mod promql;
 mod promql_test;
 mod rules;
 mod server;
+mod stack;
 mod tsdb;
+mod wiring;
 
 /// Sextant: a Prometheus-compatible monitoring system.
 #[derive(Debug, Parser)]
@@ -42,6 +44,9 @@ enum Command {
     Promql(promql::PromqlArgs),
     /// Run the server: TSDB and the Prometheus HTTP API (`--config.file`, `--storage.tsdb.path`, …).
     Server(server::ServerArgs),
+    /// Run a ready-made stack: `sextant stack single-host [--data.dir=DIR]`.
+    #[command(subcommand)]
+    Stack(stack::StackCommand),
     /// TSDB tools: `tsdb bench write`, `tsdb import openmetrics`, `tsdb analyze`.
     Tsdb(tsdb::TsdbArgs),
     /// Run tests, like promtool test: `sextant test rules FILE...`.
@@ -62,6 +67,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Exporter(command)) => exporter::run(command).map(|()| ExitCode::SUCCESS),
         Some(Command::Promql(args)) => promql::run(args),
         Some(Command::Server(args)) => server::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Stack(command)) => stack::run(command).map(|()| ExitCode::SUCCESS),
         Some(Command::Tsdb(args)) => tsdb::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Test(command)) => rules::test(command),
         Some(Command::Agent(args)) => agent::run(args).map(|()| ExitCode::SUCCESS),

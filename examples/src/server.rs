@@ -11,6 +11,8 @@ use sextant_api::{Api, ApiOptions, BuildInfo};
 use sextant_model::Labels;
 use sextant_promql::EngineOptions;
 
+use crate::wiring::{check_config, Reloader, RuleGroups, ScrapeTargets};
+
 /// Run a Prometheus-compatible server.
 #[derive(Debug, clap::Args)]
 pub struct ServerArgs {
@@ -66,10 +68,19 @@ fn duration_ms(flag: &str, text: &str) -> anyhow::Result<i64> {
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+    run_with(args, |_| async { Ok(()) })
+}
+
+/// Runs the server; `started` is called inside the runtime once the API listens (with its
+/// address), before requests are served: `sextant stack` starts its exporters there.
+pub fn run_with<F, Fut>(args: ServerArgs, started: F) -> anyhow::Result<()>
+where
+    F: FnOnce(std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let config_text = std::fs::read_to_string(&args.config_file)
         .with_context(|| format!("reading --config.file={}", args.config_file.display()))?;
-    let config = sextant_scrape::Config::load_file(&args.config_file)
-        .with_context(|| format!("loading --config.file={}", args.config_file.display()))?;
+    let config = check_config(&args.config_file).context("--config.file")?;
     let web_config = match &args.web_config_file {
         Some(path) => sextant_web::WebConfig::load_file(path)?,
         None => sextant_web::WebConfig::default(),
@@ -97,6 +108,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     ] {
         flags.insert(k.to_string(), v);
     }
+    let query_engine = sextant_promql::Engine::new(engine.clone());
     let options = ApiOptions {
         engine,
         external_labels: Labels::from_pairs(
@@ -115,7 +127,11 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         sextant_tsdb::Db::open(&args.tsdb_path, sextant_tsdb::Options::default())
             .with_context(|| format!("opening --storage.tsdb.path={}", args.tsdb_path.display()))?,
     );
-    let api = Api::new(db.clone(), options).with_admin(db.clone());
+    let targets = Arc::new(ScrapeTargets::new(db.clone()));
+    let rules = Arc::new(RuleGroups::new(db.clone(), query_engine));
+    let reloader = Arc::new(Reloader::new(args.config_file.clone(), targets.clone(), rules.clone()));
+    let api =
+        Api::new(db.clone(), options).with_admin(db.clone()).with_targets(targets.clone()).with_rules(rules.clone());
     if !config.global.query_log_file.is_empty() {
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -130,10 +146,13 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             api.pushgateway_load(&text).with_context(|| format!("loading {}", path.display()))?;
         }
     }
+    let (reload_tx, reload_rx) = tokio::sync::mpsc::unbounded_channel();
     if args.enable_lifecycle {
         let path = args.config_file.clone();
+        // Checked here so that `/-/reload` answers with the error; applied by the reloader.
         api.set_reload_hook(Arc::new(move || {
-            sextant_scrape::Config::load_file(&path).map(|_| ()).map_err(|e| e.to_string())
+            check_config(&path).map_err(|e| format!("{e:#}"))?;
+            reload_tx.send(()).map_err(|e| e.to_string())
         }));
     }
 
@@ -142,10 +161,20 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&args.listen_address)
             .await
             .with_context(|| format!("listening on --web.listen-address={}", args.listen_address))?;
-        eprintln!("sextant server: listening on {}, storage {}", listener.local_addr()?, args.tsdb_path.display());
+        let addr = listener.local_addr()?;
+        eprintln!("sextant server: listening on {addr}, storage {}", args.tsdb_path.display());
+        reloader.apply(&config).await.context("starting scraping and rule evaluation")?;
+        let reloads = tokio::spawn(reloader.clone().serve(reload_rx));
+        started(addr).await?;
         sextant_web::serve(listener, api.router(), &web_config, shutdown_signal()).await?;
+        reloads.abort();
+        rules.stop();
+        targets.stop().await;
         anyhow::Ok(())
     })?;
+    drop(reloader);
+    drop(rules);
+    drop(targets);
     if let Some(path) = &args.persistence_file {
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, api.pushgateway_save()).with_context(|| format!("writing {}", tmp.display()))?;
@@ -162,7 +191,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
 }
 
 /// SIGTERM or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -1,0 +1,458 @@
+//! Glue between the server's parts: the scrape manager and the rule groups behind the API's
+//! [`TargetsProvider`] and [`RulesProvider`], and reloading both from the configuration file.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use sextant_alerting::rules::{encode_alerts_v2, parse_rule_file, Group, GroupOptions, RuleFileOptions, RuleKind};
+use sextant_api::{
+    ActiveTarget, Alert, AlertingRuleStatus, DroppedTarget, RuleGroup, RuleStatus, RulesProvider, TargetMetadata,
+    TargetsProvider,
+};
+use sextant_model::exposition::{Format, MetricType};
+use sextant_model::{Labels, SystemClock};
+use sextant_scrape::{Config, ScrapeManager};
+use sextant_tsdb::Db;
+use tokio::task::JoinHandle;
+
+/// How often firing alerts are re-sent (Prometheus' `--rules.alert.resend-delay`).
+const RESEND_DELAY_MS: i64 = 60_000;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn duration_text(d: std::time::Duration) -> String {
+    sextant_scrape::Duration::from_millis(d.as_millis() as u64).to_string()
+}
+
+/// The scrape manager as the API sees it. Reloads take the manager out for the time of
+/// `apply_config` (the lists are empty meanwhile).
+pub struct ScrapeTargets {
+    manager: Mutex<Option<ScrapeManager>>,
+}
+
+impl ScrapeTargets {
+    pub fn new(db: Arc<Db>) -> ScrapeTargets {
+        ScrapeTargets { manager: Mutex::new(Some(ScrapeManager::new(db, Arc::new(SystemClock)))) }
+    }
+
+    async fn apply(&self, config: &Config) -> anyhow::Result<()> {
+        let Some(mut manager) = lock(&self.manager).take() else { anyhow::bail!("a reload is already running") };
+        let result = manager.apply_config(config).await;
+        *lock(&self.manager) = Some(manager);
+        Ok(result?)
+    }
+
+    /// Stops every scrape loop (writing staleness markers).
+    pub async fn stop(&self) {
+        let manager = lock(&self.manager).take();
+        if let Some(manager) = manager {
+            manager.stop().await;
+        }
+    }
+
+    fn handles(&self) -> Vec<(String, Vec<sextant_scrape::TargetHandle>)> {
+        let mut v: Vec<_> = lock(&self.manager).as_ref().map(|m| m.targets().into_iter().collect()).unwrap_or_default();
+        v.sort_by(|a: &(String, _), b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+impl TargetsProvider for ScrapeTargets {
+    fn scrape_pools(&self) -> Vec<String> {
+        self.handles().into_iter().map(|(name, _)| name).collect()
+    }
+
+    fn active_targets(&self) -> Vec<ActiveTarget> {
+        let mut out = Vec::new();
+        for (_, list) in self.handles() {
+            for t in list {
+                let s = t.state();
+                out.push(ActiveTarget {
+                    discovered_labels: s.discovered_labels,
+                    labels: s.labels,
+                    scrape_pool: s.scrape_pool,
+                    global_url: s.scrape_url.clone(),
+                    scrape_url: s.scrape_url,
+                    last_error: s.last_error,
+                    last_scrape_ms: (s.last_scrape_ms != 0).then_some(s.last_scrape_ms),
+                    last_scrape_duration_seconds: s.last_scrape_duration.as_secs_f64(),
+                    health: s.health.as_str().to_string(),
+                    scrape_interval: duration_text(s.scrape_interval),
+                    scrape_timeout: duration_text(s.scrape_timeout),
+                });
+            }
+        }
+        out
+    }
+
+    fn dropped_targets(&self) -> Vec<DroppedTarget> {
+        let mut pools: Vec<(String, Vec<Labels>)> =
+            lock(&self.manager).as_ref().map(|m| m.dropped_targets().into_iter().collect()).unwrap_or_default();
+        pools.sort_by(|a, b| a.0.cmp(&b.0));
+        pools
+            .into_iter()
+            .flat_map(|(pool, list)| {
+                list.into_iter().map(move |l| DroppedTarget { discovered_labels: l, scrape_pool: pool.clone() })
+            })
+            .collect()
+    }
+
+    fn metadata(&self) -> Vec<TargetMetadata> {
+        let mut out = Vec::new();
+        for (_, list) in self.handles() {
+            for t in list {
+                let labels = t.state().labels;
+                let mut families: Vec<_> = t.metadata().into_iter().collect();
+                families.sort_by(|a, b| a.0.cmp(&b.0));
+                for (metric, m) in families {
+                    out.push(TargetMetadata {
+                        target: labels.clone(),
+                        metric,
+                        metric_type: m
+                            .metric_type
+                            .unwrap_or(MetricType::Unknown)
+                            .as_str(Format::OpenMetrics)
+                            .to_string(),
+                        help: m.help,
+                        unit: m.unit,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The rule files of `config`: paths, with `*` and `?` in the file name expanded.
+fn rule_file_paths(config: &Config) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for pattern in &config.rule_files {
+        let path = Path::new(pattern);
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !name.contains(['*', '?']) {
+            out.push(path.to_path_buf());
+            continue;
+        }
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let mut found: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_str().is_some_and(|f| wildcard(name.as_bytes(), f.as_bytes())))
+                .map(|e| e.path())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        found.sort();
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+/// Shell-style match of `*` and `?`.
+fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
+    match (pattern.first(), name.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => wildcard(&pattern[1..], name) || (!name.is_empty() && wildcard(pattern, &name[1..])),
+        (Some(b'?'), Some(_)) => wildcard(&pattern[1..], &name[1..]),
+        (Some(p), Some(n)) if p == n => wildcard(&pattern[1..], &name[1..]),
+        _ => false,
+    }
+}
+
+/// Parses every rule file of `config` into groups (no evaluation state).
+pub fn load_groups(config: &Config) -> anyhow::Result<Vec<Group>> {
+    let options = GroupOptions {
+        default_interval_ms: config.global.evaluation_interval.as_millis() as i64,
+        external_labels: Labels::from_pairs(
+            config.global.external_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ),
+        ..GroupOptions::default()
+    };
+    let mut groups = Vec::new();
+    for path in rule_file_paths(config)? {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading rule file {}", path.display()))?;
+        let file = parse_rule_file(&text, &RuleFileOptions::default())
+            .with_context(|| format!("loading rule file {}", path.display()))?;
+        let name = path.display().to_string();
+        for def in &file.groups {
+            groups.push(Group::new(&name, def, options.clone()));
+        }
+    }
+    Ok(groups)
+}
+
+/// Checks everything a reload would load: the configuration and its rule files.
+pub fn check_config(path: &Path) -> anyhow::Result<Config> {
+    let config = Config::load_file(path).with_context(|| format!("loading {}", path.display()))?;
+    load_groups(&config)?;
+    Ok(config)
+}
+
+/// Alertmanager API v2 endpoints of the static `alerting.alertmanagers` entries.
+fn alertmanager_urls(config: &Config) -> Vec<String> {
+    let mut urls = Vec::new();
+    for am in &config.alerting.alertmanagers {
+        for group in &am.static_configs {
+            for target in &group.targets {
+                let prefix = am.path_prefix.trim_end_matches('/');
+                urls.push(format!("{}://{target}{prefix}/api/v2/alerts", am.scheme));
+            }
+        }
+    }
+    urls
+}
+
+/// A group and the task evaluating it.
+type RunningGroup = (Arc<Mutex<Group>>, JoinHandle<()>);
+
+/// The running rule groups: one tokio task each, evaluating on the group's interval and
+/// writing through the [`Db`].
+pub struct RuleGroups {
+    db: Arc<Db>,
+    engine: sextant_promql::Engine,
+    groups: Mutex<Vec<RunningGroup>>,
+    client: reqwest::Client,
+}
+
+impl RuleGroups {
+    pub fn new(db: Arc<Db>, engine: sextant_promql::Engine) -> RuleGroups {
+        RuleGroups { db, engine, groups: Mutex::new(Vec::new()), client: reqwest::Client::new() }
+    }
+
+    /// Replaces the running groups with `config`'s, keeping the alert state of groups with
+    /// the same file and name. Must run inside the tokio runtime.
+    pub fn apply(self: &Arc<Self>, config: &Config) -> anyhow::Result<()> {
+        let new_groups = load_groups(config)?;
+        let urls = Arc::new(alertmanager_urls(config));
+        let external_labels =
+            Labels::from_pairs(config.global.external_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut running = lock(&self.groups);
+        let old: Vec<RunningGroup> = std::mem::take(&mut *running);
+        let mut old_by_key: HashMap<(String, String), Arc<Mutex<Group>>> = HashMap::new();
+        for (group, task) in old {
+            task.abort();
+            let key = {
+                let g = lock(&group);
+                (g.file().to_string(), g.name().to_string())
+            };
+            old_by_key.insert(key, group);
+        }
+        for mut group in new_groups {
+            if let Some(old) = old_by_key.get(&(group.file().to_string(), group.name().to_string())) {
+                group.copy_state(&lock(old));
+            }
+            let group = Arc::new(Mutex::new(group));
+            let task = tokio::spawn(run_group(
+                Arc::clone(self),
+                Arc::clone(&group),
+                Arc::clone(&urls),
+                external_labels.clone(),
+            ));
+            running.push((group, task));
+        }
+        Ok(())
+    }
+
+    /// Stops every group's task.
+    pub fn stop(&self) {
+        for (_, task) in lock(&self.groups).drain(..) {
+            task.abort();
+        }
+    }
+
+    fn snapshot(&self) -> Vec<Arc<Mutex<Group>>> {
+        lock(&self.groups).iter().map(|(g, _)| Arc::clone(g)).collect()
+    }
+}
+
+async fn run_group(rules: Arc<RuleGroups>, group: Arc<Mutex<Group>>, urls: Arc<Vec<String>>, external_labels: Labels) {
+    let interval_ms = lock(&group).interval_ms();
+    let mut next = lock(&group).eval_timestamp(now_ms()) + interval_ms;
+    loop {
+        let wait = (next - now_ms()).max(0) as u64;
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        let ts = next;
+        let task_rules = Arc::clone(&rules);
+        let task_group = Arc::clone(&group);
+        let notifications = tokio::task::spawn_blocking(move || {
+            let mut g = lock(&task_group);
+            g.eval(ts, &*task_rules.db, &*task_rules.db, &task_rules.engine);
+            g.alerts_to_send(ts, RESEND_DELAY_MS)
+        })
+        .await
+        .unwrap_or_default();
+        if !notifications.is_empty() && !urls.is_empty() {
+            let body = encode_alerts_v2(&notifications, &external_labels);
+            for url in urls.iter() {
+                let sent = rules
+                    .client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .timeout(std::time::Duration::from_secs(10))
+                    .body(body.clone())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => {}
+                    Ok(r) => eprintln!("sextant: sending alerts to {url}: HTTP {}", r.status()),
+                    Err(e) => eprintln!("sextant: sending alerts to {url}: {e}"),
+                }
+            }
+        }
+        // Skip missed intervals rather than evaluating them in a burst.
+        next += interval_ms;
+        let now = now_ms();
+        if next <= now {
+            next = lock(&group).eval_timestamp(now) + interval_ms;
+        }
+    }
+}
+
+fn api_alert(a: &sextant_alerting::rules::Alert) -> Alert {
+    Alert {
+        labels: a.labels.clone(),
+        annotations: a.annotations.clone(),
+        state: a.state.as_str().to_string(),
+        active_at_ms: a.active_at_ms,
+        value: a.value,
+    }
+}
+
+impl RulesProvider for RuleGroups {
+    fn rule_groups(&self) -> Vec<RuleGroup> {
+        self.snapshot()
+            .iter()
+            .map(|g| {
+                let g = lock(g);
+                let metrics = g.metrics();
+                RuleGroup {
+                    name: g.name().to_string(),
+                    file: g.file().to_string(),
+                    interval_seconds: g.interval_ms() as f64 / 1000.0,
+                    rules: g
+                        .rules()
+                        .iter()
+                        .map(|r| RuleStatus {
+                            name: r.name().to_string(),
+                            query: r.def.expr.clone(),
+                            labels: Labels::from_pairs(r.labels().iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                            alerting: match &r.def.kind {
+                                RuleKind::Alerting { for_ms, annotations, .. } => Some(AlertingRuleStatus {
+                                    state: r.state().as_str().to_string(),
+                                    duration_seconds: *for_ms as f64 / 1000.0,
+                                    annotations: Labels::from_pairs(
+                                        annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                                    ),
+                                    alerts: r.alerts().into_iter().map(api_alert).collect(),
+                                }),
+                                _ => None,
+                            },
+                            health: r.health().as_str().to_string(),
+                            last_error: r.last_error().unwrap_or("").to_string(),
+                            evaluation_seconds: r.evaluation_duration_s(),
+                            last_evaluation_ms: r.last_evaluation_ms(),
+                        })
+                        .collect(),
+                    evaluation_seconds: metrics.last_duration_s,
+                    last_evaluation_ms: metrics.last_evaluation_ms,
+                }
+            })
+            .collect()
+    }
+
+    fn alerts(&self) -> Vec<Alert> {
+        let mut out = Vec::new();
+        for g in self.snapshot() {
+            let g = lock(&g);
+            for r in g.rules() {
+                out.extend(
+                    r.alerts()
+                        .into_iter()
+                        .filter(|a| a.state != sextant_alerting::rules::AlertState::Inactive)
+                        .map(api_alert),
+                );
+            }
+        }
+        out
+    }
+}
+
+/// Scraping and rule evaluation of one configuration file, reloadable.
+pub struct Reloader {
+    pub config_file: PathBuf,
+    pub targets: Arc<ScrapeTargets>,
+    pub rules: Arc<RuleGroups>,
+    reloading: tokio::sync::Mutex<()>,
+}
+
+impl Reloader {
+    pub fn new(config_file: PathBuf, targets: Arc<ScrapeTargets>, rules: Arc<RuleGroups>) -> Reloader {
+        Reloader { config_file, targets, rules, reloading: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Applies `config` (already checked) to scraping and rules.
+    pub async fn apply(&self, config: &Config) -> anyhow::Result<()> {
+        let _guard = self.reloading.lock().await;
+        self.rules.apply(config)?;
+        self.targets.apply(config).await
+    }
+
+    /// Re-reads the configuration file; an invalid one leaves everything as it was.
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        let config = check_config(&self.config_file)?;
+        self.apply(&config).await
+    }
+
+    /// Reloads on SIGHUP and on every message of `requests` (from `/-/reload`), forever.
+    pub async fn serve(self: Arc<Self>, mut requests: tokio::sync::mpsc::UnboundedReceiver<()>) {
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("sextant: cannot listen for SIGHUP: {e}");
+                None
+            }
+        };
+        loop {
+            let hup = async {
+                match hangup.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = hup => {}
+                got = requests.recv() => if got.is_none() { std::future::pending::<()>().await },
+            }
+            match self.reload().await {
+                Ok(()) => eprintln!("sextant: configuration reloaded from {}", self.config_file.display()),
+                Err(e) => eprintln!("sextant: reload failed, keeping the old configuration: {e:#}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wildcard() {
+        let cases = [
+            ("*.yml", "rules.yml", true),
+            ("*.yml", "rules.yaml", false),
+            ("r?les.yml", "rules.yml", true),
+            ("*", "", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+        ];
+        for (pattern, name, want) in cases {
+            assert_eq!(super::wildcard(pattern.as_bytes(), name.as_bytes()), want, "{pattern} {name}");
+        }
+    }
+}
