@@ -22,7 +22,7 @@ pub struct AgentArgs {
     #[arg(long = "storage.agent.path", default_value = "data-agent/")]
     storage_path: PathBuf,
     /// Address for /metrics, /api/v1/targets, /-/healthy, /-/ready and /-/reload.
-    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9090")]
     listen_address: SocketAddr,
     /// Oldest data kept in the buffer while an endpoint is unreachable.
     #[arg(long = "storage.agent.retention.max-time", default_value = "24h")]

@@ -23,7 +23,7 @@ pub struct ServerArgs {
     #[arg(long = "storage.tsdb.path", default_value = "data/")]
     tsdb_path: PathBuf,
     /// Address to listen on for the web interface and API.
-    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9090")]
     listen_address: String,
     /// Path to a web configuration file (TLS, basic auth), Prometheus' web.yml format.
     #[arg(long = "web.config.file")]
