@@ -63,3 +63,22 @@ pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146097 + doe - 719468
 }
+
+/// The Go exporters' `<exporter>_build_info` gauge (constant 1, labelled with the build), with
+/// our version and `goversion="sextant"`.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn go_build_info(name: &str, help: &str) -> MetricFamily {
+    let mut build = MetricFamily::new(name, help, MetricType::Gauge);
+    build.push(
+        &[
+            ("branch", ""),
+            ("goarch", std::env::consts::ARCH),
+            ("goos", std::env::consts::OS),
+            ("goversion", "sextant"),
+            ("revision", ""),
+            ("version", env!("CARGO_PKG_VERSION")),
+        ],
+        1.0,
+    );
+    build
+}

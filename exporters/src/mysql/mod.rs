@@ -382,23 +382,10 @@ impl MysqlExporter {
             duration.push(&[("collector", name)], *seconds);
         }
         families.push(duration);
-        let mut build = MetricFamily::new(
+        families.push(crate::builder::go_build_info(
             "mysqld_exporter_build_info",
             "A metric with a constant '1' value labeled by version, revision, branch, and goversion from which mysqld_exporter was built.",
-            MetricType::Gauge,
-        );
-        build.push(
-            &[
-                ("branch", ""),
-                ("goarch", std::env::consts::ARCH),
-                ("goos", std::env::consts::OS),
-                ("goversion", "sextant"),
-                ("revision", ""),
-                ("version", env!("CARGO_PKG_VERSION")),
-            ],
-            1.0,
-        );
-        families.push(build);
+        ));
         families
     }
 

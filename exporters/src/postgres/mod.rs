@@ -412,23 +412,10 @@ impl PostgresExporter {
             families.push(duration);
             families.push(success);
         }
-        let mut build = MetricFamily::new(
+        families.push(crate::builder::go_build_info(
             "postgres_exporter_build_info",
             "A metric with a constant '1' value labeled by version, revision, branch, goversion from which postgres_exporter was built, and the goos and goarch for the build.",
-            MetricType::Gauge,
-        );
-        build.push(
-            &[
-                ("branch", ""),
-                ("goarch", std::env::consts::ARCH),
-                ("goos", std::env::consts::OS),
-                ("goversion", "sextant"),
-                ("revision", ""),
-                ("version", env!("CARGO_PKG_VERSION")),
-            ],
-            1.0,
-        );
-        families.push(build);
+        ));
         families
     }
 
