@@ -7,6 +7,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod webtls;
+use webtls::{curl, present};
+
 struct Proc(Child);
 
 impl Drop for Proc {
@@ -14,16 +17,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn present(binary: &str, arg: &str) -> bool {
-    Command::new(binary).arg(arg).output().is_ok_and(|o| o.status.success())
-}
-
-/// `curl`'s HTTP status code ("000" when nothing answered).
-fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]).args(args).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 fn free_port() -> u16 {
@@ -90,18 +83,7 @@ fn tls_and_basic_auth() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let (cert, _key) = webtls::self_signed_cert(dir.path());
     let hash = bcrypt::hash("s3cret", 4).unwrap();
     let web = write_web(
         dir.path(),
