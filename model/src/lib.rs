@@ -32,6 +32,7 @@
 //! ```
 
 mod clock;
+mod duration;
 mod error;
 pub mod exposition;
 mod labels;
@@ -41,6 +42,7 @@ mod sample;
 mod storage;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use duration::{parse_duration_ms, DisplayDuration, DurationError};
 pub use error::Error;
 pub use labels::{
     is_valid_legacy_label_name, is_valid_legacy_metric_name, Label, Labels, LabelsBuilder, NameValidation, METRIC_NAME,

@@ -15,19 +15,6 @@ pub struct Duration {
     millis: u64,
 }
 
-const MS_PER_UNIT: [(&str, u64); 7] = [
-    ("y", 365 * 24 * 3_600_000),
-    ("w", 7 * 24 * 3_600_000),
-    ("d", 24 * 3_600_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
-
-/// Go's `time.Duration` holds nanoseconds in an i64; Prometheus rejects what does not fit.
-const MAX_MILLIS: u64 = (i64::MAX as u64) / 1_000_000;
-
 impl Duration {
     pub const ZERO: Duration = Duration { millis: 0 };
 
@@ -56,65 +43,14 @@ impl FromStr for Duration {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Duration, Error> {
-        match s {
-            "0" => return Ok(Duration::ZERO),
-            "" => return Err(Error::value("empty duration string")),
-            _ => {}
-        }
-        let invalid = || Error::value(format!("not a valid duration string: {s:?}"));
-        let mut rest = s;
-        let mut total: u64 = 0;
-        let mut last_unit = 0;
-        while !rest.is_empty() {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 {
-                return Err(invalid());
-            }
-            let value: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-            rest = &rest[digits..];
-            let unit_len = rest.bytes().take_while(|b| !b.is_ascii_digit()).count();
-            if unit_len == 0 {
-                return Err(invalid());
-            }
-            let unit = &rest[..unit_len];
-            rest = &rest[unit_len..];
-            let Some(pos) = MS_PER_UNIT.iter().position(|(u, _)| *u == unit) else {
-                return Err(Error::value(format!("unknown unit {unit:?} in duration {s:?}")));
-            };
-            if pos < last_unit {
-                return Err(invalid());
-            }
-            last_unit = pos + 1;
-            let mult = MS_PER_UNIT[pos].1;
-            let add = value.checked_mul(mult).filter(|v| *v <= MAX_MILLIS);
-            total = match add.and_then(|a| total.checked_add(a)).filter(|t| *t <= MAX_MILLIS) {
-                Some(t) => t,
-                None => return Err(Error::value("duration out of range")),
-            };
-        }
-        Ok(Duration { millis: total })
+        sextant_model::parse_duration_ms(s).map(Duration::from_millis).map_err(|e| Error::value(e.to_string()))
     }
 }
 
 /// Formats like Prometheus: `0s`, `1h30m`, `90d`; years and weeks only when exact.
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut ms = self.millis;
-        if ms == 0 {
-            return f.write_str("0s");
-        }
-        for (i, (unit, mult)) in MS_PER_UNIT.iter().enumerate() {
-            let exact_only = i < 2;
-            if exact_only && ms % mult != 0 {
-                continue;
-            }
-            let n = ms / mult;
-            if n > 0 {
-                write!(f, "{n}{unit}")?;
-                ms -= n * mult;
-            }
-        }
-        Ok(())
+        sextant_model::DisplayDuration(self.millis).fmt(f)
     }
 }
 

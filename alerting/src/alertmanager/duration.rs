@@ -3,16 +3,6 @@
 use std::fmt;
 use std::time::Duration;
 
-const UNITS: [(&str, u64); 7] = [
-    ("y", 365 * 24 * 3_600_000),
-    ("w", 7 * 24 * 3_600_000),
-    ("d", 24 * 3_600_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
-
 /// A duration in milliseconds, parsed and printed as Prometheus does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct PromDuration(pub u64);
@@ -32,60 +22,13 @@ impl PromDuration {
 
     /// Parses `0`, or units in decreasing order each at most once: `1y2w3d4h5m6s7ms`.
     pub fn parse(s: &str) -> Option<PromDuration> {
-        if s == "0" {
-            return Some(PromDuration(0));
-        }
-        if s.is_empty() {
-            return None;
-        }
-        let mut rest = s;
-        let mut total: u64 = 0;
-        let mut next_unit = 0;
-        while !rest.is_empty() {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 {
-                return None;
-            }
-            let n: u64 = rest[..digits].parse().ok()?;
-            rest = &rest[digits..];
-            // "ms" must be tried before "m".
-            let (idx, unit_len) = UNITS
-                .iter()
-                .enumerate()
-                .skip(next_unit)
-                .filter(|(_, (u, _))| rest.starts_with(u))
-                .map(|(i, (u, _))| (i, u.len()))
-                .max_by_key(|&(_, len)| len)?;
-            total = total.checked_add(n.checked_mul(UNITS[idx].1)?)?;
-            rest = &rest[unit_len..];
-            next_unit = idx + 1;
-        }
-        // Go's time.Duration is an i64 of nanoseconds.
-        if total > (i64::MAX as u64) / 1_000_000 {
-            return None;
-        }
-        Some(PromDuration(total))
+        sextant_model::parse_duration_ms(s).ok().map(PromDuration)
     }
 }
 
 impl fmt::Display for PromDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut ms = self.0;
-        if ms == 0 {
-            return f.write_str("0s");
-        }
-        for (i, (unit, mult)) in UNITS.iter().enumerate() {
-            // Years and weeks only when exact: 90d reads better than 12w6d.
-            if i < 2 && ms % mult != 0 {
-                continue;
-            }
-            let v = ms / mult;
-            if v > 0 {
-                write!(f, "{v}{unit}")?;
-                ms -= v * mult;
-            }
-        }
-        Ok(())
+        sextant_model::DisplayDuration(self.0).fmt(f)
     }
 }
 
