@@ -35,6 +35,7 @@ mod clock;
 mod duration;
 mod error;
 pub mod exposition;
+mod gostr;
 mod labels;
 mod matcher;
 pub mod remote;
@@ -44,6 +45,7 @@ mod storage;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use duration::{parse_duration_ms, DisplayDuration, DurationError};
 pub use error::Error;
+pub use gostr::{go_quote, go_unquote, write_go_quoted};
 pub use labels::{
     is_valid_legacy_label_name, is_valid_legacy_metric_name, Label, Labels, LabelsBuilder, NameValidation, METRIC_NAME,
 };

@@ -705,96 +705,12 @@ fn short_quote(text: &str) -> String {
     }
 }
 
-/// Go's `strconv.Quote`.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    write_go_quoted(&mut out, s);
-    out
-}
-
-pub(crate) fn write_go_quoted(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_control() || c == '\u{FEFF}' => {
-                if (c as u32) < 0x10000 {
-                    out.push_str(&format!("\\u{:04x}", c as u32));
-                } else {
-                    out.push_str(&format!("\\U{:08x}", c as u32));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
+pub(crate) use sextant_model::{go_quote, write_go_quoted};
 
 /// Unquotes a string token that the lexer accepted (escapes are valid). Fails only when
 /// byte escapes (`\xc5`, `\305`) make the result invalid UTF-8.
 pub(crate) fn unquote(token: &str) -> Result<String, ()> {
-    let quote = token.as_bytes()[0];
-    let inner = &token[1..token.len() - 1];
-    if quote == b'`' || !inner.contains('\\') {
-        return Ok(inner.to_string());
-    }
-    let mut out: Vec<u8> = Vec::with_capacity(inner.len());
-    let mut chars = inner.char_indices().peekable();
-    while let Some((_, c)) = chars.next() {
-        if c != '\\' {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            continue;
-        }
-        let Some((_, e)) = chars.next() else { return Err(()) };
-        let simple = match e {
-            'a' => Some(7u8),
-            'b' => Some(8),
-            'f' => Some(12),
-            'n' => Some(b'\n'),
-            'r' => Some(b'\r'),
-            't' => Some(b'\t'),
-            'v' => Some(11),
-            '\\' => Some(b'\\'),
-            '\'' => Some(b'\''),
-            '"' => Some(b'"'),
-            _ => None,
-        };
-        if let Some(b) = simple {
-            out.push(b);
-            continue;
-        }
-        let (n, base, first) = match e {
-            '0'..='7' => (2, 8, e.to_digit(8)),
-            'x' => (2, 16, None),
-            'u' => (4, 16, None),
-            'U' => (8, 16, None),
-            _ => return Err(()),
-        };
-        let mut x = first.unwrap_or(0);
-        for _ in 0..n {
-            let (_, d) = chars.next().ok_or(())?;
-            x = x * base + d.to_digit(base).ok_or(())?;
-        }
-        match e {
-            'u' | 'U' => {
-                let c = char::from_u32(x).ok_or(())?;
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
-            _ => out.push(u8::try_from(x).map_err(|_| ())?),
-        }
-    }
-    String::from_utf8(out).map_err(|_| ())
+    sextant_model::go_unquote(token).ok_or(())
 }
 
 /// Parses a Prometheus duration (`1h30m`, `5m`, `0`) into milliseconds.

@@ -190,23 +190,6 @@ impl Arg {
     }
 }
 
-fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// Go's `fmt.Sprintf` for the verbs templates use.
 pub fn sprintf(format: &str, args: &[Arg]) -> String {
     let mut out = String::new();
@@ -263,7 +246,7 @@ pub fn sprintf(format: &str, args: &[Arg]) -> String {
             ('s', Arg::Float(f)) => format!("%!s(float64={})", format_float(*f)),
             ('s', Arg::Int(i)) => format!("%!s(int={i})"),
             ('s', a) => a.as_v(),
-            ('q', Arg::Str(s)) => go_quote(s),
+            ('q', Arg::Str(s)) => sextant_model::go_quote(s),
             ('d', Arg::Int(i)) => {
                 numeric = true;
                 i.to_string()
