@@ -6,15 +6,46 @@
 //! reaches a webhook.
 
 mod stacksupport;
-#[allow(dead_code)]
-mod webtls;
-
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use stacksupport::{curl, free_port, postgres, postgres_installed, scaled_stack, skip, wait_message, webhook_sink, Stack};
 
 /// Scrape interval of the scaled stacks, ms.
 const INTERVAL_MS: f64 = 1000.0;
+
+/// A test CA and a certificate it signed for 127.0.0.1 (rustls, unlike curl, refuses a
+/// self-signed CA certificate as a server's own): (CA file, certificate, key).
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (ca, ca_key, cert, key, csr, ext) = (
+        dir.join("ca.pem"),
+        dir.join("ca.key"),
+        dir.join("hub.pem"),
+        dir.join("hub.key"),
+        dir.join("hub.csr"),
+        dir.join("hub.ext"),
+    );
+    let openssl = |args: &[&str], paths: &[(&str, &Path)]| {
+        let mut command = Command::new("openssl");
+        command.args(args);
+        for (flag, path) in paths {
+            command.arg(flag).arg(path);
+        }
+        assert!(command.stderr(Stdio::null()).status().unwrap().success(), "openssl {args:?}");
+    };
+    openssl(
+        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=sextant-test-ca"],
+        &[("-keyout", &ca_key), ("-out", &ca)],
+    );
+    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost"], &[("-keyout", &key), ("-out", &csr)]);
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+    openssl(
+        &["x509", "-req", "-days", "1", "-CAcreateserial"],
+        &[("-in", &csr), ("-CA", &ca), ("-CAkey", &ca_key), ("-extfile", &ext), ("-out", &cert)],
+    );
+    (ca, cert, key)
+}
 
 fn now_s() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
@@ -33,7 +64,7 @@ fn hub_and_edge_stacks() {
     let pg_dir = work.path().join("pg");
     std::fs::create_dir(&pg_dir).unwrap();
     let pg = postgres(&pg_dir);
-    let (cert, key) = webtls::self_signed_cert(work.path());
+    let (ca, cert, key) = certificates(work.path());
     let password = "edge-password-for-the-test";
     let password_file = work.path().join("hub-password");
     std::fs::write(&password_file, format!("{password}\n")).unwrap();
@@ -50,18 +81,18 @@ fn hub_and_edge_stacks() {
     let start_hub = || {
         let mut hub = Stack::start(&hub_dir, &hub_data, &hub_addresses, &hub_env);
         hub.base = hub.base.replace("http://", "https://");
-        hub.curl_args = vec!["--cacert".into(), cert.display().to_string(), "-u".into(), format!("edge:{password}")];
+        hub.curl_args = vec!["--cacert".into(), ca.display().to_string(), "-u".into(), format!("edge:{password}")];
         hub
     };
     let mut hub = start_hub();
     assert!(hub.first_url().starts_with(&format!("  query API     https://127.0.0.1:{}", hub_addresses[0].1)), "{:?}", hub.printed);
     // Nothing without the password.
-    let (status, _) = curl(&["--cacert", &cert.display().to_string(), &format!("{}/api/v1/query?query=up", hub.base)]);
+    let (status, _) = curl(&["--cacert", &ca.display().to_string(), &format!("{}/api/v1/query?query=up", hub.base)]);
     assert_eq!(status, 401);
 
     let edge_dir = scaled_stack("edge", work.path(), &[]);
     let edge_env = [
-        ("HUB_CA_FILE", cert.display().to_string()),
+        ("HUB_CA_FILE", ca.display().to_string()),
         ("HUB_PASSWORD_FILE", password_file.display().to_string()),
         ("PG_DSN", format!("postgresql://postgres@127.0.0.1:{}/postgres?sslmode=disable", pg.port)),
     ];
