@@ -162,7 +162,13 @@ struct Source {
 fn load_source(args: &StackArgs) -> anyhow::Result<Source> {
     let dir = match &args.stack_dir {
         Some(dir) => Some(dir.clone()),
-        None if args.stack.contains('/') || Path::new(&args.stack).is_dir() => Some(PathBuf::from(&args.stack)),
+        // A built-in name wins over a directory of the same name in the working directory
+        // (`./hub` names the directory).
+        None if args.stack.contains('/')
+            || (Path::new(&args.stack).is_dir() && !BUILTIN.iter().any(|(name, _)| *name == args.stack)) =>
+        {
+            Some(PathBuf::from(&args.stack))
+        }
         None => None,
     };
     let Some(dir) = dir else {
@@ -653,12 +659,45 @@ mod tests {
         check("http://127.0.0.1:9100/metrics é", "http://127.0.0.1:5000/metrics é");
     }
 
+    /// Every built-in stack's files load as their programs read them (with the environment
+    /// variables the stack requires set to placeholders).
     #[test]
-    fn builtin_stacks_parse() {
-        for (name, files) in BUILTIN {
-            let stack_yml = files.iter().find(|(n, _)| *n == "stack.yml").map(|(_, t)| *t).unwrap_or("");
-            let expanded = expand_env(stack_yml, &|_| None).unwrap_or_else(|e| panic!("{name}: {e}"));
-            parse_manifest(&expanded).unwrap_or_else(|e| panic!("{name}: {e}"));
+    fn builtin_stacks_load() {
+        let env = |name: &str| Some(if name.ends_with("_BCRYPT") { "$2b$04$x".to_string() } else { format!("/{name}") });
+        for (stack, files) in BUILTIN {
+            for (file, text) in files.iter() {
+                let expanded = expand_env(text, &env).unwrap_or_else(|e| panic!("{stack}/{file}: {e}"));
+                let loaded = match *file {
+                    "stack.yml" => parse_manifest(&expanded).map(|_| ()).map_err(|e| e.to_string()),
+                    "prometheus.yml" | "regional.yml" => {
+                        sextant_scrape::Config::load_str(&expanded).map(|_| ()).map_err(|e| e.to_string())
+                    }
+                    "alertmanager.yml" => sextant_alerting::alertmanager::Config::parse(&expanded)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    "web.yml" | "blackbox.yml" => Ok(()),
+                    _ => sextant_alerting::rules::parse_rule_file(
+                        &expanded,
+                        &sextant_alerting::rules::RuleFileOptions::default(),
+                    )
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                };
+                if let Err(e) = loaded {
+                    panic!("{stack}/{file}: {e}");
+                }
+            }
+            // The files name only addresses the manifest knows, so `--address` moves them all.
+            let manifest = files.iter().find(|(n, _)| *n == "stack.yml").map(|(_, t)| *t).unwrap_or("");
+            let manifest = parse_manifest(&expand_env(manifest, &env).unwrap()).unwrap();
+            let known: Vec<String> = manifest.addresses.values().cloned().collect();
+            for (file, text) in files.iter() {
+                for (idx, _) in text.match_indices("127.0.0.1:") {
+                    let port: String = text[idx + 10..].chars().take_while(char::is_ascii_digit).collect();
+                    let addr = format!("127.0.0.1:{port}");
+                    assert!(known.contains(&addr), "{stack}/{file} names {addr}, which stack.yml does not list");
+                }
+            }
         }
     }
 }

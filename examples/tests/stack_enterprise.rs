@@ -58,7 +58,8 @@ fn enterprise_stack() {
 
     // Induce: a batch job reports a failed run through the Pushgateway API.
     let url = format!("{}/metrics/job/nightly-backup", stack.base);
-    let body = "batch_job_last_success_timestamp_seconds 1700000000\nbatch_job_last_failure_timestamp_seconds 1700086400\n";
+    let body =
+        "batch_job_last_success_timestamp_seconds 1700000000\nbatch_job_last_failure_timestamp_seconds 1700086400\n";
     let (status, text) = curl(&["-X", "PUT", "--data-binary", body, &url]);
     assert!(status == 200 || status == 202, "{status} {text}");
     let body = wait_message(&alerts, "webhook for BatchJobFailed", |b| b.contains("\"BatchJobFailed\""));

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use stacksupport::{curl, free_port, postgres, postgres_installed, scaled_stack, skip, wait_message, webhook_sink, Stack};
+use stacksupport::{
+    curl, free_port, postgres, postgres_installed, scaled_stack, skip, wait_message, webhook_sink, Stack,
+};
 
 /// Scrape interval of the scaled stacks, ms.
 const INTERVAL_MS: f64 = 1000.0;
@@ -85,7 +87,11 @@ fn hub_and_edge_stacks() {
         hub
     };
     let mut hub = start_hub();
-    assert!(hub.first_url().starts_with(&format!("  query API     https://127.0.0.1:{}", hub_addresses[0].1)), "{:?}", hub.printed);
+    assert!(
+        hub.first_url().starts_with(&format!("  query API     https://127.0.0.1:{}", hub_addresses[0].1)),
+        "{:?}",
+        hub.printed
+    );
     // Nothing without the password.
     let (status, _) = curl(&["--cacert", &ca.display().to_string(), &format!("{}/api/v1/query?query=up", hub.base)]);
     assert_eq!(status, 401);
@@ -112,7 +118,9 @@ fn hub_and_edge_stacks() {
         "pg_up{edge=\"edge-1\"} == 1",
         "pg_settings_max_connections",
         "sum(pg_stat_database_tup_fetched)",
-        "pg_postmaster_start_time_seconds",
+        "sum by (datname) (pg_stat_activity_count)",
+        "pg_locks_count",
+        "rate(pg_stat_database_xact_commit[1m])",
         "node_memory_MemTotal_bytes{edge=\"edge-1\"}",
         "rate(node_cpu_seconds_total{mode=\"idle\"}[1m])",
         "edge:node_cpu_busy:ratio_rate5m",
@@ -136,7 +144,12 @@ fn hub_and_edge_stacks() {
     let start = Instant::now();
     loop {
         let newest = hub.query("timestamp(up{job=\"node\"})");
-        if newest.first().and_then(|s| s["value"][1].as_str()).and_then(|v| v.parse::<f64>().ok()).is_some_and(|t| t > hub_back + 2.0) {
+        if newest
+            .first()
+            .and_then(|s| s["value"][1].as_str())
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some_and(|t| t > hub_back + 2.0)
+        {
             break;
         }
         assert!(start.elapsed() < stacksupport::PATIENCE, "the backlog did not arrive: {newest:?}");

@@ -71,7 +71,8 @@ fn microservices_stack() {
         let hit = received.iter().find(|n| {
             n["receiver"] == "notifier-critical"
                 && n["alerts"].as_array().is_some_and(|a| {
-                    a.iter().any(|a| a["labels"]["alertname"] == "ServiceUnhealthy" && a["labels"]["service"] == "payments")
+                    a.iter()
+                        .any(|a| a["labels"]["alertname"] == "ServiceUnhealthy" && a["labels"]["service"] == "payments")
                 })
         });
         if hit.is_some() {

@@ -108,8 +108,13 @@ impl Stack {
             }
         });
         let port = addresses.iter().find(|(n, _)| *n == "server" || *n == "agent").map(|(_, p)| *p).unwrap_or(0);
-        let mut stack =
-            Stack { child: Some(child), base: format!("http://127.0.0.1:{port}"), curl_args: Vec::new(), stdout: rx, printed: Vec::new() };
+        let mut stack = Stack {
+            child: Some(child),
+            base: format!("http://127.0.0.1:{port}"),
+            curl_args: Vec::new(),
+            stdout: rx,
+            printed: Vec::new(),
+        };
         // The URLs are printed once every component listens.
         let start = Instant::now();
         while !stack.printed.iter().any(|l| l.starts_with("Stop with")) {
@@ -172,11 +177,8 @@ impl Stack {
             if jobs.iter().all(|(job, n)| count(job) >= *n) {
                 return;
             }
-            let seen: Vec<String> = self
-                .query("up")
-                .iter()
-                .map(|s| format!("{}={}", s["metric"]["job"], s["value"][1]))
-                .collect();
+            let seen: Vec<String> =
+                self.query("up").iter().map(|s| format!("{}={}", s["metric"]["job"], s["value"][1])).collect();
             assert!(start.elapsed() < PATIENCE, "up is {seen:?}, want 1 for {jobs:?}");
             std::thread::sleep(Duration::from_millis(250));
         }
