@@ -392,11 +392,16 @@ pub fn run(args: StackArgs) -> anyhow::Result<()> {
         argv.extend(server.args.iter().map(|a| placeholders(a, &plan.data_dir, &plan.config_dir)));
         let server_args: crate::server::ServerArgs = parse_flags(argv)?;
         let name = server.name.clone();
-        extra.push(
-            std::thread::Builder::new()
-                .name(format!("server-{name}"))
-                .spawn(move || crate::server::run(server_args).with_context(|| format!("server {name}")))?,
-        );
+        extra.push(std::thread::Builder::new().name(format!("server-{name}")).spawn(move || {
+            let result = crate::server::run(server_args);
+            if let Err(e) = &result {
+                // A stack with a missing part is not the stack: stop (at start, this
+                // is a bad file or a busy port).
+                eprintln!("sextant stack: server {name}: {e:#}");
+                std::process::exit(1);
+            }
+            result
+        })?);
     }
 
     let plan = Arc::new(plan);
