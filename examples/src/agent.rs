@@ -42,11 +42,25 @@ struct App {
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(args))
+    run_with(args, |_| async { Ok(()) })
 }
 
-async fn serve(args: AgentArgs) -> anyhow::Result<()> {
+/// Runs the agent; `started` is called inside the runtime once it listens (with its address):
+/// `sextant stack` starts its exporters there.
+pub fn run_with<F, Fut>(args: AgentArgs, started: F) -> anyhow::Result<()>
+where
+    F: FnOnce(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(args, started))
+}
+
+async fn serve<F, Fut>(args: AgentArgs, started: F) -> anyhow::Result<()>
+where
+    F: FnOnce(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let config = Config::load_file(&args.config_file)?;
     config.check_agent_mode()?;
     let options = BufferOptions {
@@ -73,6 +87,7 @@ async fn serve(args: AgentArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen_address))?;
     eprintln!("sextant agent: listening on {}", listener.local_addr()?);
+    started(listener.local_addr()?).await?;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let server = axum::serve(listener, router).with_graceful_shutdown({

@@ -14,6 +14,7 @@ mod promql;
 mod promql_test;
 mod rules;
 mod server;
+mod services;
 mod stack;
 mod tsdb;
 mod wiring;
@@ -44,9 +45,8 @@ enum Command {
     Promql(promql::PromqlArgs),
     /// Run the server: TSDB and the Prometheus HTTP API (`--config.file`, `--storage.tsdb.path`, …).
     Server(server::ServerArgs),
-    /// Run a ready-made stack: `sextant stack single-host [--data.dir=DIR]`.
-    #[command(subcommand)]
-    Stack(stack::StackCommand),
+    /// Run a whole stack from a directory of config files: `sextant stack single-host|hub|edge|app|enterprise|microservices|DIR`.
+    Stack(stack::StackArgs),
     /// TSDB tools: `tsdb bench write`, `tsdb import openmetrics`, `tsdb analyze`.
     Tsdb(tsdb::TsdbArgs),
     /// Run tests, like promtool test: `sextant test rules FILE...`.

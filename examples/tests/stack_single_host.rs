@@ -1,96 +1,72 @@
-//! `sextant stack single-host` runs the server, the node exporter and the log exporter in one
-//! process, and its server scrapes all three.
+//! `sextant stack single-host` end to end: the server scrapes itself, its Alertmanager and the
+//! node and log exporters; the dashboards' key queries answer; error lines written to a log
+//! file fire `LogErrors`, which reaches an SMTP server by e-mail with the SMTP settings from
+//! the environment; SIGTERM stops everything cleanly.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod stacksupport;
 
-/// The stack scrapes every 15s; the first scrape of a target may come a whole interval late.
-const PATIENCE: Duration = Duration::from_secs(90);
+use std::io::Write;
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).ok()?;
-    let mut response = Vec::new();
-    s.read_to_end(&mut response).ok()?;
-    let text = String::from_utf8_lossy(&response).to_string();
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200")
-        .then(|| body.to_string())
-        .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_string()))
-}
-
-/// `up` by job, from the query API.
-fn up(port: u16) -> Vec<(String, String)> {
-    let Some(body) = get(port, "/api/v1/query?query=up") else { return Vec::new() };
-    let Ok(json) = serde_json::from_str::<serde_json::Value>(&body) else { return Vec::new() };
-    let mut out: Vec<(String, String)> = json["data"]["result"]
-        .as_array()
-        .map(|r| {
-            r.iter()
-                .map(|s| {
-                    (s["metric"]["job"].as_str().unwrap_or("").to_string(), s["value"][1].as_str().unwrap_or("").into())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
-}
+use stacksupport::{free_port, scaled_stack, smtp_sink, wait_message, Stack};
 
 #[test]
-fn single_host_stack_scrapes_its_three_targets() {
-    let dir = tempfile::tempdir().unwrap();
-    let (api, node, log) = (free_port(), free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_sextant"))
-        .args(["stack", "single-host"])
-        .arg(format!("--data.dir={}", dir.path().join("stack").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{api}"))
-        .arg(format!("--node.listen-address=127.0.0.1:{node}"))
-        .arg(format!("--log.listen-address=127.0.0.1:{log}"))
-        // Docker is absent in CI: the log exporter must fail gracefully, not stop the stack.
-        .env("DOCKER_HOST", format!("unix://{}", dir.path().join("no-docker.sock").display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stack = Running(child);
+fn single_host_stack() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = scaled_stack("single-host", work.path(), &[]);
+    let log_file = work.path().join("app.log");
+    std::fs::write(&log_file, "service started\n").unwrap();
+    let password_file = work.path().join("smtp-password");
+    std::fs::write(&password_file, "s3cret\n").unwrap();
+    let (smtp, mails) = smtp_sink();
+    let (api, am, node, log) = (free_port(), free_port(), free_port(), free_port());
+    let env = [
+        ("SMTP_SMARTHOST", format!("127.0.0.1:{smtp}")),
+        ("SMTP_USER", "alerts".to_string()),
+        ("SMTP_PASSWORD_FILE", password_file.display().to_string()),
+        ("SMTP_REQUIRE_TLS", "false".to_string()),
+        ("ALERT_EMAIL_TO", "ops@example.org".to_string()),
+        ("LOG_FILES", log_file.display().to_string()),
+    ];
+    let mut stack = Stack::start(
+        &dir,
+        &work.path().join("data"),
+        &[("server", api), ("alertmanager", am), ("node", node), ("log", log)],
+        &env,
+    );
+    assert!(stack.first_url().contains(&format!("http://127.0.0.1:{api}/api/v1/query")), "{:?}", stack.printed);
 
-    let want: Vec<(String, String)> =
-        ["log", "node", "sextant"].iter().map(|j| (j.to_string(), "1".to_string())).collect();
-    let start = Instant::now();
-    let mut last = Vec::new();
-    while last != want {
-        assert!(start.elapsed() < PATIENCE, "up by job is {last:?}, want {want:?}");
-        std::thread::sleep(Duration::from_millis(250));
-        last = up(api);
+    stack.wait_up(&[("sextant", 1), ("alertmanager", 1), ("node", 1), ("log", 1)]);
+    // Node Exporter Full (1860) and Logporter (23848, file counters without Docker).
+    for expr in [
+        "100 * (1 - avg(rate(node_cpu_seconds_total{mode=\"idle\",job=\"node\"}[1m])))",
+        "node_memory_MemTotal_bytes{job=\"node\"} - node_memory_MemAvailable_bytes{job=\"node\"}",
+        "node_filesystem_size_bytes{job=\"node\"}",
+        "rate(node_network_receive_bytes_total{job=\"node\"}[1m])",
+        "node_time_seconds{job=\"node\"} - node_boot_time_seconds{job=\"node\"}",
+        "instance:node_cpu_busy:ratio_rate1m",
+        "sextant_log_file_lines_total{job=\"log\"}",
+    ] {
+        stack.wait_for_data(expr);
     }
-    // The rules file is loaded.
-    let rules = get(api, "/api/v1/rules").unwrap();
-    for name in ["TargetDown", "DiskAlmostFull", "HighCpu"] {
+    let (status, rules) = stack.get("/api/v1/rules");
+    assert_eq!(status, 200);
+    for name in ["TargetDown", "DiskAlmostFull", "HighCpu", "ContainerLogErrors", "LogErrors"] {
         assert!(rules.contains(name), "{name} missing from {rules}");
     }
 
-    assert!(Command::new("kill").args(["-TERM", &stack.0.id().to_string()]).status().unwrap().success());
-    let exit = stack.0.wait().unwrap();
-    assert!(exit.success(), "exit status {exit:?}");
-    let mut out = String::new();
-    stack.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    let first_url = out.lines().find(|l| l.contains("http://")).unwrap_or("");
-    assert!(first_url.contains(&format!("http://127.0.0.1:{api}/api/v1/query")), "{out}");
-    assert!(dir.path().join("stack/tsdb").is_dir());
+    // Induce: the application logs errors.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log_file).unwrap();
+    for i in 0..5 {
+        writeln!(file, "ERROR request {i} failed").unwrap();
+    }
+    drop(file);
+    let mail = wait_message(&mails, "e-mail about LogErrors", |m| m.contains("LogErrors"));
+    // AUTH PLAIN base64("\0alerts\0s3cret"): user from SMTP_USER, password from the file.
+    assert!(mail.contains("AUTH PLAIN AGFsZXJ0cwBzM2NyZXQ="), "{mail}");
+    assert!(mail.contains("RCPT TO:<ops@example.org>"), "{mail}");
+    assert!(mail.contains("[FIRING:1] LogErrors"), "{mail}");
+
+    stack.stop();
+    assert!(work.path().join("data/tsdb").is_dir());
+    assert!(work.path().join("data/alertmanager").is_dir());
 }
