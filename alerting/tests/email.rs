@@ -6,6 +6,7 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 
 use sextant_alerting::alertmanager::{send_email, Config, Dispatcher, PostableAlert};
+use sextant_alerting::template::TemplateSet;
 
 /// Accepts one session; sends back the commands and the DATA text.
 fn smtp_server() -> (u16, mpsc::Receiver<(Vec<String>, String)>) {
@@ -78,7 +79,7 @@ receivers:
     };
     d.put_alerts(vec![alert("db1"), alert("db2")], 0).unwrap();
     let n = d.tick(0).pop().unwrap();
-    send_email(&n, &receiver, "http://am:9093").await.unwrap();
+    send_email(&n, &receiver, "http://am:9093", &TemplateSet::with_defaults()).await.unwrap();
     let (commands, data) = rx.recv().unwrap();
     let has = |prefix: &str| commands.iter().any(|c| c.starts_with(prefix));
     assert!(has("EHLO localhost"), "{commands:?}");
@@ -105,5 +106,5 @@ async fn require_tls_without_starttls_fails() {
     d.put_alerts(vec![PostableAlert { labels: vec![("a".into(), "b".into())], ..PostableAlert::default() }], 0)
         .unwrap();
     let n = d.tick(0).pop().unwrap();
-    assert!(send_email(&n, &receiver, "http://am:9093").await.is_err());
+    assert!(send_email(&n, &receiver, "http://am:9093", &TemplateSet::with_defaults()).await.is_err());
 }
