@@ -206,3 +206,48 @@ fn amtool_renders_the_same() {
     }
     println!("conformance amtool templates: {passed} of {} cases equal to amtool 0.25, {skipped} skipped", CASES.len());
 }
+
+/// A Teams notification from a configuration with a `templates:` glob: user templates
+/// override fields, unset fields get the defaults, the card is red while firing.
+#[test]
+fn msteams_card_with_user_templates() {
+    use sextant_alerting::alertmanager::{msteams_body, Config, Dispatcher, PostableAlert};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("teams.tmpl"),
+        r#"{{ define "teams.title" }}{{ .CommonLabels.alertname }}!{{ end }}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("other.txt"), "{{ not a template").unwrap();
+    let yaml = "route: {receiver: teams, group_by: [alertname], group_wait: 1s}\n\
+                templates: ['*.tmpl']\n\
+                receivers:\n- name: teams\n  msteams_configs:\n  - webhook_url: http://127.0.0.1:1/teams\n    title: '{{ template \"teams.title\" . }}'\n";
+    let mut config = Config::parse(yaml).unwrap();
+    config.resolve_paths(dir.path());
+    let templates = config.load_templates().unwrap();
+    let receiver = config.receivers[0].msteams_configs[0].clone().unwrap();
+    let mut dispatcher = Dispatcher::new(config);
+    let alert = PostableAlert {
+        labels: vec![("alertname".into(), "DiskFull".into()), ("instance".into(), "a:1".into())],
+        annotations: [("summary".to_string(), "full".to_string())].into(),
+        generator_url: "http://g/graph".into(),
+        ..PostableAlert::default()
+    };
+    dispatcher.put_alerts(vec![alert], 0).unwrap();
+    let notifications = dispatcher.tick(1_000);
+    let n = notifications.iter().find(|n| n.integration.kind == "msteams").expect("a Teams notification");
+    let body = String::from_utf8(msteams_body(n, &receiver, "http://am", &templates).unwrap()).unwrap();
+    let text = "\n\n# Alerts Firing:\n\nLabels:\n  - alertname = DiskFull\n  - instance = a:1\n\nAnnotations:\n  - summary = full\n\nSource: http://g/graph\n\n\n\n\n";
+    let want = serde_json::json!({
+        "@context": "http://schema.org/extensions", "type": "MessageCard", "title": "DiskFull!",
+        "summary": "[FIRING:1] DiskFull (a:1)", "text": text, "themeColor": "8C1A1A",
+    });
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap(), want, "{body}");
+    assert!(body.starts_with(r#"{"@context":"http://schema.org/extensions","type":"MessageCard","title""#), "{body}");
+
+    // A template file that does not parse makes the configuration's templates fail to load.
+    std::fs::write(dir.path().join("bad.tmpl"), "{{ define \"x\" }}{{ end").unwrap();
+    let mut config = Config::parse(yaml).unwrap();
+    config.resolve_paths(dir.path());
+    assert!(config.load_templates().is_err());
+}

@@ -836,7 +836,7 @@ impl Exec<'_> {
                 want(2)?;
                 let sep = string(&args[0])?;
                 let items: Vec<String> = match &args[1] {
-                    Value::List(l) => l.iter().map(|v| string(v)).collect::<Result<_, _>>()?,
+                    Value::List(l) => l.iter().map(&string).collect::<Result<_, _>>()?,
                     other => {
                         return Err(self.err(format!(
                             "error calling join: wrong type for value; expected []string; got {}",
