@@ -133,6 +133,22 @@ pub struct NotificationData {
 /// defaults (Alertmanager's names: `__subject`, `slack.default.title`, `email.default.html`,
 /// `msteams.default.text`, ...) and user template files, and the texts of a receiver's
 /// fields run against them.
+///
+/// ```
+/// use sextant_alerting::template::{NotificationData, TemplateSet};
+///
+/// let mut set = TemplateSet::with_defaults();
+/// set.add("my.tmpl", r#"{{ define "my.title" }}{{ .CommonLabels.alertname | toUpper }}{{ end }}"#)?;
+/// let data = NotificationData {
+///     status: "firing".into(),
+///     group_labels: vec![("alertname".into(), "DiskFull".into())],
+///     common_labels: vec![("alertname".into(), "DiskFull".into()), ("severity".into(), "page".into())],
+///     ..NotificationData::default()
+/// };
+/// assert_eq!(set.execute_text(r#"{{ template "my.title" . }}"#, &data)?, "DISKFULL");
+/// assert_eq!(set.execute_text(r#"{{ template "slack.default.title" . }}"#, &data)?, "[FIRING:0] DiskFull (page)");
+/// # Ok::<(), sextant_alerting::template::TemplateError>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct TemplateSet {
     defines: exec::DefineMap,
