@@ -257,7 +257,7 @@ impl Notifier {
                     continue;
                 }
                 let body = encode_alerts_v2(&alerts, &Labels::empty());
-                let timeout = Duration::from_millis(set.config.timeout.as_millis() as u64);
+                let timeout = Duration::from_millis(set.config.timeout.as_millis());
                 for url in lock(&set.urls).iter() {
                     let request = set
                         .client
@@ -313,7 +313,10 @@ impl Notifier {
 mod tests {
     use super::*;
 
-    fn check(yaml: &str, groups: &[(&[&str], &[(&str, &str)])], want: &[&str]) {
+    /// Targets and group labels of one discovered group.
+    type Group<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+
+    fn check(yaml: &str, groups: &[Group<'_>], want: &[&str]) {
         let config: AlertmanagerConfig = serde_yaml_ng::from_str(yaml).unwrap();
         let groups: Vec<TargetGroup> = groups
             .iter()
