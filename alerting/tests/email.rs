@@ -154,7 +154,7 @@ receivers:
 - name: mail
   email_configs:
   - to: '{{{{ .CommonLabels.team }}}}@example.org'
-    headers: {{Subject: '{{{{ .CommonLabels.alertname }}}} for {{{{ .CommonLabels.team }}}}'}}
+    headers: {{Subject: '{{{{ .CommonLabels.alertname }}}} for {{{{ .CommonLabels.team }}}}', X-Team: '{{{{ .CommonLabels.team | toUpper }}}}'}}
     text: '{{{{ range .Alerts }}}}{{{{ .Labels.instance }}}} {{{{ .Annotations.summary }}}}{{{{ end }}}}'
 "#
     ))
@@ -180,7 +180,7 @@ box = mailbox.Maildir(sys.argv[1], create=False)
 out = []
 for m in box:
     parts = {p.get_content_type(): p.get_payload(decode=True).decode() for p in m.walk() if not p.is_multipart()}
-    out.append({"subject": m["Subject"], "to": m["To"], "from": m["From"], "parts": parts})
+    out.append({"subject": m["Subject"], "to": m["To"], "from": m["From"], "team": m["X-Team"], "parts": parts})
 print(json.dumps(out))
 "#;
     let parsed = std::process::Command::new("python3").args(["-c", script]).arg(&maildir).output().unwrap();
@@ -191,6 +191,7 @@ print(json.dumps(out))
     assert_eq!(m["subject"], "DiskFull for ops");
     assert_eq!(m["to"], "ops@example.org");
     assert_eq!(m["from"], "am@example.org");
+    assert_eq!(m["team"], "OPS");
     assert_eq!(m["parts"]["text/plain"].as_str().map(str::trim_end), Some("db1 disk <full>"));
     let html = m["parts"]["text/html"].as_str().unwrap().replace("\r\n", "\n");
     for needle in [

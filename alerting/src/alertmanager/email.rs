@@ -1,8 +1,9 @@
 //! The e-mail integration (`notify/email`) over SMTP with lettre: implicit TLS on port 465,
 //! STARTTLS when `require_tls` (the default), PLAIN/LOGIN authentication when a user name is
-//! set. `to`, `from`, the headers (`Subject` defaults to `email.default.subject`), `html`
+//! set. `to`, `from`, every header (`Subject` defaults to `email.default.subject`), `html`
 //! (default `email.default.html`, run as an HTML template) and `text` are templates.
 
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -58,6 +59,14 @@ pub async fn send_email(
     let subject = t(&header("Subject"), r#"{{ template "email.default.subject" . }}"#)?;
     let from_box: Mailbox = from.parse().map_err(|e| bad(format!("parsing from address: {e}")))?;
     let mut message = Message::builder().from(from_box).subject(subject);
+    // The other configured headers, templated (To, From and Subject are set above).
+    for (name, value) in &headers {
+        if ["subject", "to", "from"].contains(&name.to_ascii_lowercase().as_str()) {
+            continue;
+        }
+        let header_name = HeaderName::new_from_ascii(name.clone()).map_err(|e| bad(format!("header {name:?}: {e}")))?;
+        message = message.raw_header(HeaderValue::new(header_name, t(&Some(value.clone()), "")?));
+    }
     for address in to.split(',').map(str::trim).filter(|a| !a.is_empty()) {
         let mailbox: Mailbox = address.parse().map_err(|e| bad(format!("parsing to address {address:?}: {e}")))?;
         message = message.to(mailbox);
