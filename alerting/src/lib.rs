@@ -23,7 +23,11 @@
 //! - [`alertmanager::Silences`] and the [`alertmanager::NotificationLog`], persisted as atomic
 //!   snapshots under `--storage.path`, so a restart loses no silence and repeats nothing;
 //! - notification bodies: [`alertmanager::webhook_body`] (version 4),
-//!   [`alertmanager::slack_body`], [`alertmanager::pagerduty_body`] with the default templates.
+//!   [`alertmanager::slack_body`], [`alertmanager::pagerduty_body`],
+//!   [`alertmanager::msteams_body`] and the e-mail's [`alertmanager::email_html`], every field a
+//!   template run over [`alertmanager::template_data`] with a [`template::TemplateSet`]
+//!   (Sextant's defaults under Alertmanager's names plus the `templates:` files,
+//!   [`alertmanager::Config::load_templates`]).
 //!
 //! At the edge (tokio): the [`alertmanager::Notifier`] seam, [`alertmanager::HttpNotifier`],
 //! and [`alertmanager::send_with_retries`] with per-integration [`alertmanager::NotifyMetrics`].
@@ -39,14 +43,15 @@
 //!   the alert state machine with `for`/`keep_firing_for`, `ALERTS`/`ALERTS_FOR_STATE`,
 //!   staleness, `limit`, `for` state restoration, rule health and self-metrics;
 //! - [`template::Template`]: the Go `text/template` subset of alert templates, with
-//!   Prometheus' functions and Go's number formatting;
+//!   Prometheus' functions and Go's number formatting; the same engine runs Alertmanager's
+//!   notification templates ([`template::TemplateSet`], `{{ define }}`/`{{ template }}`);
 //! - [`rules::run_rule_tests`]: promtool's rule unit tests;
 //! - [`rules::Group::alerts_to_send`] and [`rules::encode_alerts_v2`]: the alerts due for
 //!   Alertmanager (resend delay, `endsAt` lease) and their API v2 JSON body.
 //!
-//! Not here yet: the rule manager (driving groups on their interval, reloads), the notifier's
-//! HTTP sending, user templates in the Alertmanager (the template engine is not wired there),
-//! Microsoft Teams and the other integrations' sending.
+//! Not here yet: the rule manager (the `sextant` binary drives groups on their interval and
+//! sends with its notifier), and sending for integrations other than webhook, e-mail, Slack,
+//! PagerDuty and Microsoft Teams.
 //!
 //! ```
 //! use sextant_alerting::alertmanager::Config;

@@ -67,7 +67,13 @@ impl Alertmanager {
         external_url: &str,
         config_file: Option<PathBuf>,
     ) -> Arc<Alertmanager> {
-        let http = Arc::new(HttpNotifier::new(Arc::new(dispatcher.config().clone()), external_url));
+        let config = Arc::new(dispatcher.config().clone());
+        let http = Arc::new(HttpNotifier::new(Arc::clone(&config), external_url));
+        // Invalid template files are refused when the configuration is loaded; the defaults
+        // stand in should they have changed since.
+        if let Ok(templates) = config.load_templates() {
+            http.set_config(config, Arc::new(templates));
+        }
         let started_ms = clock.now_ms();
         Arc::new(Alertmanager {
             dispatcher: Mutex::new(dispatcher),
@@ -93,9 +99,11 @@ impl Alertmanager {
     pub fn reload(&self) -> Result<(), String> {
         let Some(path) = &self.config_file else { return Err("no configuration file".into()) };
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let config = Config::parse(&text).map_err(|e| e.to_string())?;
+        let mut config = Config::parse(&text).map_err(|e| e.to_string())?;
+        config.resolve_paths(path.parent().unwrap_or(std::path::Path::new(".")));
+        let templates = config.load_templates().map_err(|e| e.to_string())?;
         if let Some(http) = &self.http_notifier {
-            http.set_config(Arc::new(config.clone()));
+            http.set_config(Arc::new(config.clone()), Arc::new(templates));
         }
         self.lock().reload(config, self.clock.now_ms());
         self.wake.notify_one();

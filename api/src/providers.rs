@@ -121,6 +121,10 @@ pub struct RuleGroup {
 pub trait RulesProvider: Send + Sync {
     fn rule_groups(&self) -> Vec<RuleGroup>;
     fn alerts(&self) -> Vec<Alert>;
+    /// The URLs alerts are posted to (`/api/v1/alertmanagers`); none by default.
+    fn alertmanagers(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// No rule manager: no groups, no alerts.

@@ -592,8 +592,17 @@ pub(crate) fn alerts(api: &Api, _req: &Req) -> ApiResult {
     ok(&w.finish())
 }
 
-pub(crate) fn alertmanagers(_api: &Api, _req: &Req) -> ApiResult {
-    ok(r#"{"activeAlertmanagers":[],"droppedAlertmanagers":[]}"#)
+pub(crate) fn alertmanagers(api: &Api, _req: &Req) -> ApiResult {
+    let mut w = JsonWriter::new();
+    w.raw(r#"{"activeAlertmanagers":["#);
+    for (i, url) in api.rules.alertmanagers().iter().enumerate() {
+        if i > 0 {
+            w.raw(",");
+        }
+        w.raw(r#"{"url":"#).string(url).raw("}");
+    }
+    w.raw(r#"],"droppedAlertmanagers":[]}"#);
+    ok(&w.finish())
 }
 
 pub(crate) fn buildinfo(api: &Api, _req: &Req) -> ApiResult {

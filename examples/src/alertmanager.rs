@@ -126,7 +126,9 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
 
     let text = std::fs::read_to_string(&args.config_file)
         .with_context(|| format!("reading {}", args.config_file.display()))?;
-    let config = Config::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.config_file.display()))?;
+    let mut config = Config::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.config_file.display()))?;
+    config.resolve_paths(args.config_file.parent().unwrap_or(Path::new(".")));
+    config.load_templates().map_err(|e| anyhow::anyhow!("{}: {e}", args.config_file.display()))?;
     let dispatcher = Dispatcher::open(config, &args.storage_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let listen = if args.listen_address.starts_with(':') {
         format!("0.0.0.0{}", args.listen_address)
@@ -198,8 +200,8 @@ fn check_config(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
                 println!(" - {} receivers", config.receivers.len());
                 println!(" - {} templates", config.templates.len());
                 if !config.templates.is_empty() {
-                    match check_templates(&config.templates) {
-                        Ok(()) => println!("  SUCCESS"),
+                    match config.load_templates() {
+                        Ok(_) => println!("  SUCCESS"),
                         Err(e) => {
                             println!("  FAILED: {e}");
                             failed += 1;
@@ -215,50 +217,6 @@ fn check_config(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Templates are not parsed yet (no Go template engine): the files a glob names must be
-/// readable.
-fn check_templates(globs: &[String]) -> anyhow::Result<()> {
-    for glob in globs {
-        let pattern = Path::new(glob);
-        let (dir, file_pattern) = (pattern.parent().unwrap_or(Path::new(".")), pattern.file_name());
-        let Some(file_pattern) = file_pattern.and_then(|f| f.to_str()) else { continue };
-        if dir.to_string_lossy().contains(['*', '?', '[']) {
-            bail!("template glob {glob}: wildcards in directories are not supported yet");
-        }
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            if wildcard_match(file_pattern, &name.to_string_lossy()) {
-                std::fs::read_to_string(entry.path()).with_context(|| format!("reading {}", entry.path().display()))?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `*` and `?` as in `filepath.Match` (no character classes).
-fn wildcard_match(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ni;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 fn routes_test(config: &Config, args: &[String], tree: bool, verify: Option<&str>) -> anyhow::Result<ExitCode> {
@@ -339,13 +297,6 @@ fn matching_tree(route: &Route, labels: &Labels, prefix: &str, last: bool, out: 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wildcards() {
-        assert!(wildcard_match("*.tmpl", "a.tmpl"));
-        assert!(wildcard_match("a?c*", "abcdef"));
-        assert!(!wildcard_match("*.tmpl", "a.tmp"));
-    }
 
     #[test]
     fn trees() {

@@ -11,7 +11,7 @@ use sextant_api::{Api, ApiOptions, BuildInfo};
 use sextant_model::Labels;
 use sextant_promql::EngineOptions;
 
-use crate::wiring::{check_config, Reloader, RuleGroups, ScrapeTargets};
+use crate::wiring::{check_config, Reloader, RuleGroups, RuleOptions, ScrapeTargets};
 
 /// Run a Prometheus-compatible server.
 #[derive(Debug, clap::Args)]
@@ -56,6 +56,20 @@ pub struct ServerArgs {
     /// written at shutdown, read at start.
     #[arg(long = "persistence.file")]
     persistence_file: Option<PathBuf>,
+    /// Minimum amount of time to wait before resending an alert to Alertmanager.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m")]
+    resend_delay: String,
+    /// Max time to tolerate Prometheus outage for restoring "for" state of alert.
+    #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h")]
+    for_outage_tolerance: String,
+    /// Minimum duration between alert and restored "for" state (kept only for alerts with a
+    /// configured "for" time greater than the grace period).
+    #[arg(long = "rules.alert.for-grace-period", default_value = "10m")]
+    for_grace_period: String,
+    /// The URL under which the server is externally reachable (generatorURL of alerts);
+    /// default http://<web.listen-address>.
+    #[arg(long = "web.external-url")]
+    external_url: Option<String>,
     /// Largest HTTP request body accepted, in bytes.
     #[arg(long = "web.max-request-bytes", default_value_t = 32 << 20)]
     max_request_bytes: usize,
@@ -105,10 +119,24 @@ where
         ("query.max-samples", args.max_samples.to_string()),
         ("query.timeout", args.query_timeout.clone()),
         ("query.lookback-delta", args.lookback_delta.clone()),
+        ("rules.alert.resend-delay", args.resend_delay.clone()),
+        ("rules.alert.for-outage-tolerance", args.for_outage_tolerance.clone()),
+        ("rules.alert.for-grace-period", args.for_grace_period.clone()),
     ] {
         flags.insert(k.to_string(), v);
     }
     let query_engine = sextant_promql::Engine::new(engine.clone());
+    let rule_options = RuleOptions {
+        resend_delay_ms: duration_ms("rules.alert.resend-delay", &args.resend_delay)?,
+        for_outage_tolerance_ms: duration_ms("rules.alert.for-outage-tolerance", &args.for_outage_tolerance)?,
+        for_grace_period_ms: duration_ms("rules.alert.for-grace-period", &args.for_grace_period)?,
+        external_url: args
+            .external_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", args.listen_address))
+            .trim_end_matches('/')
+            .to_string(),
+    };
     let options = ApiOptions {
         engine,
         external_labels: Labels::from_pairs(
@@ -128,7 +156,7 @@ where
             .with_context(|| format!("opening --storage.tsdb.path={}", args.tsdb_path.display()))?,
     );
     let targets = Arc::new(ScrapeTargets::new(db.clone()));
-    let rules = Arc::new(RuleGroups::new(db.clone(), query_engine));
+    let rules = Arc::new(RuleGroups::with_options(db.clone(), query_engine, rule_options));
     let reloader = Arc::new(Reloader::new(args.config_file.clone(), targets.clone(), rules.clone()));
     let api =
         Api::new(db.clone(), options).with_admin(db.clone()).with_targets(targets.clone()).with_rules(rules.clone());

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use sextant_alerting::rules::{encode_alerts_v2, parse_rule_file, Group, GroupOptions, RuleFileOptions, RuleKind};
+use sextant_alerting::rules::{parse_rule_file, Group, GroupOptions, RuleFileOptions, RuleKind};
 use sextant_api::{
     ActiveTarget, Alert, AlertingRuleStatus, DroppedTarget, RuleGroup, RuleStatus, RulesProvider, TargetMetadata,
     TargetsProvider,
@@ -17,8 +17,31 @@ use sextant_scrape::{Config, ScrapeManager};
 use sextant_tsdb::Db;
 use tokio::task::JoinHandle;
 
-/// How often firing alerts are re-sent (Prometheus' `--rules.alert.resend-delay`).
-const RESEND_DELAY_MS: i64 = 60_000;
+use crate::notifier::Notifier;
+
+/// Prometheus' `--rules.alert.*` flags and `--web.external-url`.
+#[derive(Debug, Clone)]
+pub struct RuleOptions {
+    /// How often firing alerts are re-sent (`--rules.alert.resend-delay`).
+    pub resend_delay_ms: i64,
+    /// `--rules.alert.for-outage-tolerance`.
+    pub for_outage_tolerance_ms: i64,
+    /// `--rules.alert.for-grace-period`.
+    pub for_grace_period_ms: i64,
+    /// `--web.external-url`, for `generatorURL` and `$externalURL`.
+    pub external_url: String,
+}
+
+impl Default for RuleOptions {
+    fn default() -> RuleOptions {
+        RuleOptions {
+            resend_delay_ms: 60_000,
+            for_outage_tolerance_ms: 3_600_000,
+            for_grace_period_ms: 600_000,
+            external_url: String::new(),
+        }
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -169,11 +192,21 @@ fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
 
 /// Parses every rule file of `config` into groups (no evaluation state).
 pub fn load_groups(config: &Config) -> anyhow::Result<Vec<Group>> {
+    load_groups_with(config, &RuleOptions::default(), false)
+}
+
+/// [`load_groups`] with the rule flags; `restore` makes the groups restore `for` state from
+/// `ALERTS_FOR_STATE` (on start-up).
+fn load_groups_with(config: &Config, rule_options: &RuleOptions, restore: bool) -> anyhow::Result<Vec<Group>> {
     let options = GroupOptions {
         default_interval_ms: config.global.evaluation_interval.as_millis() as i64,
         external_labels: Labels::from_pairs(
             config.global.external_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         ),
+        external_url: rule_options.external_url.clone(),
+        restore,
+        for_outage_tolerance_ms: rule_options.for_outage_tolerance_ms,
+        for_grace_period_ms: rule_options.for_grace_period_ms,
         ..GroupOptions::default()
     };
     let mut groups = Vec::new();
@@ -196,20 +229,6 @@ pub fn check_config(path: &Path) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// Alertmanager API v2 endpoints of the static `alerting.alertmanagers` entries.
-fn alertmanager_urls(config: &Config) -> Vec<String> {
-    let mut urls = Vec::new();
-    for am in &config.alerting.alertmanagers {
-        for group in &am.static_configs {
-            for target in &group.targets {
-                let prefix = am.path_prefix.trim_end_matches('/');
-                urls.push(format!("{}://{target}{prefix}/api/v2/alerts", am.scheme));
-            }
-        }
-    }
-    urls
-}
-
 /// A group and the task evaluating it.
 type RunningGroup = (Arc<Mutex<Group>>, JoinHandle<()>);
 
@@ -219,21 +238,36 @@ pub struct RuleGroups {
     db: Arc<Db>,
     engine: sextant_promql::Engine,
     groups: Mutex<Vec<RunningGroup>>,
-    client: reqwest::Client,
+    options: RuleOptions,
+    /// Set once the first configuration was applied: later groups do not restore state.
+    started: std::sync::atomic::AtomicBool,
+    notifier: Mutex<Option<Arc<Notifier>>>,
 }
 
 impl RuleGroups {
-    pub fn new(db: Arc<Db>, engine: sextant_promql::Engine) -> RuleGroups {
-        RuleGroups { db, engine, groups: Mutex::new(Vec::new()), client: reqwest::Client::new() }
+    pub fn with_options(db: Arc<Db>, engine: sextant_promql::Engine, options: RuleOptions) -> RuleGroups {
+        RuleGroups {
+            db,
+            engine,
+            groups: Mutex::new(Vec::new()),
+            options,
+            started: std::sync::atomic::AtomicBool::new(false),
+            notifier: Mutex::new(None),
+        }
+    }
+
+    /// The notifier, created on first use (inside the runtime).
+    fn notifier(&self) -> Arc<Notifier> {
+        Arc::clone(lock(&self.notifier).get_or_insert_with(Notifier::new))
     }
 
     /// Replaces the running groups with `config`'s, keeping the alert state of groups with
     /// the same file and name. Must run inside the tokio runtime.
     pub fn apply(self: &Arc<Self>, config: &Config) -> anyhow::Result<()> {
-        let new_groups = load_groups(config)?;
-        let urls = Arc::new(alertmanager_urls(config));
-        let external_labels =
-            Labels::from_pairs(config.global.external_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let restore = !self.started.swap(true, std::sync::atomic::Ordering::SeqCst);
+        let new_groups = load_groups_with(config, &self.options, restore)?;
+        let notifier = self.notifier();
+        notifier.apply(config)?;
         let mut running = lock(&self.groups);
         let old: Vec<RunningGroup> = std::mem::take(&mut *running);
         let mut old_by_key: HashMap<(String, String), Arc<Mutex<Group>>> = HashMap::new();
@@ -250,12 +284,7 @@ impl RuleGroups {
                 group.copy_state(&lock(old));
             }
             let group = Arc::new(Mutex::new(group));
-            let task = tokio::spawn(run_group(
-                Arc::clone(self),
-                Arc::clone(&group),
-                Arc::clone(&urls),
-                external_labels.clone(),
-            ));
+            let task = tokio::spawn(run_group(Arc::clone(self), Arc::clone(&group), Arc::clone(&notifier)));
             running.push((group, task));
         }
         Ok(())
@@ -266,6 +295,9 @@ impl RuleGroups {
         for (_, task) in lock(&self.groups).drain(..) {
             task.abort();
         }
+        if let Some(notifier) = lock(&self.notifier).take() {
+            notifier.stop();
+        }
     }
 
     fn snapshot(&self) -> Vec<Arc<Mutex<Group>>> {
@@ -273,8 +305,9 @@ impl RuleGroups {
     }
 }
 
-async fn run_group(rules: Arc<RuleGroups>, group: Arc<Mutex<Group>>, urls: Arc<Vec<String>>, external_labels: Labels) {
+async fn run_group(rules: Arc<RuleGroups>, group: Arc<Mutex<Group>>, notifier: Arc<Notifier>) {
     let interval_ms = lock(&group).interval_ms();
+    let resend_delay_ms = rules.options.resend_delay_ms;
     let mut next = lock(&group).eval_timestamp(now_ms()) + interval_ms;
     loop {
         let wait = (next - now_ms()).max(0) as u64;
@@ -285,28 +318,11 @@ async fn run_group(rules: Arc<RuleGroups>, group: Arc<Mutex<Group>>, urls: Arc<V
         let notifications = tokio::task::spawn_blocking(move || {
             let mut g = lock(&task_group);
             g.eval(ts, &*task_rules.db, &*task_rules.db, &task_rules.engine);
-            g.alerts_to_send(ts, RESEND_DELAY_MS)
+            g.alerts_to_send(ts, resend_delay_ms)
         })
         .await
         .unwrap_or_default();
-        if !notifications.is_empty() && !urls.is_empty() {
-            let body = encode_alerts_v2(&notifications, &external_labels);
-            for url in urls.iter() {
-                let sent = rules
-                    .client
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .timeout(std::time::Duration::from_secs(10))
-                    .body(body.clone())
-                    .send()
-                    .await;
-                match sent {
-                    Ok(r) if r.status().is_success() => {}
-                    Ok(r) => eprintln!("sextant: sending alerts to {url}: HTTP {}", r.status()),
-                    Err(e) => eprintln!("sextant: sending alerts to {url}: {e}"),
-                }
-            }
-        }
+        notifier.send(notifications);
         // Skip missed intervals rather than evaluating them in a burst.
         next += interval_ms;
         let now = now_ms();
@@ -366,6 +382,10 @@ impl RulesProvider for RuleGroups {
                 }
             })
             .collect()
+    }
+
+    fn alertmanagers(&self) -> Vec<String> {
+        lock(&self.notifier).as_ref().map(|n| n.alertmanagers()).unwrap_or_default()
     }
 
     fn alerts(&self) -> Vec<Alert> {

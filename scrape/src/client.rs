@@ -9,7 +9,7 @@ use crate::Error;
 
 /// A reqwest client plus the request decorations of one `HttpClientConfig`.
 #[derive(Debug, Clone)]
-pub(crate) struct HttpClient {
+pub struct HttpClient {
     pub(crate) client: reqwest::Client,
     config: HttpClientConfig,
 }
@@ -24,8 +24,14 @@ fn read_secret(value: &Secret, file: &str) -> Result<String, Error> {
 
 impl HttpClient {
     /// A client; `gzip` turns on transparent decompression of gzip responses.
-    pub(crate) fn new(config: &HttpClientConfig, gzip: bool) -> Result<HttpClient, Error> {
+    pub fn new(config: &HttpClientConfig, gzip: bool) -> Result<HttpClient, Error> {
         HttpClient::with_socket(config, gzip, None)
+    }
+
+    /// The underlying reqwest client (TLS settings applied; authentication is added per
+    /// request by [`HttpClient::decorate`]).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// A client whose connections all go to the unix socket at `socket`, when given.
@@ -108,7 +114,7 @@ impl HttpClient {
     }
 
     /// Adds authentication and configured headers to a request.
-    pub(crate) fn decorate(&self, mut request: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, Error> {
+    pub fn decorate(&self, mut request: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, Error> {
         let config = &self.config;
         for (name, header) in &config.http_headers {
             let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else { continue };

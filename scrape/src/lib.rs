@@ -85,6 +85,7 @@ mod target;
 mod units;
 mod wal;
 
+pub use client::HttpClient;
 pub use config::{
     AlertingConfig, AlertmanagerConfig, ChunkEncodingConfig, Config, ExemplarsConfig, GlobalConfig, MetadataConfig,
     OtlpConfig, QueueConfig, RemoteReadConfig, RemoteWriteConfig, RetentionConfig, RuntimeConfig, ScrapeConfig,
@@ -102,7 +103,10 @@ pub use scrape::{
     Metadata, ScrapeCounters, ScrapeLoop, ScrapeReport, StopMode, TargetHandle, TargetHealth, TargetState,
     DEFAULT_BODY_SIZE_LIMIT,
 };
-pub use sd::{discoverers, Discoverer, DockerDiscoverer, FileDiscoverer, HttpDiscoverer, StaticDiscoverer};
+pub use sd::{
+    alertmanager_discoverers, discoverers, Discoverer, DockerDiscoverer, FileDiscoverer, HttpDiscoverer,
+    StaticDiscoverer,
+};
 pub use target::{
     discovered_labels, populate_labels, targets_from_group, Target, INSTANCE_LABEL, JOB_LABEL, META_LABEL_PREFIX,
     METRICS_PATH_LABEL, PARAM_LABEL_PREFIX, RESERVED_LABEL_PREFIX, SCHEME_LABEL, SCRAPE_INTERVAL_LABEL,

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use serde::Deserialize;
 
 use crate::client::{describe_reqwest, read_body_limited, HttpClient};
-use crate::config::ScrapeConfig;
+use crate::config::{AlertmanagerConfig, ScrapeConfig};
 use crate::discovery::{DockerSdConfig, FileSdConfig, HttpSdConfig, TargetGroup, ADDRESS_LABEL};
 use crate::Error;
 
@@ -33,6 +33,24 @@ pub trait Discoverer: Send + Sync + std::fmt::Debug {
 
 /// The discoverers of one scrape job, in the order Prometheus names them.
 pub fn discoverers(config: &ScrapeConfig) -> Result<Vec<Box<dyn Discoverer>>, Error> {
+    let mut out: Vec<Box<dyn Discoverer>> = Vec::new();
+    if !config.static_configs.is_empty() {
+        out.push(Box::new(StaticDiscoverer { groups: config.static_configs.clone() }));
+    }
+    for c in &config.file_sd_configs {
+        out.push(Box::new(FileDiscoverer::new(c.clone())));
+    }
+    for c in &config.http_sd_configs {
+        out.push(Box::new(HttpDiscoverer::new(c.clone())?));
+    }
+    for c in &config.docker_sd_configs {
+        out.push(Box::new(DockerDiscoverer::new(c.clone())?));
+    }
+    Ok(out)
+}
+
+/// The discoverers of one `alerting.alertmanagers` entry.
+pub fn alertmanager_discoverers(config: &AlertmanagerConfig) -> Result<Vec<Box<dyn Discoverer>>, Error> {
     let mut out: Vec<Box<dyn Discoverer>> = Vec::new();
     if !config.static_configs.is_empty() {
         out.push(Box::new(StaticDiscoverer { groups: config.static_configs.clone() }));

@@ -338,6 +338,23 @@ impl Config {
         }
     }
 
+    /// The notification templates: the defaults, then every file matching the `templates:`
+    /// globs (`*` and `?` in the file name; files in name order), later definitions
+    /// replacing earlier ones. A glob matching nothing is fine; an unreadable or invalid
+    /// file is an error, as in Alertmanager.
+    pub fn load_templates(&self) -> Result<crate::template::TemplateSet, Error> {
+        let mut set = crate::template::TemplateSet::with_defaults();
+        for pattern in &self.templates {
+            for path in glob_files(pattern) {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| Error::config(format!("reading template {}: {e}", path.display())))?;
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+                set.add(&name, &text).map_err(|e| Error::config(e.to_string()))?;
+            }
+        }
+        Ok(set)
+    }
+
     /// The named interval (from `time_intervals` or `mute_time_intervals`).
     pub fn time_interval(&self, name: &str) -> Option<&NamedTimeInterval> {
         self.time_intervals.iter().chain(&self.mute_time_intervals).find(|t| t.name == name)
@@ -947,6 +964,37 @@ fn tree(node: NodeConfig, parent: Option<(&RouteOpts, &str, &str, usize)>, count
     let idx = *counter;
     *counter += 1;
     Route::new(opts, matchers, node.continue_matching, routes, idx, key, id)
+}
+
+/// Shell-style match of `*` and `?` against a file name.
+fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
+    match (pattern.first(), name.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => wildcard(&pattern[1..], name) || (!name.is_empty() && wildcard(pattern, &name[1..])),
+        (Some(b'?'), Some(_)) => wildcard(&pattern[1..], &name[1..]),
+        (Some(p), Some(n)) if p == n => wildcard(&pattern[1..], &name[1..]),
+        _ => false,
+    }
+}
+
+/// The files a template glob names (wildcards in the last path element only), sorted.
+fn glob_files(pattern: &str) -> Vec<std::path::PathBuf> {
+    let path = std::path::Path::new(pattern);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if !name.contains(['*', '?']) {
+        return if path.exists() { vec![path.to_path_buf()] } else { Vec::new() };
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let mut found: Vec<std::path::PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_str().is_some_and(|f| wildcard(name.as_bytes(), f.as_bytes())))
+            .map(|e| e.path())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    found.sort();
+    found
 }
 
 #[cfg(test)]

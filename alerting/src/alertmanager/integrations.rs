@@ -1,94 +1,54 @@
-//! Slack and PagerDuty (Events API v2) bodies with Alertmanager's default templates
-//! (`template/default.tmpl`) rendered by hand. A field set in the configuration is used
-//! as written when it holds no template action; one with `{{` is refused (there is no Go
-//! template engine yet).
+//! Slack, PagerDuty (Events API v2) and Microsoft Teams bodies. Every text field is a
+//! template run over Alertmanager's template data ([`template_data`]) with the receiver's
+//! [`TemplateSet`] (the defaults plus the `templates:` files); an unset field gets
+//! Alertmanager's default (`{{ template "slack.default.title" . }}`, ...).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use sextant_model::Labels;
 use sha2::{Digest, Sha256};
 
 use super::config::Scalar;
-use super::dispatch::{Notification, NotifiedAlert};
-use super::receivers::{PagerdutyConfig, SlackConfig};
-use super::webhook::go_html_escape;
+use super::dispatch::Notification;
+use super::receivers::{MsTeamsConfig, PagerdutyConfig, SlackConfig};
+use super::webhook::{go_html_escape, quote_meta};
+use crate::template::{AlertData, NotificationData, TemplateSet};
 use crate::Error;
 
-/// `KV.SortedPairs`: `alertname` first, then by name.
-fn sorted_pairs(labels: &[(String, String)]) -> Vec<(String, String)> {
-    let mut pairs = labels.to_vec();
-    pairs.sort_by(|a, b| (a.0 != "alertname", &a.0).cmp(&(b.0 != "alertname", &b.0)));
-    pairs
-}
-
-fn pairs(labels: &Labels) -> Vec<(String, String)> {
+fn pairs(labels: &sextant_model::Labels) -> Vec<(String, String)> {
     labels.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect()
 }
 
-fn common_labels(alerts: &[NotifiedAlert]) -> Vec<(String, String)> {
-    let Some(first) = alerts.first() else { return Vec::new() };
-    pairs(&first.alert.labels)
-        .into_iter()
-        .filter(|(k, v)| alerts.iter().all(|a| a.alert.labels.get(k) == Some(v.as_str())))
-        .collect()
-}
-
-/// Go's `url.QueryEscape`.
-fn query_escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            b' ' => out.push('+'),
-            b => out.push_str(&format!("%{b:02X}")),
-        }
+/// Alertmanager's template data for a notification: the receiver name (`regexp.QuoteMeta`
+/// applied, as upstream), status, alerts (a firing alert's `EndsAt` is Go's zero time),
+/// group labels, labels and annotations common to all alerts, and the external URL.
+pub fn template_data(n: &Notification, external_url: &str) -> NotificationData {
+    let alerts: Vec<AlertData> = n
+        .alerts
+        .iter()
+        .map(|a| AlertData {
+            status: if a.resolved { "resolved" } else { "firing" }.to_string(),
+            labels: pairs(&a.alert.labels),
+            annotations: a.alert.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            starts_at_ms: a.alert.starts_at_ms,
+            ends_at_ms: a.resolved.then_some(a.alert.ends_at_ms),
+            generator_url: a.alert.generator_url.clone(),
+            fingerprint: format!("{:016x}", a.alert.fingerprint()),
+        })
+        .collect();
+    let common = |field: fn(&AlertData) -> &Vec<(String, String)>| -> Vec<(String, String)> {
+        let Some(first) = alerts.first() else { return Vec::new() };
+        field(first).iter().filter(|p| alerts.iter().all(|a| field(a).contains(p))).cloned().collect()
+    };
+    NotificationData {
+        receiver: quote_meta(&n.receiver),
+        status: n.status().to_string(),
+        group_labels: pairs(&n.group_labels),
+        common_labels: common(|a| &a.labels),
+        common_annotations: common(|a| &a.annotations),
+        alerts: alerts.clone(),
+        external_url: external_url.to_string(),
     }
-    out
-}
-
-/// `__subject`: `[FIRING:2] GroupValues (CommonValues not in the group)`.
-pub fn default_subject(n: &Notification) -> String {
-    let status = n.status();
-    let mut out = format!("[{}", status.to_uppercase());
-    if status == "firing" {
-        out.push_str(&format!(":{}", n.alerts.iter().filter(|a| !a.resolved).count()));
-    }
-    out.push_str("] ");
-    let group = sorted_pairs(&pairs(&n.group_labels));
-    out.push_str(&group.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(" "));
-    out.push(' ');
-    let common = common_labels(&n.alerts);
-    if common.len() > group.len() {
-        let rest: Vec<(String, String)> = common.into_iter().filter(|(k, _)| n.group_labels.get(k).is_none()).collect();
-        let values: Vec<String> = sorted_pairs(&rest).into_iter().map(|(_, v)| v).collect();
-        out.push_str(&format!("({})", values.join(" ")));
-    }
-    out
-}
-
-/// `__alertmanagerURL`.
-pub fn alertmanager_url(n: &Notification, external_url: &str) -> String {
-    format!("{external_url}/#/alerts?receiver={}", query_escape(&n.receiver))
-}
-
-/// `__text_alert_list` over the alerts with the given status.
-fn text_alert_list(alerts: &[NotifiedAlert], resolved: bool) -> String {
-    let mut out = String::new();
-    for a in alerts.iter().filter(|a| a.resolved == resolved) {
-        out.push_str("Labels:\n");
-        for (k, v) in sorted_pairs(&pairs(&a.alert.labels)) {
-            out.push_str(&format!(" - {k} = {v}\n"));
-        }
-        out.push_str("Annotations:\n");
-        let annotations: Vec<(String, String)> =
-            a.alert.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        for (k, v) in sorted_pairs(&annotations) {
-            out.push_str(&format!(" - {k} = {v}\n"));
-        }
-        out.push_str(&format!("Source: {}\n", a.alert.generator_url));
-    }
-    out
 }
 
 /// Go's `TruncateInRunes`: at most `n` characters, the last one `…` when cut.
@@ -101,15 +61,16 @@ fn truncate(s: String, n: usize) -> String {
     out
 }
 
-/// A configured field, or the default when unset; a template action is refused.
-fn field(value: &Option<Scalar>, default: impl FnOnce() -> String, kind: &str) -> Result<String, Error> {
-    match value {
-        None => Ok(default()),
-        Some(v) if v.contains("{{") => {
-            Err(Error::notify(kind, format!("templated field {:?} is not supported yet", v.0), false))
-        }
-        Some(v) => Ok(v.0.clone()),
-    }
+/// Runs a receiver field (or its default) as a text template.
+pub(crate) fn render(
+    set: &TemplateSet,
+    data: &NotificationData,
+    value: &Option<Scalar>,
+    default: &str,
+    kind: &'static str,
+) -> Result<String, Error> {
+    let text = value.as_ref().map_or(default, |v| v.0.as_str());
+    set.execute_text(text, data).map_err(|e| Error::notify(kind, format!("template: {e}"), false))
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -152,29 +113,32 @@ struct SlackAttachment {
 }
 
 /// The Slack webhook body (`notify/slack`), as Alertmanager 0.25 writes it.
-pub fn slack_body(n: &Notification, c: &SlackConfig, external_url: &str) -> Result<Vec<u8>, Error> {
+pub fn slack_body(
+    n: &Notification,
+    c: &SlackConfig,
+    external_url: &str,
+    templates: &TemplateSet,
+) -> Result<Vec<u8>, Error> {
     let k = "slack";
-    let title = truncate(field(&c.title, || default_subject(n), k)?, 1024);
-    let title_link = field(&c.title_link, || alertmanager_url(n, external_url), k)?;
-    let color = field(&c.color, || if n.status() == "firing" { "danger" } else { "good" }.to_string(), k)?;
-    let fallback = field(&c.fallback, || format!("{title} | {title_link}"), k)?;
+    let data = template_data(n, external_url);
+    let t = |value: &Option<Scalar>, default: &str| render(templates, &data, value, default, k);
     let message = SlackMessage {
-        channel: field(&c.channel, String::new, k)?,
-        username: field(&c.username, || "Alertmanager".to_string(), k)?,
-        icon_emoji: field(&c.icon_emoji, String::new, k)?,
-        icon_url: field(&c.icon_url, String::new, k)?,
+        channel: t(&c.channel, "")?,
+        username: t(&c.username, r#"{{ template "slack.default.username" . }}"#)?,
+        icon_emoji: t(&c.icon_emoji, r#"{{ template "slack.default.iconemoji" . }}"#)?,
+        icon_url: t(&c.icon_url, r#"{{ template "slack.default.iconurl" . }}"#)?,
         link_names: c.link_names.unwrap_or(false),
         attachments: vec![SlackAttachment {
-            title,
-            title_link,
-            pretext: field(&c.pretext, String::new, k)?,
-            text: field(&c.text, String::new, k)?,
-            fallback,
-            callback_id: field(&c.callback_id, String::new, k)?,
-            image_url: field(&c.image_url, String::new, k)?,
-            thumb_url: field(&c.thumb_url, String::new, k)?,
-            footer: field(&c.footer, String::new, k)?,
-            color,
+            title: truncate(t(&c.title, r#"{{ template "slack.default.title" . }}"#)?, 1024),
+            title_link: t(&c.title_link, r#"{{ template "slack.default.titlelink" . }}"#)?,
+            pretext: t(&c.pretext, r#"{{ template "slack.default.pretext" . }}"#)?,
+            text: t(&c.text, r#"{{ template "slack.default.text" . }}"#)?,
+            fallback: t(&c.fallback, r#"{{ template "slack.default.fallback" . }}"#)?,
+            callback_id: t(&c.callback_id, r#"{{ template "slack.default.callbackid" . }}"#)?,
+            image_url: t(&c.image_url, "")?,
+            thumb_url: t(&c.thumb_url, "")?,
+            footer: t(&c.footer, r#"{{ template "slack.default.footer" . }}"#)?,
+            color: t(&c.color, r#"{{ if eq .Status "firing" }}danger{{ else }}good{{ end }}"#)?,
             mrkdwn_in: c.mrkdwn_in.clone().unwrap_or_else(|| vec!["fallback".into(), "pretext".into(), "text".into()]),
         }],
     };
@@ -206,8 +170,14 @@ struct PagerdutyPayload {
 }
 
 /// The PagerDuty Events API v2 body (`notify/pagerduty`, `routing_key` configured), as
-/// Alertmanager 0.25 writes it. The dedup key is the SHA-256 of the group key.
-pub fn pagerduty_body(n: &Notification, c: &PagerdutyConfig, external_url: &str) -> Result<Vec<u8>, Error> {
+/// Alertmanager 0.25 writes it. The dedup key is the SHA-256 of the group key; configured
+/// `details` are added to the default ones (`firing`, `resolved`, `num_firing`, `num_resolved`).
+pub fn pagerduty_body(
+    n: &Notification,
+    c: &PagerdutyConfig,
+    external_url: &str,
+    templates: &TemplateSet,
+) -> Result<Vec<u8>, Error> {
     let k = "pagerduty";
     let routing_key = match (&c.routing_key, &c.routing_key_file) {
         (Some(key), _) => key.0.clone(),
@@ -217,40 +187,86 @@ pub fn pagerduty_body(n: &Notification, c: &PagerdutyConfig, external_url: &str)
             .to_string(),
         (None, None) => return Err(Error::notify(k, "only Events API v2 (routing_key) is supported", false)),
     };
-    let client = field(&c.client, || "Alertmanager".to_string(), k)?;
-    let mut details = BTreeMap::new();
-    match &c.details {
-        None => {
-            let firing = n.alerts.iter().filter(|a| !a.resolved).count();
-            details.insert("firing".to_string(), text_alert_list(&n.alerts, false));
-            details.insert("resolved".to_string(), text_alert_list(&n.alerts, true));
-            details.insert("num_firing".to_string(), firing.to_string());
-            details.insert("num_resolved".to_string(), (n.alerts.len() - firing).to_string());
-        }
-        Some(value) => {
-            let map: BTreeMap<String, Scalar> = serde_yaml_ng::from_value(value.clone())
-                .map_err(|e| Error::notify(k, format!("details: {e}"), false))?;
-            for (name, v) in map {
-                details.insert(name, field(&Some(v), String::new, k)?);
-            }
+    let data = template_data(n, external_url);
+    let t = |value: &Option<Scalar>, default: &str| render(templates, &data, value, default, k);
+    let mut detail_texts: BTreeMap<String, Option<Scalar>> = [
+        ("firing", r#"{{ template "pagerduty.default.instances" .Alerts.Firing }}"#),
+        ("resolved", r#"{{ template "pagerduty.default.instances" .Alerts.Resolved }}"#),
+        ("num_firing", "{{ .Alerts.Firing | len }}"),
+        ("num_resolved", "{{ .Alerts.Resolved | len }}"),
+    ]
+    .into_iter()
+    .map(|(name, text)| (name.to_string(), Some(Scalar(text.to_string()))))
+    .collect();
+    if let Some(value) = &c.details {
+        let map: BTreeMap<String, Scalar> =
+            serde_yaml_ng::from_value(value.clone()).map_err(|e| Error::notify(k, format!("details: {e}"), false))?;
+        for (name, v) in map {
+            detail_texts.insert(name, Some(v));
         }
     }
-    let summary = truncate(field(&c.description, || default_subject(n), k)?, 1024);
+    let mut details = BTreeMap::new();
+    for (name, text) in &detail_texts {
+        details.insert(name.clone(), t(text, "")?);
+    }
+    let client = t(&c.client, r#"{{ template "pagerduty.default.client" . }}"#)?;
+    let source = match t(&c.source, "")? {
+        s if s.is_empty() => client.clone(),
+        s => s,
+    };
     let message = PagerdutyMessage {
         routing_key,
         dedup_key: Sha256::digest(n.group_key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect(),
         event_action: if n.status() == "resolved" { "resolve" } else { "trigger" },
         payload: PagerdutyPayload {
-            summary,
-            source: field(&c.source, || client.clone(), k)?,
-            severity: field(&c.severity, || "error".to_string(), k)?,
-            component: field(&c.component, String::new, k)?,
-            group: field(&c.group, String::new, k)?,
-            class: field(&c.class, String::new, k)?,
+            summary: truncate(t(&c.description, r#"{{ template "pagerduty.default.description" . }}"#)?, 1024),
+            source,
+            severity: match t(&c.severity, "")? {
+                s if s.is_empty() => "error".to_string(),
+                s => s,
+            },
+            component: t(&c.component, "")?,
+            group: t(&c.group, "")?,
+            class: t(&c.class, "")?,
             custom_details: details,
         },
-        client_url: field(&c.client_url, || alertmanager_url(n, external_url), k)?,
+        client_url: t(&c.client_url, r#"{{ template "pagerduty.default.clientURL" . }}"#)?,
         client,
+    };
+    Ok(encode(&message))
+}
+
+#[derive(Serialize)]
+struct TeamsMessage {
+    #[serde(rename = "@context")]
+    context: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: String,
+    summary: String,
+    text: String,
+    #[serde(rename = "themeColor")]
+    theme_color: &'static str,
+}
+
+/// The Microsoft Teams incoming-webhook body (`notify/msteams`, a MessageCard, Alertmanager
+/// 0.26+; 0.25 has no Teams integration): title, summary and text from the templates,
+/// `themeColor` red (`8C1A1A`) while firing, green (`2DC72D`) when resolved.
+pub fn msteams_body(
+    n: &Notification,
+    c: &MsTeamsConfig,
+    external_url: &str,
+    templates: &TemplateSet,
+) -> Result<Vec<u8>, Error> {
+    let data = template_data(n, external_url);
+    let t = |value: &Option<Scalar>, default: &str| render(templates, &data, value, default, "msteams");
+    let message = TeamsMessage {
+        context: "http://schema.org/extensions",
+        kind: "MessageCard",
+        title: t(&c.title, r#"{{ template "msteams.default.title" . }}"#)?,
+        summary: t(&c.summary, r#"{{ template "msteams.default.summary" . }}"#)?,
+        text: t(&c.text, r#"{{ template "msteams.default.text" . }}"#)?,
+        theme_color: if n.status() == "firing" { "8C1A1A" } else { "2DC72D" },
     };
     Ok(encode(&message))
 }
@@ -260,12 +276,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn helpers_like_go() {
-        assert_eq!(query_escape("a b/c&d~"), "a+b%2Fc%26d~");
-        let pairs_in =
-            vec![("b".to_string(), "1".to_string()), ("alertname".into(), "x".into()), ("a".into(), "2".into())];
-        let names: Vec<String> = sorted_pairs(&pairs_in).into_iter().map(|p| p.0).collect();
-        assert_eq!(names, ["alertname", "a", "b"]);
+    fn truncates_like_go() {
         assert_eq!(truncate("abcdef".into(), 4), "abc…");
         assert_eq!(truncate("abc".into(), 4), "abc");
     }

@@ -26,7 +26,7 @@ pub use dispatch::{
 pub use duration::PromDuration;
 pub use email::{email_html, send_email};
 pub use inhibit::{inhibited_by, InhibitRule};
-pub use integrations::{alertmanager_url, default_subject, pagerduty_body, slack_body};
+pub use integrations::{msteams_body, pagerduty_body, slack_body, template_data};
 pub use matcher::{
     classic_matcher, classic_matchers, parse_matcher, parse_matchers, utf8_matcher, utf8_matchers, MatchType, Matcher,
     Matchers, ParseMode,

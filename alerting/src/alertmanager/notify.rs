@@ -13,8 +13,9 @@ use async_trait::async_trait;
 use super::config::Config;
 use super::dispatch::Notification;
 use super::email::send_email;
-use super::integrations::{pagerduty_body, slack_body};
+use super::integrations::{msteams_body, pagerduty_body, slack_body};
 use super::webhook::webhook_body;
+use crate::template::TemplateSet;
 use crate::Error;
 
 /// Sends one notification once. Errors say whether trying again may help.
@@ -23,12 +24,12 @@ pub trait Notifier: Send + Sync + std::fmt::Debug {
     async fn notify(&self, notification: &Notification) -> Result<(), Error>;
 }
 
-/// The integrations that send: webhook, Slack, PagerDuty v2 over HTTP, and e-mail over SMTP
-/// (others report an unsupported-integration error).
+/// The integrations that send: webhook, Slack, PagerDuty v2, Microsoft Teams over HTTP, and
+/// e-mail over SMTP (others report an unsupported-integration error).
 #[derive(Debug, Clone)]
 pub struct HttpNotifier {
     client: reqwest::Client,
-    config: Arc<std::sync::RwLock<Arc<Config>>>,
+    config: Arc<std::sync::RwLock<(Arc<Config>, Arc<TemplateSet>)>>,
     external_url: String,
 }
 
@@ -36,15 +37,23 @@ pub struct HttpNotifier {
 pub const USER_AGENT: &str = concat!("Sextant-Alertmanager/", env!("CARGO_PKG_VERSION"));
 
 impl HttpNotifier {
+    /// A notifier with the default templates; [`HttpNotifier::set_config`] gives it user
+    /// templates.
     pub fn new(config: Arc<Config>, external_url: impl Into<String>) -> HttpNotifier {
         let client = reqwest::Client::builder().user_agent(USER_AGENT).build().unwrap_or_default();
-        HttpNotifier { client, config: Arc::new(std::sync::RwLock::new(config)), external_url: external_url.into() }
+        let templates = Arc::new(TemplateSet::with_defaults());
+        HttpNotifier {
+            client,
+            config: Arc::new(std::sync::RwLock::new((config, templates))),
+            external_url: external_url.into(),
+        }
     }
 
-    /// Uses `config` for the notifications sent from now on (a reload).
-    pub fn set_config(&self, config: Arc<Config>) {
+    /// Uses `config` and `templates` (from [`Config::load_templates`]) for the notifications
+    /// sent from now on (a reload).
+    pub fn set_config(&self, config: Arc<Config>, templates: Arc<TemplateSet>) {
         if let Ok(mut current) = self.config.write() {
-            *current = config;
+            *current = (config, templates);
         }
     }
 
@@ -70,8 +79,11 @@ impl HttpNotifier {
 #[async_trait]
 impl Notifier for HttpNotifier {
     async fn notify(&self, n: &Notification) -> Result<(), Error> {
-        let config =
-            self.config.read().map(|c| Arc::clone(&c)).map_err(|_| Error::notify("http", "poisoned", false))?;
+        let (config, templates) = self
+            .config
+            .read()
+            .map(|c| (Arc::clone(&c.0), Arc::clone(&c.1)))
+            .map_err(|_| Error::notify("http", "poisoned", false))?;
         let receiver = config.receivers.iter().find(|r| r.name == n.receiver);
         let unsupported = || Error::notify(n.integration.kind, "integration not supported for sending", false);
         match n.integration.kind {
@@ -96,7 +108,7 @@ impl Notifier for HttpNotifier {
                     .and_then(|r| r.email_configs.get(n.integration.index))
                     .and_then(|c| c.as_ref())
                     .ok_or_else(unsupported)?;
-                send_email(n, config, &self.external_url).await
+                send_email(n, config, &self.external_url, &templates).await
             }
             "slack" => {
                 let config = receiver
@@ -111,7 +123,7 @@ impl Notifier for HttpNotifier {
                         .to_string(),
                     (None, None) => return Err(unsupported()),
                 };
-                let body = slack_body(n, config, &self.external_url)?;
+                let body = slack_body(n, config, &self.external_url, &templates)?;
                 self.post(&url, body, &[]).await
             }
             "pagerduty" => {
@@ -120,8 +132,24 @@ impl Notifier for HttpNotifier {
                     .and_then(|c| c.as_ref())
                     .ok_or_else(unsupported)?;
                 let url = config.url.as_ref().map(|u| u.to_string()).ok_or_else(unsupported)?;
-                let body = pagerduty_body(n, config, &self.external_url)?;
+                let body = pagerduty_body(n, config, &self.external_url, &templates)?;
                 self.post(&url, body, &[429]).await
+            }
+            "msteams" => {
+                let config = receiver
+                    .and_then(|r| r.msteams_configs.get(n.integration.index))
+                    .and_then(|c| c.as_ref())
+                    .ok_or_else(unsupported)?;
+                let url = match (&config.webhook_url, &config.webhook_url_file) {
+                    (Some(url), _) => url.to_string(),
+                    (None, Some(file)) => std::fs::read_to_string(&**file)
+                        .map_err(|e| Error::notify("msteams", format!("read webhook_url_file: {e}"), false))?
+                        .trim()
+                        .to_string(),
+                    (None, None) => return Err(unsupported()),
+                };
+                let body = msteams_body(n, config, &self.external_url, &templates)?;
+                self.post(&url, body, &[]).await
             }
             _ => Err(unsupported()),
         }

@@ -67,6 +67,51 @@ pub(crate) fn is_function(name: &str) -> bool {
     FUNCTIONS.contains(&name)
 }
 
+/// Go's builtins and Alertmanager's notification template functions.
+const NOTIFICATION_FUNCTIONS: &[&str] = &[
+    "and",
+    "or",
+    "not",
+    "len",
+    "index",
+    "slice",
+    "print",
+    "printf",
+    "println",
+    "html",
+    "js",
+    "urlquery",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "call",
+    "toUpper",
+    "toLower",
+    "title",
+    "join",
+    "match",
+    "safeHtml",
+    "reReplaceAll",
+    "stringSlice",
+    "trimSpace",
+    "safeUrl",
+    "urlUnescape",
+    "humanizeDuration",
+];
+
+pub(crate) fn is_notification_function(name: &str) -> bool {
+    NOTIFICATION_FUNCTIONS.contains(&name)
+}
+
+/// Most nested `{{template}}` calls.
+const MAX_TEMPLATE_DEPTH: usize = 100;
+
+/// The named templates an execution can call.
+pub(crate) type DefineMap = std::collections::HashMap<String, std::sync::Arc<Vec<Node>>>;
+
 /// A query result element: labels and value.
 type SampleData = (BTreeMap<String, String>, f64);
 
@@ -91,6 +136,29 @@ enum Value {
     Time(i128),
     /// `time.Duration` in nanoseconds.
     Duration(i64),
+    /// Alertmanager's `template.KV` (sorted by name).
+    Kv(Rc<Vec<(String, String)>>),
+    /// Alertmanager's `template.Pairs` (`KV.SortedPairs`).
+    Pairs(Rc<Vec<(String, String)>>),
+    /// Alertmanager's `template.Alerts`.
+    Alerts(Rc<Vec<Value>>),
+    /// `safeHtml`'s result: not escaped in HTML templates.
+    Safe(String),
+}
+
+fn pair_struct(name: &str, value: &str) -> Value {
+    Value::Struct(Rc::new(vec![("Name", Value::Str(name.to_string())), ("Value", Value::Str(value.to_string()))]))
+}
+
+fn str_list<'a>(items: impl Iterator<Item = &'a String>) -> Value {
+    Value::List(Rc::new(items.map(|s| Value::Str(s.clone())).collect()))
+}
+
+/// `KV.SortedPairs`: `alertname` first, then by name.
+fn sorted_pairs(kv: &[(String, String)]) -> Vec<(String, String)> {
+    let mut pairs = kv.to_vec();
+    pairs.sort_by(|a, b| (a.0 != "alertname", &a.0).cmp(&(b.0 != "alertname", &b.0)));
+    pairs
 }
 
 impl Value {
@@ -105,6 +173,9 @@ impl Value {
             Value::Map(m) => !m.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Duration(d) => *d != 0,
+            Value::Kv(l) | Value::Pairs(l) => !l.is_empty(),
+            Value::Alerts(l) => !l.is_empty(),
+            Value::Safe(s) => !s.is_empty(),
             Value::Struct(_) | Value::Sample(_) | Value::Time(_) => true,
         }
     }
@@ -123,6 +194,10 @@ impl Value {
             Value::Sample(_) => "*template.sample",
             Value::Time(_) => "*time.Time",
             Value::Duration(_) => "time.Duration",
+            Value::Kv(_) => "template.KV",
+            Value::Pairs(_) => "template.Pairs",
+            Value::Alerts(_) => "template.Alerts",
+            Value::Safe(_) => "template.HTML",
         }
     }
 
@@ -156,6 +231,19 @@ impl Value {
             }
             Value::Time(ns) => format_time(*ns, "2006-01-02 15:04:05.999999999 -0700 MST"),
             Value::Duration(d) => go_duration_string(*d),
+            Value::Kv(l) => {
+                let parts: Vec<String> = l.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                format!("map[{}]", parts.join(" "))
+            }
+            Value::Pairs(l) => {
+                let parts: Vec<String> = l.iter().map(|(k, v)| format!("{{{k} {v}}}")).collect();
+                format!("[{}]", parts.join(" "))
+            }
+            Value::Alerts(l) => {
+                let parts: Vec<String> = l.iter().map(Value::print).collect();
+                format!("[{}]", parts.join(" "))
+            }
+            Value::Safe(s) => s.clone(),
         }
     }
 
@@ -163,7 +251,7 @@ impl Value {
         match self {
             Value::Int(i) => gofmt::Arg::Int(*i),
             Value::Float(f) => gofmt::Arg::Float(*f),
-            Value::Str(s) => gofmt::Arg::Str(s.clone()),
+            Value::Str(s) | Value::Safe(s) => gofmt::Arg::Str(s.clone()),
             Value::Bool(b) => gofmt::Arg::Bool(*b),
             other => gofmt::Arg::Other(other.print()),
         }
@@ -172,6 +260,12 @@ impl Value {
 
 struct Exec<'a> {
     name: &'a str,
+    defines: &'a DefineMap,
+    /// Escape action output for HTML (Alertmanager's `html` templates).
+    html: bool,
+    /// Alertmanager's function semantics (`safeHtml` marks instead of escaping).
+    notification: bool,
+    depth: usize,
     data: &'a TemplateData,
     t_ms: i64,
     query: Option<&'a dyn QueryFunc>,
@@ -189,6 +283,7 @@ enum Flow {
 pub(crate) fn execute(
     name: &str,
     nodes: &[Node],
+    defines: &DefineMap,
     data: &TemplateData,
     t_ms: i64,
     query: Option<&dyn QueryFunc>,
@@ -203,6 +298,10 @@ pub(crate) fn execute(
     ]));
     let mut exec = Exec {
         name,
+        defines,
+        html: false,
+        notification: false,
+        depth: 0,
         data,
         t_ms,
         query,
@@ -213,6 +312,68 @@ pub(crate) fn execute(
             ("$externalURL".into(), Value::Str(data.external_url.clone())),
             ("$value".into(), Value::Float(data.value)),
         ],
+        out: String::new(),
+        steps: 0,
+    };
+    exec.list(nodes, &dot)?;
+    Ok(exec.out)
+}
+
+/// Alertmanager's `template.Data` as a template value.
+fn notification_value(data: &super::NotificationData) -> Value {
+    let kv = |pairs: &[(String, String)]| {
+        let mut v = pairs.to_vec();
+        v.sort();
+        Value::Kv(Rc::new(v))
+    };
+    let time = |ms: Option<i64>| Value::Time(ms.map_or(super::GO_ZERO_TIME_NS, |ms| ms as i128 * 1_000_000));
+    let alerts = data
+        .alerts
+        .iter()
+        .map(|a| {
+            Value::Struct(Rc::new(vec![
+                ("Status", Value::Str(a.status.clone())),
+                ("Labels", kv(&a.labels)),
+                ("Annotations", kv(&a.annotations)),
+                ("StartsAt", time(Some(a.starts_at_ms))),
+                ("EndsAt", time(a.ends_at_ms)),
+                ("GeneratorURL", Value::Str(a.generator_url.clone())),
+                ("Fingerprint", Value::Str(a.fingerprint.clone())),
+            ]))
+        })
+        .collect();
+    Value::Struct(Rc::new(vec![
+        ("Receiver", Value::Str(data.receiver.clone())),
+        ("Status", Value::Str(data.status.clone())),
+        ("Alerts", Value::Alerts(Rc::new(alerts))),
+        ("GroupLabels", kv(&data.group_labels)),
+        ("CommonLabels", kv(&data.common_labels)),
+        ("CommonAnnotations", kv(&data.common_annotations)),
+        ("ExternalURL", Value::Str(data.external_url.clone())),
+    ]))
+}
+
+/// Runs a notification template over Alertmanager's data; `html` escapes action output the
+/// way `html/template` does in text and attribute values.
+pub(crate) fn execute_notification(
+    name: &str,
+    nodes: &[Node],
+    defines: &DefineMap,
+    data: &super::NotificationData,
+    html: bool,
+) -> Result<String, TemplateError> {
+    let dot = notification_value(data);
+    let rule_data = TemplateData { external_url: data.external_url.clone(), ..TemplateData::default() };
+    let mut exec = Exec {
+        name,
+        defines,
+        html,
+        notification: true,
+        depth: 0,
+        data: &rule_data,
+        t_ms: 0,
+        query: None,
+        vars: vec![("$".into(), dot.clone())],
         out: String::new(),
         steps: 0,
     };
@@ -245,11 +406,37 @@ impl Exec<'_> {
                     let v = self.pipe(pipe, dot)?;
                     if pipe.decl.is_empty() {
                         let s = match v {
+                            Value::Nil if self.html => String::new(),
                             Value::Nil => "<no value>".to_string(),
+                            Value::Safe(s) => s,
+                            v if self.html => html_escape_plus(&v.print()),
                             v => v.print(),
                         };
                         self.out.push_str(&s);
                     }
+                }
+                Node::Template(tname, pipe) => {
+                    let new_dot = match pipe {
+                        Some(p) => {
+                            let n_vars = self.vars.len();
+                            let v = self.pipe(p, dot)?;
+                            self.vars.truncate(n_vars);
+                            v
+                        }
+                        None => Value::Nil,
+                    };
+                    let Some(body) = self.defines.get(tname).cloned() else {
+                        return Err(self.err(format!("no such template \"{tname}\"")));
+                    };
+                    if self.depth >= MAX_TEMPLATE_DEPTH {
+                        return Err(self.err(format!("exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})")));
+                    }
+                    self.depth += 1;
+                    let vars = std::mem::replace(&mut self.vars, vec![("$".to_string(), new_dot.clone())]);
+                    let result = self.list(&body, &new_dot);
+                    self.vars = vars;
+                    self.depth -= 1;
+                    result?;
                 }
                 Node::If(pipe, body, else_body) | Node::With(pipe, body, else_body) => {
                     let n_vars = self.vars.len();
@@ -284,6 +471,23 @@ impl Exec<'_> {
                             Box::new(pairs.into_iter())
                         }
                         Value::Int(n) => Box::new((0..*n).map(|i| (Value::Int(i), Value::Int(i)))),
+                        Value::Kv(m) => {
+                            let pairs: Vec<_> =
+                                m.iter().map(|(k, x)| (Value::Str(k.clone()), Value::Str(x.clone()))).collect();
+                            Box::new(pairs.into_iter())
+                        }
+                        Value::Pairs(l) => {
+                            let items: Vec<_> = l
+                                .iter()
+                                .enumerate()
+                                .map(|(i, (k, x))| (Value::Int(i as i64), pair_struct(k, x)))
+                                .collect();
+                            Box::new(items.into_iter())
+                        }
+                        Value::Alerts(l) => {
+                            let l = l.clone();
+                            Box::new((0..l.len()).map(move |i| (Value::Int(i as i64), l[i].clone())))
+                        }
                         Value::Nil => Box::new(std::iter::empty()),
                         other => return Err(self.err(format!("range can't iterate over {}", other.print()))),
                     };
@@ -429,6 +633,30 @@ impl Exec<'_> {
         for field in path {
             v = match &v {
                 Value::Labels(m) => Value::Str(m.get(field).cloned().unwrap_or_default()),
+                Value::Kv(m) => match field.as_str() {
+                    "SortedPairs" => Value::Pairs(Rc::new(sorted_pairs(m))),
+                    "Names" => str_list(m.iter().map(|(k, _)| k)),
+                    "Values" => str_list(m.iter().map(|(_, v)| v)),
+                    _ => Value::Str(m.iter().find(|(k, _)| k == field).map(|(_, v)| v.clone()).unwrap_or_default()),
+                },
+                Value::Pairs(l) => match field.as_str() {
+                    "Names" => str_list(l.iter().map(|(k, _)| k)),
+                    "Values" => str_list(l.iter().map(|(_, v)| v)),
+                    _ => return Err(self.err(format!("can't evaluate field {field} in type template.Pairs"))),
+                },
+                Value::Alerts(l) => match field.as_str() {
+                    "Firing" | "Resolved" => {
+                        let want = if field == "Firing" { "firing" } else { "resolved" };
+                        let status = |a: &Value| match a {
+                            Value::Struct(s) => {
+                                s.iter().any(|(k, v)| *k == "Status" && matches!(v, Value::Str(x) if x == want))
+                            }
+                            _ => false,
+                        };
+                        Value::Alerts(Rc::new(l.iter().filter(|a| status(a)).cloned().collect()))
+                    }
+                    _ => return Err(self.err(format!("can't evaluate field {field} in type template.Alerts"))),
+                },
                 Value::Map(m) => m.get(field).cloned().unwrap_or(Value::Nil),
                 Value::Struct(s) => match s.iter().find(|(k, _)| *k == field.as_str()) {
                     Some((_, x)) => x.clone(),
@@ -456,8 +684,13 @@ impl Exec<'_> {
             (Value::Time(ns), "UnixMilli", []) => Ok(Value::Int(ns.div_euclid(1_000_000) as i64)),
             (Value::Time(ns), "String", []) => Ok(Value::Str(Value::Time(*ns).print())),
             (Value::Time(ns), "UTC", []) => Ok(Value::Time(*ns)),
+            (Value::Time(ns), "IsZero", []) => Ok(Value::Bool(*ns == super::GO_ZERO_TIME_NS)),
             (Value::Duration(d), "Seconds", []) => Ok(Value::Float(*d as f64 / 1e9)),
             (Value::Duration(d), "String", []) => Ok(Value::Str(go_duration_string(*d))),
+            (Value::Kv(m), "Remove", [Value::List(keys)]) => {
+                let keys: Vec<String> = keys.iter().map(Value::print).collect();
+                Ok(Value::Kv(Rc::new(m.iter().filter(|(k, _)| !keys.contains(k)).cloned().collect())))
+            }
             _ => Err(self.err(format!("can't evaluate field {name} in type {}", target.type_name()))),
         }
     }
@@ -471,7 +704,7 @@ impl Exec<'_> {
         };
         let string = |v: &Value| -> Result<String, TemplateError> {
             match v {
-                Value::Str(s) => Ok(s.clone()),
+                Value::Str(s) | Value::Safe(s) => Ok(s.clone()),
                 other => Err(self.err(format!(
                     "error calling {name}: wrong type for value; expected string; got {}",
                     other.type_name()
@@ -512,7 +745,8 @@ impl Exec<'_> {
                     Value::Str(s) => s.len(),
                     Value::Labels(m) => m.len(),
                     Value::Map(m) => m.len(),
-                    Value::List(l) => l.len(),
+                    Value::List(l) | Value::Alerts(l) => l.len(),
+                    Value::Kv(l) | Value::Pairs(l) => l.len(),
                     other => return Err(self.err(format!("error calling len: len of type {}", other.type_name()))),
                 } as i64)
             }
@@ -524,11 +758,16 @@ impl Exec<'_> {
                 for key in &args[1..] {
                     v = match (&v, key) {
                         (Value::Labels(m), Value::Str(k)) => Value::Str(m.get(k).cloned().unwrap_or_default()),
+                        (Value::Kv(m), Value::Str(k)) => {
+                            Value::Str(m.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone()).unwrap_or_default())
+                        }
                         (Value::Map(m), Value::Str(k)) => m.get(k).cloned().unwrap_or(Value::Nil),
-                        (Value::List(l), Value::Int(i)) => match usize::try_from(*i).ok().and_then(|i| l.get(i)) {
-                            Some(x) => x.clone(),
-                            None => return Err(self.err(format!("error calling index: index out of range: {i}"))),
-                        },
+                        (Value::List(l) | Value::Alerts(l), Value::Int(i)) => {
+                            match usize::try_from(*i).ok().and_then(|i| l.get(i)) {
+                                Some(x) => x.clone(),
+                                None => return Err(self.err(format!("error calling index: index out of range: {i}"))),
+                            }
+                        }
                         (Value::Str(s), Value::Int(i)) => {
                             match usize::try_from(*i).ok().and_then(|i| s.as_bytes().get(i)) {
                                 Some(b) => Value::Int(*b as i64),
@@ -588,7 +827,40 @@ impl Exec<'_> {
                 let rest: Vec<gofmt::Arg> = args[1..].iter().map(Value::to_arg).collect();
                 Value::Str(gofmt::sprintf(&format, &rest))
             }
+            "safeHtml" if self.notification => {
+                want(1)?;
+                Value::Safe(string(&args[0])?)
+            }
             "html" | "safeHtml" => Value::Str(html_escape(&go_sprint(&args))),
+            "join" => {
+                want(2)?;
+                let sep = string(&args[0])?;
+                let items: Vec<String> = match &args[1] {
+                    Value::List(l) => l.iter().map(&string).collect::<Result<_, _>>()?,
+                    other => {
+                        return Err(self.err(format!(
+                            "error calling join: wrong type for value; expected []string; got {}",
+                            other.type_name()
+                        )))
+                    }
+                };
+                Value::Str(items.join(&sep))
+            }
+            "stringSlice" => {
+                Value::List(Rc::new(args.iter().map(|v| string(v).map(Value::Str)).collect::<Result<Vec<_>, _>>()?))
+            }
+            "trimSpace" => {
+                want(1)?;
+                Value::Str(string(&args[0])?.trim().to_string())
+            }
+            "safeUrl" => {
+                want(1)?;
+                Value::Safe(string(&args[0])?)
+            }
+            "urlUnescape" => {
+                want(1)?;
+                Value::Str(url_unescape(&string(&args[0])?))
+            }
             "js" => Value::Str(js_escape(&go_sprint(&args))),
             "urlquery" | "urlQueryEscape" => Value::Str(query_escape(&go_sprint(&args))),
             "eq" | "ne" | "lt" | "le" | "gt" | "ge" => {
@@ -832,7 +1104,7 @@ fn compare(a: &Value, b: &Value) -> Result<Option<std::cmp::Ordering>, String> {
     Ok(match (a, b) {
         (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
         (Value::Float(x), Value::Float(y)) => x.partial_cmp(y),
-        (Value::Str(x), Value::Str(y)) => Some(x.cmp(y)),
+        (Value::Str(x) | Value::Safe(x), Value::Str(y) | Value::Safe(y)) => Some(x.cmp(y)),
         (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
         (Value::Nil, Value::Nil) => Some(std::cmp::Ordering::Equal),
         _ => return Err("incompatible types for comparison".into()),
@@ -972,6 +1244,36 @@ fn html_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// `html/template`'s escaping of text and attribute values (also `+`).
+fn html_escape_plus(s: &str) -> String {
+    html_escape(s).replace('+', "&#43;")
+}
+
+/// Go's `url.QueryUnescape`, keeping malformed escapes as they are.
+fn url_unescape(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn js_escape(s: &str) -> String {

@@ -15,7 +15,12 @@ pub(crate) enum Node {
     With(Pipe, Vec<Node>, Vec<Node>),
     Break,
     Continue,
+    /// `{{template "name" pipeline}}`.
+    Template(String, Option<Pipe>),
 }
+
+/// The templates a text defines with `{{define}}` and `{{block}}`, in order.
+pub(crate) type Defines = Vec<(String, Vec<Node>)>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Pipe {
@@ -90,6 +95,8 @@ pub(crate) struct Parser<'a> {
     vars: Vec<String>,
     depth: usize,
     loops: usize,
+    defines: Defines,
+    in_define: bool,
 }
 
 fn err(name: &str, line: usize, msg: impl fmt::Display) -> TemplateError {
@@ -365,14 +372,15 @@ impl<'a> Parser<'a> {
         src: &str,
         predeclared: &[&str],
         funcs: &'a dyn Fn(&str) -> bool,
-    ) -> Result<Vec<Node>, TemplateError> {
+    ) -> Result<(Vec<Node>, Defines), TemplateError> {
         let pieces = split(name, src)?;
         let mut vars = vec!["$".to_string()];
         vars.extend(predeclared.iter().map(|v| v.to_string()));
-        let mut p = Parser { name, funcs, pieces, pos: 0, vars, depth: 0, loops: 0 };
+        let mut p =
+            Parser { name, funcs, pieces, pos: 0, vars, depth: 0, loops: 0, defines: Vec::new(), in_define: false };
         let (nodes, end) = p.list()?;
         match end {
-            BlockEnd::Eof => Ok(nodes),
+            BlockEnd::Eof => Ok((nodes, p.defines)),
             BlockEnd::End => Err(p.err("unexpected {{end}}")),
             BlockEnd::Else(_) => Err(p.err("unexpected {{else}}")),
         }
@@ -423,14 +431,65 @@ impl<'a> Parser<'a> {
                     }
                     nodes.push(if keyword == "break" { Node::Break } else { Node::Continue });
                 }
-                "define" | "template" | "block" => {
-                    return Err(self.err(format!("{{{{{keyword}}}}} is not supported")));
+                "define" | "block" => {
+                    if keyword == "define" && (self.depth > 0 || self.in_define) {
+                        return Err(self.err("unexpected <define> in command"));
+                    }
+                    let Some(Token { tok: Tok::Str(tname), .. }) = tokens.get(1) else {
+                        return Err(self.err(format!("unexpected token in {keyword} clause")));
+                    };
+                    let tname = tname.clone();
+                    let pipe = if keyword == "block" {
+                        if tokens.len() < 3 {
+                            return Err(self.err("missing value for block clause"));
+                        }
+                        Some(self.pipe(&tokens[2..], false)?)
+                    } else if tokens.len() > 2 {
+                        return Err(self.err("unexpected token in define clause"));
+                    } else {
+                        None
+                    };
+                    let body = self.define_body(keyword)?;
+                    self.defines.push((tname.clone(), body));
+                    if keyword == "block" {
+                        nodes.push(Node::Template(tname, pipe));
+                    }
+                }
+                "template" => {
+                    let Some(Token { tok: Tok::Str(tname), .. }) = tokens.get(1) else {
+                        return Err(self.err("unexpected token in template clause"));
+                    };
+                    let tname = tname.clone();
+                    let pipe = if tokens.len() > 2 { Some(self.pipe(&tokens[2..], false)?) } else { None };
+                    nodes.push(Node::Template(tname, pipe));
                 }
                 _ => {
                     let pipe = self.pipe(&tokens, true)?;
                     nodes.push(Node::Action(pipe));
                 }
             }
+        }
+    }
+
+    /// The body of a `{{define}}` or `{{block}}` up to its `{{end}}`, in a fresh variable scope.
+    fn define_body(&mut self, keyword: &str) -> Result<Vec<Node>, TemplateError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(self.err("template nested too deeply"));
+        }
+        let vars = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
+        let (loops, in_define) = (self.loops, self.in_define);
+        self.loops = 0;
+        self.in_define = true;
+        let (body, end) = self.list()?;
+        self.vars = vars;
+        self.loops = loops;
+        self.in_define = in_define;
+        self.depth -= 1;
+        match end {
+            BlockEnd::End => Ok(body),
+            BlockEnd::Eof => Err(self.err(format!("unexpected EOF in {keyword}"))),
+            BlockEnd::Else(_) => Err(self.err(format!("unexpected {{{{else}}}} in {keyword}"))),
         }
     }
 
