@@ -24,6 +24,7 @@ needed=(
   "mariadbd:mariadb-server"
   "prometheus-mysqld-exporter:prometheus-mysqld-exporter"
   "prometheus-blackbox-exporter:prometheus-blackbox-exporter"
+  "/usr/lib/python3/dist-packages/aiosmtpd:python3-aiosmtpd"
 )
 
 missing=()
