@@ -48,9 +48,10 @@ struct Args {
     /// $CARGO_TARGET_DIR, /work/release-target when it exists) and copied into the work dir.
     #[arg(long)]
     sextant: Option<PathBuf>,
-    /// Working directory (datasets are cached there across runs; data dirs are recreated).
-    #[arg(long, default_value = "/var/tmp/sextant-bench")]
-    workdir: PathBuf,
+    /// Working directory (datasets are cached there across runs; data dirs are recreated);
+    /// default `/var/tmp/sextant-bench-<size>`.
+    #[arg(long)]
+    workdir: Option<PathBuf>,
     /// The shared data directory holding `bench/` (gen_dataset.py, queries.txt, 20kseries.json).
     #[arg(long)]
     shared: Option<PathBuf>,
@@ -61,6 +62,9 @@ struct Args {
     /// Write BENCHMARKS.md and the plots even for a smoke run.
     #[arg(long)]
     publish: bool,
+    /// Run only these phases (for debugging the harness): import, append, rw.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
     /// Only regenerate BENCHMARKS.md and the plots from this results file.
     #[arg(long)]
     report_only: Option<PathBuf>,
@@ -132,8 +136,11 @@ fn main() -> anyhow::Result<()> {
     };
     let bench = shared.join("bench");
     let size = args.size.size();
-    std::fs::create_dir_all(&args.workdir)?;
-    let work = args.workdir.canonicalize()?;
+    let workdir = args.workdir.clone().unwrap_or_else(|| {
+        PathBuf::from(format!("/var/tmp/sextant-bench-{}", format!("{:?}", args.size).to_lowercase()))
+    });
+    std::fs::create_dir_all(&workdir)?;
+    let work = workdir.canonicalize()?;
     ensure_peers()?;
     let sextant_bin = match &args.sextant {
         Some(p) => p.canonicalize().with_context(|| format!("{}", p.display()))?,
@@ -145,7 +152,7 @@ fn main() -> anyhow::Result<()> {
         machine: machine(&sextant_bin),
         ..Default::default()
     };
-    let mut run = Run { work: work.clone(), bench, size, sextant_bin, res: &mut res };
+    let mut run = Run { work: work.clone(), bench, size, sextant_bin, only: args.only.clone(), res: &mut res };
     run.all();
     res.duration_s = started.elapsed().as_secs_f64();
     res.machine.load_end = loadavg();
@@ -160,6 +167,12 @@ fn main() -> anyhow::Result<()> {
         eprintln!("wrote BENCHMARKS.md and benches/results/");
     }
     println!("{}", report::one_line(&res));
+    if args.size == SizeName::Smoke && !res.notes.is_empty() {
+        for n in &res.notes {
+            eprintln!("problem: {n}");
+        }
+        bail!("{} problems (a smoke run must have none)", res.notes.len());
+    }
     Ok(())
 }
 
@@ -262,18 +275,22 @@ struct Run<'a> {
     bench: PathBuf,
     size: Size,
     sextant_bin: PathBuf,
+    only: Vec<String>,
     res: &'a mut Results,
 }
 
 impl Run<'_> {
     /// Every phase; a failing phase is recorded in the notes and the run goes on.
     fn all(&mut self) {
-        let phases: [(&str, fn(&mut Self) -> anyhow::Result<()>); 3] = [
-            ("dataset, import, disk and queries", Self::import_and_query),
-            ("head append (tsdb bench write)", Self::head_append),
-            ("remote write, RSS and restart", Self::remote_write_all),
+        let phases: [(&str, &str, fn(&mut Self) -> anyhow::Result<()>); 3] = [
+            ("import", "dataset, import, disk and queries", Self::import_and_query),
+            ("append", "head append (tsdb bench write)", Self::head_append),
+            ("rw", "remote write, RSS and restart", Self::remote_write_all),
         ];
-        for (name, phase) in phases {
+        for (key, name, phase) in phases {
+            if !self.only.is_empty() && !self.only.iter().any(|o| o == key) {
+                continue;
+            }
             eprintln!("== {name} ({:.0}s)", self.res.duration_s);
             let t = Instant::now();
             if let Err(e) = phase(self) {
@@ -518,7 +535,20 @@ impl Run<'_> {
         let (name, filter) = sys.rw_counter();
         let (n0, c0) = (server.metric(name, filter)?, server.cpu_seconds()?);
         let sent = replay::send(server.addr, enc)?;
-        let n1 = server.metric(name, filter)?;
+        // Wait until the counter reaches what was sent or stops moving (asynchronous inserts).
+        let mut n1 = server.metric(name, filter)?;
+        let (settle, mut moved) = (Instant::now(), Instant::now());
+        while n1 - n0 < enc.samples as f64 && settle.elapsed() < Duration::from_secs(60) {
+            if moved.elapsed() > Duration::from_secs(3) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            let n = server.metric(name, filter)?;
+            if n != n1 {
+                moved = Instant::now();
+            }
+            n1 = n;
+        }
         let c1 = server.cpu_seconds()?;
         std::thread::sleep(self.size.idle);
         let run = RwRun {

@@ -573,7 +573,7 @@ cargo run -p sextant-benches --bin sextant-bench -- --report-only benches/result
 
 Without `--sextant` the harness builds `sextant` in release (into `$CARGO_TARGET_DIR`, or
 `/work/release-target` when present) and copies it into the work directory
-(`/var/tmp/sextant-bench`, `--workdir`), where the generated datasets are cached. It installs
+(`/var/tmp/sextant-bench-<size>`, `--workdir`), where the generated datasets are cached. It installs
 `prometheus` and `victoria-metrics` with `apt-get` if their binaries are missing, reads
 `gen_dataset.py`, `queries.txt` and `20kseries.json` from `../shared/bench` (`--shared`), starts
 every server on 127.0.0.1 on a free port with no scrape targets, and kills every process it
@@ -594,7 +594,7 @@ started before it exits. The servers run one at a time except during the query p
   starts into snappy `WriteRequest`s of 2,000 samples (one sample per series, as Prometheus'
   queue manager sends them), sharded by label-set hash over 4 keep-alive connections so that
   each series' samples arrive in order. Figure: samples the server counted
-  (`prometheus_tsdb_head_samples_appended_total`, `vm_rows_inserted_total{type="promremotewrite"}`,
+  (`prometheus_tsdb_head_samples_appended_total`, `vm_rows_added_to_storage_total`,
   `sextant_api_remote_write_samples_total`) over the server's Δ(utime+stime).
 - **RSS per active series.** VmRSS after the replay and an idle pause, for the small and the
   large replay on fresh servers; the figure is the slope ΔRSS/Δseries (removes the baseline).
