@@ -178,9 +178,9 @@ fn main() -> anyhow::Result<()> {
 
 /// Installs the Debian packages of the peers when their binaries are missing.
 fn ensure_peers() -> anyhow::Result<()> {
-    let missing = ["prometheus", "promtool", "victoria-metrics"]
-        .iter()
-        .any(|b| !Command::new("sh").arg("-c").arg(format!("command -v {b}")).output().is_ok_and(|o| o.status.success()));
+    let missing = ["prometheus", "promtool", "victoria-metrics"].iter().any(|b| {
+        !Command::new("sh").arg("-c").arg(format!("command -v {b}")).output().is_ok_and(|o| o.status.success())
+    });
     if !missing {
         return Ok(());
     }
@@ -282,18 +282,23 @@ struct Run<'a> {
 impl Run<'_> {
     /// Every phase; a failing phase is recorded in the notes and the run goes on.
     fn all(&mut self) {
-        let phases: [(&str, &str, fn(&mut Self) -> anyhow::Result<()>); 3] = [
-            ("import", "dataset, import, disk and queries", Self::import_and_query),
-            ("append", "head append (tsdb bench write)", Self::head_append),
-            ("rw", "remote write, RSS and restart", Self::remote_write_all),
+        let phases = [
+            ("import", "dataset, import, disk and queries"),
+            ("append", "head append (tsdb bench write)"),
+            ("rw", "remote write, RSS and restart"),
         ];
-        for (key, name, phase) in phases {
+        for (key, name) in phases {
             if !self.only.is_empty() && !self.only.iter().any(|o| o == key) {
                 continue;
             }
             eprintln!("== {name} ({:.0}s)", self.res.duration_s);
             let t = Instant::now();
-            if let Err(e) = phase(self) {
+            let result = match key {
+                "import" => self.import_and_query(),
+                "append" => self.head_append(),
+                _ => self.remote_write_all(),
+            };
+            if let Err(e) = result {
                 eprintln!("phase {name} failed: {e:#}");
                 self.res.notes.push(format!("phase `{name}` failed: {e:#}"));
             }
@@ -367,7 +372,9 @@ impl Run<'_> {
         let mut cmd = Command::new("promtool");
         cmd.args(["tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=24h"]).arg(&om).arg(&prom_dir);
         let (wall, cpu, rss) = procs::timed(cmd, &self.work.join("promtool-import.log"))?;
-        self.res.import.insert(System::Prometheus.key().into(), Import { wall_s: wall, cpu_s: cpu, max_rss_bytes: rss });
+        self.res
+            .import
+            .insert(System::Prometheus.key().into(), Import { wall_s: wall, cpu_s: cpu, max_rss_bytes: rss });
         self.res.disk.insert(System::Prometheus.key().into(), block_disk(&prom_dir)?);
 
         // Sextant: the same file, the same block range.
@@ -376,7 +383,9 @@ impl Run<'_> {
         cmd.args(["tsdb", "import", "openmetrics"]).arg(&om).arg(&ours_dir).args(["--block-hours", "24"]);
         match procs::timed(cmd, &self.work.join("sextant-import.log")) {
             Ok((wall, cpu, rss)) => {
-                self.res.import.insert(System::Sextant.key().into(), Import { wall_s: wall, cpu_s: cpu, max_rss_bytes: rss });
+                self.res
+                    .import
+                    .insert(System::Sextant.key().into(), Import { wall_s: wall, cpu_s: cpu, max_rss_bytes: rss });
                 self.res.disk.insert(System::Sextant.key().into(), block_disk(&ours_dir)?);
             }
             Err(e) => self.res.notes.push(format!("sextant import failed: {e:#}")),
@@ -386,12 +395,8 @@ impl Run<'_> {
         let vm_dir = self.fresh_dir("vm")?;
         let vm = self.spec(System::Victoria, &vm_dir)?.start()?;
         let (c0, t0) = (vm.cpu_seconds()?, Instant::now());
-        let (status, body) = http::Conn::open(vm.addr)?.request(
-            "POST",
-            "/api/v1/import/prometheus",
-            &[],
-            http::Body::File(&om),
-        )?;
+        let (status, body) =
+            http::Conn::open(vm.addr)?.request("POST", "/api/v1/import/prometheus", &[], http::Body::File(&om))?;
         if status / 100 != 2 {
             bail!("VictoriaMetrics import: HTTP {status}: {}", String::from_utf8_lossy(&body));
         }
@@ -446,10 +451,8 @@ impl Run<'_> {
             let mut row = QueryRow { query: q.to_string(), ..Default::default() };
             let mut answers: BTreeMap<System, Option<Series>> = BTreeMap::new();
             for (sys, server) in servers {
-                let mut path = format!(
-                    "/api/v1/query_range?query={}&start={start}&end={end}&step={step}",
-                    http::encode(q)
-                );
+                let mut path =
+                    format!("/api/v1/query_range?query={}&start={start}&end={end}&step={step}", http::encode(q));
                 if *sys == System::Victoria {
                     path.push_str("&nocache=1");
                 }
@@ -494,8 +497,8 @@ impl Run<'_> {
                         let text = std::fs::read_to_string(&log)?;
                         let rate = text
                             .lines()
-                            .filter_map(|l| l.split_once("samples/sec:").map(|(_, v)| v.trim().parse::<f64>()))
-                            .last()
+                            .rev()
+                            .find_map(|l| l.split_once("samples/sec:").map(|(_, v)| v.trim().parse::<f64>()))
                             .context("no samples/sec line")??;
                         entry.runs.push(rate);
                         entry.cpu_s.push(cpu);
@@ -515,7 +518,13 @@ impl Run<'_> {
             let file = self.generate(instances, s.rw_scrapes, "prom")?;
             eprintln!("encoding {}", file.display());
             let enc = replay::encode(&file)?;
-            sizes.push(RwSize { instances, scrapes: s.rw_scrapes, series: enc.series, samples: enc.samples, encoded_bytes: enc.bytes });
+            sizes.push(RwSize {
+                instances,
+                scrapes: s.rw_scrapes,
+                series: enc.series,
+                samples: enc.samples,
+                encoded_bytes: enc.bytes,
+            });
             for sys in System::ALL {
                 let large = instances == s.rw_large;
                 if let Err(e) = self.remote_write(sys, &enc, instances, large) {
@@ -527,7 +536,13 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn remote_write(&mut self, sys: System, enc: &replay::Encoded, instances: usize, large: bool) -> anyhow::Result<()> {
+    fn remote_write(
+        &mut self,
+        sys: System,
+        enc: &replay::Encoded,
+        instances: usize,
+        large: bool,
+    ) -> anyhow::Result<()> {
         eprintln!("remote write: {} <- {instances} hosts", sys.title());
         let dir = self.fresh_dir(&format!("rw-{}-{instances}", sys.key()))?;
         let spec = self.spec(sys, &dir)?;
@@ -573,7 +588,8 @@ impl Run<'_> {
             return Ok(());
         }
         // Restart with the WAL full of what was just written: SIGTERM, then SIGKILL.
-        let mut restart = Restart { dir_bytes: procs::dir_bytes(&dir), wal_bytes: wal_bytes(sys, &dir), ..Default::default() };
+        let mut restart =
+            Restart { dir_bytes: procs::dir_bytes(&dir), wal_bytes: wal_bytes(sys, &dir), ..Default::default() };
         for signal in ["TERM", "KILL"] {
             let stop = server.stop(signal)?;
             server = spec.spawn()?;
@@ -741,7 +757,9 @@ fn cross_check(answers: &BTreeMap<System, Option<Series>>) -> Vec<String> {
         for (key, want) in prom {
             // VictoriaMetrics keeps __name__ in some results where PromQL drops it; match by
             // label set without it for the peer.
-            let found = got.get(key).or_else(|| (sys == System::Victoria && prom.len() == 1 && got.len() == 1).then(|| got.values().next()).flatten());
+            let found = got.get(key).or_else(|| {
+                (sys == System::Victoria && prom.len() == 1 && got.len() == 1).then(|| got.values().next()).flatten()
+            });
             let Some(have) = found else {
                 missing += 1;
                 continue;
@@ -803,11 +821,7 @@ mod tests {
             a(),
             &["Sextant: 1 of 2 points differ (tolerance 0.000001), e.g. 3 vs 2"],
         );
-        check(
-            matrix(&[("b", &[(1.0, "1")])]),
-            a(),
-            &["Sextant: 1 of Prometheus' series missing"],
-        );
+        check(matrix(&[("b", &[(1.0, "1")])]), a(), &["Sextant: 1 of Prometheus' series missing"]);
         check(matrix(&[]), a(), &["Sextant: 0 series, Prometheus 1", "Sextant: 1 of Prometheus' series missing"]);
         check(matrix(&[("a", &[(1.0, "NaN")])]), matrix(&[("a", &[(1.0, "NaN")])]), &[]);
     }

@@ -234,9 +234,7 @@ pub fn dir_bytes(path: &Path) -> u64 {
     if !meta.is_dir() {
         return meta.len();
     }
-    std::fs::read_dir(path)
-        .map(|rd| rd.flatten().map(|e| dir_bytes(&e.path())).sum())
-        .unwrap_or(0)
+    std::fs::read_dir(path).map(|rd| rd.flatten().map(|e| dir_bytes(&e.path())).sum()).unwrap_or(0)
 }
 
 /// Runs a command to completion under `/usr/bin/time`; returns (wall s, cpu s, max RSS bytes).

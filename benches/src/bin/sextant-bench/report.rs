@@ -179,7 +179,8 @@ fn times(v: Option<f64>) -> String {
 pub fn one_line(r: &Results) -> String {
     let rows = rows(r);
     let measured = rows.iter().filter(|row| row.values[0].is_some()).count();
-    let mismatches: usize = r.queries.iter().map(|q| q.mismatches.iter().filter(|m| m.starts_with("Sextant")).count()).sum();
+    let mismatches: usize =
+        r.queries.iter().map(|q| q.mismatches.iter().filter(|m| m.starts_with("Sextant")).count()).sum();
     let mut s = format!(
         "bench smoke: {} figures of {} measured for Sextant in {:.0}s; {} queries, {mismatches} Sextant/Prometheus mismatches; {} notes",
         measured,
@@ -213,7 +214,10 @@ pub fn publish(r: &Results, root: &Path) -> anyhow::Result<()> {
             series: System::ALL
                 .iter()
                 .map(|s| {
-                    (s.title(), vec![disk(*s, |d| d.chunks_bytes), disk(*s, |d| d.index_bytes), disk(*s, |d| d.dir_bytes)])
+                    (
+                        s.title(),
+                        vec![disk(*s, |d| d.chunks_bytes), disk(*s, |d| d.index_bytes), disk(*s, |d| d.dir_bytes)],
+                    )
                 })
                 .collect(),
             log: false,
@@ -359,7 +363,10 @@ fn markdown(r: &Results, names: &[&str], notes: Option<&str>) -> String {
         d.om_bytes / 1_000_000,
         d.rw_sizes
             .iter()
-            .map(|w| format!("{} hosts × {} scrapes ({} series, {} samples)", w.instances, w.scrapes, w.series, w.samples))
+            .map(|w| format!(
+                "{} hosts × {} scrapes ({} series, {} samples)",
+                w.instances, w.scrapes, w.series, w.samples
+            ))
             .collect::<Vec<_>>()
             .join(" and ")
     );
@@ -402,7 +409,10 @@ fn markdown(r: &Results, names: &[&str], notes: Option<&str>) -> String {
 
     // Details.
     let _ = writeln!(s, "## Disk\n\n![bytes per sample](benches/results/disk.svg)\n");
-    let _ = writeln!(s, "| system | samples | chunks B | index B | directory B | chunks B/sample | index B/sample | dir B/sample |");
+    let _ = writeln!(
+        s,
+        "| system | samples | chunks B | index B | directory B | chunks B/sample | index B/sample | dir B/sample |"
+    );
     let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|");
     for sys in System::ALL {
         if let Some(dk) = r.disk.get(sys.key()) {
@@ -440,7 +450,9 @@ fn markdown(r: &Results, names: &[&str], notes: Option<&str>) -> String {
     let _ = writeln!(s, "\n## Head append\n\n![append](benches/results/append.svg)\n");
     let _ = writeln!(s, "| tool | runs (samples/s) | median | CPU s per run |");
     let _ = writeln!(s, "|---|---|--:|---|");
-    for (sys, tool) in [(System::Sextant, "sextant tsdb bench write"), (System::Prometheus, "promtool tsdb bench write")] {
+    for (sys, tool) in
+        [(System::Sextant, "sextant tsdb bench write"), (System::Prometheus, "promtool tsdb bench write")]
+    {
         if let Some(a) = r.append.get(sys.key()) {
             let runs: Vec<String> = a.runs.iter().map(|x| short(*x)).collect();
             let cpu: Vec<String> = a.cpu_s.iter().map(|x| format!("{x:.1}")).collect();
@@ -481,7 +493,8 @@ fn markdown(r: &Results, names: &[&str], notes: Option<&str>) -> String {
             .filter_map(|run| run.as_ref()?.first_error.as_deref())
             .collect();
         if let Some(e) = errs.first() {
-            let _ = writeln!(s, "\n{}: first rejected request: `{}`", sys.title(), e.replace('`', "'").replace('\n', " "));
+            let _ =
+                writeln!(s, "\n{}: first rejected request: `{}`", sys.title(), e.replace('`', "'").replace('\n', " "));
         }
     }
     let _ = writeln!(s, "\n## Queries\n\n![queries](benches/results/queries.svg)\n");
@@ -509,7 +522,8 @@ fn markdown(r: &Results, names: &[&str], notes: Option<&str>) -> String {
             None => "–".into(),
         };
         let med = |sys: System| q.per.get(sys.key()).and_then(|x| x.median_ms);
-        let check = if q.mismatches.is_empty() { "ok".to_string() } else { q.mismatches.join("; ").replace('|', "\\|") };
+        let check =
+            if q.mismatches.is_empty() { "ok".to_string() } else { q.mismatches.join("; ").replace('|', "\\|") };
         let _ = writeln!(
             s,
             "| `{}` | {} | {} | {} | {} | {} | {} |",
@@ -552,7 +566,8 @@ fn markdown(r: &Results, names: &[&str], notes: Option<&str>) -> String {
         }
     }
     if let Some(notes) = notes {
-        let _ = writeln!(s, "\n## Findings\n\n_From `benches/results/NOTES.md` (written by hand after a profiled run)._\n");
+        let _ =
+            writeln!(s, "\n## Findings\n\n_From `benches/results/NOTES.md` (written by hand after a profiled run)._\n");
         s.push_str(notes.trim());
         s.push('\n');
     }

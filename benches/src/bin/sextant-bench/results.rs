@@ -194,7 +194,9 @@ mod tests {
 
     #[test]
     fn slopes() {
-        let run = |series, rss_bytes| Some(RwRun { series, rss_bytes, samples_accepted: 100, cpu_s: 2.0, ..Default::default() });
+        let run = |series, rss_bytes| {
+            Some(RwRun { series, rss_bytes, samples_accepted: 100, cpu_s: 2.0, ..Default::default() })
+        };
         let rw = RemoteWrite { small: run(1000, 10_000_000), large: run(3000, 12_000_000) };
         assert_eq!(rw.rss_per_series(), Some(1000.0));
         assert_eq!(rw.per_cpu_s(), Some(50.0));
