@@ -104,7 +104,7 @@ impl SizeName {
                 instances: 10,
                 scrapes: 1_440,
                 rw_small: 20,
-                rw_large: 80,
+                rw_large: 60,
                 rw_scrapes: 240,
                 bw_metrics: 10_000,
                 bw_scrapes: 3_000,
