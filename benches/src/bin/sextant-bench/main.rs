@@ -8,7 +8,7 @@
 //! `BENCHMARKS.md` and its SVG plots. `--report-only FILE` regenerates them from a results file.
 //!
 //! ```text
-//! cargo run -p sextant-benches --bin sextant-bench -- --size full
+//! cargo run --release -p sextant-benches --bin sextant-bench -- --size full
 //! cargo run -p sextant-benches --bin sextant-bench -- --size smoke --sextant target/debug/sextant
 //! ```
 
@@ -34,7 +34,7 @@ use results::*;
 enum SizeName {
     /// A few minutes, for CI; figures not published.
     Smoke,
-    /// The published figures (about 15 minutes on a 2-core machine).
+    /// The published figures (15 to 25 minutes on a busy 2-core machine).
     Full,
 }
 

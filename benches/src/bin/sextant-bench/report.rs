@@ -581,12 +581,14 @@ const METHOD: &str = r#"
 Rerun everything (figures, plots, this file) with one command from the repository root:
 
 ```sh
-cargo run -p sextant-benches --bin sextant-bench -- --size full     # ~15 min on 2 cores
+cargo run --release -p sextant-benches --bin sextant-bench -- --size full   # ~15-25 min on 2 cores
 cargo run -p sextant-benches --bin sextant-bench -- --size smoke --sextant target/debug/sextant   # CI, ~2 min
 cargo run -p sextant-benches --bin sextant-bench -- --report-only benches/results/full.json      # this file only
 ```
 
-Without `--sextant` the harness builds `sextant` in release (into `$CARGO_TARGET_DIR`, or
+(`--release` matters for the harness itself only in the remote-write phase, where it encodes
+millions of samples before the clock starts: minutes in a debug build.) Without `--sextant` the
+harness builds `sextant` in release (into `$CARGO_TARGET_DIR`, or
 `/work/release-target` when present) and copies it into the work directory
 (`/var/tmp/sextant-bench-<size>`, `--workdir`), where the generated datasets are cached. It installs
 `prometheus` and `victoria-metrics` with `apt-get` if their binaries are missing, reads
