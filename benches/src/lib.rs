@@ -65,7 +65,7 @@ fn parse_prom_text(text: &str) -> Option<Vec<SeriesSamples>> {
 }
 
 /// `name{a="b",...} value timestamp` as `gen_dataset.py` writes it (no escapes in values).
-fn parse_prom_line(line: &str) -> Option<(Labels, f64, i64)> {
+pub fn parse_prom_line(line: &str) -> Option<(Labels, f64, i64)> {
     let (series, rest) = match line.rfind('}') {
         Some(close) => (&line[..close + 1], &line[close + 1..]),
         None => line.split_at(line.find(' ')?),
