@@ -251,12 +251,12 @@ impl ScrapeLoop {
             .header(reqwest::header::ACCEPT_ENCODING, self.config.accept_encoding_header())
             .header(reqwest::header::USER_AGENT, concat!("Sextant/", env!("CARGO_PKG_VERSION")))
             .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", self.timeout.as_secs_f64()));
-        let request = self.client.decorate(request)?;
         let limit = match self.config.body_size_limit.as_bytes() {
             0 => DEFAULT_BODY_SIZE_LIMIT,
             n => n,
         };
         let work = async {
+            let request = self.client.decorate(request).await?;
             let response = request.send().await.map_err(|e| Error::scrape(describe_reqwest(&e)))?;
             if response.status() != reqwest::StatusCode::OK {
                 return Err(Error::scrape(format!("server returned HTTP status {}", response.status())));
