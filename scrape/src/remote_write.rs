@@ -26,16 +26,30 @@ use crate::Error;
 /// Limits of the agent's buffer (the WAL). Segments every endpoint has sent are deleted at
 /// once; beyond that, the oldest segments go when the buffer is larger than `max_bytes` or
 /// older than `max_age`, and what they held for an endpoint is counted as dropped.
+///
+/// By default the WAL is synced to disk when a segment is full and at shutdown (a machine
+/// crash can lose the last unsynced commits, a process crash loses nothing); `fsync_commits`
+/// syncs it on every commit instead, so that a committed scrape survives a power loss.
 #[derive(Debug, Clone, Copy)]
 pub struct BufferOptions {
     pub segment_size: u64,
     pub max_bytes: u64,
     pub max_age: StdDuration,
+    pub fsync_commits: bool,
+    /// How often each queue recomputes its number of shards from the observed rates
+    /// (Prometheus: 10 s).
+    pub shard_update_period: StdDuration,
 }
 
 impl Default for BufferOptions {
     fn default() -> BufferOptions {
-        BufferOptions { segment_size: 16 << 20, max_bytes: 4 << 30, max_age: StdDuration::from_secs(24 * 3600) }
+        BufferOptions {
+            segment_size: 16 << 20,
+            max_bytes: 4 << 30,
+            max_age: StdDuration::from_secs(24 * 3600),
+            fsync_commits: false,
+            shard_update_period: StdDuration::from_secs(10),
+        }
     }
 }
 
@@ -54,6 +68,12 @@ struct QueueMetrics {
     samples_dropped_buffer_age: AtomicU64,
     bytes_sent: AtomicU64,
     highest_sent_ms: AtomicU64,
+    shards: AtomicU64,
+    shards_desired: AtomicU64,
+    shards_min: AtomicU64,
+    shards_max: AtomicU64,
+    /// Nanoseconds spent in requests (summed over concurrent shards), for the sharding.
+    send_nanos: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -78,6 +98,8 @@ struct Shared {
     queues: Vec<Arc<QueueShared>>,
     samples_in: AtomicU64,
     highest_in_ms: AtomicU64,
+    /// WAL syncs done by commits (`fsync_commits`).
+    fsyncs: AtomicU64,
     clock: Arc<dyn Clock>,
 }
 
@@ -181,10 +203,16 @@ impl RemoteWriteStorage {
             };
             let position = state.committed.max(Position { segment: first, offset: 0 });
             let pending = state.pending.filter(|_| position == state.committed);
+            let metrics = QueueMetrics::default();
+            let qc = &rw.queue_config;
+            metrics.shards.store(qc.min_shards.max(1) as u64, Ordering::Relaxed);
+            metrics.shards_desired.store(qc.min_shards.max(1) as u64, Ordering::Relaxed);
+            metrics.shards_min.store(qc.min_shards.max(1) as u64, Ordering::Relaxed);
+            metrics.shards_max.store(qc.max_shards.max(qc.min_shards).max(1) as u64, Ordering::Relaxed);
             let q = Arc::new(QueueShared {
                 name,
                 url: rw.url.clone(),
-                metrics: QueueMetrics::default(),
+                metrics,
                 read_segment: AtomicU64::new(position.segment),
                 committed_segment: AtomicU64::new(position.segment),
                 first_segment: AtomicU64::new(first),
@@ -200,6 +228,7 @@ impl RemoteWriteStorage {
             queues,
             samples_in: AtomicU64::new(0),
             highest_in_ms: AtomicU64::new(0),
+            fsyncs: AtomicU64::new(0),
             clock,
         });
         let (stop, stop_rx) = watch::channel(false);
@@ -216,6 +245,14 @@ impl RemoteWriteStorage {
                 reader: WalReader::new(&wal_dir, position),
                 stop: stop_rx.clone(),
                 pending,
+                sharding: Sharding {
+                    last_update: tokio::time::Instant::now(),
+                    last_counts: [shared.samples_in.load(Ordering::Relaxed), 0, 0, 0],
+                    in_rate: Ewma::default(),
+                    out_rate: Ewma::default(),
+                    dropped_rate: Ewma::default(),
+                    out_duration: Ewma::default(),
+                },
             };
             tasks.push(tokio::spawn(queue.run()));
         }
@@ -230,13 +267,15 @@ impl RemoteWriteStorage {
         let s = &self.shared;
         let _ = writeln!(out, "# TYPE prometheus_remote_storage_samples_in_total counter");
         let _ = writeln!(out, "prometheus_remote_storage_samples_in_total {}", s.samples_in.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# TYPE sextant_remote_storage_wal_commit_fsyncs_total counter");
+        let _ = writeln!(out, "sextant_remote_storage_wal_commit_fsyncs_total {}", s.fsyncs.load(Ordering::Relaxed));
         let _ = writeln!(out, "# TYPE prometheus_remote_storage_highest_timestamp_in_seconds gauge");
         let _ = writeln!(
             out,
             "prometheus_remote_storage_highest_timestamp_in_seconds {}",
             s.highest_in_ms.load(Ordering::Relaxed) / 1000
         );
-        let families: [MetricFamily; 9] = [
+        let families: [MetricFamily; 13] = [
             ("prometheus_remote_storage_samples_total", "counter", "", |m| m.samples_sent.load(Ordering::Relaxed)),
             ("prometheus_remote_storage_samples_failed_total", "counter", "", |m| {
                 m.samples_failed.load(Ordering::Relaxed)
@@ -254,6 +293,10 @@ impl RemoteWriteStorage {
             ("prometheus_remote_storage_queue_highest_sent_timestamp_seconds", "gauge", "", |m| {
                 m.highest_sent_ms.load(Ordering::Relaxed) / 1000
             }),
+            ("prometheus_remote_storage_shards", "gauge", "", |m| m.shards.load(Ordering::Relaxed)),
+            ("prometheus_remote_storage_shards_desired", "gauge", "", |m| m.shards_desired.load(Ordering::Relaxed)),
+            ("prometheus_remote_storage_shards_min", "gauge", "", |m| m.shards_min.load(Ordering::Relaxed)),
+            ("prometheus_remote_storage_shards_max", "gauge", "", |m| m.shards_max.load(Ordering::Relaxed)),
             ("sextant_remote_storage_buffer_dropped_samples_total", "counter", ",reason=\"size\"", |m| {
                 m.samples_dropped_buffer_size.load(Ordering::Relaxed)
             }),
@@ -396,7 +439,12 @@ impl Appender for BufferAppender<'_> {
         }
         let rolled = {
             let mut writer = self.shared.writer.lock().unwrap_or_else(|e| e.into_inner());
-            writer.append(&self.samples).map_err(|e| StorageError::Backend(Box::new(e)))?
+            let rolled = writer.append(&self.samples).map_err(|e| StorageError::Backend(Box::new(e)))?;
+            if self.shared.options.fsync_commits {
+                writer.sync().map_err(|e| StorageError::Backend(Box::new(e)))?;
+                self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+            }
+            rolled
         };
         self.shared.samples_in.fetch_add(self.samples.len() as u64, Ordering::Relaxed);
         let highest = self.samples.iter().map(|s| s.1).max().unwrap_or(0).max(0) as u64;
@@ -425,6 +473,84 @@ struct Queue {
     stop: watch::Receiver<bool>,
     /// A batch interrupted by the last shutdown: its end and the requests already delivered.
     pending: Option<(Position, Vec<usize>)>,
+    sharding: Sharding,
+}
+
+/// An exponentially weighted moving average, as Prometheus' queue manager keeps its rates.
+#[derive(Debug, Default)]
+struct Ewma {
+    value: f64,
+    init: bool,
+}
+
+impl Ewma {
+    const WEIGHT: f64 = 0.2;
+
+    fn add(&mut self, x: f64) {
+        if self.init {
+            self.value += Self::WEIGHT * (x - self.value);
+        } else {
+            self.value = x;
+            self.init = true;
+        }
+    }
+}
+
+/// The moving averages one queue's sharding decisions use.
+#[derive(Debug)]
+struct Sharding {
+    last_update: tokio::time::Instant,
+    /// Samples written to the buffer, sent (or failed), dropped, and nanoseconds sending, at
+    /// the last update.
+    last_counts: [u64; 4],
+    in_rate: Ewma,
+    out_rate: Ewma,
+    dropped_rate: Ewma,
+    out_duration: Ewma,
+}
+
+/// What the number of shards is computed from: rates per second over recent periods.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ShardInputs {
+    /// Samples entering the buffer.
+    in_rate: f64,
+    /// Samples sent (delivered or given up).
+    out_rate: f64,
+    /// Samples dropped by relabeling or the age limit.
+    dropped_rate: f64,
+    /// Seconds spent sending per second (summed over concurrent requests).
+    out_duration: f64,
+    /// How far the newest sent sample is behind the newest buffered one.
+    delay_seconds: f64,
+    update_period_seconds: f64,
+    current: usize,
+    min: usize,
+    max: usize,
+}
+
+/// Prometheus' rule for the number of shards: enough shards for the time one sample takes
+/// to send times the rate of samples to send, plus a share of the backlog; no change within
+/// 30 % of the current number; no scaling down while more than 10 s behind; within
+/// `min..=max`. Returns the desired number and the one to use.
+fn desired_shards(i: &ShardInputs) -> (usize, usize) {
+    const TOLERANCE: f64 = 0.3;
+    let clamp = |n: usize| n.clamp(i.min, i.max.max(i.min));
+    if i.out_rate.is_nan() || i.out_rate <= 0.0 || !i.in_rate.is_finite() || !i.out_duration.is_finite() {
+        return (i.current, clamp(i.current));
+    }
+    let kept_ratio = i.out_rate / (i.out_rate + i.dropped_rate.max(0.0));
+    let time_per_sample = i.out_duration / i.out_rate;
+    // The backlog is worked off over about ten update periods.
+    let integral_gain = 0.1 / i.update_period_seconds;
+    let pending = i.delay_seconds * i.in_rate * kept_ratio;
+    let desired = time_per_sample * (i.in_rate * kept_ratio + integral_gain * pending);
+    let desired = if desired.is_finite() { desired.ceil().clamp(0.0, 1e6) as usize } else { i.current };
+    let lower = i.current as f64 * (1.0 - TOLERANCE);
+    let upper = i.current as f64 * (1.0 + TOLERANCE);
+    let within_tolerance = (lower..=upper).contains(&(desired as f64));
+    let behind = desired < i.current && i.delay_seconds > 10.0;
+    let next = if within_tolerance || behind { i.current } else { desired };
+    (desired, clamp(next))
 }
 
 enum SendOutcome {
@@ -435,8 +561,50 @@ enum SendOutcome {
 
 impl Queue {
     fn n_shards(&self) -> usize {
+        self.q.metrics.shards.load(Ordering::Relaxed).max(1) as usize
+    }
+
+    /// Every `shard_update_period`, folds the rates of the last period into the moving
+    /// averages and sets the number of shards the next batches use.
+    fn update_shards(&mut self) {
+        let now = tokio::time::Instant::now();
+        let elapsed = now.duration_since(self.sharding.last_update).as_secs_f64();
+        if elapsed < self.shared.options.shard_update_period.as_secs_f64() {
+            return;
+        }
+        let m = &self.q.metrics;
+        let counts = [
+            self.shared.samples_in.load(Ordering::Relaxed),
+            m.samples_sent.load(Ordering::Relaxed) + m.samples_failed.load(Ordering::Relaxed),
+            m.samples_dropped_relabel.load(Ordering::Relaxed) + m.samples_dropped_too_old.load(Ordering::Relaxed),
+            m.send_nanos.load(Ordering::Relaxed),
+        ];
+        let st = &mut self.sharding;
+        let delta = |i: usize| counts[i].saturating_sub(st.last_counts[i]) as f64 / elapsed;
+        let (in_rate, out_rate, dropped_rate, out_duration) = (delta(0), delta(1), delta(2), delta(3) / 1e9);
+        st.in_rate.add(in_rate);
+        st.out_rate.add(out_rate);
+        st.dropped_rate.add(dropped_rate);
+        st.out_duration.add(out_duration);
+        st.last_counts = counts;
+        st.last_update = now;
+        let highest_in = self.shared.highest_in_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+        let highest_sent = m.highest_sent_ms.load(Ordering::Relaxed) as f64 / 1000.0;
         let qc = &self.config.queue_config;
-        (qc.max_shards.min(4).max(qc.min_shards).max(1)) as usize
+        let inputs = ShardInputs {
+            in_rate: st.in_rate.value,
+            out_rate: st.out_rate.value,
+            dropped_rate: st.dropped_rate.value,
+            out_duration: st.out_duration.value,
+            delay_seconds: (highest_in - highest_sent).max(0.0),
+            update_period_seconds: self.shared.options.shard_update_period.as_secs_f64().max(0.001),
+            current: self.n_shards(),
+            min: qc.min_shards.max(1) as usize,
+            max: qc.max_shards.max(qc.min_shards).max(1) as usize,
+        };
+        let (desired, next) = desired_shards(&inputs);
+        m.shards_desired.store(desired as u64, Ordering::Relaxed);
+        m.shards.store(next as u64, Ordering::Relaxed);
     }
 
     /// Applies external labels and write relabeling; `None` drops the series.
@@ -530,6 +698,7 @@ impl Queue {
         let mut committed = self.reader.position();
         loop {
             let Some((batch, end)) = self.next_batch().await else { return };
+            self.update_shards();
             let already = self.pending.take().map(|p| p.1).unwrap_or_default();
             let state = match self.send_batch(batch, &already).await {
                 Ok(()) => QueueState { committed: end, pending: None },
@@ -619,10 +788,13 @@ impl Queue {
             for (k, v) in &self.config.headers {
                 request = request.header(k.as_str(), v.as_str());
             }
-            let result = match self.client.decorate(request) {
+            let started = std::time::Instant::now();
+            let result = match self.client.decorate(request).await {
                 Ok(r) => r.send().await.map_err(|e| describe_reqwest(&e)),
                 Err(e) => Err(e.to_string()),
             };
+            let nanos = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+            self.q.metrics.send_nanos.fetch_add(nanos, Ordering::Relaxed);
             let mut wait = backoff;
             match result {
                 Ok(response) if response.status().is_success() => {
@@ -692,4 +864,58 @@ async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) 
     })
     .await;
     outputs.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{desired_shards, ShardInputs};
+
+    fn inputs(in_rate: f64, out_rate: f64, out_duration: f64, delay_seconds: f64, current: usize) -> ShardInputs {
+        ShardInputs {
+            in_rate,
+            out_rate,
+            dropped_rate: 0.0,
+            out_duration,
+            delay_seconds,
+            update_period_seconds: 10.0,
+            current,
+            min: 1,
+            max: 50,
+        }
+    }
+
+    #[test]
+    fn shards_follow_the_rates() {
+        let cases = [
+            // Nothing sent yet: keep the current number.
+            (inputs(1000.0, 0.0, 0.0, 0.0, 3), (3, 3)),
+            // 1 ms per sample, 1000 samples/s in: one shard is busy all the time.
+            (inputs(1000.0, 1000.0, 1.0, 0.0, 1), (1, 1)),
+            // Ten times more in than one shard sends: 10 shards.
+            (inputs(10_000.0, 1000.0, 1.0, 0.0, 1), (10, 10)),
+            // Within 30 % of the current number: unchanged.
+            (inputs(12_000.0, 1000.0, 1.0, 0.0, 10), (12, 10)),
+            // A backlog of 100 s adds a tenth of it per period.
+            (inputs(1000.0, 1000.0, 1.0, 100.0, 1), (2, 2)),
+            // Far less needed, but 20 s behind: no scaling down.
+            (inputs(100.0, 1000.0, 1.0, 20.0, 10), (1, 10)),
+            // Far less needed and caught up: down to the minimum.
+            (inputs(100.0, 1000.0, 1.0, 0.0, 10), (1, 1)),
+            // Never above max_shards.
+            (inputs(1e6, 1000.0, 1.0, 0.0, 1), (1000, 50)),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(desired_shards(&input), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn dropped_samples_lower_the_need() {
+        let mut i = inputs(10_000.0, 1000.0, 1.0, 0.0, 1);
+        i.dropped_rate = 1000.0;
+        // Half of what comes in is dropped: 5 shards suffice.
+        assert_eq!(desired_shards(&i), (5, 5));
+        i.min = 8;
+        assert_eq!(desired_shards(&i), (5, 8));
+    }
 }

@@ -204,7 +204,12 @@ async fn outage_with_restart_delivers_every_sample_once() {
 async fn buffer_is_bounded_by_size_with_a_drop_counter() {
     let receiver = Receiver::start(503).await;
     let dir = tempfile::tempdir().unwrap();
-    let options = BufferOptions { segment_size: 2048, max_bytes: 8192, max_age: Duration::from_secs(3600) };
+    let options = BufferOptions {
+        segment_size: 2048,
+        max_bytes: 8192,
+        max_age: Duration::from_secs(3600),
+        ..BufferOptions::default()
+    };
     let storage =
         RemoteWriteStorage::open(dir.path(), &config(receiver.port, ""), options, Arc::new(SystemClock)).unwrap();
     write(&storage, 1_000, 5_000);
@@ -268,4 +273,20 @@ async fn samples_older_than_sample_age_limit_are_not_sent() {
     })
     .await;
     storage.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn fsync_commits_syncs_every_commit_and_nothing_else() {
+    let receiver = Receiver::start(200).await;
+    for (fsync_commits, expected) in [(true, 8), (false, 0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = BufferOptions { fsync_commits, ..small_segments() };
+        let storage =
+            RemoteWriteStorage::open(dir.path(), &config(receiver.port, ""), options, Arc::new(SystemClock)).unwrap();
+        // 200 samples, 25 per commit: 8 commits (the last, empty one writes nothing).
+        write(&storage, 1_000, 200);
+        let line = format!("sextant_remote_storage_wal_commit_fsyncs_total {expected}\n");
+        assert!(storage.metrics_text().contains(&line), "{fsync_commits}: {}", storage.metrics_text());
+        storage.shutdown().await.unwrap();
+    }
 }
