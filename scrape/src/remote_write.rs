@@ -5,11 +5,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use sextant_model::remote::{encode_write_request, labels_from_proto, labels_to_proto, TimeSeries, WriteRequest};
+use sextant_model::remote::{
+    encode_write_request, encode_write_request_v2, labels_from_proto, labels_to_proto, v2, TimeSeries, WriteRequest,
+};
 use sextant_model::{timestamp_ms, Appendable, Appender, Clock, Labels, LabelsBuilder, StorageError};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -87,6 +89,9 @@ struct QueueShared {
     committed_segment: AtomicU64,
     /// Set by truncation: the reader must not be before this segment.
     first_segment: AtomicU64,
+    /// Sending remote write 2.0 (`protobuf_message: io.prometheus.write.v2.Request`) until
+    /// the receiver answers 415.
+    send_v2: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -216,6 +221,7 @@ impl RemoteWriteStorage {
                 read_segment: AtomicU64::new(position.segment),
                 committed_segment: AtomicU64::new(position.segment),
                 first_segment: AtomicU64::new(first),
+                send_v2: AtomicBool::new(rw.protobuf_message == "io.prometheus.write.v2.Request"),
             });
             queues.push(Arc::clone(&q));
             starts.push((q, rw.clone(), path, position, pending));
@@ -763,26 +769,40 @@ impl Queue {
     async fn send_with_retries(&self, request: WriteRequest, stop: &mut watch::Receiver<bool>) -> SendOutcome {
         let n_samples: u64 = request.timeseries.iter().map(|s| s.samples.len() as u64).sum();
         let highest = request.timeseries.iter().flat_map(|s| s.samples.iter().map(|x| x.timestamp)).max().unwrap_or(0);
-        let body = match encode_write_request(&request) {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!("remote_write {}: encoding: {e}", self.q.name);
-                self.q.metrics.samples_failed.fetch_add(n_samples, Ordering::Relaxed);
-                return SendOutcome::Dropped;
-            }
-        };
+        // Bodies are encoded when first needed: a 2.0 queue falls back to 1.0 mid-request.
+        let mut bodies: [Option<Vec<u8>>; 2] = [None, None];
         let qc = &self.config.queue_config;
         let mut backoff = qc.min_backoff.as_std().max(StdDuration::from_millis(1));
         let max_backoff = qc.max_backoff.as_std().max(backoff);
         loop {
+            let v2 = self.q.send_v2.load(Ordering::Relaxed);
+            let slot = &mut bodies[usize::from(v2)];
+            if slot.is_none() {
+                let encoded =
+                    if v2 { encode_write_request_v2(&to_v2(&request)) } else { encode_write_request(&request) };
+                match encoded {
+                    Ok(b) => *slot = Some(b),
+                    Err(e) => {
+                        eprintln!("remote_write {}: encoding: {e}", self.q.name);
+                        self.q.metrics.samples_failed.fetch_add(n_samples, Ordering::Relaxed);
+                        return SendOutcome::Dropped;
+                    }
+                }
+            }
+            let body = slot.clone().unwrap_or_default();
+            let (content_type, version) = if v2 {
+                ("application/x-protobuf;proto=io.prometheus.write.v2.Request", "2.0.0")
+            } else {
+                ("application/x-protobuf", "0.1.0")
+            };
             let mut request = self
                 .client
                 .client
                 .post(&self.config.url)
                 .header(reqwest::header::CONTENT_ENCODING, "snappy")
-                .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
+                .header(reqwest::header::CONTENT_TYPE, content_type)
                 .header(reqwest::header::USER_AGENT, concat!("Sextant/", env!("CARGO_PKG_VERSION")))
-                .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+                .header("X-Prometheus-Remote-Write-Version", version)
                 .timeout(self.config.remote_timeout.as_std())
                 .body(body.clone());
             for (k, v) in &self.config.headers {
@@ -797,6 +817,17 @@ impl Queue {
             self.q.metrics.send_nanos.fetch_add(nanos, Ordering::Relaxed);
             let mut wait = backoff;
             match result {
+                Ok(response) if v2 && response.status() == reqwest::StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                    // The receiver does not take 2.0: this request and the following ones
+                    // go as 1.0 (the spec's content negotiation by 415), at once.
+                    if self.q.send_v2.swap(false, Ordering::Relaxed) {
+                        eprintln!(
+                            "remote_write {}: the receiver answered 415 to remote write 2.0, falling back to 1.0",
+                            self.q.name
+                        );
+                    }
+                    continue;
+                }
                 Ok(response) if response.status().is_success() => {
                     let m = &self.q.metrics;
                     m.samples_sent.fetch_add(n_samples, Ordering::Relaxed);
@@ -840,6 +871,39 @@ impl Queue {
             backoff = (backoff * 2).min(max_backoff);
         }
     }
+}
+
+/// The same series as a remote-write 2.0 request: label names and values go to the symbol
+/// table (`""` first), series refer to them by index.
+fn to_v2(request: &WriteRequest) -> v2::Request {
+    let mut symbols = vec![String::new()];
+    let mut index: HashMap<&[u8], u32> = HashMap::from([(&b""[..], 0)]);
+    let mut timeseries = Vec::with_capacity(request.timeseries.len());
+    for series in &request.timeseries {
+        let mut labels_refs = Vec::with_capacity(series.labels.len() * 2);
+        for label in &series.labels {
+            for text in [&label.name[..], &label.value[..]] {
+                let next = symbols.len() as u32;
+                let r = *index.entry(text).or_insert_with(|| {
+                    symbols.push(String::from_utf8_lossy(text).into_owned());
+                    next
+                });
+                labels_refs.push(r);
+            }
+        }
+        timeseries.push(v2::TimeSeries {
+            labels_refs,
+            samples: series
+                .samples
+                .iter()
+                .map(|s| v2::Sample { value: s.value, timestamp: s.timestamp, start_timestamp: 0 })
+                .collect(),
+            histograms: Vec::new(),
+            exemplars: Vec::new(),
+            metadata: None,
+        });
+    }
+    v2::Request { symbols, timeseries }
 }
 
 /// Runs futures concurrently on the current task and collects their outputs in order.

@@ -290,3 +290,91 @@ async fn fsync_commits_syncs_every_commit_and_nothing_else() {
         storage.shutdown().await.unwrap();
     }
 }
+
+/// A receiver that decodes 1.0 and 2.0 by content type; with `refuse_v2` it answers 2.0
+/// with 415, as a 1.0-only receiver that checks the content type does.
+async fn start_v2_receiver(refuse_v2: bool) -> (u16, Arc<Mutex<Received>>, Arc<Mutex<Vec<String>>>) {
+    let received = Arc::new(Mutex::new(Received::default()));
+    let protocols: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (r, p) = (received.clone(), protocols.clone());
+    let router = axum::Router::new().route(
+        "/api/v1/write",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let (r, p) = (r.clone(), p.clone());
+            async move {
+                let content_type = headers["content-type"].to_str().unwrap().to_string();
+                let version = headers["x-prometheus-remote-write-version"].to_str().unwrap().to_string();
+                p.lock().unwrap().push(format!("{content_type} {version}"));
+                let v2 = content_type.ends_with("proto=io.prometheus.write.v2.Request");
+                if v2 && refuse_v2 {
+                    return (StatusCode::UNSUPPORTED_MEDIA_TYPE, HeaderMap::new());
+                }
+                let mut series: Vec<(String, Vec<(i64, f64)>)> = Vec::new();
+                if v2 {
+                    let request = sextant_model::remote::decode_write_request_v2(&body).expect("valid 2.0 request");
+                    assert_eq!(request.symbols[0], "");
+                    for ts in request.timeseries {
+                        let pairs: Vec<(&str, &str)> = ts
+                            .labels_refs
+                            .chunks(2)
+                            .map(|p| (request.symbols[p[0] as usize].as_str(), request.symbols[p[1] as usize].as_str()))
+                            .collect();
+                        let labels = Labels::from_pairs(pairs).to_string();
+                        series.push((labels, ts.samples.iter().map(|s| (s.timestamp, s.value)).collect()));
+                    }
+                } else {
+                    let request = decode_write_request(&body).expect("valid 1.0 request");
+                    for ts in request.timeseries {
+                        let labels = sextant_model::remote::labels_from_proto(&ts.labels).unwrap().to_string();
+                        series.push((labels, ts.samples.iter().map(|s| (s.timestamp, s.value)).collect()));
+                    }
+                }
+                let mut received = r.lock().unwrap();
+                let mut written = 0;
+                for (labels, samples) in series {
+                    for (t, v) in samples {
+                        received.samples.entry((labels.clone(), t)).or_insert((v, 0)).1 += 1;
+                        written += 1;
+                    }
+                }
+                let mut h = HeaderMap::new();
+                if v2 {
+                    h.insert("x-prometheus-remote-write-samples-written", written.into());
+                }
+                (StatusCode::NO_CONTENT, h)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (port, received, protocols)
+}
+
+#[tokio::test]
+async fn remote_write_2_0_is_sent_and_falls_back_to_1_0_on_415() {
+    const V1: &str = "application/x-protobuf 0.1.0";
+    const V2: &str = "application/x-protobuf;proto=io.prometheus.write.v2.Request 2.0.0";
+    for refuse_v2 in [false, true] {
+        let (port, received, protocols) = start_v2_receiver(refuse_v2).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(port, "  protobuf_message: io.prometheus.write.v2.Request\n");
+        let storage = RemoteWriteStorage::open(dir.path(), &config, small_segments(), Arc::new(SystemClock)).unwrap();
+        write(&storage, 1_000, 200);
+        wait_for("200 samples", || received.lock().unwrap().samples.len() == 200).await;
+        storage.shutdown().await.unwrap();
+        let received = received.lock().unwrap();
+        assert!(received.samples.values().all(|(_, n)| *n == 1), "{refuse_v2}: duplicates");
+        let first = received.samples.keys().next().unwrap();
+        assert_eq!(first.0, r#"{__name__="m", cluster="edge", s="0"}"#);
+        let protocols = protocols.lock().unwrap().clone();
+        if refuse_v2 {
+            // One 2.0 attempt per concurrent shard (2) at most, all among the first requests.
+            let n_v2 = protocols.iter().filter(|p| *p == V2).count();
+            assert!((1..=2).contains(&n_v2), "{protocols:?}");
+            assert!(protocols.iter().skip(4).all(|p| p == V1), "{protocols:?}");
+        } else {
+            assert!(protocols.iter().all(|p| p == V2), "{protocols:?}");
+        }
+    }
+}
