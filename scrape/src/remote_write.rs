@@ -96,11 +96,12 @@ struct QueueShared {
 
 #[derive(Debug)]
 struct Shared {
+    dir: PathBuf,
     wal_dir: PathBuf,
     writer: Mutex<WalWriter>,
     notify: Notify,
     options: BufferOptions,
-    queues: Vec<Arc<QueueShared>>,
+    queues: Mutex<Vec<Arc<QueueShared>>>,
     samples_in: AtomicU64,
     highest_in_ms: AtomicU64,
     /// WAL syncs done by commits (`fsync_commits`).
@@ -112,8 +113,28 @@ struct Shared {
 /// send it to every `remote_write` endpoint.
 pub struct RemoteWriteStorage {
     shared: Arc<Shared>,
+    running: Mutex<Vec<Running>>,
+}
+
+/// A queue's task and what it was started with (a reload restarts it when that changes).
+struct Running {
+    name: String,
+    config: RemoteWriteConfig,
+    external: Labels,
     stop: watch::Sender<bool>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops the task (an in-flight request finishes first; its state is persisted).
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl std::fmt::Debug for RemoteWriteStorage {
@@ -177,6 +198,67 @@ fn position_path(dir: &Path, name: &str) -> PathBuf {
     dir.join("queues").join(format!("{safe}.position"))
 }
 
+/// Starts the queue of one endpoint, resuming from its persisted position (a new endpoint
+/// starts at the current end of the buffer: it gets what is written from now on).
+fn start_queue(
+    shared: &Arc<Shared>,
+    rw: &RemoteWriteConfig,
+    client: HttpClient,
+    external: &Labels,
+) -> Result<Running, Error> {
+    let name = queue_name(rw);
+    let path = position_path(&shared.dir, &name);
+    let first = list_segments(&shared.wal_dir)?.first().copied().unwrap_or(0);
+    let state = match load_state(&path)? {
+        Some(state) => state,
+        None => {
+            let state = QueueState { committed: lock(&shared.writer).end(), pending: None };
+            store_state(&path, &state)?;
+            state
+        }
+    };
+    let position = state.committed.max(Position { segment: first, offset: 0 });
+    let pending = state.pending.filter(|_| position == state.committed);
+    let metrics = QueueMetrics::default();
+    let qc = &rw.queue_config;
+    metrics.shards.store(qc.min_shards.max(1) as u64, Ordering::Relaxed);
+    metrics.shards_desired.store(qc.min_shards.max(1) as u64, Ordering::Relaxed);
+    metrics.shards_min.store(qc.min_shards.max(1) as u64, Ordering::Relaxed);
+    metrics.shards_max.store(qc.max_shards.max(qc.min_shards).max(1) as u64, Ordering::Relaxed);
+    let q = Arc::new(QueueShared {
+        name: name.clone(),
+        url: rw.url.clone(),
+        metrics,
+        read_segment: AtomicU64::new(position.segment),
+        committed_segment: AtomicU64::new(position.segment),
+        first_segment: AtomicU64::new(first),
+        send_v2: AtomicBool::new(rw.protobuf_message == "io.prometheus.write.v2.Request"),
+    });
+    lock(&shared.queues).push(Arc::clone(&q));
+    let (stop, stop_rx) = watch::channel(false);
+    let queue = Queue {
+        shared: Arc::clone(shared),
+        q,
+        config: rw.clone(),
+        client,
+        external: external.clone(),
+        position_path: path,
+        reader: WalReader::new(&shared.wal_dir, position),
+        stop: stop_rx,
+        pending,
+        sharding: Sharding {
+            last_update: tokio::time::Instant::now(),
+            last_counts: [shared.samples_in.load(Ordering::Relaxed), 0, 0, 0],
+            in_rate: Ewma::default(),
+            out_rate: Ewma::default(),
+            dropped_rate: Ewma::default(),
+            out_duration: Ewma::default(),
+        },
+    };
+    let task = tokio::spawn(queue.run());
+    Ok(Running { name, config: rw.clone(), external: external.clone(), stop, task })
+}
+
 impl RemoteWriteStorage {
     /// Opens the buffer in `dir` (created if missing) and starts one queue per
     /// `config.remote_write` entry, each resuming from its persisted position.
@@ -189,81 +271,65 @@ impl RemoteWriteStorage {
         let wal_dir = dir.join("wal");
         let writer = WalWriter::open(&wal_dir, options.segment_size)?;
         std::fs::create_dir_all(dir.join("queues")).map_err(|e| Error::io(dir.display().to_string(), e))?;
-        let first = list_segments(&wal_dir)?.first().copied().unwrap_or(0);
-        let external = config.global.external_labels();
-        let mut queues = Vec::new();
-        let mut starts = Vec::new();
-        for rw in &config.remote_write {
-            let name = queue_name(rw);
-            let path = position_path(dir, &name);
-            // A new endpoint starts at the current end: it gets what is written from now on.
-            let state = match load_state(&path)? {
-                Some(state) => state,
-                None => {
-                    let state =
-                        QueueState { committed: Position { segment: writer.segment(), offset: 0 }, pending: None };
-                    store_state(&path, &state)?;
-                    state
-                }
-            };
-            let position = state.committed.max(Position { segment: first, offset: 0 });
-            let pending = state.pending.filter(|_| position == state.committed);
-            let metrics = QueueMetrics::default();
-            let qc = &rw.queue_config;
-            metrics.shards.store(qc.min_shards.max(1) as u64, Ordering::Relaxed);
-            metrics.shards_desired.store(qc.min_shards.max(1) as u64, Ordering::Relaxed);
-            metrics.shards_min.store(qc.min_shards.max(1) as u64, Ordering::Relaxed);
-            metrics.shards_max.store(qc.max_shards.max(qc.min_shards).max(1) as u64, Ordering::Relaxed);
-            let q = Arc::new(QueueShared {
-                name,
-                url: rw.url.clone(),
-                metrics,
-                read_segment: AtomicU64::new(position.segment),
-                committed_segment: AtomicU64::new(position.segment),
-                first_segment: AtomicU64::new(first),
-                send_v2: AtomicBool::new(rw.protobuf_message == "io.prometheus.write.v2.Request"),
-            });
-            queues.push(Arc::clone(&q));
-            starts.push((q, rw.clone(), path, position, pending));
-        }
         let shared = Arc::new(Shared {
-            wal_dir: wal_dir.clone(),
+            dir: dir.to_path_buf(),
+            wal_dir,
             writer: Mutex::new(writer),
             notify: Notify::new(),
             options,
-            queues,
+            queues: Mutex::new(Vec::new()),
             samples_in: AtomicU64::new(0),
             highest_in_ms: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
             clock,
         });
-        let (stop, stop_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
-        for (q, rw, path, position, pending) in starts {
-            let client = HttpClient::new(&rw.http, false)?;
-            let queue = Queue {
-                shared: Arc::clone(&shared),
-                q,
-                config: rw,
-                client,
-                external: external.clone(),
-                position_path: path,
-                reader: WalReader::new(&wal_dir, position),
-                stop: stop_rx.clone(),
-                pending,
-                sharding: Sharding {
-                    last_update: tokio::time::Instant::now(),
-                    last_counts: [shared.samples_in.load(Ordering::Relaxed), 0, 0, 0],
-                    in_rate: Ewma::default(),
-                    out_rate: Ewma::default(),
-                    dropped_rate: Ewma::default(),
-                    out_duration: Ewma::default(),
-                },
-            };
-            tasks.push(tokio::spawn(queue.run()));
+        let external = config.global.external_labels();
+        let clients =
+            config.remote_write.iter().map(|rw| HttpClient::new(&rw.http, false)).collect::<Result<_, _>>()?;
+        let mut running = Vec::new();
+        for (rw, client) in config.remote_write.iter().zip::<Vec<HttpClient>>(clients) {
+            running.push(start_queue(&shared, rw, client, &external)?);
         }
         shared.truncate();
-        Ok(RemoteWriteStorage { shared, stop, tasks: Mutex::new(tasks) })
+        Ok(RemoteWriteStorage { shared, running: Mutex::new(running) })
+    }
+
+    /// Applies a new configuration's `remote_write` and external labels: queues whose
+    /// endpoint configuration is unchanged keep running; changed ones are stopped (their
+    /// send position persisted) and restarted from where they stood, with nothing lost or
+    /// sent twice; removed ones stop; new ones start at the current end of the buffer. An
+    /// invalid configuration (e.g. an unreadable CA file) changes nothing.
+    pub async fn apply_config(&self, config: &Config) -> Result<(), Error> {
+        let external = config.global.external_labels();
+        let clients: Vec<HttpClient> =
+            config.remote_write.iter().map(|rw| HttpClient::new(&rw.http, false)).collect::<Result<_, _>>()?;
+        let old: Vec<Running> = lock(&self.running).drain(..).collect();
+        let mut kept = Vec::new();
+        for r in old {
+            let unchanged = config.remote_write.iter().any(|rw| queue_name(rw) == r.name && *rw == r.config)
+                && r.external == external;
+            if unchanged {
+                kept.push(r);
+                continue;
+            }
+            let name = r.name.clone();
+            r.stop().await;
+            lock(&self.shared.queues).retain(|q| q.name != name);
+        }
+        let mut error = None;
+        for (rw, client) in config.remote_write.iter().zip(clients) {
+            let name = queue_name(rw);
+            if kept.iter().any(|r| r.name == name) {
+                continue;
+            }
+            match start_queue(&self.shared, rw, client, &external) {
+                Ok(r) => kept.push(r),
+                Err(e) => error = Some(e),
+            }
+        }
+        lock(&self.running).extend(kept);
+        self.shared.truncate();
+        error.map_or(Ok(()), Err)
     }
 
     /// Self-metrics in the text exposition format.
@@ -316,7 +382,7 @@ impl RemoteWriteStorage {
                 let _ = writeln!(out, "# TYPE {family} {kind}");
                 last_family = family;
             }
-            for q in &s.queues {
+            for q in lock(&s.queues).iter() {
                 let _ = writeln!(
                     out,
                     "{family}{{remote_name=\"{}\",url=\"{}\"{extra}}} {}",
@@ -331,13 +397,15 @@ impl RemoteWriteStorage {
 
     /// Samples delivered to each endpoint so far, by queue name.
     pub fn samples_sent(&self) -> HashMap<String, u64> {
-        self.shared.queues.iter().map(|q| (q.name.clone(), q.metrics.samples_sent.load(Ordering::Relaxed))).collect()
+        lock(&self.shared.queues)
+            .iter()
+            .map(|q| (q.name.clone(), q.metrics.samples_sent.load(Ordering::Relaxed)))
+            .collect()
     }
 
     /// Samples dropped from the buffer (size or age limit) before delivery, by queue name.
     pub fn samples_dropped_from_buffer(&self) -> HashMap<String, u64> {
-        self.shared
-            .queues
+        lock(&self.shared.queues)
             .iter()
             .map(|q| {
                 let m = &q.metrics;
@@ -353,19 +421,21 @@ impl RemoteWriteStorage {
     /// Stops the queues (an in-flight request finishes first), syncs the WAL and waits for
     /// the tasks. What was not sent stays buffered for the next start.
     pub async fn shutdown(&self) -> Result<(), Error> {
-        let _ = self.stop.send(true);
-        let tasks: Vec<JoinHandle<()>> = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
-        for task in tasks {
-            let _ = task.await;
+        let running: Vec<Running> = lock(&self.running).drain(..).collect();
+        for r in &running {
+            let _ = r.stop.send(true);
         }
-        self.shared.writer.lock().unwrap_or_else(|e| e.into_inner()).sync()
+        for r in running {
+            r.stop().await;
+        }
+        lock(&self.shared.writer).sync()
     }
 }
 
 impl Drop for RemoteWriteStorage {
     fn drop(&mut self) {
-        for task in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            task.abort();
+        for r in lock(&self.running).iter() {
+            r.task.abort();
         }
     }
 }
@@ -375,7 +445,8 @@ impl Shared {
     fn truncate(&self) {
         let Ok(segments) = list_segments(&self.wal_dir) else { return };
         let current = self.writer.lock().unwrap_or_else(|e| e.into_inner()).segment();
-        let needed = self.queues.iter().map(|q| q.committed_segment.load(Ordering::SeqCst)).min().unwrap_or(current);
+        let queues: Vec<Arc<QueueShared>> = lock(&self.queues).clone();
+        let needed = queues.iter().map(|q| q.committed_segment.load(Ordering::SeqCst)).min().unwrap_or(current);
         let mut sizes: Vec<(u64, u64, Option<std::time::SystemTime>)> = Vec::new();
         for s in segments {
             let path = segment_path(&self.wal_dir, s);
@@ -398,7 +469,7 @@ impl Shared {
             if !too_big && !too_old {
                 break;
             }
-            for q in &self.queues {
+            for q in &queues {
                 let at = q.read_segment.load(Ordering::SeqCst);
                 if at <= segment {
                     // What this queue had not sent of the segment is lost to it (counted from

@@ -378,3 +378,62 @@ async fn remote_write_2_0_is_sent_and_falls_back_to_1_0_on_415() {
         }
     }
 }
+
+fn two_endpoints(a: u16, b: Option<u16>, header: &str) -> Config {
+    let mut yaml = format!(
+        "remote_write:\n- url: http://127.0.0.1:{a}/api/v1/write\n  headers: {{X-Config: {header}}}\n  queue_config: {{max_samples_per_send: 50, batch_send_deadline: 20ms, min_backoff: 5ms, max_backoff: 40ms}}\n"
+    );
+    if let Some(b) = b {
+        yaml.push_str(&format!(
+            "- url: http://127.0.0.1:{b}/api/v1/write\n  name: second\n  queue_config: {{batch_send_deadline: 20ms}}\n"
+        ));
+    }
+    Config::load_str(&yaml).unwrap()
+}
+
+#[tokio::test]
+async fn reloads_apply_remote_write_changes_keeping_the_buffer() {
+    let (a, b) = (Receiver::start(200).await, Receiver::start(200).await);
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RemoteWriteStorage::open(
+        dir.path(),
+        &two_endpoints(a.port, None, "one"),
+        small_segments(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    write(&storage, 1_000, 100);
+    wait_for("100 at a", || a.count() == 100).await;
+
+    // a is down while its configuration changes and b is added: what was buffered for a
+    // arrives once it is back, with the new headers; b gets only what is written after.
+    a.status.store(503, Ordering::SeqCst);
+    write(&storage, 2_000, 100);
+    storage.apply_config(&two_endpoints(a.port, Some(b.port), "two")).await.unwrap();
+    write(&storage, 3_000, 100);
+    wait_for("100 at b", || b.count() == 100).await;
+    a.status.store(200, Ordering::SeqCst);
+    wait_for("300 at a", || a.count() == 300).await;
+    {
+        let received = a.received.lock().unwrap();
+        let last = received.headers.last().unwrap();
+        assert_eq!(last["x-config"], "two");
+    }
+    assert!(storage.samples_sent().contains_key("second"));
+
+    // An unchanged configuration keeps the queues as they are; an invalid one changes nothing.
+    storage.apply_config(&two_endpoints(a.port, Some(b.port), "two")).await.unwrap();
+    let mut broken = two_endpoints(a.port, None, "three");
+    broken.remote_write[0].http.tls_config.ca_file = dir.path().join("missing.pem").display().to_string();
+    assert!(storage.apply_config(&broken).await.is_err());
+    write(&storage, 4_000, 100);
+    wait_for("400 at a, 200 at b", || a.count() == 400 && b.count() == 200).await;
+
+    // a removed: it gets nothing more.
+    storage.apply_config(&two_endpoints(b.port, None, "four")).await.unwrap_or_else(|e| panic!("{e}"));
+    write(&storage, 5_000, 100);
+    wait_for("300 at b", || b.count() == 300).await;
+    storage.shutdown().await.unwrap();
+    assert_eq!(a.count(), 400);
+    assert_eq!((a.duplicates(), b.duplicates()), (0, 0));
+}
