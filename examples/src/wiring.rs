@@ -66,6 +66,10 @@ impl ScrapeTargets {
 }
 
 impl TargetsProvider for ScrapeTargets {
+    fn metrics_text(&self) -> String {
+        lock(&self.manager).as_ref().map(ScrapeManager::metrics_text).unwrap_or_default()
+    }
+
     fn scrape_pools(&self) -> Vec<String> {
         self.handles().into_iter().map(|(name, _)| name).collect()
     }

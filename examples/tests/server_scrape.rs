@@ -91,7 +91,7 @@ fn query(port: u16, expr: &str) -> Vec<(serde_json::Value, String)> {
 
 fn write_config(dir: &Path, jobs: &[(&str, u16)]) {
     let mut text = String::from(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - rules.yml\nscrape_configs:\n",
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  query_log_file: queries.log\nrule_files:\n  - rules.yml\nscrape_configs:\n",
     );
     for (job, port) in jobs {
         text.push_str(&format!("  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"));
@@ -106,6 +106,7 @@ fn start_server(dir: &Path, port: u16) -> Running {
         .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--web.enable-lifecycle")
+        .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -139,6 +140,22 @@ fn server_scrapes_evaluates_rules_and_reloads() {
     assert_eq!(active[0]["labels"]["job"], "tiny");
     assert_eq!(active[0]["health"], "up");
     assert_eq!(active[0]["scrapeUrl"], format!("http://127.0.0.1:{target}/metrics"));
+
+    // The scrape manager's self-metrics, in Prometheus' names.
+    let (_, metrics) = request(port, "GET", "/metrics").unwrap();
+    for line in [
+        "prometheus_target_scrape_pool_targets{scrape_job=\"tiny\"} 1\n",
+        "prometheus_sd_discovered_targets{config=\"tiny\",name=\"scrape\"} 1\n",
+        "prometheus_target_scrape_pools_total 1\n",
+    ] {
+        assert!(metrics.contains(line), "{line} not in {metrics}");
+    }
+
+    // query_log_file (relative to the working directory, as Prometheus opens it).
+    let log = std::fs::read_to_string(dir.path().join("queries.log")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(first["params"]["query"], "up{job=\"tiny\"}", "{log}");
+    assert_eq!(first["httpRequest"]["path"], "/api/v1/query", "{log}");
 
     let metadata = get_json(port, "/api/v1/targets/metadata?metric=tiny_value").unwrap();
     let entries = metadata["data"].as_array().unwrap();
@@ -185,6 +202,25 @@ fn server_scrapes_evaluates_rules_and_reloads() {
     let mut server = server;
     let exit = server.0.wait().unwrap();
     assert!(exit.success(), "exit status {exit:?}");
+
+    // Shutdown order: scraping stopped first (every series of the job ends with a staleness
+    // marker written by the stopping loop), then the TSDB was flushed and closed: it opens
+    // again with nothing failed and the markers in it.
+    let db = sextant_tsdb::Db::open(dir.path().join("data"), sextant_tsdb::Options::default()).unwrap();
+    assert!(db.failed_blocks().is_empty());
+    let querier = sextant_model::Queryable::querier(&db, 0, i64::MAX).unwrap();
+    let job = sextant_model::Matcher::new(sextant_model::MatchOp::Equal, "job", "self").unwrap();
+    let mut n_series = 0;
+    for series in querier.select(true, None, &[job]).unwrap() {
+        let mut series = series.unwrap();
+        let mut last = None;
+        while series.samples.next() == sextant_model::ValueType::Float {
+            last = Some(series.samples.at().1);
+        }
+        assert!(last.is_some_and(sextant_model::is_stale), "{} ends with {last:?}", series.labels);
+        n_series += 1;
+    }
+    assert!(n_series > 5, "the self job's series: {n_series}");
 }
 
 /// Accepts HTTP requests on a free port and passes each body to the returned channel.
