@@ -253,3 +253,24 @@ async fn query_log_lines_are_prometheus_json() {
     // Keys in Go's order (sorted), as the JSON logger writes them.
     assert!(text.lines().all(|l| l.starts_with(r#"{"httpRequest":{"method":"#)), "{text}");
 }
+
+#[tokio::test]
+async fn request_bodies_are_limited() {
+    let api = api(ApiOptions { max_body_bytes: 64, ..ApiOptions::default() });
+    let small = "query=up&time=1000";
+    let large = format!("query=up&time=1000&pad={}", "x".repeat(100));
+    let cases = [
+        (Method::POST, "/api/v1/query", small.to_string(), 200),
+        (Method::POST, "/api/v1/query", large.clone(), 413),
+        (Method::POST, "/api/v1/write", large.clone(), 413),
+        (Method::POST, "/api/v1/read", large.clone(), 413),
+        (Method::PUT, "/metrics/job/j", large, 413),
+    ];
+    for (method, uri, body, status) in cases {
+        let (got, _, text) = send(&api, method, uri, &body).await;
+        assert_eq!(got, status, "{uri}: {text}");
+        if status == 413 {
+            assert_eq!(text, "request body larger than 64 bytes", "{uri}");
+        }
+    }
+}
