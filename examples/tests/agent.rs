@@ -105,8 +105,13 @@ async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, secs: u64, 
 }
 
 async fn peer_count(client: &reqwest::Client, peer: &Peer, at_ms: i64) -> Option<u64> {
+    peer_count_of(client, peer, "app", at_ms).await
+}
+
+async fn peer_count_of(client: &reqwest::Client, peer: &Peer, job: &str, at_ms: i64) -> Option<u64> {
     // Raw samples of a range selector, counted here (stale markers are not returned).
-    let query = "{job=\"app\"}[10m]";
+    let query = format!("{{job=\"{job}\"}}[10m]");
+    let query = query.as_str();
     let time = format!("{:.3}", at_ms as f64 / 1000.0);
     let response = client.get(&peer.query_url).query(&[("query", query), ("time", &time)]).send().await.ok()?;
     let body: serde_json::Value = response.json().await.ok()?;
@@ -408,4 +413,69 @@ async fn agent_sends_remote_write_2_0_to_our_receiver_and_reloads_remote_write()
         async move { n >= 2 }
     })
     .await;
+}
+
+/// The check: a real `prometheus-node-exporter` scraped by the agent, which writes to
+/// a real Prometheus 2.42; Prometheus ends up with exactly the samples our own receiver got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_scrapes_the_real_node_exporter_into_prometheus() {
+    let Some(node_exporter) = find_binary(&["prometheus-node-exporter", "node_exporter"]) else {
+        println!("skipping: no prometheus-node-exporter (Debian package prometheus-node-exporter)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(prometheus) = start_prometheus(dir.path()) else { return };
+    let node_port = free_port();
+    let node = Command::new(node_exporter)
+        .arg(format!("--web.listen-address=127.0.0.1:{node_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _node = Killed(node);
+    let db = Arc::new(sextant_model::MemStorage::new());
+    let api = sextant_api::Api::new(db.clone(), sextant_api::ApiOptions::default());
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver_port = receiver.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(receiver, api.router()).await.unwrap() });
+    let config = dir.path().join("agent.yml");
+    let queue = "queue_config: {batch_send_deadline: 100ms, min_backoff: 50ms, max_backoff: 500ms}";
+    std::fs::write(
+        &config,
+        format!(
+            "scrape_configs:\n- job_name: node\n  scrape_interval: 2s\n  scrape_timeout: 2s\n  static_configs: [{{targets: ['127.0.0.1:{node_port}']}}]\nremote_write:\n- url: http://127.0.0.1:{receiver_port}/api/v1/write\n  {queue}\n- url: {}\n  name: prometheus\n  {queue}\n",
+            prometheus.write_url
+        ),
+    )
+    .unwrap();
+    let agent = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .arg("agent")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.agent.path={}", dir.path().join("agent").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _agent = Killed(agent);
+    let is_up = |(l, _): &(String, i64), v: &f64| l.starts_with("{__name__=\"up\"") && *v == 1.0;
+    wait_for("3 successful scrapes of the node exporter", 60, || {
+        let n = stored_samples(&db, "job=\"node\"").iter().filter(|(k, v)| is_up(k, v)).count();
+        async move { n >= 3 }
+    })
+    .await;
+    let (t, ours) = {
+        let samples = stored_samples(&db, "job=\"node\"");
+        let t = samples.iter().filter(|(k, v)| is_up(k, v)).map(|((_, t), _)| *t).max().unwrap();
+        (t, samples.iter().filter(|((_, ts), v)| *ts <= t && !is_stale(**v)).count() as u64)
+    };
+    assert!(ours > 3 * 100, "the node exporter serves hundreds of series: {ours}");
+    let client = reqwest::Client::new();
+    let mut last = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while last != Some(ours) {
+        assert!(tokio::time::Instant::now() < deadline, "Prometheus: {last:?} samples up to {t}, ours {ours}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        last = peer_count_of(&client, &prometheus, "node", t).await.or(last);
+    }
+    println!("agent e2e node exporter: Prometheus has {ours} samples up to {t}, as our receiver");
 }
