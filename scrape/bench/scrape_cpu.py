@@ -101,6 +101,7 @@ def main():
     p.add_argument("--window", type=float, default=60)
     p.add_argument("--sample", default=SAMPLE)
     args = p.parse_args()
+    args.sextant = os.path.abspath(args.sextant)
 
     with open(args.sample, "rb") as f:
         body = f.read()

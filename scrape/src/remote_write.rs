@@ -153,11 +153,22 @@ fn queue_name(config: &RemoteWriteConfig) -> String {
 }
 
 /// A queue's persisted state: everything before `committed` is delivered; `pending` is a
-/// batch ending at its position whose listed requests were delivered before a shutdown.
+/// batch interrupted by a shutdown.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct QueueState {
     committed: Position,
-    pending: Option<(Position, Vec<usize>)>,
+    pending: Option<Pending>,
+}
+
+/// A batch ending at `end`, cut into requests with `shards` shards of at most `max_per_send`
+/// samples, of which the requests `done` were delivered: after a restart the same batch is
+/// cut the same way and only the others are sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Pending {
+    end: Position,
+    shards: usize,
+    max_per_send: usize,
+    done: Vec<usize>,
 }
 
 fn load_state(path: &Path) -> Result<Option<QueueState>, Error> {
@@ -167,23 +178,22 @@ fn load_state(path: &Path) -> Result<Option<QueueState>, Error> {
         let mut parts = line.split_whitespace();
         let segment = parts.next()?.parse().ok()?;
         let offset = parts.next()?.parse().ok()?;
+        let shards = parts.next()?.parse().ok().filter(|n| *n > 0)?;
+        let max_per_send = parts.next()?.parse().ok().filter(|n| *n > 0)?;
         let done = parts.next().unwrap_or("").split(',').filter_map(|i| i.parse().ok()).collect();
-        Some((Position { segment, offset }, done))
+        Some(Pending { end: Position { segment, offset }, shards, max_per_send, done })
     });
     Ok(Some(QueueState { committed, pending }))
 }
 
 fn store_state(path: &Path, state: &QueueState) -> Result<(), Error> {
     store_position(path, state.committed)?;
-    if let Some((end, done)) = &state.pending {
-        let done: Vec<String> = done.iter().map(|i| i.to_string()).collect();
+    if let Some(p) = &state.pending {
+        let done: Vec<String> = p.done.iter().map(|i| i.to_string()).collect();
+        let done = if done.is_empty() { "-".to_string() } else { done.join(",") };
         let text = format!(
-            "{} {}\n{} {} {}\n",
-            state.committed.segment,
-            state.committed.offset,
-            end.segment,
-            end.offset,
-            done.join(",")
+            "{} {}\n{} {} {} {} {done}\n",
+            state.committed.segment, state.committed.offset, p.end.segment, p.end.offset, p.shards, p.max_per_send
         );
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, text).map_err(|e| Error::io(tmp.display().to_string(), e))?;
@@ -548,8 +558,8 @@ struct Queue {
     position_path: PathBuf,
     reader: WalReader,
     stop: watch::Receiver<bool>,
-    /// A batch interrupted by the last shutdown: its end and the requests already delivered.
-    pending: Option<(Position, Vec<usize>)>,
+    /// A batch interrupted by the last shutdown.
+    pending: Option<Pending>,
     sharding: Sharding,
 }
 
@@ -699,13 +709,14 @@ impl Queue {
     /// Reads whole records until `max_samples_per_send` samples or the batch deadline;
     /// returns the series (relabeled) and the position after the last record read.
     async fn next_batch(&mut self) -> Option<(Vec<(Labels, TimeSeries)>, Position)> {
-        let max = self.config.queue_config.max_samples_per_send.max(1) as usize;
+        // One request's worth per shard: more shards move more samples per round.
+        let max = self.config.queue_config.max_samples_per_send.max(1) as usize * self.n_shards();
         let deadline_after = self.config.queue_config.batch_send_deadline.as_std();
         let mut batch: Vec<(Labels, TimeSeries)> = Vec::new();
         let mut n_samples = 0;
         let mut deadline = None;
         let mut end = self.reader.position();
-        let until = self.pending.as_ref().map(|p| p.0);
+        let until = self.pending.as_ref().map(|p| p.end);
         loop {
             if *self.stop.borrow() {
                 return None;
@@ -776,10 +787,14 @@ impl Queue {
         loop {
             let Some((batch, end)) = self.next_batch().await else { return };
             self.update_shards();
-            let already = self.pending.take().map(|p| p.1).unwrap_or_default();
-            let state = match self.send_batch(batch, &already).await {
+            let max_per_send = self.config.queue_config.max_samples_per_send.max(1) as usize;
+            let split = match self.pending.take() {
+                Some(p) => Pending { end, ..p },
+                None => Pending { end, shards: self.n_shards(), max_per_send, done: Vec::new() },
+            };
+            let state = match self.send_batch(batch, &split).await {
                 Ok(()) => QueueState { committed: end, pending: None },
-                Err(delivered) => QueueState { committed, pending: Some((end, delivered)) },
+                Err(done) => QueueState { committed, pending: Some(Pending { done, ..split }) },
             };
             if let Err(e) = store_state(&self.position_path, &state) {
                 eprintln!("remote_write {}: persisting the send position: {e}", self.q.name);
@@ -794,11 +809,11 @@ impl Queue {
 
     /// Splits by series hash into shards, sends the shards concurrently (order per series
     /// kept: a series is always in the same shard and batches go one after the other).
-    /// Requests listed in `already` were delivered before a restart and are skipped. When
-    /// stopped before everything was delivered or dropped, the error lists what was.
-    async fn send_batch(&mut self, batch: Vec<(Labels, TimeSeries)>, already: &[usize]) -> Result<(), Vec<usize>> {
-        let n_shards = self.n_shards();
-        let max = self.config.queue_config.max_samples_per_send.max(1) as usize;
+    /// The cut into requests is `split`'s; its `done` requests were delivered before a
+    /// restart and are skipped. When stopped before everything was delivered or dropped,
+    /// the error lists what was.
+    async fn send_batch(&mut self, batch: Vec<(Labels, TimeSeries)>, split: &Pending) -> Result<(), Vec<usize>> {
+        let (n_shards, max, already) = (split.shards.max(1), split.max_per_send.max(1), &split.done);
         let mut shards: Vec<Vec<TimeSeries>> = vec![Vec::new(); n_shards];
         for (labels, mut series) in batch {
             let shard = (labels.stable_hash() % n_shards as u64) as usize;

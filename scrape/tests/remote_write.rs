@@ -1,7 +1,7 @@
 //! The durable remote-write sender against a receiver the test runs on 127.0.0.1.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +26,8 @@ struct Receiver {
     /// Requests holding a series whose labels contain this text are answered 503.
     reject: Arc<Mutex<Option<String>>>,
     received: Arc<Mutex<Received>>,
+    /// Milliseconds every request takes.
+    delay_ms: Arc<AtomicU64>,
 }
 
 impl Receiver {
@@ -33,12 +35,14 @@ impl Receiver {
         let status = Arc::new(AtomicU16::new(status));
         let received = Arc::new(Mutex::new(Received::default()));
         let reject: Arc<Mutex<Option<String>>> = Arc::default();
-        let (s, r, j) = (status.clone(), received.clone(), reject.clone());
+        let delay_ms: Arc<AtomicU64> = Arc::default();
+        let (s, r, j, d) = (status.clone(), received.clone(), reject.clone(), delay_ms.clone());
         let router = axum::Router::new().route(
             "/api/v1/write",
             post(move |headers: HeaderMap, body: Bytes| {
-                let (s, r, j) = (s.clone(), r.clone(), j.clone());
+                let (s, r, j, d) = (s.clone(), r.clone(), j.clone(), d.clone());
                 async move {
+                    tokio::time::sleep(Duration::from_millis(d.load(Ordering::SeqCst))).await;
                     let mut code = s.load(Ordering::SeqCst);
                     if let Some(text) = j.lock().unwrap().clone() {
                         let request = decode_write_request(&body).expect("valid request");
@@ -74,7 +78,7 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        Receiver { port, status, reject, received }
+        Receiver { port, status, reject, received, delay_ms }
     }
 
     fn count(&self) -> usize {
@@ -436,4 +440,38 @@ async fn reloads_apply_remote_write_changes_keeping_the_buffer() {
     storage.shutdown().await.unwrap();
     assert_eq!(a.count(), 400);
     assert_eq!((a.duplicates(), b.duplicates()), (0, 0));
+}
+
+/// The value of `prometheus_remote_storage_<name>` in the storage's metrics.
+fn queue_gauge(storage: &RemoteWriteStorage, name: &str) -> u64 {
+    let text = storage.metrics_text();
+    let prefix = format!("prometheus_remote_storage_{name}{{");
+    let line = text.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("{name} in {text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_grow_when_the_receiver_is_slow_and_nothing_is_lost() {
+    let receiver = Receiver::start(200).await;
+    receiver.delay_ms.store(20, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::load_str(&format!(
+        "remote_write:\n- url: http://127.0.0.1:{}/api/v1/write\n  queue_config: {{max_samples_per_send: 10, batch_send_deadline: 5ms, min_shards: 1, max_shards: 8}}\n",
+        receiver.port
+    ))
+    .unwrap();
+    let options = BufferOptions { shard_update_period: Duration::from_millis(100), ..BufferOptions::default() };
+    let storage = RemoteWriteStorage::open(dir.path(), &config, options, Arc::new(SystemClock)).unwrap();
+    assert_eq!((queue_gauge(&storage, "shards"), queue_gauge(&storage, "shards_max")), (1, 8));
+    // About 2000 samples/s for 2 s; one shard sends 10 samples per 20 ms: 500/s.
+    let mut max_shards = 1;
+    for round in 0..40 {
+        write(&storage, 1_000 + round * 1_000, 100);
+        max_shards = max_shards.max(queue_gauge(&storage, "shards"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(max_shards > 1, "shards stayed at {max_shards}");
+    wait_for("4000 samples", || receiver.count() == 4000).await;
+    storage.shutdown().await.unwrap();
+    assert_eq!(receiver.duplicates(), 0);
 }
