@@ -914,6 +914,23 @@ impl Queue {
                     }
                     continue;
                 }
+                Ok(response)
+                    if v2
+                        && n_samples > 0
+                        && response.status().is_success()
+                        && !response.headers().contains_key("x-prometheus-remote-write-samples-written") =>
+                {
+                    // A 2.0 receiver confirms what it wrote; a 1.0 one (Prometheus before
+                    // 3.0) decodes a 2.0 body as an empty 1.0 request and answers 2xx having
+                    // written nothing. Resend as 1.0, and keep to 1.0.
+                    if self.q.send_v2.swap(false, Ordering::Relaxed) {
+                        eprintln!(
+                            "remote_write {}: the receiver did not confirm a remote write 2.0 request (no X-Prometheus-Remote-Write-Samples-Written), falling back to 1.0",
+                            self.q.name
+                        );
+                    }
+                    continue;
+                }
                 Ok(response) if response.status().is_success() => {
                     let m = &self.q.metrics;
                     m.samples_sent.fetch_add(n_samples, Ordering::Relaxed);

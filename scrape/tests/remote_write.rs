@@ -295,9 +295,20 @@ async fn fsync_commits_syncs_every_commit_and_nothing_else() {
     }
 }
 
-/// A receiver that decodes 1.0 and 2.0 by content type; with `refuse_v2` it answers 2.0
-/// with 415, as a 1.0-only receiver that checks the content type does.
-async fn start_v2_receiver(refuse_v2: bool) -> (u16, Arc<Mutex<Received>>, Arc<Mutex<Vec<String>>>) {
+/// How the test receiver treats remote write 2.0.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum V2Receiver {
+    /// Writes it and confirms with the written-count headers.
+    Accepts,
+    /// Answers 415, as a 1.0-only receiver that checks the content type does.
+    Refuses,
+    /// Answers 204 without writing or confirming, as Prometheus 2.42 does (it decodes the
+    /// body as an empty 1.0 request).
+    IgnoresSilently,
+}
+
+/// A receiver that decodes 1.0 and, as `mode` says, 2.0 (by content type).
+async fn start_v2_receiver(mode: V2Receiver) -> (u16, Arc<Mutex<Received>>, Arc<Mutex<Vec<String>>>) {
     let received = Arc::new(Mutex::new(Received::default()));
     let protocols: Arc<Mutex<Vec<String>>> = Arc::default();
     let (r, p) = (received.clone(), protocols.clone());
@@ -310,8 +321,10 @@ async fn start_v2_receiver(refuse_v2: bool) -> (u16, Arc<Mutex<Received>>, Arc<M
                 let version = headers["x-prometheus-remote-write-version"].to_str().unwrap().to_string();
                 p.lock().unwrap().push(format!("{content_type} {version}"));
                 let v2 = content_type.ends_with("proto=io.prometheus.write.v2.Request");
-                if v2 && refuse_v2 {
-                    return (StatusCode::UNSUPPORTED_MEDIA_TYPE, HeaderMap::new());
+                match mode {
+                    V2Receiver::Refuses if v2 => return (StatusCode::UNSUPPORTED_MEDIA_TYPE, HeaderMap::new()),
+                    V2Receiver::IgnoresSilently if v2 => return (StatusCode::NO_CONTENT, HeaderMap::new()),
+                    _ => {}
                 }
                 let mut series: Vec<(String, Vec<(i64, f64)>)> = Vec::new();
                 if v2 {
@@ -356,11 +369,11 @@ async fn start_v2_receiver(refuse_v2: bool) -> (u16, Arc<Mutex<Received>>, Arc<M
 }
 
 #[tokio::test]
-async fn remote_write_2_0_is_sent_and_falls_back_to_1_0_on_415() {
+async fn remote_write_2_0_is_sent_and_falls_back_to_1_0() {
     const V1: &str = "application/x-protobuf 0.1.0";
     const V2: &str = "application/x-protobuf;proto=io.prometheus.write.v2.Request 2.0.0";
-    for refuse_v2 in [false, true] {
-        let (port, received, protocols) = start_v2_receiver(refuse_v2).await;
+    for mode in [V2Receiver::Accepts, V2Receiver::Refuses, V2Receiver::IgnoresSilently] {
+        let (port, received, protocols) = start_v2_receiver(mode).await;
         let dir = tempfile::tempdir().unwrap();
         let config = config(port, "  protobuf_message: io.prometheus.write.v2.Request\n");
         let storage = RemoteWriteStorage::open(dir.path(), &config, small_segments(), Arc::new(SystemClock)).unwrap();
@@ -368,17 +381,17 @@ async fn remote_write_2_0_is_sent_and_falls_back_to_1_0_on_415() {
         wait_for("200 samples", || received.lock().unwrap().samples.len() == 200).await;
         storage.shutdown().await.unwrap();
         let received = received.lock().unwrap();
-        assert!(received.samples.values().all(|(_, n)| *n == 1), "{refuse_v2}: duplicates");
+        assert!(received.samples.values().all(|(_, n)| *n == 1), "{mode:?}: duplicates");
         let first = received.samples.keys().next().unwrap();
         assert_eq!(first.0, r#"{__name__="m", cluster="edge", s="0"}"#);
         let protocols = protocols.lock().unwrap().clone();
-        if refuse_v2 {
+        if mode == V2Receiver::Accepts {
+            assert!(protocols.iter().all(|p| p == V2), "{protocols:?}");
+        } else {
             // One 2.0 attempt per concurrent shard (2) at most, all among the first requests.
             let n_v2 = protocols.iter().filter(|p| *p == V2).count();
-            assert!((1..=2).contains(&n_v2), "{protocols:?}");
-            assert!(protocols.iter().skip(4).all(|p| p == V1), "{protocols:?}");
-        } else {
-            assert!(protocols.iter().all(|p| p == V2), "{protocols:?}");
+            assert!((1..=2).contains(&n_v2), "{mode:?}: {protocols:?}");
+            assert!(protocols.iter().skip(4).all(|p| p == V1), "{mode:?}: {protocols:?}");
         }
     }
 }
