@@ -416,7 +416,8 @@ async fn agent_sends_remote_write_2_0_to_our_receiver_and_reloads_remote_write()
 }
 
 /// The check: a real `prometheus-node-exporter` scraped by the agent, which writes to
-/// a real Prometheus 2.42; Prometheus ends up with exactly the samples our own receiver got.
+/// a real Prometheus 2.42; Prometheus ends up with exactly the samples our own receiver got
+/// (both configured for remote write 2.0, which Prometheus 2.42 does not speak).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_scrapes_the_real_node_exporter_into_prometheus() {
     let Some(node_exporter) = find_binary(&["prometheus-node-exporter", "node_exporter"]) else {
@@ -439,7 +440,9 @@ async fn agent_scrapes_the_real_node_exporter_into_prometheus() {
     let receiver_port = receiver.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(receiver, api.router()).await.unwrap() });
     let config = dir.path().join("agent.yml");
-    let queue = "queue_config: {batch_send_deadline: 100ms, min_backoff: 50ms, max_backoff: 500ms}";
+    // Remote write 2.0 to both: our receiver takes it, Prometheus 2.42 does not (it answers
+    // 204 having written nothing), so the agent must fall back to 1.0 without losing a sample.
+    let queue = "protobuf_message: io.prometheus.write.v2.Request\n  queue_config: {batch_send_deadline: 100ms, min_backoff: 50ms, max_backoff: 500ms}";
     std::fs::write(
         &config,
         format!(
