@@ -90,8 +90,12 @@ fn query(port: u16, expr: &str) -> Vec<(serde_json::Value, String)> {
 }
 
 fn write_config(dir: &Path, jobs: &[(&str, u16)]) {
-    let mut text = String::from(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  query_log_file: queries.log\nrule_files:\n  - rules.yml\nscrape_configs:\n",
+    write_config_logging_to(dir, jobs, "queries.log");
+}
+
+fn write_config_logging_to(dir: &Path, jobs: &[(&str, u16)], query_log: &str) {
+    let mut text = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  query_log_file: {query_log}\nrule_files:\n  - rules.yml\nscrape_configs:\n",
     );
     for (job, port) in jobs {
         text.push_str(&format!("  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"));
@@ -188,8 +192,8 @@ fn server_scrapes_evaluates_rules_and_reloads() {
     assert!(status.contains(" 200 "), "{status} {body}");
     wait_for("up{job=\"self\"} == 1", || query(port, "up{job=\"self\"}").iter().any(|(_, v)| v == "1"));
 
-    // SIGHUP reloads too: back to one job.
-    write_config(dir.path(), &[("self", port)]);
+    // SIGHUP reloads too: back to one job, and the query log moves to another file.
+    write_config_logging_to(dir.path(), &[("self", port)], "queries-2.log");
     let pid = server.0.id().to_string();
     assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
     wait_for("the tiny job to go away", || {
@@ -197,6 +201,12 @@ fn server_scrapes_evaluates_rules_and_reloads() {
             t["data"]["activeTargets"].as_array().is_some_and(|a| a.len() == 1 && a[0]["labels"]["job"] == "self")
         })
     });
+
+    query(port, "vector(42)");
+    let moved = std::fs::read_to_string(dir.path().join("queries-2.log")).unwrap();
+    assert!(moved.contains(r#""query":"vector(42)""#), "{moved}");
+    let old_log = std::fs::read_to_string(dir.path().join("queries.log")).unwrap();
+    assert!(!old_log.contains("vector(42)"), "{old_log}");
 
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let mut server = server;
