@@ -70,6 +70,7 @@ pub(crate) fn metrics(api: &Api, _req: &Req) -> ApiResult {
          # TYPE process_start_time_seconds gauge\nprocess_start_time_seconds {}\n",
         go_g(s.start_ms as f64 / 1000.0)
     ));
+    out.push_str(&api.targets.metrics_text());
     out.push_str(&s.pushgateway.render());
     let mut resp = (StatusCode::OK, out).into_response();
     resp.headers_mut()

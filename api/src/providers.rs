@@ -49,6 +49,11 @@ pub trait TargetsProvider: Send + Sync {
     fn active_targets(&self) -> Vec<ActiveTarget>;
     fn dropped_targets(&self) -> Vec<DroppedTarget>;
     fn metadata(&self) -> Vec<TargetMetadata>;
+    /// The scrape manager's self-metrics in the text exposition format, served on `/metrics`
+    /// (`prometheus_target_*`, `prometheus_sd_*`, `sextant_scrape_*`).
+    fn metrics_text(&self) -> String {
+        String::new()
+    }
 }
 
 /// No scrape manager: every list is empty.
@@ -146,6 +151,12 @@ pub trait AdminStorage: Send + Sync {
     fn delete_series(&self, selectors: &[Vec<sextant_model::Matcher>], mint: i64, maxt: i64) -> Result<(), String>;
     /// Removes deleted data from disk (a no-op where deletion is immediate).
     fn clean_tombstones(&self) -> Result<(), String>;
+    /// Writes a snapshot named `name` under the data directory's `snapshots/` (persisted
+    /// blocks, plus the in-memory head unless `skip_head`) and returns its directory.
+    fn snapshot(&self, name: &str, skip_head: bool) -> Result<std::path::PathBuf, String> {
+        let _ = (name, skip_head);
+        Err("this storage does not support snapshots".to_string())
+    }
 }
 
 impl AdminStorage for sextant_tsdb::Db {
@@ -157,7 +168,29 @@ impl AdminStorage for sextant_tsdb::Db {
     }
 
     fn clean_tombstones(&self) -> Result<(), String> {
-        // The head applies deletions at once; persisted blocks do not exist yet.
-        Ok(())
+        // The head applies deletions at once; blocks with tombstones are rewritten.
+        sextant_tsdb::Db::clean_tombstones(self).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn snapshot(&self, name: &str, skip_head: bool) -> Result<std::path::PathBuf, String> {
+        let dir = self.dir().join("snapshots").join(name);
+        if !skip_head {
+            sextant_tsdb::Db::snapshot(self, &dir).map_err(|e| format!("create snapshot: {e}"))?;
+            return Ok(dir);
+        }
+        // Persisted blocks only: hard links of their files.
+        let io = |e: std::io::Error| format!("create snapshot: {e}");
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        for block in self.blocks() {
+            let target = dir.join(&block.meta().ulid);
+            std::fs::create_dir_all(&target).map_err(io)?;
+            for entry in std::fs::read_dir(block.dir()).map_err(io)? {
+                let entry = entry.map_err(io)?;
+                if entry.file_type().map_err(io)?.is_file() {
+                    std::fs::hard_link(entry.path(), target.join(entry.file_name())).map_err(io)?;
+                }
+            }
+        }
+        Ok(dir)
     }
 }

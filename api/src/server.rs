@@ -191,6 +191,11 @@ impl Api {
         *self.shared.query_log.lock().unwrap_or_else(|e| e.into_inner()) = Some(sink);
     }
 
+    /// Stops logging queries (closes the sink).
+    pub fn stop_query_log(&self) {
+        *self.shared.query_log.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// The Pushgateway groups as text, for the server to persist (see [`Api::pushgateway_load`]).
     pub fn pushgateway_save(&self) -> String {
         self.shared.pushgateway.save()

@@ -84,19 +84,33 @@ fn query_param(req: &Req) -> Result<sextant_promql::Expr, ApiError> {
     sextant_promql::parse(q).map_err(|e| ApiError::invalid_param("query", e))
 }
 
-fn log_query(api: &Api, req: &Req, kind: &str) {
+/// One line of the query log (`query_log_file`), as Prometheus writes it: JSON with sorted
+/// keys, `params` (`query`, `start`, `end`, `step` in seconds, 0 for instant queries), the
+/// error if any, the request, the timings and the time of logging.
+fn log_query(api: &Api, req: &Req, (start, end, step_ms): (i64, i64, i64), elapsed: f64, error: Option<&str>) {
     api.shared.queries_total.fetch_add(1, Ordering::Relaxed);
     let mut guard = api.shared.query_log.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(sink) = guard.as_mut() {
         let mut w = JsonWriter::new();
-        w.raw(r#"{"params":{"query":"#).string(req.params.get("query"));
-        w.raw(r#","type":"#).string(kind);
+        w.raw("{");
+        if let Some(error) = error {
+            w.raw(r#""error":"#).string(error).raw(",");
+        }
+        w.raw(r#""httpRequest":{"method":"#).string(req.method.as_str());
         w.raw(r#","path":"#).string(&req.path);
-        w.raw(r#"},"ts":"#).string(&format_rfc3339(api.clock.now_ms()));
-        w.raw(r#","stats":{"timings":{"execTotalTime":"#);
-        w.raw(&req.received.elapsed().as_secs_f64().to_string());
-        w.raw("}}}\n");
+        w.raw(r#"},"params":{"end":"#).string(&format_rfc3339(end));
+        w.raw(r#","query":"#).string(req.params.get("query"));
+        w.raw(r#","start":"#).string(&format_rfc3339(start));
+        w.raw(r#","step":"#).raw(&(step_ms as f64 / 1000.0).to_string());
+        let queued = req.received.elapsed().as_secs_f64() - elapsed;
+        w.raw(r#"},"stats":{"timings":{"evalTotalTime":"#).raw(&elapsed.to_string());
+        w.raw(r#","resultSortTime":0,"queryPreparationTime":0,"innerEvalTime":"#).raw(&elapsed.to_string());
+        w.raw(r#","execQueueTime":"#).raw(&queued.max(0.0).to_string());
+        w.raw(r#","execTotalTime":"#).raw(&(elapsed + queued.max(0.0)).to_string());
+        w.raw(r#"}},"ts":"#).string(&format_rfc3339(api.clock.now_ms()));
+        w.raw("}\n");
         let _ = sink.write_all(w.finish().as_bytes());
+        let _ = sink.flush();
     }
 }
 
@@ -191,9 +205,11 @@ pub(crate) fn query(api: &Api, req: &Req) -> ApiResult {
     };
     let engine = engine_for(api, req)?;
     let expr = query_param(req)?;
-    log_query(api, req, "instant");
     let started = std::time::Instant::now();
-    let result = engine.instant_query(&*api.storage, &expr, t).map_err(ApiError::from_query)?;
+    let result = engine.instant_query(&*api.storage, &expr, t);
+    let error = result.as_ref().err().map(|e| e.to_string());
+    log_query(api, req, (t, t, 0), started.elapsed().as_secs_f64(), error.as_deref());
+    let result = result.map_err(ApiError::from_query)?;
     query_response(req, result, started.elapsed().as_secs_f64())
 }
 
@@ -218,9 +234,11 @@ pub(crate) fn query_range(api: &Api, req: &Req) -> ApiResult {
     }
     let engine = engine_for(api, req)?;
     let expr = query_param(req)?;
-    log_query(api, req, "range");
     let started = std::time::Instant::now();
-    let result = engine.range_query(&*api.storage, &expr, start, end, step).map_err(ApiError::from_query)?;
+    let result = engine.range_query(&*api.storage, &expr, start, end, step);
+    let error = result.as_ref().err().map(|e| e.to_string());
+    log_query(api, req, (start, end, step), started.elapsed().as_secs_f64(), error.as_deref());
+    let result = result.map_err(ApiError::from_query)?;
     query_response(req, result, started.elapsed().as_secs_f64())
 }
 
@@ -738,13 +756,59 @@ pub(crate) fn admin(api: &Api, req: &Req) -> ApiResult {
             admin.clean_tombstones().map_err(ApiError::internal)?;
             no_content()
         }
+        "snapshot" => {
+            let skip_head = match req.params.get("skip_head") {
+                "" => false,
+                text => parse_go_bool(text).ok_or_else(|| {
+                    ApiError::bad_data(format!(
+                        "invalid parameter \"skip_head\": unable to parse boolean: strconv.ParseBool: parsing {text:?}: invalid syntax"
+                    ))
+                })?,
+            };
+            let name = snapshot_name(api.clock.now_ms());
+            admin.snapshot(&name, skip_head).map_err(ApiError::internal)?;
+            let mut w = crate::json::JsonWriter::new();
+            w.raw(r#"{"name":"#);
+            w.string(&name);
+            w.raw("}");
+            ok(&w.finish())
+        }
         _ => Err(unsupported()),
     }
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Prometheus' snapshot name: the UTC time as `20060102T150405Z` and 16 random hex digits.
+fn snapshot_name(now_ms: i64) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let time: String = crate::params::format_rfc3339(now_ms - now_ms.rem_euclid(1000))
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_i64(now_ms);
+    format!("{time}-{:016x}", hasher.finish() >> 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::percent_decode;
+
+    #[test]
+    fn snapshot_names() {
+        let name = super::snapshot_name(1_700_000_000_123);
+        assert_eq!(&name[..17], "20231114T221320Z-");
+        assert_eq!(name.len(), 33);
+        assert!(name[17..].chars().all(|c| c.is_ascii_hexdigit()), "{name}");
+    }
 
     #[test]
     fn percent_decoding() {

@@ -209,3 +209,68 @@ async fn health_ready_reload() {
     let (status, _, _) = send(&api, Method::OPTIONS, "/api/v1/query_range", "").await;
     assert_eq!(status, 204);
 }
+
+/// A query-log sink the test can read.
+#[derive(Clone, Default)]
+struct SharedLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn query_log_lines_are_prometheus_json() {
+    let api = api(ApiOptions::default());
+    let log = SharedLog::default();
+    api.set_query_log(Box::new(log.clone()));
+    send(&api, Method::GET, "/api/v1/query?query=up&time=1000", "").await;
+    send(&api, Method::POST, "/api/v1/query_range", "query=sum(up)&start=900&end=1000&step=15").await;
+    send(&api, Method::GET, "/api/v1/query?query=1%2B&time=1000", "").await;
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "parse errors are not logged: {text}");
+    let cases = [
+        (&lines[0], "GET", "/api/v1/query", "up", "1970-01-01T00:16:40Z", "1970-01-01T00:16:40Z", 0.0),
+        (&lines[1], "POST", "/api/v1/query_range", "sum(up)", "1970-01-01T00:15:00Z", "1970-01-01T00:16:40Z", 15.0),
+    ];
+    for (line, method, path, query, start, end, step) in cases {
+        assert_eq!(line["httpRequest"]["method"], method, "{line}");
+        assert_eq!(line["httpRequest"]["path"], path, "{line}");
+        assert_eq!(line["params"]["query"], query, "{line}");
+        assert_eq!(line["params"]["start"], start, "{line}");
+        assert_eq!(line["params"]["end"], end, "{line}");
+        assert_eq!(line["params"]["step"], step, "{line}");
+        assert!(line["stats"]["timings"]["execTotalTime"].as_f64().is_some(), "{line}");
+        assert_eq!(line["ts"], "1970-01-01T00:16:40Z", "{line}");
+        assert_eq!(line.as_object().unwrap().len(), 4, "{line}");
+    }
+    // Keys in Go's order (sorted), as the JSON logger writes them.
+    assert!(text.lines().all(|l| l.starts_with(r#"{"httpRequest":{"method":"#)), "{text}");
+}
+
+#[tokio::test]
+async fn request_bodies_are_limited() {
+    let api = api(ApiOptions { max_body_bytes: 64, ..ApiOptions::default() });
+    let small = "query=up&time=1000";
+    let large = format!("query=up&time=1000&pad={}", "x".repeat(100));
+    let cases = [
+        (Method::POST, "/api/v1/query", small.to_string(), 200),
+        (Method::POST, "/api/v1/query", large.clone(), 413),
+        (Method::POST, "/api/v1/write", large.clone(), 413),
+        (Method::POST, "/api/v1/read", large.clone(), 413),
+        (Method::PUT, "/metrics/job/j", large, 413),
+    ];
+    for (method, uri, body, status) in cases {
+        let (got, _, text) = send(&api, method, uri, &body).await;
+        assert_eq!(got, status, "{uri}: {text}");
+        if status == 413 {
+            assert_eq!(text, "request body larger than 64 bytes", "{uri}");
+        }
+    }
+}

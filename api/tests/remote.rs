@@ -216,5 +216,34 @@ async fn admin_delete_series_on_the_tsdb() {
     assert_eq!(stored(&*db, "m"), vec![(2000, 2.0)]);
     let clean = send(&api, "PUT", "/api/v1/admin/tsdb/clean_tombstones", None, vec![]).await;
     assert_eq!(clean.status, StatusCode::NO_CONTENT);
-    assert_eq!(send(&api, "POST", "/api/v1/admin/tsdb/snapshot", None, vec![]).await.status.as_u16(), 500);
+    let disabled_snapshot = send(&disabled, "POST", "/api/v1/admin/tsdb/snapshot", None, vec![]).await;
+    assert_eq!(disabled_snapshot.status.as_u16(), 500);
+    assert_eq!(
+        String::from_utf8(disabled_snapshot.body).unwrap(),
+        r#"{"status":"error","errorType":"unavailable","error":"admin APIs disabled"}"#
+    );
+
+    // A snapshot with the head opens as a data directory holding what was written.
+    let snapshot = send(&api, "POST", "/api/v1/admin/tsdb/snapshot", None, vec![]).await;
+    assert_eq!(snapshot.status, StatusCode::OK);
+    let body: serde_json::Value = serde_json::from_slice(&snapshot.body).unwrap();
+    assert_eq!(body["status"], "success");
+    let name = body["data"]["name"].as_str().unwrap().to_string();
+    assert_eq!((name.len(), &name[8..9], &name[15..17]), (33, "T", "Z-"), "{name}");
+    let copy =
+        sextant_tsdb::Db::open(dir.path().join("snapshots").join(&name), sextant_tsdb::Options::default()).unwrap();
+    assert_eq!(stored(&copy, "m"), vec![(2000, 2.0)]);
+
+    // skip_head: persisted blocks only (none yet); a bad boolean is bad_data, as Go parses it.
+    let skipped = send(&api, "PUT", "/api/v1/admin/tsdb/snapshot?skip_head=true", None, vec![]).await;
+    assert_eq!(skipped.status, StatusCode::OK);
+    let body: serde_json::Value = serde_json::from_slice(&skipped.body).unwrap();
+    let skipped_dir = dir.path().join("snapshots").join(body["data"]["name"].as_str().unwrap());
+    assert_eq!(std::fs::read_dir(&skipped_dir).unwrap().count(), 0);
+    let bad = send(&api, "POST", "/api/v1/admin/tsdb/snapshot?skip_head=maybe", None, vec![]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        String::from_utf8(bad.body).unwrap(),
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"skip_head\": unable to parse boolean: strconv.ParseBool: parsing \"maybe\": invalid syntax"}"#
+    );
 }

@@ -33,6 +33,10 @@ pub struct AgentArgs {
     /// Size of one buffer segment file.
     #[arg(long = "storage.agent.wal-segment-size", default_value = "16MB")]
     segment_size: sextant_scrape::ByteSize,
+    /// Sync the buffer to disk on every commit (every scrape), not only when a segment is
+    /// full and at shutdown: a committed scrape then survives a power loss.
+    #[arg(long = "storage.agent.wal-fsync-commits")]
+    fsync_commits: bool,
 }
 
 struct App {
@@ -67,6 +71,8 @@ where
         segment_size: args.segment_size.as_bytes().max(4096),
         max_bytes: args.max_size.as_bytes(),
         max_age: args.max_time.as_std(),
+        fsync_commits: args.fsync_commits,
+        ..BufferOptions::default()
     };
     let storage = Arc::new(
         RemoteWriteStorage::open(&args.storage_path, &config, options, Arc::new(SystemClock))
@@ -120,8 +126,10 @@ where
 async fn do_reload(app: &App) -> anyhow::Result<()> {
     let config = Config::load_file(&app.config_file)?;
     config.check_agent_mode()?;
+    // Remote write first: scrapes after the reload carry the new external labels.
+    app.storage.apply_config(&config).await?;
     app.manager.lock().await.apply_config(&config).await?;
-    eprintln!("sextant agent: configuration reloaded (remote_write changes need a restart)");
+    eprintln!("sextant agent: configuration reloaded");
     Ok(())
 }
 

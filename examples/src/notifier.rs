@@ -267,10 +267,10 @@ impl Notifier {
                         .header("user-agent", concat!("Sextant/", env!("CARGO_PKG_VERSION")))
                         .timeout(timeout)
                         .body(body.clone());
-                    let request = set.client.decorate(request);
+                    let client = set.client.clone();
                     let url = url.clone();
                     requests.spawn(async move {
-                        let outcome = match request {
+                        let outcome = match client.decorate(request).await {
                             Ok(r) => match r.send().await {
                                 Ok(resp) if resp.status().is_success() => Ok(()),
                                 Ok(resp) => Err(format!("HTTP {}", resp.status())),

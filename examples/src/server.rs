@@ -157,17 +157,31 @@ where
     );
     let targets = Arc::new(ScrapeTargets::new(db.clone()));
     let rules = Arc::new(RuleGroups::with_options(db.clone(), query_engine, rule_options));
-    let reloader = Arc::new(Reloader::new(args.config_file.clone(), targets.clone(), rules.clone()));
     let api =
         Api::new(db.clone(), options).with_admin(db.clone()).with_targets(targets.clone()).with_rules(rules.clone());
-    if !config.global.query_log_file.is_empty() {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&config.global.query_log_file)
-            .with_context(|| format!("opening query_log_file {}", config.global.query_log_file))?;
-        api.set_query_log(Box::new(file));
-    }
+    // The query log follows `global.query_log_file` across reloads, as Prometheus' does.
+    let query_log_api = api.clone();
+    let query_log_path = std::sync::Mutex::new(None::<String>);
+    let reloader =
+        Arc::new(Reloader::new(args.config_file.clone(), targets.clone(), rules.clone()).on_apply(move |config| {
+            let path = &config.global.query_log_file;
+            let mut current = query_log_path.lock().unwrap_or_else(|e| e.into_inner());
+            if current.as_deref() == Some(path.as_str()) {
+                return Ok(());
+            }
+            if path.is_empty() {
+                query_log_api.stop_query_log();
+            } else {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("opening query_log_file {path}"))?;
+                query_log_api.set_query_log(Box::new(file));
+            }
+            *current = Some(path.clone());
+            Ok(())
+        }));
     if let Some(path) = &args.persistence_file {
         if path.exists() {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;

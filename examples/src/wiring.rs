@@ -89,6 +89,10 @@ impl ScrapeTargets {
 }
 
 impl TargetsProvider for ScrapeTargets {
+    fn metrics_text(&self) -> String {
+        lock(&self.manager).as_ref().map(ScrapeManager::metrics_text).unwrap_or_default()
+    }
+
     fn scrape_pools(&self) -> Vec<String> {
         self.handles().into_iter().map(|(name, _)| name).collect()
     }
@@ -405,22 +409,35 @@ impl RulesProvider for RuleGroups {
     }
 }
 
+/// Something else a reload applies the configuration to (e.g. the query log).
+type ApplyHook = Box<dyn Fn(&Config) -> anyhow::Result<()> + Send + Sync>;
+
 /// Scraping and rule evaluation of one configuration file, reloadable.
 pub struct Reloader {
     pub config_file: PathBuf,
     pub targets: Arc<ScrapeTargets>,
     pub rules: Arc<RuleGroups>,
+    hooks: Vec<ApplyHook>,
     reloading: tokio::sync::Mutex<()>,
 }
 
 impl Reloader {
     pub fn new(config_file: PathBuf, targets: Arc<ScrapeTargets>, rules: Arc<RuleGroups>) -> Reloader {
-        Reloader { config_file, targets, rules, reloading: tokio::sync::Mutex::new(()) }
+        Reloader { config_file, targets, rules, hooks: Vec::new(), reloading: tokio::sync::Mutex::new(()) }
     }
 
-    /// Applies `config` (already checked) to scraping and rules.
+    /// Also calls `hook` with every configuration applied.
+    pub fn on_apply(mut self, hook: impl Fn(&Config) -> anyhow::Result<()> + Send + Sync + 'static) -> Reloader {
+        self.hooks.push(Box::new(hook));
+        self
+    }
+
+    /// Applies `config` (already checked) to scraping, rules and the hooks.
     pub async fn apply(&self, config: &Config) -> anyhow::Result<()> {
         let _guard = self.reloading.lock().await;
+        for hook in &self.hooks {
+            hook(config)?;
+        }
         self.rules.apply(config)?;
         self.targets.apply(config).await
     }

@@ -105,8 +105,13 @@ async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, secs: u64, 
 }
 
 async fn peer_count(client: &reqwest::Client, peer: &Peer, at_ms: i64) -> Option<u64> {
+    peer_count_of(client, peer, "app", at_ms).await
+}
+
+async fn peer_count_of(client: &reqwest::Client, peer: &Peer, job: &str, at_ms: i64) -> Option<u64> {
     // Raw samples of a range selector, counted here (stale markers are not returned).
-    let query = "{job=\"app\"}[10m]";
+    let query = format!("{{job=\"{job}\"}}[10m]");
+    let query = query.as_str();
     let time = format!("{:.3}", at_ms as f64 / 1000.0);
     let response = client.get(&peer.query_url).query(&[("query", query), ("time", &time)]).send().await.ok()?;
     let body: serde_json::Value = response.json().await.ok()?;
@@ -323,4 +328,157 @@ async fn agent_restart_during_an_outage_loses_nothing() {
     let scrapes = map.keys().filter(|(l, _)| l.starts_with("{__name__=\"up\"")).count() as u64;
     assert_eq!(m_samples, 10 * scrapes);
     println!("agent outage e2e: {scrapes} scrapes, all delivered once across a restart");
+}
+
+/// Every (series, timestamp) of `db` whose labels contain `needle`, with its value.
+fn stored_samples(db: &sextant_model::MemStorage, needle: &str) -> BTreeMap<(String, i64), f64> {
+    use sextant_model::Queryable as _;
+    let querier = db.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+    let all = sextant_model::Matcher::new(sextant_model::MatchOp::RegexMatch, "__name__", ".+").unwrap();
+    let mut out = BTreeMap::new();
+    for series in querier.select(false, None, &[all]).unwrap() {
+        let mut series = series.unwrap();
+        let labels = series.labels.to_string();
+        if !labels.contains(needle) {
+            continue;
+        }
+        while series.samples.next() == sextant_model::ValueType::Float {
+            let (t, v) = series.samples.at();
+            out.insert((labels.clone(), t), v);
+        }
+    }
+    out
+}
+
+/// Remote write 2.0 from the agent into our own receiver (`sextant_api`), then a SIGHUP that
+/// changes the remote_write block (external labels, back to 1.0): applied without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_sends_remote_write_2_0_to_our_receiver_and_reloads_remote_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target_port = target.local_addr().unwrap().port();
+    let body: String = (0..10).map(|i| format!("m{{i=\"{i}\"}} {i}\n")).collect();
+    tokio::spawn(async move {
+        axum::serve(target, axum::Router::new().route("/metrics", get(move || async move { body }))).await.unwrap()
+    });
+    let db = Arc::new(sextant_model::MemStorage::new());
+    let api = sextant_api::Api::new(db.clone(), sextant_api::ApiOptions::default());
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver_port = receiver.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(receiver, api.router()).await.unwrap() });
+
+    let config = dir.path().join("agent.yml");
+    let write_config = |external: &str, protocol: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "global: {{external_labels: {{phase: {external}}}}}\nscrape_configs:\n- job_name: app\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  static_configs: [{{targets: ['127.0.0.1:{target_port}']}}]\nremote_write:\n- url: http://127.0.0.1:{receiver_port}/api/v1/write\n  protobuf_message: {protocol}\n  queue_config: {{batch_send_deadline: 100ms, min_backoff: 50ms, max_backoff: 500ms}}\n"
+            ),
+        )
+        .unwrap();
+    };
+    write_config("one", "io.prometheus.write.v2.Request");
+    let web_port = free_port();
+    let agent = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .arg("agent")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.agent.path={}", dir.path().join("agent").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{web_port}"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let agent = Killed(agent);
+    let ups = |phase: &str| {
+        let needle = format!("phase=\"{phase}\"");
+        stored_samples(&db, &needle).keys().filter(|(l, _)| l.starts_with("{__name__=\"up\"")).count()
+    };
+    wait_for("3 scrapes sent as 2.0", 30, || {
+        let n = ups("one");
+        async move { n >= 3 }
+    })
+    .await;
+    // Everything of each scrape arrived: 10 series and 5 synthetic ones per `up` sample.
+    let one = stored_samples(&db, "phase=\"one\"");
+    let last_up = one.keys().filter(|(l, _)| l.starts_with("{__name__=\"up\"")).map(|(_, t)| *t).max().unwrap();
+    let n_up = one.keys().filter(|(l, t)| l.starts_with("{__name__=\"up\"") && *t <= last_up).count();
+    let n = one.keys().filter(|(_, t)| *t <= last_up).count();
+    assert_eq!(n, 15 * n_up, "{one:?}");
+    let metrics = reqwest::get(format!("http://127.0.0.1:{web_port}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("prometheus_remote_storage_shards{remote_name="), "{metrics}");
+
+    write_config("two", "prometheus.WriteRequest");
+    assert!(Command::new("kill").args(["-HUP", &agent.0.id().to_string()]).status().unwrap().success());
+    wait_for("scrapes with the reloaded external labels", 30, || {
+        let n = ups("two");
+        async move { n >= 2 }
+    })
+    .await;
+}
+
+/// The check: a real `prometheus-node-exporter` scraped by the agent, which writes to
+/// a real Prometheus 2.42; Prometheus ends up with exactly the samples our own receiver got
+/// (both configured for remote write 2.0, which Prometheus 2.42 does not speak).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_scrapes_the_real_node_exporter_into_prometheus() {
+    let Some(node_exporter) = find_binary(&["prometheus-node-exporter", "node_exporter"]) else {
+        println!("skipping: no prometheus-node-exporter (Debian package prometheus-node-exporter)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(prometheus) = start_prometheus(dir.path()) else { return };
+    let node_port = free_port();
+    let node = Command::new(node_exporter)
+        .arg(format!("--web.listen-address=127.0.0.1:{node_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _node = Killed(node);
+    let db = Arc::new(sextant_model::MemStorage::new());
+    let api = sextant_api::Api::new(db.clone(), sextant_api::ApiOptions::default());
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver_port = receiver.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(receiver, api.router()).await.unwrap() });
+    let config = dir.path().join("agent.yml");
+    // Remote write 2.0 to both: our receiver takes it, Prometheus 2.42 does not (it answers
+    // 204 having written nothing), so the agent must fall back to 1.0 without losing a sample.
+    let queue = "protobuf_message: io.prometheus.write.v2.Request\n  queue_config: {batch_send_deadline: 100ms, min_backoff: 50ms, max_backoff: 500ms}";
+    std::fs::write(
+        &config,
+        format!(
+            "scrape_configs:\n- job_name: node\n  scrape_interval: 2s\n  scrape_timeout: 2s\n  static_configs: [{{targets: ['127.0.0.1:{node_port}']}}]\nremote_write:\n- url: http://127.0.0.1:{receiver_port}/api/v1/write\n  {queue}\n- url: {}\n  name: prometheus\n  {queue}\n",
+            prometheus.write_url
+        ),
+    )
+    .unwrap();
+    let agent = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .arg("agent")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.agent.path={}", dir.path().join("agent").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _agent = Killed(agent);
+    let is_up = |(l, _): &(String, i64), v: &f64| l.starts_with("{__name__=\"up\"") && *v == 1.0;
+    wait_for("3 successful scrapes of the node exporter", 60, || {
+        let n = stored_samples(&db, "job=\"node\"").iter().filter(|(k, v)| is_up(k, v)).count();
+        async move { n >= 3 }
+    })
+    .await;
+    let (t, ours) = {
+        let samples = stored_samples(&db, "job=\"node\"");
+        let t = samples.iter().filter(|(k, v)| is_up(k, v)).map(|((_, t), _)| *t).max().unwrap();
+        (t, samples.iter().filter(|((_, ts), v)| *ts <= t && !is_stale(**v)).count() as u64)
+    };
+    assert!(ours > 3 * 100, "the node exporter serves hundreds of series: {ours}");
+    let client = reqwest::Client::new();
+    let mut last = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while last != Some(ours) {
+        assert!(tokio::time::Instant::now() < deadline, "Prometheus: {last:?} samples up to {t}, ours {ours}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        last = peer_count_of(&client, &prometheus, "node", t).await.or(last);
+    }
+    println!("agent e2e node exporter: Prometheus has {ours} samples up to {t}, as our receiver");
 }

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use sextant_model::remote::{self, Label, TimeSeries, WriteRequest};
 
 fn start(dir: &Path, port: u16) -> Child {
+    start_with(dir, port, &[])
+}
+
+fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Child {
     let config = dir.join("prometheus.yml");
     std::fs::write(&config, "global: {}\n").unwrap();
     Command::new(env!("CARGO_BIN_EXE_sextant"))
@@ -18,6 +22,7 @@ fn start(dir: &Path, port: u16) -> Child {
         .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg(format!("--persistence.file={}", dir.join("push.state").display()))
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -86,4 +91,75 @@ fn sigterm_closes_the_tsdb_and_data_survives() {
     assert!(status.contains(" 200 "), "{status}");
     assert!(body.contains(r#""value":[1000,"42"]"#), "{body}");
     assert!(metrics.contains("pushed_metric{job=\"batch\"} 7\n"), "{metrics}");
+}
+
+fn write_series(port: u16, names: &[&str]) {
+    let body = remote::encode_write_request(&WriteRequest {
+        timeseries: names
+            .iter()
+            .map(|name| TimeSeries {
+                labels: vec![Label::new("__name__", *name), Label::new("job", "x")],
+                samples: vec![remote::Sample { value: 1.0, timestamp: 1_000_000 }],
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    })
+    .unwrap();
+    let head = format!(
+        "POST /api/v1/write HTTP/1.0\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let (status, _) = request(port, &head, &body).unwrap();
+    assert!(status.contains(" 204 "), "{status}");
+}
+
+fn post(port: u16, path: &str) -> (String, String) {
+    request(port, &format!("POST {path} HTTP/1.0\r\nContent-Length: 0\r\n\r\n"), b"").unwrap()
+}
+
+/// The admin API answers only with `--web.enable-admin-api`, and then each call works on the
+/// real TSDB: delete_series, clean_tombstones, snapshot (a directory that opens as a TSDB).
+#[test]
+fn admin_api_works_only_with_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = start(dir.path(), port);
+    wait_ready(port);
+    let disabled = [
+        post(port, "/api/v1/admin/tsdb/snapshot"),
+        post(port, "/api/v1/admin/tsdb/delete_series?match[]=a"),
+        post(port, "/api/v1/admin/tsdb/clean_tombstones"),
+    ];
+    let _ = server.kill();
+    let _ = server.wait();
+    for (status, body) in disabled {
+        assert!(status.contains(" 500 "), "{status}");
+        assert_eq!(body, r#"{"status":"error","errorType":"unavailable","error":"admin APIs disabled"}"#);
+    }
+
+    let mut server = start_with(dir.path(), port, &["--web.enable-admin-api"]);
+    wait_ready(port);
+    write_series(port, &["a", "b"]);
+    let deleted = post(port, "/api/v1/admin/tsdb/delete_series?match[]=a");
+    let cleaned = post(port, "/api/v1/admin/tsdb/clean_tombstones");
+    let (_, a) = request(port, "GET /api/v1/query?query=a&time=1000 HTTP/1.0\r\n\r\n", b"").unwrap();
+    let snapshot = post(port, "/api/v1/admin/tsdb/snapshot");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(deleted.0.contains(" 204 ") && cleaned.0.contains(" 204 "), "{deleted:?} {cleaned:?}");
+    assert!(a.contains(r#""result":[]"#), "{a}");
+    assert!(snapshot.0.contains(" 200 "), "{snapshot:?}");
+    let body: serde_json::Value = serde_json::from_str(&snapshot.1).unwrap();
+    let name = body["data"]["name"].as_str().unwrap();
+    let copy =
+        sextant_tsdb::Db::open(dir.path().join("data/snapshots").join(name), sextant_tsdb::Options::default()).unwrap();
+    let querier = sextant_model::Queryable::querier(&copy, 0, i64::MAX).unwrap();
+    let all = sextant_model::Matcher::new(sextant_model::MatchOp::Equal, "job", "x").unwrap();
+    let names: Vec<String> = querier
+        .select(true, None, &[all])
+        .unwrap()
+        .map(|s| s.unwrap().labels.get("__name__").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(names, ["b"]);
 }

@@ -90,8 +90,12 @@ fn query(port: u16, expr: &str) -> Vec<(serde_json::Value, String)> {
 }
 
 fn write_config(dir: &Path, jobs: &[(&str, u16)]) {
-    let mut text = String::from(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - rules.yml\nscrape_configs:\n",
+    write_config_logging_to(dir, jobs, "queries.log");
+}
+
+fn write_config_logging_to(dir: &Path, jobs: &[(&str, u16)], query_log: &str) {
+    let mut text = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  query_log_file: {query_log}\nrule_files:\n  - rules.yml\nscrape_configs:\n",
     );
     for (job, port) in jobs {
         text.push_str(&format!("  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"));
@@ -106,6 +110,7 @@ fn start_server(dir: &Path, port: u16) -> Running {
         .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--web.enable-lifecycle")
+        .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -140,6 +145,22 @@ fn server_scrapes_evaluates_rules_and_reloads() {
     assert_eq!(active[0]["health"], "up");
     assert_eq!(active[0]["scrapeUrl"], format!("http://127.0.0.1:{target}/metrics"));
 
+    // The scrape manager's self-metrics, in Prometheus' names.
+    let (_, metrics) = request(port, "GET", "/metrics").unwrap();
+    for line in [
+        "prometheus_target_scrape_pool_targets{scrape_job=\"tiny\"} 1\n",
+        "prometheus_sd_discovered_targets{config=\"tiny\",name=\"scrape\"} 1\n",
+        "prometheus_target_scrape_pools_total 1\n",
+    ] {
+        assert!(metrics.contains(line), "{line} not in {metrics}");
+    }
+
+    // query_log_file (relative to the working directory, as Prometheus opens it).
+    let log = std::fs::read_to_string(dir.path().join("queries.log")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(first["params"]["query"], "up{job=\"tiny\"}", "{log}");
+    assert_eq!(first["httpRequest"]["path"], "/api/v1/query", "{log}");
+
     let metadata = get_json(port, "/api/v1/targets/metadata?metric=tiny_value").unwrap();
     let entries = metadata["data"].as_array().unwrap();
     assert!(entries.iter().any(|e| e["type"] == "gauge" && e["help"] == "A value."), "{metadata}");
@@ -171,8 +192,8 @@ fn server_scrapes_evaluates_rules_and_reloads() {
     assert!(status.contains(" 200 "), "{status} {body}");
     wait_for("up{job=\"self\"} == 1", || query(port, "up{job=\"self\"}").iter().any(|(_, v)| v == "1"));
 
-    // SIGHUP reloads too: back to one job.
-    write_config(dir.path(), &[("self", port)]);
+    // SIGHUP reloads too: back to one job, and the query log moves to another file.
+    write_config_logging_to(dir.path(), &[("self", port)], "queries-2.log");
     let pid = server.0.id().to_string();
     assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
     wait_for("the tiny job to go away", || {
@@ -181,10 +202,35 @@ fn server_scrapes_evaluates_rules_and_reloads() {
         })
     });
 
+    query(port, "vector(42)");
+    let moved = std::fs::read_to_string(dir.path().join("queries-2.log")).unwrap();
+    assert!(moved.contains(r#""query":"vector(42)""#), "{moved}");
+    let old_log = std::fs::read_to_string(dir.path().join("queries.log")).unwrap();
+    assert!(!old_log.contains("vector(42)"), "{old_log}");
+
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let mut server = server;
     let exit = server.0.wait().unwrap();
     assert!(exit.success(), "exit status {exit:?}");
+
+    // Shutdown order: scraping stopped first (every series of the job ends with a staleness
+    // marker written by the stopping loop), then the TSDB was flushed and closed: it opens
+    // again with nothing failed and the markers in it.
+    let db = sextant_tsdb::Db::open(dir.path().join("data"), sextant_tsdb::Options::default()).unwrap();
+    assert!(db.failed_blocks().is_empty());
+    let querier = sextant_model::Queryable::querier(&db, 0, i64::MAX).unwrap();
+    let job = sextant_model::Matcher::new(sextant_model::MatchOp::Equal, "job", "self").unwrap();
+    let mut n_series = 0;
+    for series in querier.select(true, None, &[job]).unwrap() {
+        let mut series = series.unwrap();
+        let mut last = None;
+        while series.samples.next() == sextant_model::ValueType::Float {
+            last = Some(series.samples.at().1);
+        }
+        assert!(last.is_some_and(sextant_model::is_stale), "{} ends with {last:?}", series.labels);
+        n_series += 1;
+    }
+    assert!(n_series > 5, "the self job's series: {n_series}");
 }
 
 /// Accepts HTTP requests on a free port and passes each body to the returned channel.

@@ -45,6 +45,14 @@ pub trait Appendable: Send + Sync {
 /// at the same timestamp is rejected.
 pub trait Appender {
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), StorageError>;
+    /// [`Appender::append`] with a caller-kept slot for the storage's reference to the series
+    /// (Prometheus' `Append(ref, …)`): a storage with references leaves one in `*series_ref`
+    /// (0 = none yet) and, given it back with the same labels, skips the label lookup. A
+    /// slot belongs to one label set and one storage. By default, a plain `append`.
+    fn append_cached(&mut self, series_ref: &mut u64, labels: &Labels, t: i64, v: f64) -> Result<(), StorageError> {
+        let _ = series_ref;
+        self.append(labels, t, v)
+    }
     /// Makes the batch visible and durable (per the storage's sync policy). The appender is
     /// empty afterwards and may be reused.
     fn commit(&mut self) -> Result<(), StorageError>;

@@ -23,9 +23,15 @@
 //! - [`ScrapeManager`]: discovery → relabeling → targets → loops for a whole [`Config`], with
 //!   reloads.
 //! - [`RemoteWriteStorage`]: the agent's storage: an `Appendable` writing to a WAL, and one
-//!   queue per `remote_write` endpoint that shards, batches, retries and persists its send
+//!   queue per `remote_write` endpoint that shards (the number of shards follows the observed
+//!   rates, as Prometheus' queue manager does), batches, retries and persists its send
 //!   position, so an agent restart during an outage loses nothing ([`BufferOptions`] bound
-//!   the buffer).
+//!   the buffer and choose per-commit fsync). Remote write 1.0, or 2.0 with
+//!   `protobuf_message: io.prometheus.write.v2.Request` (falling back to 1.0 on a 415);
+//!   [`RemoteWriteStorage::apply_config`] applies a reloaded configuration, keeping the
+//!   buffer and the send positions.
+//! - HTTP clients (scrapes, discovery, remote write) authenticate with `basic_auth`,
+//!   `authorization` or [`OAuth2`] client credentials (token cached until it expires).
 //!
 //! ```
 //! use sextant_model::Labels;

@@ -28,6 +28,10 @@ pub struct ScrapeManager {
     pools: HashMap<String, Pool>,
     counters: Arc<ScrapeCounters>,
     syncs: Arc<AtomicU64>,
+    /// Scrape pools created, and reloads of existing pools with a changed configuration.
+    pools_created: u64,
+    pool_reloads: u64,
+    config_reloads: u64,
 }
 
 impl std::fmt::Debug for ScrapeManager {
@@ -52,13 +56,23 @@ enum PoolCommand {
 
 impl ScrapeManager {
     pub fn new(storage: Arc<dyn Appendable>, clock: Arc<dyn Clock>) -> ScrapeManager {
-        ScrapeManager { storage, clock, pools: HashMap::new(), counters: Arc::default(), syncs: Arc::default() }
+        ScrapeManager {
+            storage,
+            clock,
+            pools: HashMap::new(),
+            counters: Arc::default(),
+            syncs: Arc::default(),
+            pools_created: 0,
+            pool_reloads: 0,
+            config_reloads: 0,
+        }
     }
 
     /// Starts, reloads and stops jobs so that the running set matches `config` (including
     /// `scrape_config_files`). Jobs whose configuration did not change are left alone.
     pub async fn apply_config(&mut self, config: &Config) -> Result<(), Error> {
         let jobs = config.all_scrape_configs()?;
+        self.config_reloads += 1;
         let mut wanted: HashMap<String, Arc<ScrapeConfig>> = HashMap::new();
         for job in jobs {
             wanted.insert(job.job_name.clone(), Arc::new(job));
@@ -76,11 +90,13 @@ impl ScrapeManager {
                 Some(pool) if *pool.config == *job => {}
                 Some(pool) => {
                     pool.config = Arc::clone(&job);
+                    self.pool_reloads += 1;
                     let _ = pool.commands.send(PoolCommand::Reload(job, sources));
                 }
                 None => {
                     let shared = (Arc::clone(&self.counters), Arc::clone(&self.syncs));
                     let pool = start_pool(job, sources, Arc::clone(&self.storage), Arc::clone(&self.clock), shared);
+                    self.pools_created += 1;
                     self.pools.insert(name, pool);
                 }
             }
@@ -119,28 +135,83 @@ impl ScrapeManager {
         use std::fmt::Write as _;
         let mut out = String::new();
         let c = &self.counters;
+        let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
         let counters = [
-            ("prometheus_target_scrapes_exceeded_sample_limit_total", &c.exceeded_sample_limit),
-            ("prometheus_target_scrapes_exceeded_body_size_limit_total", &c.exceeded_body_size_limit),
-            ("prometheus_target_scrape_pool_exceeded_label_limits_total", &c.exceeded_label_limits),
-            ("prometheus_target_scrapes_sample_out_of_order_total", &c.sample_out_of_order),
-            ("prometheus_target_scrapes_sample_duplicate_timestamp_total", &c.sample_duplicate_timestamp),
-            ("prometheus_target_scrapes_sample_out_of_bounds_total", &c.sample_out_of_bounds),
-            ("sextant_scrape_scrapes_total", &c.scrapes),
-            ("sextant_scrape_failed_scrapes_total", &c.failed_scrapes),
-            ("prometheus_target_scrape_pool_sync_total", &*self.syncs),
+            (
+                "prometheus_target_scrapes_exceeded_sample_limit_total",
+                "Total number of scrapes that hit the sample limit and were rejected.",
+                load(&c.exceeded_sample_limit),
+            ),
+            (
+                "prometheus_target_scrapes_exceeded_body_size_limit_total",
+                "Total number of scrapes that hit the body size limit.",
+                load(&c.exceeded_body_size_limit),
+            ),
+            (
+                "prometheus_target_scrape_pool_exceeded_label_limits_total",
+                "Total number of times scrape pools hit the label limits.",
+                load(&c.exceeded_label_limits),
+            ),
+            (
+                "prometheus_target_scrapes_sample_out_of_order_total",
+                "Total number of samples rejected due to not being out of the expected order.",
+                load(&c.sample_out_of_order),
+            ),
+            (
+                "prometheus_target_scrapes_sample_duplicate_timestamp_total",
+                "Total number of samples rejected due to duplicate timestamps but different values.",
+                load(&c.sample_duplicate_timestamp),
+            ),
+            (
+                "prometheus_target_scrapes_sample_out_of_bounds_total",
+                "Total number of samples rejected due to timestamp falling out of the time bounds.",
+                load(&c.sample_out_of_bounds),
+            ),
+            ("sextant_scrape_scrapes_total", "Scrapes attempted.", load(&c.scrapes)),
+            ("sextant_scrape_failed_scrapes_total", "Scrapes that failed (up == 0).", load(&c.failed_scrapes)),
+            (
+                "prometheus_target_scrape_pool_sync_total",
+                "Total number of syncs that were executed on a scrape pool.",
+                load(&self.syncs),
+            ),
+            (
+                "prometheus_target_scrape_pools_total",
+                "Total number of scrape pool creation attempts.",
+                self.pools_created,
+            ),
+            ("prometheus_target_scrape_pool_reloads_total", "Total number of scrape pool reloads.", self.pool_reloads),
+            (
+                "sextant_scrape_config_reloads_total",
+                "Total number of configuration reloads applied to the scrape manager.",
+                self.config_reloads,
+            ),
         ];
-        for (name, value) in counters {
-            let _ = writeln!(out, "# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
         }
-        let _ = writeln!(out, "# TYPE prometheus_target_scrape_pools_total counter");
-        let _ = writeln!(out, "prometheus_target_scrape_pools_total {}", self.pools.len());
-        let _ = writeln!(out, "# TYPE prometheus_target_scrape_pool_targets gauge");
         let mut jobs: Vec<(&String, &Pool)> = self.pools.iter().collect();
         jobs.sort_by(|a, b| a.0.cmp(b.0));
-        for (name, pool) in jobs {
+        let _ = writeln!(
+            out,
+            "# HELP prometheus_target_scrape_pool_targets Current number of targets in this scrape pool."
+        );
+        let _ = writeln!(out, "# TYPE prometheus_target_scrape_pool_targets gauge");
+        for (name, pool) in &jobs {
             let n = pool.targets.lock().unwrap_or_else(|e| e.into_inner()).len();
             let _ = writeln!(out, "prometheus_target_scrape_pool_targets{{scrape_job=\"{name}\"}} {n}");
+        }
+        let _ = writeln!(out, "# HELP prometheus_sd_discovered_targets Current number of discovered targets.");
+        let _ = writeln!(out, "# TYPE prometheus_sd_discovered_targets gauge");
+        for (name, pool) in &jobs {
+            let n = pool.targets.lock().unwrap_or_else(|e| e.into_inner()).len()
+                + pool.dropped.lock().unwrap_or_else(|e| e.into_inner()).len();
+            let _ = writeln!(out, "prometheus_sd_discovered_targets{{config=\"{name}\",name=\"scrape\"}} {n}");
+        }
+        let _ = writeln!(out, "# HELP sextant_scrape_discovery_errors Current discovery and target errors of a job.");
+        let _ = writeln!(out, "# TYPE sextant_scrape_discovery_errors gauge");
+        for (name, pool) in &jobs {
+            let n = pool.errors.lock().unwrap_or_else(|e| e.into_inner()).len();
+            let _ = writeln!(out, "sextant_scrape_discovery_errors{{scrape_job=\"{name}\"}} {n}");
         }
         out
     }

@@ -126,6 +126,8 @@ struct CachedSeries {
     added: u64,
     /// Whether its last sample took the scrape timestamp (so staleness applies).
     tracked: bool,
+    /// The storage's reference to the series ([`Appender::append_cached`]).
+    series_ref: u64,
 }
 
 /// A scrape loop for one target. [`ScrapeLoop::scrape_once`] runs one scrape at a given
@@ -251,12 +253,12 @@ impl ScrapeLoop {
             .header(reqwest::header::ACCEPT_ENCODING, self.config.accept_encoding_header())
             .header(reqwest::header::USER_AGENT, concat!("Sextant/", env!("CARGO_PKG_VERSION")))
             .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", self.timeout.as_secs_f64()));
-        let request = self.client.decorate(request)?;
         let limit = match self.config.body_size_limit.as_bytes() {
             0 => DEFAULT_BODY_SIZE_LIMIT,
             n => n,
         };
         let work = async {
+            let request = self.client.decorate(request).await?;
             let response = request.send().await.map_err(|e| Error::scrape(describe_reqwest(&e)))?;
             if response.status() != reqwest::StatusCode::OK {
                 return Err(Error::scrape(format!("server returned HTTP status {}", response.status())));
@@ -385,28 +387,22 @@ impl ScrapeLoop {
             let key = series.series();
             let explicit_ts = config.honor_timestamps && series.timestamp().is_some();
             let tracked = !explicit_ts || config.track_timestamps_staleness;
-            let labels = match self.cache.get_mut(key) {
-                Some(c) => {
-                    c.seen = generation;
-                    c.tracked = tracked;
-                    c.labels.clone()
+            if !self.cache.contains_key(key) {
+                let raw = series.to_labels().map_err(|e| Error::scrape(e.to_string()))?;
+                let labels = self.finish_labels(&raw, &config).inspect_err(|_| {
+                    self.counters.exceeded_label_limits.fetch_add(1, Ordering::Relaxed);
+                })?;
+                let hash = labels.as_ref().map_or(0, |l| l.stable_hash());
+                if labels.is_some() {
+                    report.series_added += 1;
                 }
-                None => {
-                    let raw = series.to_labels().map_err(|e| Error::scrape(e.to_string()))?;
-                    let labels = self.finish_labels(&raw, &config).inspect_err(|_| {
-                        self.counters.exceeded_label_limits.fetch_add(1, Ordering::Relaxed);
-                    })?;
-                    let hash = labels.as_ref().map_or(0, |l| l.stable_hash());
-                    if labels.is_some() {
-                        report.series_added += 1;
-                    }
-                    let entry =
-                        CachedSeries { labels: labels.clone(), hash, seen: generation, added: generation, tracked };
-                    self.cache.insert(key.into(), entry);
-                    labels
-                }
-            };
-            let Some(labels) = labels else { continue };
+                let entry = CachedSeries { labels, hash, seen: generation, added: generation, tracked, series_ref: 0 };
+                self.cache.insert(key.into(), entry);
+            }
+            let Some(cached) = self.cache.get_mut(key) else { continue };
+            cached.seen = generation;
+            cached.tracked = tracked;
+            let Some(labels) = &cached.labels else { continue };
             report.samples_post_metric_relabeling += 1;
             if config.sample_limit > 0 && report.samples_post_metric_relabeling > config.sample_limit {
                 self.counters.exceeded_sample_limit.fetch_add(1, Ordering::Relaxed);
@@ -417,7 +413,7 @@ impl ScrapeLoop {
                 continue;
             }
             let t = if explicit_ts { series.timestamp().unwrap_or(t_ms) } else { t_ms };
-            match app.append(&labels, t, series.value()) {
+            match app.append_cached(&mut cached.series_ref, labels, t, series.value()) {
                 Ok(()) => {}
                 Err(StorageError::OutOfOrderSample { .. }) => {
                     self.counters.sample_out_of_order.fetch_add(1, Ordering::Relaxed);

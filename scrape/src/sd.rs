@@ -217,7 +217,7 @@ impl HttpDiscoverer {
 impl Discoverer for HttpDiscoverer {
     async fn refresh(&self) -> Result<Vec<TargetGroup>, Error> {
         let url = &self.config.url;
-        let request = self.client.decorate(self.client.client.get(url))?;
+        let request = self.client.decorate(self.client.client.get(url)).await?;
         let response = request.send().await.map_err(|e| Error::scrape(describe_reqwest(&e)))?;
         if response.status() != reqwest::StatusCode::OK {
             return Err(Error::scrape(format!("server returned HTTP status {}", response.status())));
@@ -340,7 +340,7 @@ impl DockerDiscoverer {
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, path_and_query: &str) -> Result<T, Error> {
         let url = format!("{}{path_and_query}", self.base);
-        let request = self.client.decorate(self.client.client.get(&url))?;
+        let request = self.client.decorate(self.client.client.get(&url)).await?;
         let response = request.send().await.map_err(|e| Error::scrape(describe_reqwest(&e)))?;
         if !response.status().is_success() {
             return Err(Error::scrape(format!("docker API {path_and_query}: HTTP status {}", response.status())));

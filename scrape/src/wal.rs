@@ -71,6 +71,11 @@ impl WalWriter {
         self.segment
     }
 
+    /// Where the next record goes.
+    pub(crate) fn end(&self) -> Position {
+        Position { segment: self.segment, offset: self.size }
+    }
+
     /// Writes one record of `samples` (grouped per series in first-seen order). Returns true
     /// when the write rolled to a new segment.
     pub(crate) fn append(&mut self, samples: &[(Labels, i64, f64)]) -> Result<bool, Error> {

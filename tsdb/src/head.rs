@@ -1067,6 +1067,14 @@ impl Appender for HeadAppender<'_> {
         self.append_ref(None, labels, t, v).map(|_| ()).map_err(StorageError::from)
     }
 
+    fn append_cached(&mut self, series_ref: &mut u64, labels: &Labels, t: i64, v: f64) -> Result<(), StorageError> {
+        // The slot holds ref + 1 (0 = none yet; ref 0 is a valid series).
+        let given = series_ref.checked_sub(1).and_then(|r| SeriesRef::try_from(r).ok());
+        let r = self.append_ref(given, labels, t, v).map_err(StorageError::from)?;
+        *series_ref = u64::from(r) + 1;
+        Ok(())
+    }
+
     fn commit(&mut self) -> Result<(), StorageError> {
         self.commit_batch().map_err(StorageError::from)
     }

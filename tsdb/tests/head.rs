@@ -267,3 +267,30 @@ fn parallel_appenders() {
     assert!(ts.windows(2).all(|w| w[0] < w[1]), "in order: {ts:?}");
     assert!(!ts.is_empty());
 }
+
+#[test]
+fn cached_series_refs_skip_the_lookup_and_survive_truncation() {
+    let head = Head::new(HeadOptions::default());
+    let (a, b) = (series(&[("__name__", "a")]), series(&[("__name__", "b")]));
+    let (mut slot_a, mut slot_b) = (0u64, 0u64);
+    let mut app = Appendable::appender(&head);
+    app.append_cached(&mut slot_a, &a, 1_000, 1.0).unwrap();
+    app.append_cached(&mut slot_b, &b, 1_000, 2.0).unwrap();
+    app.commit().unwrap();
+    assert!(slot_a != 0 && slot_b != 0 && slot_a != slot_b, "{slot_a} {slot_b}");
+    let (kept_a, kept_b) = (slot_a, slot_b);
+    app.append_cached(&mut slot_a, &a, 2_000, 3.0).unwrap();
+    app.append_cached(&mut slot_b, &b, 2_000, 4.0).unwrap();
+    app.commit().unwrap();
+    assert_eq!((slot_a, slot_b), (kept_a, kept_b));
+    // The series go away with truncation: a kept slot finds or creates the series again.
+    drop(app);
+    head.truncate(10_000);
+    let mut app = Appendable::appender(&head);
+    app.append_cached(&mut slot_a, &a, 20_000, 5.0).unwrap();
+    app.commit().unwrap();
+    drop(app);
+    let q = Queryable::querier(&head, 0, i64::MAX).unwrap();
+    let all = Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap();
+    assert_eq!(select(&*q, &[all]), vec![(a, vec![(20_000, 5f64.to_bits())])]);
+}
