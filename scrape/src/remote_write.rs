@@ -860,6 +860,22 @@ impl Queue {
         let qc = &self.config.queue_config;
         let mut backoff = qc.min_backoff.as_std().max(StdDuration::from_millis(1));
         let max_backoff = qc.max_backoff.as_std().max(backoff);
+        // Retried failures are logged when the reason changes, and at most once a minute
+        // otherwise, so an unreachable receiver is visible without flooding the log.
+        let mut last_logged: Option<(String, std::time::Instant)> = None;
+        let mut log_retry = |reason: String| {
+            let due = match &last_logged {
+                Some((last, at)) => *last != reason || at.elapsed() >= StdDuration::from_secs(60),
+                None => true,
+            };
+            if due {
+                eprintln!(
+                    "remote_write {}: sending {n_samples} samples failed, retrying with backoff: {reason} (check that the receiver at the configured url is up and accepts these credentials)",
+                    self.q.name
+                );
+                last_logged = Some((reason, std::time::Instant::now()));
+            }
+        };
         loop {
             let v2 = self.q.send_v2.load(Ordering::Relaxed);
             let slot = &mut bodies[usize::from(v2)];
@@ -960,8 +976,9 @@ impl Queue {
                     if let Some(after) = retry_after {
                         wait = after;
                     }
+                    log_retry(format!("server returned HTTP status {status}"));
                 }
-                Err(_) => {}
+                Err(reason) => log_retry(reason),
             }
             self.q.metrics.samples_retried.fetch_add(n_samples, Ordering::Relaxed);
             tokio::select! {
