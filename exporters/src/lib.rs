@@ -38,7 +38,7 @@
 //!     Ok(vec![MetricFamily::single("demo_answer", "The answer.", MetricType::Gauge, 42.0)])
 //! }));
 //! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-//! let text = runtime.block_on(registry.encode(Format::Text004));
+//! let text = runtime.block_on(registry.encode(Format::Text));
 //! assert!(text.contains("demo_answer 42\n"));
 //! assert!(text.contains("demo_scrape_collector_success{collector=\"answer\"} 1\n"));
 //! ```
@@ -66,7 +66,6 @@ mod builder;
 mod container;
 #[cfg(any(feature = "container", feature = "log"))]
 mod docker;
-mod encode;
 mod error;
 #[cfg(any(feature = "redis", feature = "postgres", feature = "mysql", feature = "blackbox"))]
 mod flags;
@@ -83,12 +82,13 @@ mod process;
 mod redis;
 mod registry;
 mod server;
+#[cfg(any(feature = "blackbox", feature = "redis", feature = "postgres"))]
+mod tls;
 
 #[cfg(feature = "blackbox")]
 pub use blackbox::{BlackboxConfig, BlackboxExporter};
 #[cfg(feature = "container")]
 pub use container::ContainerConfig;
-pub use encode::{Format, MetricFamily, MetricType, Sample};
 pub use error::Error;
 #[cfg(feature = "log")]
 pub use log::LogConfig;
@@ -102,4 +102,5 @@ pub use postgres::{PostgresConfig, PostgresExporter};
 pub use redis::{RedisConfig, RedisExporter};
 pub use registry::{blocking, BlockingCollector, Collector, Registry, RegistryConfig};
 pub use server::{router, serve};
+pub use sextant_model::exposition::{FamilySample, Format, MetricFamily, MetricType};
 pub use sextant_web::WebConfig;

@@ -211,5 +211,5 @@ fn postgres_exporter_matches_debian_0_11_1() {
         .with_dsn(format!("postgresql://exporter@127.0.0.1:{}/x?sslmode=disable", free_port()));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let families = runtime.block_on(PostgresExporter::new(dead).scrape());
-    assert!(families.iter().any(|f| f.name() == "pg_up" && f.samples()[0].value == 0.0));
+    assert!(families.iter().any(|f| f.name == "pg_up" && f.samples[0].value == 0.0));
 }

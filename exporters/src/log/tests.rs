@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::files::{advance, FileState};
 use super::{parse_rfc3339, LogConfig};
-use crate::encode::Format;
+use sextant_model::exposition::Format;
 
 const WEB: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const DB: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -142,8 +142,18 @@ async fn serve(fake: Arc<FakeDocker>, dir: &Path) -> String {
 
 fn check(text: &str, expected: &[&str]) {
     for line in expected {
-        assert!(text.lines().any(|l| l == *line), "missing {line:?} in\n{text}");
+        let line = sorted_labels(line);
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }
+}
+
+/// A sample line with its labels sorted by name (the encoder writes them sorted, as Go clients do).
+fn sorted_labels(line: &str) -> String {
+    let (Some(open), Some(close)) = (line.find('{'), line.rfind('}')) else { return line.to_string() };
+    let pair = regex::Regex::new(r#"([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)""#).unwrap();
+    let mut pairs: Vec<&str> = pair.find_iter(&line[open + 1..close]).map(|m| m.as_str()).collect();
+    pairs.sort();
+    format!("{}{{{}}}{}", &line[..open], pairs.join(","), &line[close + 1..])
 }
 
 fn web(extra: &str) -> String {
@@ -171,7 +181,7 @@ async fn logporter_metrics_from_fake_docker() {
     )
     .unwrap();
     let registry = config.registry().unwrap();
-    let text = registry.encode(Format::Text004).await;
+    let text = registry.encode(Format::Text).await;
     check(
         &text,
         &[
@@ -211,7 +221,7 @@ async fn logporter_metrics_from_fake_docker() {
     // added once; lines already counted are not counted again.
     fake.log(WEB, "2024-01-01T00:00:03.500000000Z", 2, "ERROR: disk full");
     fake.log(WEB, "2024-01-01T00:00:04.000000000Z", 1, "GET / 200");
-    let text = registry.encode(Format::Text004).await;
+    let text = registry.encode(Format::Text).await;
     check(
         &text,
         &[
@@ -240,7 +250,7 @@ async fn dead_docker_fails_the_collector_not_the_scrape() {
     let config =
         LogConfig::from_env_and_args([("DOCKER_HOST", socket.as_str())], [format!("--log.file={}", log.display())])
             .unwrap();
-    let text = config.registry().unwrap().encode(Format::Text004).await;
+    let text = config.registry().unwrap().encode(Format::Text).await;
     let path = log.display();
     check(
         &text,
@@ -366,13 +376,13 @@ async fn docker_json_files_and_state_across_restarts() {
         ]
     };
     let config = LogConfig::from_env_and_args(Vec::<(String, String)>::new(), args.clone()).unwrap();
-    let text = config.registry().unwrap().encode(Format::Text004).await;
+    let text = config.registry().unwrap().encode(Format::Text).await;
     let lines = expect(1, 1, 1);
     check(&text, &lines.iter().map(String::as_str).collect::<Vec<_>>());
     // A new process with the same state file continues the counters and the position.
     append(&log, concat!(r#"{"log":"bye\n","stream":"stdout","time":"2024-01-01T00:00:01Z"}"#, "\n"));
     let config = LogConfig::from_env_and_args(Vec::<(String, String)>::new(), args).unwrap();
-    let text = config.registry().unwrap().encode(Format::Text004).await;
+    let text = config.registry().unwrap().encode(Format::Text).await;
     let lines = expect(2, 1, 1);
     check(&text, &lines.iter().map(String::as_str).collect::<Vec<_>>());
 }
@@ -426,10 +436,10 @@ async fn ships_new_lines_to_loki() {
     )
     .unwrap();
     let registry = config.registry().unwrap();
-    let text = registry.encode(Format::Text004).await;
+    let text = registry.encode(Format::Text).await;
     check(&text, &["sextant_log_loki_pushed_lines_total 1", "sextant_log_loki_push_failures_total 0"]);
     fake.log(DB, "2024-01-01T00:00:02.000000000Z", 1, "ready");
-    let text = registry.encode(Format::Text004).await;
+    let text = registry.encode(Format::Text).await;
     check(&text, &["sextant_log_loki_pushed_lines_total 2"]);
     let requests = received.lock().unwrap().clone();
     assert_eq!(requests.len(), 2, "{requests:?}");
@@ -473,10 +483,11 @@ async fn openmetrics_keeps_logporter_names() {
     check(
         &text,
         &[
-            &format!("docker_logs_stderr_count{{{}}} 1", db("")),
-            &format!("docker_cpu_usage_user{{{}}} 2", db("")),
+            // OpenMetrics writes integral values with `.0`, as client_golang does.
+            &format!("docker_logs_stderr_count{{{}}} 1.0", db("")),
+            &format!("docker_cpu_usage_user{{{}}} 2.0", db("")),
             &format!("docker_cpu_usage_total{{{}}} 0.5", db("")),
-            &format!("sextant_log_pattern_lines_total{{{}}} 0", db(",pattern=\"error\"")),
+            &format!("sextant_log_pattern_lines_total{{{}}} 0.0", db(",pattern=\"error\"")),
         ],
     );
 }
