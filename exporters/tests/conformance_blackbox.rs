@@ -5,7 +5,8 @@
 //!
 //! TLS probes go to `openssl s_server -www` with a self-signed certificate for `localhost`
 //! (verified with `ca_file`, and with `insecure_skip_verify`); IPv6 probes go to a second
-//! Python server on `[::1]`.
+//! Python server on `[::1]`; DNS probes go to `dnsmasq` on a free loopback port (skipped
+//! without it: `apt-get install dnsmasq-base`).
 //!
 //! Skips (with a printed reason) without `prometheus-blackbox-exporter`, `python3` or `openssl`.
 
@@ -23,7 +24,7 @@ use sextant_exporters::{BlackboxConfig, BlackboxExporter};
 /// Series-level differences that are expected (regexes over compare_scrapes.py's lines).
 const EXPECTED_SERIES_DIFFERENCES: &[(&str, &str)] = &[
     (
-        r"^VALUE   probe_(duration_seconds|dns_lookup_time_seconds|http_duration_seconds|icmp_duration_seconds)\{",
+        r"^VALUE   probe_(duration_seconds|dns_lookup_time_seconds|http_duration_seconds|icmp_duration_seconds|dns_duration_seconds)\{",
         "timings of each probe",
     ),
     (
@@ -71,6 +72,15 @@ fn blackbox_exporter_matches_debian_0_23() {
     tls_server.arg("-key").arg(&key);
     let _tls_server = start_until(tls_server, "ACCEPT", true);
     let ca = cert.display();
+    let dns_port = free_port();
+    let _dnsmasq = dbsupport::which("dnsmasq").map(|dnsmasq| {
+        let mut command = Command::new(dnsmasq);
+        command.args(["--keep-in-foreground", "--log-facility=-", "--no-resolv", "--no-hosts", "--bind-interfaces"]);
+        command.args(["--listen-address=127.0.0.1", "--user=root", "--pid-file="]);
+        command.arg(format!("--port={dns_port}"));
+        command.args(["--host-record=www.sextant.test,127.0.0.2", "--txt-record=www.sextant.test,\"probe me\""]);
+        start_until(command, "started, version", false)
+    });
     let config_file = dir.join("blackbox.yml");
     std::fs::write(
         &config_file,
@@ -88,7 +98,11 @@ fn blackbox_exporter_matches_debian_0_23() {
                  \x20 tcp_tls_untrusted:\n    prober: tcp\n    tcp:\n      preferred_ip_protocol: ip4\n      tls: true\n\
                  \x20 http_ip6:\n    prober: http\n    http:\n      preferred_ip_protocol: ip6\n\
                  \x20 tcp_ip6:\n    prober: tcp\n    tcp:\n      preferred_ip_protocol: ip6\n\
-                 \x20 tcp_ip6_only:\n    prober: tcp\n    tcp:\n      preferred_ip_protocol: ip6\n      ip_protocol_fallback: false\n"
+                 \x20 tcp_ip6_only:\n    prober: tcp\n    tcp:\n      preferred_ip_protocol: ip6\n      ip_protocol_fallback: false\n\
+                 \x20 dns_a:\n    prober: dns\n    dns:\n      preferred_ip_protocol: ip4\n      query_name: www.sextant.test\n      query_type: A\n\
+                 \x20 dns_txt_tcp:\n    prober: dns\n    dns:\n      preferred_ip_protocol: ip4\n      transport_protocol: tcp\n      query_name: www.sextant.test\n      query_type: TXT\n      validate_answer_rrs:\n        fail_if_none_matches_regexp: [\"probe me\"]\n\
+                 \x20 dns_a_regex_fail:\n    prober: dns\n    dns:\n      preferred_ip_protocol: ip4\n      query_name: www.sextant.test\n      query_type: A\n      validate_answer_rrs:\n        fail_if_not_matches_regexp: [\"IN\\tA\\t127\\\\.0\\\\.0\\\\.9$\"]\n\
+                 \x20 dns_unknown:\n    prober: dns\n    dns:\n      preferred_ip_protocol: ip4\n      query_name: nothing.sextant.test\n      query_type: A\n      valid_rcodes: [NOERROR]\n"
             ),
     )
     .unwrap();
@@ -131,6 +145,13 @@ fn blackbox_exporter_matches_debian_0_23() {
         ("tcp_ip6", format!("127.0.0.1:{http_port}")),
         ("tcp_ip6_only", format!("127.0.0.1:{http_port}")),
     ];
+    if _dnsmasq.is_some() {
+        for module in ["dns_a", "dns_txt_tcp", "dns_a_regex_fail", "dns_unknown"] {
+            probes.push((module, format!("127.0.0.1:{dns_port}")));
+        }
+    } else {
+        println!("conformance blackbox: dns probes left out, dnsmasq is not installed (apt-get install dnsmasq-base)");
+    }
     if root {
         probes.push(("icmp", "127.0.0.1".to_string()));
     } else {
@@ -163,8 +184,8 @@ fn blackbox_exporter_matches_debian_0_23() {
     drop(runtime);
     println!(
         "conformance blackbox: {matched} of {total} metric names match over {} probes (http 2xx, regex failure, 404 expected, refused, https verified and insecure, \
-         fail_if_not_ssl; tcp open, refused, TLS verified and untrusted; IPv6 http and tcp, fallback and no fallback; icmp); \
-         not implemented: dns, icmp over IPv6, grpc probers",
+         fail_if_not_ssl; tcp open, refused, TLS verified and untrusted; IPv6 http and tcp, fallback and no fallback; \
+         dns A, TXT over TCP with a regex, a failing regex, an unknown name; icmp); not implemented: icmp over IPv6, grpc probers",
         probes.len()
     );
     assert!(unexpected.is_empty(), "unexpected differences:\n{}", unexpected.join("\n"));

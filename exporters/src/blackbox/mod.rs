@@ -1,7 +1,9 @@
 //! A blackbox exporter compatible with blackbox_exporter 0.23's `/probe?module=&target=` for
-//! the `http` (HTTP and HTTPS), `tcp` (optionally TLS) and `icmp` (IPv4, raw socket) probers,
+//! the `http` (HTTP and HTTPS), `tcp` (optionally TLS), `dns` (UDP or TCP) and `icmp` (IPv4, raw
+//! socket) probers,
 //! with modules from a `blackbox.yml` in its format and its `probe_*` metric names.
 
+mod dns;
 mod icmp;
 mod tls;
 
@@ -38,6 +40,7 @@ struct Module {
     tcp_tls: bool,
     /// `http.tls_config` or `tcp.tls_config`.
     tls: crate::tls::TlsSettings,
+    dns: dns::DnsModule,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -104,7 +107,11 @@ fn parse_modules(text: &str) -> Result<BTreeMap<String, Module>, String> {
             tcp: Vec::new(),
             tcp_tls: section.and_then(|s| s.get("tls")).and_then(Value::as_bool).unwrap_or(false),
             tls: tls::parse_settings(section.and_then(|s| s.get("tls_config"))),
+            dns: dns::DnsModule::default(),
         };
+        if prober == "dns" {
+            module.dns = dns::DnsModule::parse(section, &name)?;
+        }
         if prober == "http" {
             let get = |key: &str| section.and_then(|s| s.get(key));
             let http = &mut module.http;
@@ -199,7 +206,7 @@ impl BlackboxConfig {
     /// A description of the accepted flags, for `--help`.
     pub fn usage() -> String {
         "usage: sextant exporter blackbox --config.file=blackbox.yml [--web.listen-address=:9115]\n\
-         \n  GET /probe?module=NAME&target=TARGET; probers: http (HTTP, HTTPS), tcp (optionally TLS), icmp\n"
+         \n  GET /probe?module=NAME&target=TARGET; probers: http (HTTP, HTTPS), tcp (optionally TLS), dns, icmp\n"
             .to_string()
     }
 }
@@ -711,6 +718,7 @@ impl BlackboxExporter {
                 "http" => probe_http(&mut inner, module, target).await,
                 "tcp" => probe_tcp(&mut inner, module, target).await,
                 "icmp" => probe_icmp(&mut inner, module, target, timeout).await,
+                "dns" => dns::probe_dns(&mut inner, module, target).await,
                 other => {
                     eprintln!("blackbox: prober {other} is not implemented yet");
                     false
