@@ -387,8 +387,45 @@ async fn docker_json_files_and_state_across_restarts() {
     check(&text, &lines.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
+/// What Loki's push handler (`POST /loki/api/v1/push`, JSON) checks before it answers 204:
+/// the content type, the `{"streams":[{"stream":{...},"values":[["<ns>","<line>"],...]}]}`
+/// shape, label names, timestamps as decimal nanosecond strings, and (as Loki before 2.4 and
+/// with `unordered_writes: false`) entries of a stream in time order. `Err` is the 400 body.
+fn loki_accepts(head: &str, body: &str) -> Result<(), String> {
+    let content_type = head.lines().find_map(|l| l.strip_prefix("Content-Type: ")).unwrap_or("");
+    if content_type.trim() != "application/json" {
+        return Err(format!("unsupported content type {content_type:?}"));
+    }
+    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("loghttp: {e}"))?;
+    let streams = value["streams"].as_array().ok_or("no streams")?;
+    let label_name = regex::Regex::new("^[a-zA-Z_][a-zA-Z0-9_]*$").unwrap();
+    for stream in streams {
+        let labels = stream["stream"].as_object().ok_or("stream labels must be an object")?;
+        if labels.is_empty() {
+            return Err("error parsing labels: empty label set".into());
+        }
+        for (name, value) in labels {
+            if !label_name.is_match(name) || !value.is_string() {
+                return Err(format!("invalid label {name}={value}"));
+            }
+        }
+        let mut last = 0u128;
+        for entry in stream["values"].as_array().ok_or("values must be an array")? {
+            let pair = entry.as_array().filter(|p| p.len() == 2).ok_or("an entry is [timestamp, line]")?;
+            let ns: u128 = pair[0].as_str().and_then(|t| t.parse().ok()).ok_or("timestamp must be a string of ns")?;
+            pair[1].as_str().ok_or("line must be a string")?;
+            if ns < last {
+                return Err("entry out of order".into());
+            }
+            last = ns;
+        }
+    }
+    Ok(())
+}
+
 /// A stand-in for Loki's push endpoint on 127.0.0.1 (Debian's `loki` package is an unrelated
-/// genetics program, and Grafana Loki is not packaged): records each request and answers 204.
+/// genetics program, and Grafana Loki is not packaged): checks each request as Loki does
+/// ([`loki_accepts`]), records it and answers 204, or 400 with the reason.
 async fn fake_loki() -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -416,8 +453,14 @@ async fn fake_loki() -> (String, Arc<Mutex<Vec<String>>>) {
                     }
                 }
             }
-            sink.lock().unwrap().push(String::from_utf8_lossy(&request).into_owned());
-            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").await;
+            let text = String::from_utf8_lossy(&request).into_owned();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+            let answer = match loki_accepts(head, body) {
+                Ok(()) => "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n".to_string(),
+                Err(reason) => format!("HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\n\r\n{reason}", reason.len()),
+            };
+            sink.lock().unwrap().push(text);
+            let _ = stream.write_all(answer.as_bytes()).await;
         }
     });
     (format!("http://{address}"), received)
@@ -456,6 +499,25 @@ async fn ships_new_lines_to_loki() {
     let second: serde_json::Value = serde_json::from_str(requests[1].split_once("\r\n\r\n").unwrap().1).unwrap();
     assert_eq!(second["streams"][0]["values"], serde_json::json!([["1704067202000000000", "ready"]]));
     assert_eq!(second["streams"][0]["stream"]["stream"], "stdout");
+}
+
+#[test]
+fn the_fake_loki_rejects_what_loki_rejects() {
+    let head = "POST /loki/api/v1/push HTTP/1.1\r\nContent-Type: application/json";
+    let ok = r#"{"streams":[{"stream":{"job":"x"},"values":[["1","a"],["2","b"]]}]}"#;
+    assert_eq!(loki_accepts(head, ok), Ok(()));
+    for bad in [
+        r#"{"streams":[{"stream":{},"values":[["1","a"]]}]}"#,
+        r#"{"streams":[{"stream":{"1x":"y"},"values":[["1","a"]]}]}"#,
+        r#"{"streams":[{"stream":{"job":"x"},"values":[[1,"a"]]}]}"#,
+        r#"{"streams":[{"stream":{"job":"x"},"values":[["2","a"],["1","b"]]}]}"#,
+        r#"{"streams":[{"stream":{"job":"x"},"values":[["1"]]}]}"#,
+        r#"{"stream":[]}"#,
+        "not json",
+    ] {
+        assert!(loki_accepts(head, bad).is_err(), "{bad}");
+    }
+    assert!(loki_accepts("POST / HTTP/1.1\r\nContent-Type: text/plain", ok).is_err());
 }
 
 proptest::proptest! {
