@@ -5,14 +5,15 @@ Debian's Go exporters, against the same real server on 127.0.0.1.
 For each exporter pair: start the server (throwaway data directory, free port), start both
 exporters, scrape each WARMUP times, then SCRAPES times alternately (ours, theirs, ...), and
 read utime+stime from /proc/PID/stat before and after the measured scrapes, and VmHWM (peak
-RSS) from /proc/PID/status at the end. Prints one line per exporter with both figures and
+RSS) and RssAnon (heap and stacks, without the mapped binary) from /proc/PID/status at the end. Prints one line per exporter with both figures and
 the ratios (ours / Go). Bounded: every process started is killed on exit; a scrape that takes
 more than 10 s aborts the run.
 
-usage: exporter_cpu.py --sextant PATH [--scrapes N] [--only redis,postgres,mysql,blackbox]
+usage: exporter_cpu.py --sextant PATH [--scrapes N] [--only redis,postgres,mysql,blackbox,node]
+(node: both exporters with their default collectors on this host.)
 Needs (root): redis-server, postgresql (15), mariadb-server, python3 and the Debian packages
 prometheus-redis-exporter, prometheus-postgres-exporter, prometheus-mysqld-exporter,
-prometheus-blackbox-exporter.
+prometheus-blackbox-exporter, prometheus-node-exporter.
 """
 
 import argparse
@@ -64,12 +65,16 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
-def peak_rss_kib(pid):
+def status_kib(pid, field):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def peak_rss_kib(pid):
+    return status_kib(pid, "VmHWM")
 
 
 def measure(name, ours, theirs, path, scrapes, warmup):
@@ -85,11 +90,13 @@ def measure(name, ours, theirs, path, scrapes, warmup):
         scrape(theirs[1], path)
     cpu = {p.pid: (cpu_seconds(p.pid) - before[p.pid]) / scrapes * 1000 for p, _ in (ours, theirs)}
     rss = {p.pid: peak_rss_kib(p.pid) / 1024 for p, _ in (ours, theirs)}
+    anon = {p.pid: status_kib(p.pid, "RssAnon") / 1024 for p, _ in (ours, theirs)}
     o, t = ours[0].pid, theirs[0].pid
     cpu_ratio = cpu[o] / cpu[t] if cpu[t] > 0 else float("nan")
     return (
         f"{name:9} CPU ms/scrape ours {cpu[o]:.3f} go {cpu[t]:.3f} ratio {cpu_ratio:.2f}; "
-        f"peak RSS MiB ours {rss[o]:.1f} go {rss[t]:.1f} ratio {rss[o] / rss[t]:.2f}"
+        f"peak RSS MiB ours {rss[o]:.1f} go {rss[t]:.1f} ratio {rss[o] / rss[t]:.2f}; "
+        f"RssAnon MiB ours {anon[o]:.1f} go {anon[t]:.1f} ratio {anon[o] / anon[t]:.2f}"
     )
 
 
@@ -162,6 +169,13 @@ def run_blackbox(args, work):
     return measure("blackbox", (ours, p1), (theirs, p2), path, args.scrapes, args.warmup)
 
 
+def run_node(args, work):
+    p1, p2 = free_port(), free_port()
+    ours = spawn([args.sextant, "exporter", "node", f"--web.listen-address=127.0.0.1:{p1}"])
+    theirs = spawn(["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{p2}"])
+    return measure("node", (ours, p1), (theirs, p2), "/metrics", args.scrapes, args.warmup)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sextant", required=True)
@@ -169,7 +183,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--only", default="redis,postgres,mysql,blackbox")
     args = parser.parse_args()
-    runners = {"redis": run_redis, "postgres": run_postgres, "mysql": run_mysql, "blackbox": run_blackbox}
+    runners = {"redis": run_redis, "postgres": run_postgres, "mysql": run_mysql, "blackbox": run_blackbox,
+               "node": run_node}
     with open("/proc/loadavg") as f:
         print(f"loadavg before: {f.read().strip()}")
     try:
