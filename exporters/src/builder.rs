@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::encode::{MetricFamily, MetricType, Sample};
+use sextant_model::exposition::{MetricFamily, MetricType};
 
 /// Families built up during one scrape, keyed by full name.
 #[derive(Debug, Default)]
@@ -40,11 +40,7 @@ impl Builder {
     ) {
         let full = self.full_name(name);
         let fam = self.families.entry(full.clone()).or_insert_with(|| MetricFamily::new(full, help, kind));
-        fam.push_sample(Sample {
-            suffix: suffix.to_string(),
-            labels: labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
-            value,
-        });
+        fam.push_suffixed(suffix, labels, value);
     }
 
     pub(crate) fn finish(self) -> Vec<MetricFamily> {

@@ -2,14 +2,16 @@
 //! `/metrics` in Prometheus text format 0.0.4 or OpenMetrics 1.0.
 //!
 //! The framework:
-//! - [`Collector`]: an async source of [`MetricFamily`] values; [`blocking`] turns a plain
+//! - [`Collector`]: an async source of [`MetricFamily`] values (the model crate's type, encoded
+//!   by its one exposition encoder); [`blocking`] turns a plain
 //!   function that reads files into one (run on tokio's blocking pool).
 //! - [`Registry`]: runs its collectors concurrently, each under a timeout
 //!   ([`RegistryConfig`]), and adds `<namespace>_scrape_collector_success` and
 //!   `<namespace>_scrape_collector_duration_seconds` per collector, as the Go exporters do. A
 //!   failing or slow collector reports failure; the scrape itself always succeeds. A
-//!   `prometheus_client` registry can be served next to the collectors
-//!   ([`Registry::register_prometheus_client`]).
+//!   `prometheus_client` registry ([`Registry::register_prometheus_client`]) and, with the
+//!   `prometheus` feature, a `prometheus` crate registry (`Registry::register_prometheus`) can
+//!   be served next to the collectors.
 //! - [`router`] and [`serve`]: the `/metrics` endpoint (axum), choosing the [`Format`] from the
 //!   `Accept` header and gzip-compressing when the client accepts it; [`serve`] goes through
 //!   `sextant-web`, so a [`WebConfig`] (Prometheus' `--web.config.file`) adds TLS and basic auth.
@@ -22,13 +24,16 @@
 //! - `log`: `LogConfig`, Logporter's `docker_*` families from the Docker Engine API and log
 //!   line counters (per stream and per pattern) for containers and log files.
 //! - `redis` (default): [`RedisExporter`] from [`RedisConfig`], redis_exporter 1.45's metrics
-//!   (`INFO ALL`, keyspace, config, slowlog, latency) and flags, with `/scrape?target=`.
+//!   (`INFO ALL`, keyspace, config, slowlog, latency) and flags, with `/scrape?target=`, ACL
+//!   users and `rediss://` (TLS).
 //! - `postgres` (default): [`PostgresExporter`] from [`PostgresConfig`], postgres_exporter
-//!   0.11.1's default metrics and user queries from a `queries.yaml` (`DATA_SOURCE_NAME`).
+//!   0.11.1's default metrics and user queries from a `queries.yaml` (`DATA_SOURCE_NAME`, TLS
+//!   with lib/pq's `sslmode`).
 //! - `mysql` (default): [`MysqlExporter`] from [`MysqlConfig`], mysqld_exporter 0.14's
 //!   default collectors (`DATA_SOURCE_NAME` or `--config.my-cnf`).
 //! - `blackbox` (default): [`BlackboxExporter`] from [`BlackboxConfig`], blackbox_exporter's
-//!   `/probe?module=&target=` with modules from a `blackbox.yml` (http and tcp probers).
+//!   `/probe?module=&target=` with modules from a `blackbox.yml` (http/https, tcp with optional
+//!   TLS, dns, icmp; IPv4/IPv6 choice).
 //!
 //! ```
 //! use sextant_exporters::{blocking, Format, MetricFamily, MetricType, Registry, RegistryConfig};
@@ -38,7 +43,7 @@
 //!     Ok(vec![MetricFamily::single("demo_answer", "The answer.", MetricType::Gauge, 42.0)])
 //! }));
 //! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-//! let text = runtime.block_on(registry.encode(Format::Text004));
+//! let text = runtime.block_on(registry.encode(Format::Text));
 //! assert!(text.contains("demo_answer 42\n"));
 //! assert!(text.contains("demo_scrape_collector_success{collector=\"answer\"} 1\n"));
 //! ```
@@ -66,7 +71,6 @@ mod builder;
 mod container;
 #[cfg(any(feature = "container", feature = "log"))]
 mod docker;
-mod encode;
 mod error;
 #[cfg(any(feature = "redis", feature = "postgres", feature = "mysql", feature = "blackbox"))]
 mod flags;
@@ -83,12 +87,13 @@ mod process;
 mod redis;
 mod registry;
 mod server;
+#[cfg(any(feature = "blackbox", feature = "redis", feature = "postgres"))]
+mod tls;
 
 #[cfg(feature = "blackbox")]
 pub use blackbox::{BlackboxConfig, BlackboxExporter};
 #[cfg(feature = "container")]
 pub use container::ContainerConfig;
-pub use encode::{Format, MetricFamily, MetricType, Sample};
 pub use error::Error;
 #[cfg(feature = "log")]
 pub use log::LogConfig;
@@ -102,4 +107,5 @@ pub use postgres::{PostgresConfig, PostgresExporter};
 pub use redis::{RedisConfig, RedisExporter};
 pub use registry::{blocking, BlockingCollector, Collector, Registry, RegistryConfig};
 pub use server::{router, serve};
+pub use sextant_model::exposition::{FamilySample, Format, MetricFamily, MetricType};
 pub use sextant_web::WebConfig;

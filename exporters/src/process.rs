@@ -4,7 +4,7 @@ use std::io::Read as _;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::encode::{MetricFamily, MetricType};
+use sextant_model::exposition::{MetricFamily, MetricType};
 
 /// Reads a whole file into a string. Unlike `std::fs::read_to_string` it does not stat the
 /// file first: `/proc` and `/sys` files report size 0 or 4096 anyway, and a node scrape

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::encode::{self, Format, MetricFamily, MetricType};
 use crate::Error;
+use sextant_model::exposition::{self, Format, MetricFamily, MetricType};
 
 /// A source of metric families, asked once per scrape.
 ///
@@ -96,11 +96,14 @@ impl Default for RegistryConfig {
     }
 }
 
-/// A set of collectors (and `prometheus-client` registries) gathered together per scrape.
+/// A set of collectors (and `prometheus-client` or `prometheus` crate registries) gathered
+/// together per scrape.
 pub struct Registry {
     config: RegistryConfig,
     collectors: Vec<Arc<dyn Collector>>,
     client_registries: Vec<Arc<prometheus_client::registry::Registry>>,
+    #[cfg(feature = "prometheus")]
+    rust_prometheus_registries: Vec<prometheus::Registry>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -120,7 +123,13 @@ struct Outcome {
 impl Registry {
     /// An empty registry.
     pub fn new(config: RegistryConfig) -> Registry {
-        Registry { config, collectors: Vec::new(), client_registries: Vec::new() }
+        Registry {
+            config,
+            collectors: Vec::new(),
+            client_registries: Vec::new(),
+            #[cfg(feature = "prometheus")]
+            rust_prometheus_registries: Vec::new(),
+        }
     }
 
     /// Adds a collector; its families appear in every scrape from now on.
@@ -132,6 +141,14 @@ impl Registry {
     /// expose its own metrics through the same endpoint.
     pub fn register_prometheus_client(&mut self, registry: Arc<prometheus_client::registry::Registry>) {
         self.client_registries.push(registry);
+    }
+
+    /// Serves a `prometheus` crate (rust-prometheus) registry next to the collectors (feature
+    /// `prometheus`). Its families are gathered with [`prometheus::Registry::gather`] at every
+    /// scrape and encoded by the same encoder as ours.
+    #[cfg(feature = "prometheus")]
+    pub fn register_prometheus(&mut self, registry: prometheus::Registry) {
+        self.rust_prometheus_registries.push(registry);
     }
 
     /// The names of the registered collectors, in registration order.
@@ -220,36 +237,143 @@ impl Registry {
         if self.config.process_metrics {
             families.extend(crate::process::collect());
         }
-        encode::normalize(&mut families);
+        for registry in &self.client_registries {
+            let mut text = String::new();
+            if prometheus_client::encoding::text::encode(&mut text, registry).is_ok() {
+                if let Ok(found) = exposition::parse_families(text.as_bytes(), Format::OpenMetrics) {
+                    families.extend(found);
+                }
+            }
+        }
+        #[cfg(feature = "prometheus")]
+        for registry in &self.rust_prometheus_registries {
+            families.extend(registry.gather().iter().map(from_rust_prometheus));
+        }
+        normalize(&mut families);
         (families, errors)
     }
 
     /// Gathers and encodes one scrape in `format`.
     pub async fn encode(&self, format: Format) -> String {
-        let families = self.gather().await;
-        let mut out = String::with_capacity(64 * 1024);
-        match format {
-            Format::Text004 => encode::write_text(&mut out, &families),
-            Format::OpenMetrics => encode::write_openmetrics(&mut out, &families),
-        }
-        for registry in &self.client_registries {
-            let mut client_text = String::new();
-            if prometheus_client::encoding::text::encode(&mut client_text, registry).is_err() {
-                continue;
+        let mut families = self.gather().await;
+        if format == Format::Text {
+            for family in &mut families {
+                openmetrics_family_to_text(family);
             }
-            match format {
-                Format::Text004 => encode::openmetrics_to_text(&mut out, &client_text),
-                Format::OpenMetrics => {
-                    for line in client_text.lines().filter(|line| *line != "# EOF") {
-                        out.push_str(line);
-                        out.push('\n');
-                    }
+        }
+        exposition::encode(&families, format)
+    }
+}
+
+/// Sorts families by name, drops empty ones and merges families that share a name and type,
+/// keeping the first help text; a later family with the same name but another type is dropped.
+pub(crate) fn normalize(families: &mut Vec<MetricFamily>) {
+    families.retain(|family| !family.samples.is_empty());
+    families.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut merged: Vec<MetricFamily> = Vec::with_capacity(families.len());
+    for family in families.drain(..) {
+        match merged.last_mut() {
+            Some(last) if last.name == family.name => {
+                if last.metric_type == family.metric_type {
+                    last.samples.extend(family.samples);
                 }
             }
+            _ => merged.push(family),
         }
-        if format == Format::OpenMetrics {
-            out.push_str("# EOF\n");
-        }
-        out
     }
+    *families = merged;
+}
+
+/// Renames a family read from OpenMetrics (as `prometheus-client` writes it) the way the text
+/// format names it: a counter family after its `_total` samples, without `_created` samples;
+/// an info family as a gauge named `<name>_info`; a state set as a gauge. Families already in
+/// text form are left alone.
+pub(crate) fn openmetrics_family_to_text(family: &mut MetricFamily) {
+    let suffix = match family.metric_type {
+        MetricType::Counter => "_total",
+        MetricType::Info => "_info",
+        MetricType::StateSet => "",
+        _ => return,
+    };
+    if family.metric_type == MetricType::Counter {
+        let created = format!("{}_created", family.name);
+        family.samples.retain(|sample| sample.name != created);
+    } else {
+        family.metric_type = MetricType::Gauge;
+    }
+    if !suffix.is_empty() && !family.name.ends_with(suffix) {
+        let renamed = format!("{}{suffix}", family.name);
+        if family.samples.iter().all(|sample| sample.name == renamed) {
+            family.name = renamed;
+        }
+    }
+}
+
+/// A rust-prometheus family as ours: histograms get their `+Inf` bucket when it is implicit.
+#[cfg(feature = "prometheus")]
+fn from_rust_prometheus(family: &prometheus::proto::MetricFamily) -> MetricFamily {
+    use prometheus::proto::MetricType as Theirs;
+    let metric_type = match family.get_field_type() {
+        Theirs::COUNTER => MetricType::Counter,
+        Theirs::GAUGE => MetricType::Gauge,
+        Theirs::SUMMARY => MetricType::Summary,
+        Theirs::HISTOGRAM => MetricType::Histogram,
+        Theirs::UNTYPED => MetricType::Unknown,
+    };
+    let mut out = MetricFamily::new(family.name(), family.help(), metric_type);
+    for metric in family.get_metric() {
+        let mut labels: Vec<(&str, &str)> = metric.get_label().iter().map(|pair| (pair.name(), pair.value())).collect();
+        let first_new = out.samples.len();
+        match metric_type {
+            MetricType::Counter => out.push(&labels, metric.get_counter().get_value()),
+            MetricType::Gauge => out.push(&labels, metric.get_gauge().get_value()),
+            MetricType::Histogram => {
+                let histogram = metric.get_histogram();
+                let mut inf_seen = false;
+                for bucket in histogram.get_bucket() {
+                    inf_seen |= bucket.upper_bound() == f64::INFINITY;
+                    let mut bound = String::new();
+                    exposition::write_go_float(&mut bound, bucket.upper_bound());
+                    let mut with_le = labels.clone();
+                    with_le.push(("le", &bound));
+                    out.push_suffixed("_bucket", &with_le, bucket.cumulative_count() as f64);
+                }
+                if !inf_seen {
+                    labels.push(("le", "+Inf"));
+                    out.push_suffixed("_bucket", &labels, histogram.get_sample_count() as f64);
+                    labels.pop();
+                }
+                out.push_suffixed("_sum", &labels, histogram.get_sample_sum());
+                out.push_suffixed("_count", &labels, histogram.get_sample_count() as f64);
+            }
+            MetricType::Summary => {
+                let summary = metric.get_summary();
+                for quantile in summary.get_quantile() {
+                    let mut bound = String::new();
+                    exposition::write_go_float(&mut bound, quantile.quantile());
+                    let mut with_quantile = labels.clone();
+                    with_quantile.push(("quantile", &bound));
+                    out.push(&with_quantile, quantile.value());
+                }
+                out.push_suffixed("_sum", &labels, summary.sample_sum());
+                out.push_suffixed("_count", &labels, summary.sample_count() as f64);
+            }
+            // rust-prometheus has no untyped metric type of its own; kept for completeness.
+            #[allow(deprecated)]
+            _ => out.push(&labels, metric.get_untyped().get_value()),
+        }
+        if metric.timestamp_ms() != 0 {
+            for sample in &mut out.samples[first_new..] {
+                sample.timestamp = Some(metric.timestamp_ms());
+            }
+        }
+    }
+    out
+}
+
+/// Test helper: `families` in text format 0.0.4, skipping empty families like a scrape does.
+#[cfg(test)]
+pub(crate) fn write_text(out: &mut String, families: &[MetricFamily]) {
+    let non_empty: Vec<MetricFamily> = families.iter().filter(|f| !f.samples.is_empty()).cloned().collect();
+    exposition::encode_into(out, &non_empty, Format::Text);
 }

@@ -11,8 +11,8 @@ use axum::routing::get;
 use axum::Router;
 use sextant_web::WebConfig;
 
-use crate::encode::{Format, MetricFamily};
 use crate::{Error, Registry};
+use sextant_model::exposition::{Format, MetricFamily};
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else {
@@ -27,7 +27,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 }
 
 async fn metrics(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> Response {
-    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let format = negotiate(&headers);
     let body = registry.encode(format).await;
     text_response(body, format, &headers)
 }
@@ -39,17 +39,14 @@ async fn metrics(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> R
     allow(dead_code)
 )]
 pub(crate) fn families_response(mut families: Vec<MetricFamily>, headers: &HeaderMap) -> Response {
-    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    crate::encode::normalize(&mut families);
-    let mut body = String::with_capacity(16 * 1024);
-    match format {
-        Format::Text004 => crate::encode::write_text(&mut body, &families),
-        Format::OpenMetrics => {
-            crate::encode::write_openmetrics(&mut body, &families);
-            body.push_str("# EOF\n");
-        }
-    }
-    text_response(body, format, headers)
+    let format = negotiate(headers);
+    crate::registry::normalize(&mut families);
+    text_response(sextant_model::exposition::encode(&families, format), format, headers)
+}
+
+/// The format for the request's `Accept` header (text when there is none).
+fn negotiate(headers: &HeaderMap) -> Format {
+    Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or(""))
 }
 
 fn text_response(body: String, format: Format, headers: &HeaderMap) -> Response {

@@ -3,7 +3,12 @@
 //! loopback port, the same `blackbox.yml` for both, and the same probes compared by
 //! `../shared/exporters/tools/compare_scrapes.py`.
 //!
-//! Skips (with a printed reason) without `prometheus-blackbox-exporter` or `python3`.
+//! TLS probes go to `openssl s_server -www` with a self-signed certificate for `localhost`
+//! (verified with `ca_file`, and with `insecure_skip_verify`); IPv6 probes go to a second
+//! Python server on `[::1]`; DNS probes go to `dnsmasq` on a free loopback port (skipped
+//! without it: `apt-get install dnsmasq-base`).
+//!
+//! Skips (with a printed reason) without `prometheus-blackbox-exporter`, `python3` or `openssl`.
 
 #[path = "../../testsupport/shared.rs"]
 mod shared;
@@ -17,15 +22,21 @@ use dbsupport::{free_port, http_get, judge, missing, start_until};
 use sextant_exporters::{BlackboxConfig, BlackboxExporter};
 
 /// Series-level differences that are expected (regexes over compare_scrapes.py's lines).
-const EXPECTED_SERIES_DIFFERENCES: &[(&str, &str)] = &[(
-    r"^VALUE   probe_(duration_seconds|dns_lookup_time_seconds|http_duration_seconds|icmp_duration_seconds)\{",
-    "timings of each probe",
-)];
+const EXPECTED_SERIES_DIFFERENCES: &[(&str, &str)] = &[
+    (
+        r"^VALUE   probe_(duration_seconds|dns_lookup_time_seconds|http_duration_seconds|icmp_duration_seconds|dns_duration_seconds)\{",
+        "timings of each probe",
+    ),
+    (
+        r"^VALUE   probe_http_uncompressed_body_length\{",
+        "openssl s_server -www answers with the client's own cipher list, which differs between Go and rustls",
+    ),
+];
 
 #[test]
 fn blackbox_exporter_matches_debian_0_23() {
     let Some(shared) = shared::shared_dir("blackbox") else { return };
-    if let Some(program) = missing(&["prometheus-blackbox-exporter", "python3"]) {
+    if let Some(program) = missing(&["prometheus-blackbox-exporter", "python3", "openssl"]) {
         println!(
             "conformance blackbox: skipped, {program} is not installed (apt-get install prometheus-blackbox-exporter)"
         );
@@ -40,6 +51,36 @@ fn blackbox_exporter_matches_debian_0_23() {
     let mut server = Command::new("python3");
     server.args(["-u", "-m", "http.server", &http_port.to_string(), "--bind", "127.0.0.1"]).current_dir(&www);
     let _server = start_until(server, "Serving HTTP", true);
+    let http6_port = free_port();
+    let mut server6 = Command::new("python3");
+    server6.args(["-u", "-m", "http.server", &http6_port.to_string(), "--bind", "::1"]).current_dir(&www);
+    let _server6 = start_until(server6, "Serving HTTP", true);
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/O=Sextant Test/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,DNS:sextant.test"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl req");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let tls_port = free_port();
+    let mut tls_server = Command::new("openssl");
+    tls_server.args(["s_server", "-www", "-accept", &format!("127.0.0.1:{tls_port}"), "-cert"]).arg(&cert);
+    tls_server.arg("-key").arg(&key);
+    let _tls_server = start_until(tls_server, "ACCEPT", true);
+    let ca = cert.display();
+    let dns_port = free_port();
+    let _dnsmasq = dbsupport::which("dnsmasq").map(|dnsmasq| {
+        let mut command = Command::new(dnsmasq);
+        command.args(["--keep-in-foreground", "--log-facility=-", "--no-resolv", "--no-hosts", "--bind-interfaces"]);
+        command.args(["--listen-address=127.0.0.1", "--user=root", "--pid-file="]);
+        command.arg(format!("--port={dns_port}"));
+        command.args(["--host-record=www.sextant.test,127.0.0.2", "--txt-record=www.sextant.test,\"probe me\""]);
+        start_until(command, "started, version", false)
+    });
     let config_file = dir.join("blackbox.yml");
     std::fs::write(
         &config_file,
@@ -47,7 +88,22 @@ fn blackbox_exporter_matches_debian_0_23() {
          \x20 http_fail_regexp:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      fail_if_body_not_matches_regexp: [\"this will not match\"]\n\
          \x20 http_404:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      valid_status_codes: [404]\n\
          \x20 tcp_connect:\n    prober: tcp\n    tcp:\n      preferred_ip_protocol: ip4\n\
-         \x20 icmp:\n    prober: icmp\n    icmp:\n      preferred_ip_protocol: ip4\n",
+         \x20 icmp:\n    prober: icmp\n    icmp:\n      preferred_ip_protocol: ip4\n"
+            .to_string()
+            + &format!(
+                "  https_2xx:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      tls_config:\n        ca_file: {ca}\n\
+                 \x20 https_insecure:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      fail_if_not_ssl: true\n      tls_config:\n        insecure_skip_verify: true\n\
+                 \x20 http_not_ssl:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      fail_if_not_ssl: true\n\
+                 \x20 tcp_tls:\n    prober: tcp\n    tcp:\n      preferred_ip_protocol: ip4\n      tls: true\n      tls_config:\n        ca_file: {ca}\n\
+                 \x20 tcp_tls_untrusted:\n    prober: tcp\n    tcp:\n      preferred_ip_protocol: ip4\n      tls: true\n\
+                 \x20 http_ip6:\n    prober: http\n    http:\n      preferred_ip_protocol: ip6\n\
+                 \x20 tcp_ip6:\n    prober: tcp\n    tcp:\n      preferred_ip_protocol: ip6\n\
+                 \x20 tcp_ip6_only:\n    prober: tcp\n    tcp:\n      preferred_ip_protocol: ip6\n      ip_protocol_fallback: false\n\
+                 \x20 dns_a:\n    prober: dns\n    dns:\n      preferred_ip_protocol: ip4\n      query_name: www.sextant.test\n      query_type: A\n\
+                 \x20 dns_txt_tcp:\n    prober: dns\n    dns:\n      preferred_ip_protocol: ip4\n      transport_protocol: tcp\n      query_name: www.sextant.test\n      query_type: TXT\n      validate_answer_rrs:\n        fail_if_none_matches_regexp: [\"probe me\"]\n\
+                 \x20 dns_a_regex_fail:\n    prober: dns\n    dns:\n      preferred_ip_protocol: ip4\n      query_name: www.sextant.test\n      query_type: A\n      validate_answer_rrs:\n        fail_if_not_matches_regexp: [\"IN\\tA\\t127\\\\.0\\\\.0\\\\.9$\"]\n\
+                 \x20 dns_unknown:\n    prober: dns\n    dns:\n      preferred_ip_protocol: ip4\n      query_name: nothing.sextant.test\n      query_type: A\n      valid_rcodes: [NOERROR]\n"
+            ),
     )
     .unwrap();
     let reference_port = free_port();
@@ -79,7 +135,23 @@ fn blackbox_exporter_matches_debian_0_23() {
         ("http_2xx", format!("http://127.0.0.1:{closed}/")),
         ("tcp_connect", format!("127.0.0.1:{http_port}")),
         ("tcp_connect", format!("127.0.0.1:{closed}")),
+        ("https_2xx", format!("https://localhost:{tls_port}/")),
+        ("https_insecure", format!("https://127.0.0.1:{tls_port}/")),
+        ("http_not_ssl", format!("http://127.0.0.1:{http_port}/")),
+        ("tcp_tls", format!("localhost:{tls_port}")),
+        ("tcp_tls_untrusted", format!("localhost:{tls_port}")),
+        ("http_ip6", format!("http://[::1]:{http6_port}/")),
+        ("tcp_ip6", format!("[::1]:{http6_port}")),
+        ("tcp_ip6", format!("127.0.0.1:{http_port}")),
+        ("tcp_ip6_only", format!("127.0.0.1:{http_port}")),
     ];
+    if _dnsmasq.is_some() {
+        for module in ["dns_a", "dns_txt_tcp", "dns_a_regex_fail", "dns_unknown"] {
+            probes.push((module, format!("127.0.0.1:{dns_port}")));
+        }
+    } else {
+        println!("conformance blackbox: dns probes left out, dnsmasq is not installed (apt-get install dnsmasq-base)");
+    }
     if root {
         probes.push(("icmp", "127.0.0.1".to_string()));
     } else {
@@ -111,8 +183,9 @@ fn blackbox_exporter_matches_debian_0_23() {
     let _ = stop.send(());
     drop(runtime);
     println!(
-        "conformance blackbox: {matched} of {total} metric names match over {} probes (http 2xx, regex failure, 404 expected, refused; tcp open, refused; icmp); \
-         not implemented: https/TLS, dns, icmp over IPv6, grpc probers",
+        "conformance blackbox: {matched} of {total} metric names match over {} probes (http 2xx, regex failure, 404 expected, refused, https verified and insecure, \
+         fail_if_not_ssl; tcp open, refused, TLS verified and untrusted; IPv6 http and tcp, fallback and no fallback; \
+         dns A, TXT over TCP with a regex, a failing regex, an unknown name; icmp); not implemented: icmp over IPv6, grpc probers",
         probes.len()
     );
     assert!(unexpected.is_empty(), "unexpected differences:\n{}", unexpected.join("\n"));

@@ -112,9 +112,9 @@ async fn dashboard_metric_names() {
         format!("--docker.host={host}"),
     ])
     .unwrap();
-    let container_names = names(&container.registry().unwrap().encode(Format::Text004).await);
+    let container_names = names(&container.registry().unwrap().encode(Format::Text).await);
     let log = LogConfig::from_env_and_args([("DOCKER_HOST", host.as_str())], Vec::<String>::new()).unwrap();
-    let log_names = names(&log.registry().unwrap().encode(Format::Text004).await);
+    let log_names = names(&log.registry().unwrap().encode(Format::Text).await);
 
     let mut total = 0;
     let mut missing = Vec::new();

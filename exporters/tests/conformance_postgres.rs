@@ -136,7 +136,7 @@ fn postgres_exporter_matches_debian_0_11_1() {
         println!("conformance postgres: skipped, postgresql is not installed (apt-get install postgresql prometheus-postgres-exporter)");
         return;
     };
-    if let Some(program) = missing(&["prometheus-postgres-exporter", "python3", "psql", "runuser"]) {
+    if let Some(program) = missing(&["prometheus-postgres-exporter", "python3", "psql", "runuser", "openssl"]) {
         println!("conformance postgres: skipped, {program} is not installed (apt-get install postgresql prometheus-postgres-exporter)");
         return;
     }
@@ -154,6 +154,25 @@ fn postgres_exporter_matches_debian_0_11_1() {
         .arg("-D")
         .arg(&data)
         .args(["-A", "trust", "-U", "postgres"]));
+    // TLS: a self-signed certificate for localhost; the user `tlsuser` may only log in over
+    // TLS (hostssl), so its scrapes prove the exporters' TLS.
+    let (cert, key) = (data.join("server.crt"), data.join("server.key"));
+    run(Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert));
+    run(Command::new("chown").arg("postgres:postgres").arg(&cert).arg(&key));
+    run(Command::new("chmod").arg("600").arg(&key));
+    let hba = data.join("pg_hba.conf");
+    let rules = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(
+        &hba,
+        format!("hostnossl all tlsuser 0.0.0.0/0 reject\nhostssl all tlsuser 127.0.0.1/32 scram-sha-256\n{rules}"),
+    )
+    .unwrap();
     let port = free_port();
     run(Command::new("runuser")
         .args(["-u", "postgres", "--"])
@@ -164,7 +183,10 @@ fn postgres_exporter_matches_debian_0_11_1() {
         .arg(dir.join("pg.log"))
         .arg("-w")
         .arg("-o")
-        .arg(format!("-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={}", dir.display()))
+        .arg(format!(
+            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} -c ssl=on",
+            dir.display()
+        ))
         .arg("start"));
     let _cluster = Cluster { bin: bin.clone(), data };
     let psql = |db: &str, sql: &str| {
@@ -186,6 +208,8 @@ fn postgres_exporter_matches_debian_0_11_1() {
     };
     psql("postgres", "CREATE USER exporter WITH PASSWORD 'exporterpw'");
     psql("postgres", "GRANT pg_monitor TO exporter");
+    psql("postgres", "CREATE USER tlsuser WITH PASSWORD 'tlspw'");
+    psql("postgres", "GRANT pg_monitor TO tlsuser");
     psql("postgres", "CREATE DATABASE difftest");
     psql(
         "difftest",
@@ -206,10 +230,31 @@ fn postgres_exporter_matches_debian_0_11_1() {
         println!("conformance postgres (queries.yaml): skipped, {} not found", example.display());
     }
 
+    // Over TLS, verified (sslmode=verify-full with sslrootcert), compared with Go's lib/pq.
+    let tls_dsn = format!(
+        "postgresql://tlsuser:tlspw@localhost:{port}/postgres?sslmode=verify-full&sslrootcert={}",
+        cert.display()
+    );
+    check(&shared, &scratch, &tls_dsn, None, " (TLS, sslmode=verify-full)");
+    // Encrypted without verification (lib/pq's require), and no TLS at all for a hostssl user.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for (dsn, up) in [
+        (format!("postgresql://tlsuser:tlspw@127.0.0.1:{port}/postgres?sslmode=require"), 1.0),
+        (format!("postgresql://tlsuser:tlspw@127.0.0.1:{port}/postgres?sslmode=disable"), 0.0),
+        (format!("postgresql://tlsuser:tlspw@127.0.0.1:{port}/postgres?sslmode=verify-full"), 0.0),
+    ] {
+        let families = runtime.block_on(PostgresExporter::new(PostgresConfig::default().with_dsn(&dsn)).scrape());
+        let pg_up = families.iter().find(|f| f.name == "pg_up").map(|f| f.samples[0].value);
+        assert_eq!(pg_up, Some(up), "{dsn}");
+    }
+    println!(
+        "conformance postgres: TLS: verify-full (sslrootcert) compared above; require up; disable and verify-full \
+         without the CA down"
+    );
+
     // A server that is gone: up 0 and a 200 response, not an error or a hang.
     let dead = PostgresConfig::default()
         .with_dsn(format!("postgresql://exporter@127.0.0.1:{}/x?sslmode=disable", free_port()));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let families = runtime.block_on(PostgresExporter::new(dead).scrape());
-    assert!(families.iter().any(|f| f.name() == "pg_up" && f.samples()[0].value == 0.0));
+    assert!(families.iter().any(|f| f.name == "pg_up" && f.samples[0].value == 0.0));
 }

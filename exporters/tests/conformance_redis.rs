@@ -127,3 +127,103 @@ fn redis_exporter_matches_debian_1_45() {
     assert!(ref_names > 100, "too few families compared:\n{report}");
     assert!(unexpected.is_empty(), "unexpected differences:\n{}\n\nfull report:\n{report}", unexpected.join("\n"));
 }
+
+/// Redis over TLS (a self-signed certificate for `localhost`, trusted with
+/// `--tls-ca-cert-file`) with an ACL user: ours and Debian's exporter both log in as that user
+/// and report `redis_up 1` with the same metric names; a wrong password, the default user
+/// without a password and plain TCP to the TLS port are `redis_up 0`.
+#[test]
+fn redis_tls_and_acl_user() {
+    for program in ["redis-server", "prometheus-redis-exporter", "openssl"] {
+        if which(program).is_none() {
+            println!("conformance redis: TLS and ACL test skipped, {program} is not installed");
+            return;
+        }
+    }
+    let work = tempfile::tempdir().unwrap();
+    let (cert, key) = (work.path().join("cert.pem"), work.path().join("key.pem"));
+    dbsupport::run(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+    );
+    let port = free_port();
+    let mut server = Command::new("redis-server");
+    server.args(["--bind", "127.0.0.1", "--port", "0", "--tls-port", &port.to_string(), "--tls-auth-clients", "no"]);
+    server.arg("--tls-cert-file").arg(&cert).arg("--tls-key-file").arg(&key).arg("--tls-ca-cert-file").arg(&cert);
+    server.args(["--save", "", "--appendonly", "no", "--requirepass", "default-secret"]);
+    server.args(["--user", "exporter", "on", ">exporter-secret", "~*", "&*", "+@all"]);
+    server.arg("--dir").arg(work.path());
+    let _server = start_until(server, "Ready to accept connections", true);
+
+    let address = format!("rediss://localhost:{port}");
+    let ca_flag = format!("--tls-ca-cert-file={}", cert.display());
+    let reference_port = free_port();
+    let mut reference = Command::new("prometheus-redis-exporter");
+    reference.args([&format!("--redis.addr={address}"), "--redis.user=exporter", "--redis.password=exporter-secret"]);
+    reference.arg(&ca_flag).arg(format!("--web.listen-address=127.0.0.1:{reference_port}"));
+    let _reference = start_until(reference, "Providing metrics at", false);
+    let reference: SocketAddr = format!("127.0.0.1:{reference_port}").parse().unwrap();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let scrape = |args: &[String]| -> String {
+        let config = RedisConfig::from_args(args.iter().cloned()).unwrap();
+        let families = runtime.block_on(RedisExporter::new(config).scrape(None));
+        sextant_model::exposition::encode(&families, sextant_exporters::Format::Text)
+    };
+    let names = |text: &str| -> std::collections::BTreeSet<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .map(String::from)
+            .collect()
+    };
+    let ours = scrape(&[
+        format!("--redis.addr={address}"),
+        "--redis.user=exporter".into(),
+        "--redis.password=exporter-secret".into(),
+        ca_flag.clone(),
+    ]);
+    let theirs = http_get(reference, "/metrics");
+    assert!(theirs.contains("\nredis_up 1\n"), "{theirs}");
+    assert!(ours.contains("\nredis_up 1\n"), "{ours}");
+    let ignored = |name: &String| name.starts_with("go_") || name.starts_with("process_");
+    let their_names: Vec<String> = names(&theirs).into_iter().filter(|n| !ignored(n)).collect();
+    let our_names = names(&ours);
+    let missing: Vec<&String> = their_names.iter().filter(|n| !our_names.contains(*n)).collect();
+    assert!(missing.is_empty(), "names the Go exporter emits over TLS and ours does not: {missing:?}");
+
+    let wrong_password = scrape(&[
+        format!("--redis.addr={address}"),
+        "--redis.user=exporter".into(),
+        "--redis.password=nope".into(),
+        ca_flag.clone(),
+    ]);
+    let no_password = scrape(&[format!("--redis.addr={address}"), ca_flag.clone()]);
+    let plain_tcp = scrape(&[format!("--redis.addr=redis://localhost:{port}"), "--connection-timeout=2s".into()]);
+    let untrusted = scrape(&[format!("--redis.addr={address}"), "--redis.password=default-secret".into()]);
+    let skip_verify = scrape(&[
+        format!("--redis.addr={address}"),
+        "--redis.password=default-secret".into(),
+        "--skip-tls-verification".into(),
+    ]);
+    for (what, text, up) in [
+        ("wrong password", &wrong_password, 0),
+        ("no password", &no_password, 0),
+        ("plain TCP to the TLS port", &plain_tcp, 0),
+        ("certificate not trusted", &untrusted, 0),
+        ("--skip-tls-verification, default user", &skip_verify, 1),
+    ] {
+        assert!(text.contains(&format!("\nredis_up {up}\n")), "{what}: {text}");
+    }
+    println!(
+        "conformance redis: TLS + ACL user: both exporters up, {} of {} names of the Go exporter emitted; \
+         wrong password, no password, plain TCP and an untrusted certificate give redis_up 0",
+        their_names.len() - missing.len(),
+        their_names.len()
+    );
+}

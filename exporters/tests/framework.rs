@@ -42,7 +42,7 @@ fn a_slow_collector_is_cut_off_by_its_timeout() {
     let mut registry = Registry::new(config(100));
     registry.register(Pending);
     registry.register(blocking("fast", || Ok(gauge("test_fast", 1.0))));
-    let text = runtime().block_on(registry.encode(Format::Text004));
+    let text = runtime().block_on(registry.encode(Format::Text));
     assert!(text.contains("test_fast 1\n"), "{text}");
     assert!(text.contains("test_scrape_collector_success{collector=\"pending\"} 0\n"), "{text}");
     assert!(text.contains("test_scrape_collector_success{collector=\"fast\"} 1\n"), "{text}");
@@ -79,7 +79,7 @@ fn a_stuck_blocking_collector_is_not_run_twice() {
         }
         let _ = release.send(());
     };
-    assert!(families.iter().any(|f| f.name() == "test_stuck"));
+    assert!(families.iter().any(|f| f.name == "test_stuck"));
 }
 
 #[test]
@@ -90,7 +90,7 @@ fn a_failing_collector_does_not_fail_the_scrape() {
     let (families, errors) = runtime().block_on(registry.gather_with_errors());
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].1.to_string(), "no data: nothing here");
-    let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
+    let names: Vec<&str> = families.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, vec!["test_fine", "test_scrape_collector_duration_seconds", "test_scrape_collector_success"]);
 }
 
@@ -140,7 +140,10 @@ fn metrics_endpoint_negotiates_format_and_gzip_and_serves_prometheus_client() {
     let (head, body) = get(addr, "/metrics", "Accept: application/openmetrics-text; version=1.0.0\r\n");
     let body = String::from_utf8(body).unwrap();
     assert!(head.contains("content-type: application/openmetrics-text; version=1.0.0; charset=utf-8"), "{head}");
-    assert!(body.contains("# TYPE app_requests counter\napp_requests_total 7\n"), "{body}");
+    assert!(
+        body.contains("# TYPE app_requests counter\n# HELP app_requests Requests handled.\napp_requests_total 7.0\n"),
+        "{body}"
+    );
     assert!(body.ends_with("# EOF\n"), "{body}");
     assert_eq!(body.matches("# EOF").count(), 1, "{body}");
 
@@ -157,4 +160,66 @@ fn metrics_endpoint_negotiates_format_and_gzip_and_serves_prometheus_client() {
 
     stop.send(()).unwrap();
     rt.block_on(server).unwrap().unwrap();
+}
+
+/// A `prometheus` crate (rust-prometheus) registry served next to a collector and a
+/// `prometheus_client` registry: every kind of family comes out through our one encoder, in
+/// both formats.
+#[cfg(feature = "prometheus")]
+#[test]
+fn rust_prometheus_and_prometheus_client_registries_share_the_endpoint() {
+    use prometheus::{Counter, Histogram, HistogramOpts, IntGaugeVec, Opts};
+    let rust_prometheus = prometheus::Registry::new();
+    let jobs = Counter::new("app_jobs_total", "Jobs done.").unwrap();
+    jobs.inc_by(3.0);
+    let queue = IntGaugeVec::new(Opts::new("app_queue_length", "Queued items."), &["queue"]).unwrap();
+    queue.with_label_values(&["mail"]).set(4);
+    let latency =
+        Histogram::with_opts(HistogramOpts::new("app_latency_seconds", "Latency.").buckets(vec![0.1, 1.0])).unwrap();
+    latency.observe(0.5);
+    rust_prometheus.register(Box::new(jobs)).unwrap();
+    rust_prometheus.register(Box::new(queue)).unwrap();
+    rust_prometheus.register(Box::new(latency)).unwrap();
+
+    let mut client_registry = prometheus_client::registry::Registry::default();
+    let requests: prometheus_client::metrics::counter::Counter = Default::default();
+    client_registry.register("svc_requests", "Requests handled", requests.clone());
+    requests.inc_by(7);
+
+    let mut registry = Registry::new(config(1000));
+    registry.register(blocking("answer", || Ok(gauge("test_answer", 42.0))));
+    registry.register_prometheus(rust_prometheus);
+    registry.register_prometheus_client(Arc::new(client_registry));
+    let rt = runtime();
+
+    let text = rt.block_on(registry.encode(Format::Text));
+    for expected in [
+        "# HELP app_jobs_total Jobs done.\n# TYPE app_jobs_total counter\napp_jobs_total 3\n",
+        "# TYPE app_queue_length gauge\napp_queue_length{queue=\"mail\"} 4\n",
+        "# TYPE app_latency_seconds histogram\napp_latency_seconds_bucket{le=\"0.1\"} 0\n\
+         app_latency_seconds_bucket{le=\"1\"} 1\napp_latency_seconds_bucket{le=\"+Inf\"} 1\n\
+         app_latency_seconds_sum 0.5\napp_latency_seconds_count 1\n",
+        "# TYPE svc_requests_total counter\nsvc_requests_total 7\n",
+        "test_answer 42\n",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    // Each family once, sorted by name, as one exposition.
+    let families = sextant_model::exposition::parse_families(text.as_bytes(), Format::Text).unwrap();
+    let names: Vec<&str> = families.iter().map(|f| f.name.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(names, sorted);
+
+    let openmetrics = rt.block_on(registry.encode(Format::OpenMetrics));
+    for expected in [
+        "# TYPE app_jobs counter\n# HELP app_jobs Jobs done.\napp_jobs_total 3.0\n",
+        "app_latency_seconds_bucket{le=\"1\"} 1.0\n",
+        "# TYPE svc_requests counter\n",
+    ] {
+        assert!(openmetrics.contains(expected), "missing {expected:?} in\n{openmetrics}");
+    }
+    assert!(openmetrics.ends_with("# EOF\n"));
+    sextant_model::exposition::parse_families(openmetrics.as_bytes(), Format::OpenMetrics).unwrap();
 }

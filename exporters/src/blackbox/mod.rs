@@ -1,8 +1,11 @@
 //! A blackbox exporter compatible with blackbox_exporter 0.23's `/probe?module=&target=` for
-//! the `http` (plain HTTP), `tcp` and `icmp` (IPv4, raw socket) probers, with modules from a `blackbox.yml` in its
-//! format and its `probe_*` metric names.
+//! the `http` (HTTP and HTTPS), `tcp` (optionally TLS), `dns` (UDP or TCP) and `icmp` (IPv4, raw
+//! socket) probers,
+//! with modules from a `blackbox.yml` in its format and its `probe_*` metric names.
 
+mod dns;
 mod icmp;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -15,12 +18,12 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_yaml_ng::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::builder::Builder;
-use crate::encode::MetricType;
 use crate::flags::{self, flag_error};
 use crate::Error;
+use sextant_model::exposition::MetricType;
 
 /// One module of `blackbox.yml`.
 #[derive(Debug, Clone)]
@@ -28,8 +31,16 @@ struct Module {
     prober: String,
     timeout: Option<Duration>,
     ip4: bool,
+    /// `ip_protocol_fallback` (default true): use the other IP version when the preferred one
+    /// has no address.
+    ip_fallback: bool,
     http: HttpModule,
     tcp: Vec<(Option<regex::Regex>, Option<String>)>,
+    /// `tcp.tls`: a TLS handshake after connecting.
+    tcp_tls: bool,
+    /// `http.tls_config` or `tcp.tls_config`.
+    tls: crate::tls::TlsSettings,
+    dns: dns::DnsModule,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -86,8 +97,21 @@ fn parse_modules(text: &str) -> Result<BTreeMap<String, Module>, String> {
         };
         let section = def.get(prober);
         let ip4 = section.and_then(|s| s.get("preferred_ip_protocol")).and_then(Value::as_str) == Some("ip4");
-        let mut module =
-            Module { prober: prober.to_string(), timeout, ip4, http: HttpModule::default(), tcp: Vec::new() };
+        let ip_fallback = section.and_then(|s| s.get("ip_protocol_fallback")).and_then(Value::as_bool).unwrap_or(true);
+        let mut module = Module {
+            prober: prober.to_string(),
+            timeout,
+            ip4,
+            ip_fallback,
+            http: HttpModule::default(),
+            tcp: Vec::new(),
+            tcp_tls: section.and_then(|s| s.get("tls")).and_then(Value::as_bool).unwrap_or(false),
+            tls: tls::parse_settings(section.and_then(|s| s.get("tls_config"))),
+            dns: dns::DnsModule::default(),
+        };
+        if prober == "dns" {
+            module.dns = dns::DnsModule::parse(section, &name)?;
+        }
         if prober == "http" {
             let get = |key: &str| section.and_then(|s| s.get(key));
             let http = &mut module.http;
@@ -182,7 +206,7 @@ impl BlackboxConfig {
     /// A description of the accepted flags, for `--help`.
     pub fn usage() -> String {
         "usage: sextant exporter blackbox --config.file=blackbox.yml [--web.listen-address=:9115]\n\
-         \n  GET /probe?module=NAME&target=TARGET; probers: http (plain HTTP), tcp\n"
+         \n  GET /probe?module=NAME&target=TARGET; probers: http (HTTP, HTTPS), tcp (optionally TLS), dns, icmp\n"
             .to_string()
     }
 }
@@ -198,37 +222,31 @@ fn fnv32a(bytes: &[u8]) -> u32 {
 }
 
 /// Resolves `host` (preferring IPv4 when `ip4`), adding the resolution metrics.
-async fn resolve(builder: &mut Builder, host: &str, port: u16, ip4: bool) -> Result<SocketAddr, String> {
+async fn resolve(builder: &mut Builder, host: &str, port: u16, module: &Module) -> Result<SocketAddr, String> {
     let start = Instant::now();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::net::lookup_host((host, port)).await.map_err(|e| format!("resolving {host}: {e}"))?.collect(),
-    };
+    let chosen = choose_address(host, port, module).await;
     builder.add(
         "probe_dns_lookup_time_seconds",
         "Returns the time taken for probe dns lookup in seconds",
         MetricType::Gauge,
         &[],
-        start.elapsed().as_secs_f64(),
+        if chosen.is_ok() { start.elapsed().as_secs_f64() } else { 0.0 },
     );
-    let chosen = addrs
-        .iter()
-        .find(|a| a.is_ipv4() == ip4)
-        .or_else(|| addrs.first())
-        .copied()
-        .ok_or_else(|| format!("no address for {host}"))?;
+    // As blackbox_exporter does, both gauges are there (0) when resolution fails.
+    let (protocol, hash) = match &chosen {
+        Ok(addr) => match addr.ip() {
+            IpAddr::V4(v4) => (4.0, fnv32a(&v4.octets())),
+            IpAddr::V6(v6) => (6.0, fnv32a(&v6.octets())),
+        },
+        Err(_) => (0.0, 0),
+    };
     builder.add(
         "probe_ip_protocol",
         "Specifies whether probe ip protocol is IP4 or IP6",
         MetricType::Gauge,
         &[],
-        if chosen.is_ipv4() { 4.0 } else { 6.0 },
+        protocol,
     );
-    let hash = match chosen.ip() {
-        IpAddr::V4(v4) => fnv32a(&v4.octets()),
-        IpAddr::V6(v6) => fnv32a(&v6.octets()),
-    };
     builder.add(
         "probe_ip_addr_hash",
         "Specifies the hash of IP address. It's useful to detect if the IP address changes.",
@@ -236,7 +254,22 @@ async fn resolve(builder: &mut Builder, host: &str, port: u16, ip4: bool) -> Res
         &[],
         hash as f64,
     );
-    Ok(chosen)
+    chosen
+}
+
+/// The address to probe: one of the preferred IP version, else (with `ip_protocol_fallback`)
+/// any.
+async fn choose_address(host: &str, port: u16, module: &Module) -> Result<SocketAddr, String> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((host, port)).await.map_err(|e| format!("resolving {host}: {e}"))?.collect(),
+    };
+    match addrs.iter().find(|a| a.is_ipv4() == module.ip4) {
+        Some(addr) => Ok(*addr),
+        None if module.ip_fallback => addrs.first().copied().ok_or_else(|| format!("no address for {host}")),
+        None => Err(format!("no {} address for {host}", if module.ip4 { "IPv4" } else { "IPv6" })),
+    }
 }
 
 struct Url {
@@ -270,6 +303,11 @@ fn parse_url(target: &str) -> Result<Url, String> {
     }
     Ok(Url { https, host, port, path })
 }
+
+/// A connection a prober talks over: plain TCP or TLS.
+trait ProbeStream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ProbeStream for T {}
 
 /// A parsed response.
 struct HttpResponse {
@@ -333,14 +371,12 @@ async fn probe_http(builder: &mut Builder, module: &Module, target: &str) -> boo
         }
     };
     let mut first = true;
+    let mut final_tls: Option<tls::TlsFacts> = None;
+    let mut ssl = false;
     while let Some(current) = url.take() {
-        if current.https {
-            eprintln!("blackbox: {target}: https is not supported yet");
-            break;
-        }
         let start = Instant::now();
         let addr = if first {
-            match resolve(builder, &current.host, current.port, module.ip4).await {
+            match resolve(builder, &current.host, current.port, module).await {
                 Ok(addr) => addr,
                 Err(message) => {
                     eprintln!("blackbox: {message}");
@@ -349,7 +385,7 @@ async fn probe_http(builder: &mut Builder, module: &Module, target: &str) -> boo
             }
         } else {
             let mut scratch = Builder::new("");
-            match resolve(&mut scratch, &current.host, current.port, module.ip4).await {
+            match resolve(&mut scratch, &current.host, current.port, module).await {
                 Ok(addr) => addr,
                 Err(_) => break,
             }
@@ -357,7 +393,7 @@ async fn probe_http(builder: &mut Builder, module: &Module, target: &str) -> boo
         first = false;
         *phases.entry("resolve").or_default() += start.elapsed().as_secs_f64();
         let connect_start = Instant::now();
-        let mut stream = match tokio::net::TcpStream::connect(addr).await {
+        let tcp = match tokio::net::TcpStream::connect(addr).await {
             Ok(stream) => stream,
             Err(err) => {
                 eprintln!("blackbox: connecting to {addr}: {err}");
@@ -365,8 +401,30 @@ async fn probe_http(builder: &mut Builder, module: &Module, target: &str) -> boo
             }
         };
         *phases.entry("connect").or_default() += connect_start.elapsed().as_secs_f64();
-        let host_header =
-            if current.port == 80 { current.host.clone() } else { format!("{}:{}", current.host, current.port) };
+        let mut stream: Box<dyn ProbeStream> = if current.https {
+            let tls_start = Instant::now();
+            match tls::connect(tcp, &current.host, &module.tls).await {
+                Ok((stream, facts)) => {
+                    *phases.entry("tls").or_default() += tls_start.elapsed().as_secs_f64();
+                    final_tls = Some(facts);
+                    Box::new(stream)
+                }
+                Err(message) => {
+                    eprintln!("blackbox: {message}");
+                    break;
+                }
+            }
+        } else {
+            final_tls = None;
+            Box::new(tcp)
+        };
+        ssl = current.https;
+        let default_port = if current.https { 443 } else { 80 };
+        let host_header = if current.port == default_port {
+            current.host.clone()
+        } else {
+            format!("{}:{}", current.host, current.port)
+        };
         let mut request = format!("{} {} HTTP/1.1\r\nHost: {host_header}\r\n", http.method, current.path);
         let has = |name: &str| http.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
         if !has("user-agent") {
@@ -441,7 +499,8 @@ async fn probe_http(builder: &mut Builder, module: &Module, target: &str) -> boo
         } else {
             http.valid_status_codes.contains(&status)
         };
-        success = valid && !http.fail_if_not_ssl;
+        let ssl_ok = if ssl { !http.fail_if_ssl } else { !http.fail_if_not_ssl };
+        success = valid && ssl_ok;
         if success {
             let body = String::from_utf8_lossy(&response.body);
             if http.body_matches.iter().any(|re| re.is_match(&body))
@@ -489,7 +548,16 @@ async fn probe_http(builder: &mut Builder, module: &Module, target: &str) -> boo
     );
     builder.add("probe_http_uncompressed_body_length", "Length of uncompressed response body", gauge, &[], body_length);
     builder.add("probe_http_redirects", "The number of redirects", gauge, &[], redirects);
-    builder.add("probe_http_ssl", "Indicates if SSL was used for the final redirect", gauge, &[], 0.0);
+    builder.add(
+        "probe_http_ssl",
+        "Indicates if SSL was used for the final redirect",
+        gauge,
+        &[],
+        if ssl && status != 0 { 1.0 } else { 0.0 },
+    );
+    if let (Some(facts), true) = (&final_tls, status != 0) {
+        tls::add_metrics(builder, facts);
+    }
     builder.add(
         "probe_failed_due_to_regex",
         "Indicates if probe failed due to regex",
@@ -538,9 +606,15 @@ async fn probe_tcp(builder: &mut Builder, module: &Module, target: &str) -> bool
     let success = async {
         let (host, port) = target.rsplit_once(':').ok_or_else(|| format!("{target}: expected host:port"))?;
         let port: u16 = port.parse().map_err(|_| format!("{target}: bad port"))?;
-        let addr = resolve(builder, host, port, module.ip4).await?;
-        let mut stream =
-            tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connecting to {addr}: {e}"))?;
+        let addr = resolve(builder, host, port, module).await?;
+        let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connecting to {addr}: {e}"))?;
+        let mut stream: Box<dyn ProbeStream> = if module.tcp_tls {
+            let (stream, facts) = tls::connect(tcp, host, &module.tls).await?;
+            tls::add_metrics(builder, &facts);
+            Box::new(stream)
+        } else {
+            Box::new(tcp)
+        };
         let mut received = Vec::new();
         for (expect, send) in &module.tcp {
             if let Some(re) = expect {
@@ -583,7 +657,7 @@ async fn probe_tcp(builder: &mut Builder, module: &Module, target: &str) -> bool
 
 async fn probe_icmp(builder: &mut Builder, module: &Module, target: &str, timeout: Duration) -> bool {
     let start = Instant::now();
-    let addr = match resolve(builder, target, 0, module.ip4).await {
+    let addr = match resolve(builder, target, 0, module).await {
         Ok(addr) => addr,
         Err(message) => {
             eprintln!("blackbox: {message}");
@@ -644,6 +718,7 @@ impl BlackboxExporter {
                 "http" => probe_http(&mut inner, module, target).await,
                 "tcp" => probe_tcp(&mut inner, module, target).await,
                 "icmp" => probe_icmp(&mut inner, module, target, timeout).await,
+                "dns" => dns::probe_dns(&mut inner, module, target).await,
                 other => {
                     eprintln!("blackbox: prober {other} is not implemented yet");
                     false

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::encode::{MetricFamily, MetricType};
 use crate::Error;
+use sextant_model::exposition::{MetricFamily, MetricType};
 
 /// What Docker says about one running container.
 #[derive(Debug, Clone, Default)]

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::docker::{self, Docker, DockerHost};
-use crate::encode::MetricFamily;
 use crate::registry::{Collector, Registry, RegistryConfig};
 use crate::Error;
+use sextant_model::exposition::MetricFamily;
 
 pub(crate) use cgroup::DockerInfo;
 

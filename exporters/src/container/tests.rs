@@ -2,7 +2,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::cgroup::{collect, docker_id, DockerInfo};
-use crate::encode::{write_text, MetricFamily};
+use crate::registry::write_text;
+use sextant_model::exposition::MetricFamily;
 
 const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -20,8 +21,18 @@ fn text(families: &[MetricFamily]) -> String {
 
 fn check(text: &str, expected: &[&str]) {
     for line in expected {
-        assert!(text.lines().any(|l| l == *line), "missing {line:?} in\n{text}");
+        let line = sorted_labels(line);
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }
+}
+
+/// A sample line with its labels sorted by name (the encoder writes them sorted, as Go clients do).
+fn sorted_labels(line: &str) -> String {
+    let (Some(open), Some(close)) = (line.find('{'), line.rfind('}')) else { return line.to_string() };
+    let pair = regex::Regex::new(r#"([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)""#).unwrap();
+    let mut pairs: Vec<&str> = pair.find_iter(&line[open + 1..close]).map(|m| m.as_str()).collect();
+    pairs.sort();
+    format!("{}{{{}}}{}", &line[..open], pairs.join(","), &line[close + 1..])
 }
 
 fn containers() -> HashMap<String, DockerInfo> {

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::{parse_rfc3339, ContainerLabels, Hostname};
 use crate::docker::Docker;
-use crate::encode::{MetricFamily, MetricType};
 use crate::registry::Collector;
 use crate::Error;
+use sextant_model::exposition::{MetricFamily, MetricType};
 
 /// One volume from `/system/df`: name, driver, reference count, size in bytes.
 type Volume = (String, String, i64, f64);
@@ -63,7 +63,7 @@ fn number(value: &Value, path: &[&str]) -> f64 {
 /// typed as counters here, an OpenMetrics scrape (Prometheus' first choice) would see them
 /// as `<name>_total` and dashboards would break, so they are untyped: same names in both
 /// formats, and `rate()`/`increase()` work the same.
-pub(crate) const LOGPORTER_COUNTER: MetricType = MetricType::Untyped;
+pub(crate) const LOGPORTER_COUNTER: MetricType = MetricType::Unknown;
 
 /// The per-container families in Logporter's order, with their types and help.
 const CONTAINER_FAMILIES: &[(&str, MetricType, &str)] = &[

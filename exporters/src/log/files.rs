@@ -16,8 +16,8 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::{json, Value};
 
-use crate::encode::{MetricFamily, MetricType};
 use crate::Error;
+use sextant_model::exposition::{MetricFamily, MetricType};
 
 /// The most bytes read from one file per pass; the rest is read on the next pass.
 const MAX_READ_PER_PASS: u64 = 64 << 20;

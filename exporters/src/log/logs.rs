@@ -12,9 +12,9 @@ use super::docker_metrics::LOGPORTER_COUNTER;
 use super::loki::{Loki, LokiStream};
 use super::{parse_rfc3339, ContainerLabels, Hostname};
 use crate::docker::{demultiplex, Docker, Stream};
-use crate::encode::{MetricFamily, MetricType};
 use crate::registry::Collector;
 use crate::Error;
+use sextant_model::exposition::{MetricFamily, MetricType};
 
 /// A line to ship: stream, unix nanoseconds, message.
 pub(crate) type NewLine = (Stream, i128, String);

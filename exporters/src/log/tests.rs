@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::files::{advance, FileState};
 use super::{parse_rfc3339, LogConfig};
-use crate::encode::Format;
+use sextant_model::exposition::Format;
 
 const WEB: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const DB: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -142,8 +142,18 @@ async fn serve(fake: Arc<FakeDocker>, dir: &Path) -> String {
 
 fn check(text: &str, expected: &[&str]) {
     for line in expected {
-        assert!(text.lines().any(|l| l == *line), "missing {line:?} in\n{text}");
+        let line = sorted_labels(line);
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }
+}
+
+/// A sample line with its labels sorted by name (the encoder writes them sorted, as Go clients do).
+fn sorted_labels(line: &str) -> String {
+    let (Some(open), Some(close)) = (line.find('{'), line.rfind('}')) else { return line.to_string() };
+    let pair = regex::Regex::new(r#"([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)""#).unwrap();
+    let mut pairs: Vec<&str> = pair.find_iter(&line[open + 1..close]).map(|m| m.as_str()).collect();
+    pairs.sort();
+    format!("{}{{{}}}{}", &line[..open], pairs.join(","), &line[close + 1..])
 }
 
 fn web(extra: &str) -> String {
@@ -171,7 +181,7 @@ async fn logporter_metrics_from_fake_docker() {
     )
     .unwrap();
     let registry = config.registry().unwrap();
-    let text = registry.encode(Format::Text004).await;
+    let text = registry.encode(Format::Text).await;
     check(
         &text,
         &[
@@ -211,7 +221,7 @@ async fn logporter_metrics_from_fake_docker() {
     // added once; lines already counted are not counted again.
     fake.log(WEB, "2024-01-01T00:00:03.500000000Z", 2, "ERROR: disk full");
     fake.log(WEB, "2024-01-01T00:00:04.000000000Z", 1, "GET / 200");
-    let text = registry.encode(Format::Text004).await;
+    let text = registry.encode(Format::Text).await;
     check(
         &text,
         &[
@@ -240,7 +250,7 @@ async fn dead_docker_fails_the_collector_not_the_scrape() {
     let config =
         LogConfig::from_env_and_args([("DOCKER_HOST", socket.as_str())], [format!("--log.file={}", log.display())])
             .unwrap();
-    let text = config.registry().unwrap().encode(Format::Text004).await;
+    let text = config.registry().unwrap().encode(Format::Text).await;
     let path = log.display();
     check(
         &text,
@@ -366,19 +376,56 @@ async fn docker_json_files_and_state_across_restarts() {
         ]
     };
     let config = LogConfig::from_env_and_args(Vec::<(String, String)>::new(), args.clone()).unwrap();
-    let text = config.registry().unwrap().encode(Format::Text004).await;
+    let text = config.registry().unwrap().encode(Format::Text).await;
     let lines = expect(1, 1, 1);
     check(&text, &lines.iter().map(String::as_str).collect::<Vec<_>>());
     // A new process with the same state file continues the counters and the position.
     append(&log, concat!(r#"{"log":"bye\n","stream":"stdout","time":"2024-01-01T00:00:01Z"}"#, "\n"));
     let config = LogConfig::from_env_and_args(Vec::<(String, String)>::new(), args).unwrap();
-    let text = config.registry().unwrap().encode(Format::Text004).await;
+    let text = config.registry().unwrap().encode(Format::Text).await;
     let lines = expect(2, 1, 1);
     check(&text, &lines.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
+/// What Loki's push handler (`POST /loki/api/v1/push`, JSON) checks before it answers 204:
+/// the content type, the `{"streams":[{"stream":{...},"values":[["<ns>","<line>"],...]}]}`
+/// shape, label names, timestamps as decimal nanosecond strings, and (as Loki before 2.4 and
+/// with `unordered_writes: false`) entries of a stream in time order. `Err` is the 400 body.
+fn loki_accepts(head: &str, body: &str) -> Result<(), String> {
+    let content_type = head.lines().find_map(|l| l.strip_prefix("Content-Type: ")).unwrap_or("");
+    if content_type.trim() != "application/json" {
+        return Err(format!("unsupported content type {content_type:?}"));
+    }
+    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("loghttp: {e}"))?;
+    let streams = value["streams"].as_array().ok_or("no streams")?;
+    let label_name = regex::Regex::new("^[a-zA-Z_][a-zA-Z0-9_]*$").unwrap();
+    for stream in streams {
+        let labels = stream["stream"].as_object().ok_or("stream labels must be an object")?;
+        if labels.is_empty() {
+            return Err("error parsing labels: empty label set".into());
+        }
+        for (name, value) in labels {
+            if !label_name.is_match(name) || !value.is_string() {
+                return Err(format!("invalid label {name}={value}"));
+            }
+        }
+        let mut last = 0u128;
+        for entry in stream["values"].as_array().ok_or("values must be an array")? {
+            let pair = entry.as_array().filter(|p| p.len() == 2).ok_or("an entry is [timestamp, line]")?;
+            let ns: u128 = pair[0].as_str().and_then(|t| t.parse().ok()).ok_or("timestamp must be a string of ns")?;
+            pair[1].as_str().ok_or("line must be a string")?;
+            if ns < last {
+                return Err("entry out of order".into());
+            }
+            last = ns;
+        }
+    }
+    Ok(())
+}
+
 /// A stand-in for Loki's push endpoint on 127.0.0.1 (Debian's `loki` package is an unrelated
-/// genetics program, and Grafana Loki is not packaged): records each request and answers 204.
+/// genetics program, and Grafana Loki is not packaged): checks each request as Loki does
+/// ([`loki_accepts`]), records it and answers 204, or 400 with the reason.
 async fn fake_loki() -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -406,8 +453,14 @@ async fn fake_loki() -> (String, Arc<Mutex<Vec<String>>>) {
                     }
                 }
             }
-            sink.lock().unwrap().push(String::from_utf8_lossy(&request).into_owned());
-            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").await;
+            let text = String::from_utf8_lossy(&request).into_owned();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+            let answer = match loki_accepts(head, body) {
+                Ok(()) => "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n".to_string(),
+                Err(reason) => format!("HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\n\r\n{reason}", reason.len()),
+            };
+            sink.lock().unwrap().push(text);
+            let _ = stream.write_all(answer.as_bytes()).await;
         }
     });
     (format!("http://{address}"), received)
@@ -426,10 +479,10 @@ async fn ships_new_lines_to_loki() {
     )
     .unwrap();
     let registry = config.registry().unwrap();
-    let text = registry.encode(Format::Text004).await;
+    let text = registry.encode(Format::Text).await;
     check(&text, &["sextant_log_loki_pushed_lines_total 1", "sextant_log_loki_push_failures_total 0"]);
     fake.log(DB, "2024-01-01T00:00:02.000000000Z", 1, "ready");
-    let text = registry.encode(Format::Text004).await;
+    let text = registry.encode(Format::Text).await;
     check(&text, &["sextant_log_loki_pushed_lines_total 2"]);
     let requests = received.lock().unwrap().clone();
     assert_eq!(requests.len(), 2, "{requests:?}");
@@ -446,6 +499,25 @@ async fn ships_new_lines_to_loki() {
     let second: serde_json::Value = serde_json::from_str(requests[1].split_once("\r\n\r\n").unwrap().1).unwrap();
     assert_eq!(second["streams"][0]["values"], serde_json::json!([["1704067202000000000", "ready"]]));
     assert_eq!(second["streams"][0]["stream"]["stream"], "stdout");
+}
+
+#[test]
+fn the_fake_loki_rejects_what_loki_rejects() {
+    let head = "POST /loki/api/v1/push HTTP/1.1\r\nContent-Type: application/json";
+    let ok = r#"{"streams":[{"stream":{"job":"x"},"values":[["1","a"],["2","b"]]}]}"#;
+    assert_eq!(loki_accepts(head, ok), Ok(()));
+    for bad in [
+        r#"{"streams":[{"stream":{},"values":[["1","a"]]}]}"#,
+        r#"{"streams":[{"stream":{"1x":"y"},"values":[["1","a"]]}]}"#,
+        r#"{"streams":[{"stream":{"job":"x"},"values":[[1,"a"]]}]}"#,
+        r#"{"streams":[{"stream":{"job":"x"},"values":[["2","a"],["1","b"]]}]}"#,
+        r#"{"streams":[{"stream":{"job":"x"},"values":[["1"]]}]}"#,
+        r#"{"stream":[]}"#,
+        "not json",
+    ] {
+        assert!(loki_accepts(head, bad).is_err(), "{bad}");
+    }
+    assert!(loki_accepts("POST / HTTP/1.1\r\nContent-Type: text/plain", ok).is_err());
 }
 
 proptest::proptest! {
@@ -473,10 +545,11 @@ async fn openmetrics_keeps_logporter_names() {
     check(
         &text,
         &[
-            &format!("docker_logs_stderr_count{{{}}} 1", db("")),
-            &format!("docker_cpu_usage_user{{{}}} 2", db("")),
+            // OpenMetrics writes integral values with `.0`, as client_golang does.
+            &format!("docker_logs_stderr_count{{{}}} 1.0", db("")),
+            &format!("docker_cpu_usage_user{{{}}} 2.0", db("")),
             &format!("docker_cpu_usage_total{{{}}} 0.5", db("")),
-            &format!("sextant_log_pattern_lines_total{{{}}} 0", db(",pattern=\"error\"")),
+            &format!("sextant_log_pattern_lines_total{{{}}} 0.0", db(",pattern=\"error\"")),
         ],
     );
 }

@@ -19,10 +19,10 @@ use axum::Router;
 use mysql_async::prelude::Queryable as _;
 
 use crate::builder::Builder;
-use crate::encode::{MetricFamily, MetricType};
 use crate::flags::{self, flag_error};
 use crate::Error;
 use parse::Dsn;
+use sextant_model::exposition::{MetricFamily, MetricType};
 
 /// Collectors of mysqld_exporter 0.14 and whether they are on by default.
 const SCRAPERS: &[(&str, bool)] = &[
@@ -252,8 +252,8 @@ struct Shared {
 /// let exporter = MysqlExporter::new(config);
 /// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 /// let families = runtime.block_on(exporter.scrape());
-/// let up = families.iter().find(|f| f.name() == "mysql_up").unwrap();
-/// assert_eq!(up.samples()[0].value, 0.0); // nothing listens on port 1
+/// let up = families.iter().find(|f| f.name == "mysql_up").unwrap();
+/// assert_eq!(up.samples[0].value, 0.0); // nothing listens on port 1
 /// # }
 /// ```
 #[derive(Clone)]
@@ -545,7 +545,7 @@ fn add_slave_status(builder: &mut Builder, (names, rows): &(Vec<String>, Vec<Vec
             builder.add(
                 &format!("slave_status_{}", parse::metric_name(name)),
                 "Generic metric from SHOW SLAVE STATUS.",
-                MetricType::Untyped,
+                MetricType::Unknown,
                 &labels,
                 value,
             );
@@ -593,7 +593,7 @@ mod tests {
             .unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let families = runtime.block_on(MysqlExporter::new(config).scrape());
-        let value = |name: &str| families.iter().find(|f| f.name() == name).map(|f| f.samples()[0].value);
+        let value = |name: &str| families.iter().find(|f| f.name == name).map(|f| f.samples[0].value);
         assert_eq!(value("mysql_up"), Some(0.0));
         assert_eq!(value("mysql_exporter_last_scrape_error"), Some(1.0));
     }

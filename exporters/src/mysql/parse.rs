@@ -2,7 +2,7 @@
 //! mysqld_exporter does it, and `SHOW GLOBAL STATUS`/`VARIABLES` rows to families.
 
 use crate::builder::Builder;
-use crate::encode::MetricType;
+use sextant_model::exposition::MetricType;
 
 /// Where and as whom to connect.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -219,7 +219,7 @@ pub(crate) fn add_global_status(builder: &mut Builder, rows: &[(String, String)]
         builder.add(
             &format!("global_status_{key}"),
             "Generic metric from SHOW GLOBAL STATUS.",
-            MetricType::Untyped,
+            MetricType::Unknown,
             &[],
             value,
         );
@@ -274,7 +274,7 @@ pub(crate) fn add_global_variables(builder: &mut Builder, rows: &[(String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::write_text;
+    use crate::registry::write_text;
 
     #[test]
     fn dsns() {

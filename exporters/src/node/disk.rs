@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{read, Context};
-use crate::encode::{MetricFamily, MetricType};
 use crate::Error;
+use sextant_model::exposition::{MetricFamily, MetricType};
 
 /// Sector size the kernel uses for the sector counts in `/proc/diskstats`.
 const SECTOR_BYTES: f64 = 512.0;

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{dir_names, read, read_f64, Context};
-use crate::encode::{MetricFamily, MetricType};
 use crate::Error;
+use sextant_model::exposition::{MetricFamily, MetricType};
 
 /// Families keyed by name, built up sample by sample.
 #[derive(Default)]

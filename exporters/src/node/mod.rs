@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use crate::encode::MetricFamily;
 use crate::process::read_file;
 use crate::registry::{blocking, Registry, RegistryConfig};
 use crate::Error;
+use sextant_model::exposition::MetricFamily;
 
 type CollectFn = fn(&Context) -> Result<Vec<MetricFamily>, Error>;
 

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::{parse_number, read, read_f64, Context};
-use crate::encode::{MetricFamily, MetricType};
 use crate::Error;
+use sextant_model::exposition::{MetricFamily, MetricType};
 
 pub(super) fn arp(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
     let path = ctx.proc("net/arp");
@@ -259,7 +259,7 @@ pub(super) fn netstat(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         .into_iter()
         .map(|(key, value)| {
             let help = format!("Statistic {}.", key.replacen('_', "", 1));
-            MetricFamily::single(format!("node_netstat_{key}"), help, MetricType::Untyped, value)
+            MetricFamily::single(format!("node_netstat_{key}"), help, MetricType::Unknown, value)
         })
         .collect())
 }

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::{dir_names, parse_number, read, read_f64, Context};
-use crate::encode::{MetricFamily, MetricType};
 use crate::Error;
+use sextant_model::exposition::{MetricFamily, MetricType};
 
 /// `USER_HZ`: the unit of the CPU times in `/proc/stat` on every Linux architecture we run on.
 const USER_HZ: f64 = 100.0;
@@ -209,7 +209,7 @@ pub(super) fn vmstat(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         families.push(MetricFamily::single(
             format!("node_vmstat_{key}"),
             format!("/proc/vmstat information field {key}."),
-            MetricType::Untyped,
+            MetricType::Unknown,
             value,
         ));
     }

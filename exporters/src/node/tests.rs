@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{Context, NodeConfig, COLLECTORS};
-use crate::encode::{normalize, write_text};
+use crate::registry::{normalize, write_text};
 
 fn write_tree(root: &Path, files: &[(&str, &str)]) {
     for (path, content) in files {
@@ -708,7 +708,7 @@ fn a_missing_proc_file_fails_that_collector_only() {
     .unwrap();
     let registry = config.registry().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let text = runtime.block_on(registry.encode(crate::Format::Text004));
+    let text = runtime.block_on(registry.encode(crate::Format::Text));
     assert!(text.contains("node_load1 1\n"), "{text}");
     assert!(text.contains("node_scrape_collector_success{collector=\"loadavg\"} 1\n"), "{text}");
     assert!(text.contains("node_scrape_collector_success{collector=\"meminfo\"} 0\n"), "{text}");

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::Context;
-use crate::encode::{MetricFamily, MetricType, Sample};
 use crate::Error;
+use sextant_model::exposition::{Format, MetricFamily, MetricType};
 
 fn is_name_start(c: u8) -> bool {
     c.is_ascii_alphabetic() || c == b'_' || c == b':'
@@ -99,7 +99,7 @@ fn family_of<'a>(name: &'a str, types: &BTreeMap<String, MetricType>) -> (&'a st
 pub(crate) fn parse_text(text: &str, default_help: &str) -> Result<Vec<MetricFamily>, String> {
     let mut types: BTreeMap<String, MetricType> = BTreeMap::new();
     let mut helps: BTreeMap<String, String> = BTreeMap::new();
-    let mut samples: Vec<(String, Sample)> = Vec::new();
+    let mut samples: Vec<(String, LabelPairs, f64)> = Vec::new();
     for (line_idx, raw) in text.lines().enumerate() {
         let err = |message: &str| format!("text format parsing error in line {}: {message}", line_idx + 1);
         let line = raw.trim();
@@ -116,7 +116,9 @@ pub(crate) fn parse_text(text: &str, default_help: &str) -> Result<Vec<MetricFam
             let (name, rest) = take_name(rest).ok_or_else(|| err("invalid metric name in comment"))?;
             let rest = rest.trim();
             if keyword == "TYPE" {
-                let kind = MetricType::from_text(rest).ok_or_else(|| err(&format!("unknown metric type {rest:?}")))?;
+                let kind = MetricType::parse(rest, Format::Text)
+                    .or_else(|| MetricType::parse(rest, Format::OpenMetrics))
+                    .ok_or_else(|| err(&format!("unknown metric type {rest:?}")))?;
                 if types.insert(name.to_string(), kind).is_some() {
                     return Err(err(&format!("second TYPE line for metric name {name:?}")));
                 }
@@ -137,15 +139,18 @@ pub(crate) fn parse_text(text: &str, default_help: &str) -> Result<Vec<MetricFam
         if fields.next().is_some() {
             return Err(err("client-side timestamps are not supported in text files"));
         }
-        samples.push((name.to_string(), Sample { suffix: String::new(), labels, value }));
+        samples.push((name.to_string(), labels, value));
     }
     let mut families: BTreeMap<String, MetricFamily> = BTreeMap::new();
-    for (name, mut sample) in samples {
+    for (name, labels, value) in samples {
         let (family, suffix) = family_of(&name, &types);
-        sample.suffix = suffix.to_string();
-        let kind = types.get(family).copied().unwrap_or(MetricType::Untyped);
+        let labels: Vec<(&str, &str)> = labels.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let kind = types.get(family).copied().unwrap_or(MetricType::Unknown);
         let help = helps.get(family).cloned().unwrap_or_else(|| default_help.to_string());
-        families.entry(family.to_string()).or_insert_with(|| MetricFamily::new(family, help, kind)).push_sample(sample);
+        families
+            .entry(family.to_string())
+            .or_insert_with(|| MetricFamily::new(family, help, kind))
+            .push_suffixed(suffix, &labels, value);
     }
     Ok(families.into_values().collect())
 }
@@ -204,7 +209,8 @@ pub(super) fn collect(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
 #[cfg(test)]
 mod tests {
     use super::parse_text;
-    use crate::encode::{write_text, MetricFamily};
+    use crate::registry::write_text;
+    use sextant_model::exposition::MetricFamily;
 
     fn check(input: &str, expected: Result<&str, &str>) {
         let result = parse_text(input, "default").map(|families: Vec<MetricFamily>| {
@@ -255,7 +261,7 @@ mod tests {
             bytes[idx] = byte;
             let text = String::from_utf8_lossy(&bytes);
             if let Ok(families) = parse_text(&text, "help") {
-                let n_samples: usize = families.iter().map(|f| f.samples().len()).sum();
+                let n_samples: usize = families.iter().map(|f| f.samples.len()).sum();
                 proptest::prop_assert!(n_samples <= text.lines().count());
             }
         }

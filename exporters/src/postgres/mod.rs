@@ -6,6 +6,7 @@
 //! plus user queries from a `queries.yaml`.
 
 mod queries;
+mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,10 +19,10 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::builder::Builder;
-use crate::encode::{MetricFamily, MetricType};
 use crate::flags::{self, flag_error};
 use crate::Error;
 use queries::{QuerySpec, Rows};
+use sextant_model::exposition::{MetricFamily, MetricType};
 
 const BOOL_FLAGS: &[&str] = &[
     "disable-default-metrics",
@@ -247,8 +248,8 @@ struct Shared {
 /// let exporter = PostgresExporter::new(config);
 /// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 /// let families = runtime.block_on(exporter.scrape());
-/// let up = families.iter().find(|f| f.name() == "pg_up").unwrap();
-/// assert_eq!(up.samples()[0].value, 0.0); // nothing listens on port 1
+/// let up = families.iter().find(|f| f.name == "pg_up").unwrap();
+/// assert_eq!(up.samples[0].value, 0.0); // nothing listens on port 1
 /// # }
 /// ```
 #[derive(Clone)]
@@ -348,18 +349,15 @@ impl PostgresExporter {
         }
         let mut families = builder.finish();
         if !config.constant_labels.is_empty() {
-            families = families
-                .into_iter()
-                .map(|fam| {
-                    let mut out = MetricFamily::new(fam.name(), fam.help(), fam.kind());
-                    for sample in fam.samples() {
-                        let mut sample = sample.clone();
-                        sample.labels.extend(config.constant_labels.iter().cloned());
-                        out.push_sample(sample);
+            for fam in &mut families {
+                for sample in &mut fam.samples {
+                    let mut builder = sextant_model::LabelsBuilder::new(&sample.labels);
+                    for (name, value) in &config.constant_labels {
+                        builder.set(name, value);
                     }
-                    out
-                })
-                .collect();
+                    sample.labels = builder.labels();
+                }
+            }
         }
         families.push(MetricFamily::single(
             "pg_up",
@@ -430,8 +428,8 @@ impl PostgresExporter {
         if config.dsn.is_empty() {
             return Err("no DSN: set DATA_SOURCE_NAME (or DATA_SOURCE_URI, _USER, _PASS)".into());
         }
-        let mut pg: tokio_postgres::Config =
-            config.dsn.parse().map_err(|e: tokio_postgres::Error| format!("bad DSN: {e}"))?;
+        let (dsn, tls) = tls::split_dsn(&config.dsn);
+        let mut pg: tokio_postgres::Config = dsn.parse().map_err(|e: tokio_postgres::Error| format!("bad DSN: {e}"))?;
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(config.timeout);
         }
@@ -440,7 +438,7 @@ impl PostgresExporter {
         if slot.as_ref().is_none_or(|c| c.is_closed()) {
             *slot = None;
             let (client, connection) = pg
-                .connect(tokio_postgres::NoTls)
+                .connect(tls::MakeRustls(tls))
                 .await
                 .map_err(|e| format!("connecting to {server}: {}", describe(&e)))?;
             tokio::spawn(async move {
@@ -477,7 +475,7 @@ impl PostgresExporter {
             builder.add(
                 "pg_static",
                 "Version string as reported by postgres",
-                MetricType::Untyped,
+                MetricType::Unknown,
                 &[("server", server), ("short_version", &short), ("version", &full)],
                 1.0,
             );
@@ -651,10 +649,10 @@ mod tests {
         let config = PostgresConfig::default().with_dsn(format!("postgresql://u@127.0.0.1:{port}/db?sslmode=disable"));
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let families = runtime.block_on(PostgresExporter::new(config).scrape());
-        let value = |name: &str| families.iter().find(|f| f.name() == name).map(|f| f.samples()[0].value);
+        let value = |name: &str| families.iter().find(|f| f.name == name).map(|f| f.samples[0].value);
         assert_eq!(value("pg_up"), Some(0.0));
         assert_eq!(value("pg_exporter_last_scrape_error"), Some(1.0));
         let no_dsn = runtime.block_on(PostgresExporter::new(PostgresConfig::default()).scrape());
-        assert!(no_dsn.iter().any(|f| f.name() == "pg_up" && f.samples()[0].value == 0.0));
+        assert!(no_dsn.iter().any(|f| f.name == "pg_up" && f.samples[0].value == 0.0));
     }
 }

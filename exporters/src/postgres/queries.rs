@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::builder::Builder;
-use crate::encode::MetricType;
+use sextant_model::exposition::MetricType;
 
 /// What a result column is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,7 +322,7 @@ pub(crate) fn add_rows(builder: &mut Builder, spec: &QuerySpec, rows: &Rows, ser
                     Usage::Gauge => (MetricType::Gauge, c.help.clone(), ""),
                     Usage::Duration => (MetricType::Gauge, c.help.clone(), "_milliseconds"),
                 },
-                None => (MetricType::Untyped, format!("Unknown metric from {}", spec.namespace), ""),
+                None => (MetricType::Unknown, format!("Unknown metric from {}", spec.namespace), ""),
             };
             let Some(value) = value_of(row[idx].as_deref()) else { continue };
             let metric = format!("{}_{name}{suffix}", spec.namespace);
@@ -354,7 +354,7 @@ fn add_histogram<'a>(
     let sum = cell(&format!("{}_sum", column.name)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     for (bound, value) in bounds.iter().zip(&counts) {
         let mut le = String::new();
-        crate::encode::write_float(&mut le, *bound);
+        sextant_model::exposition::write_go_float(&mut le, *bound);
         let mut with_le = labels.to_vec();
         with_le.push(("le", &le));
         builder.add_sample(&name, &column.help, MetricType::Histogram, "_bucket", &with_le, *value);
@@ -428,7 +428,7 @@ pub(crate) fn column_usages(spec: &QuerySpec) -> BTreeMap<&str, Usage> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::write_text;
+    use crate::registry::write_text;
 
     fn rows(names: &[&str], rows: &[&[Option<&str>]]) -> Rows {
         (
@@ -510,8 +510,8 @@ mod tests {
         let text = render(builder);
         for line in [
             "# TYPE pg_process_idle_seconds histogram",
-            "pg_process_idle_seconds_bucket{application_name=\"app\",server=\"h:1\",le=\"2.5\"} 2",
-            "pg_process_idle_seconds_bucket{application_name=\"app\",server=\"h:1\",le=\"+Inf\"} 3",
+            "pg_process_idle_seconds_bucket{application_name=\"app\",le=\"2.5\",server=\"h:1\"} 2",
+            "pg_process_idle_seconds_bucket{application_name=\"app\",le=\"+Inf\",server=\"h:1\"} 3",
             "pg_process_idle_seconds_sum{application_name=\"app\",server=\"h:1\"} 7",
             "pg_process_idle_seconds_count{application_name=\"app\",server=\"h:1\"} 3",
         ] {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 pub(crate) use crate::builder::Builder;
 #[cfg(test)]
-use crate::encode::MetricFamily;
-use crate::encode::MetricType;
+use sextant_model::exposition::MetricFamily;
+use sextant_model::exposition::MetricType;
 
 /// INFO fields exported as gauges: (field, metric name without the namespace).
 const GAUGES: &[(&str, &str)] = &[
@@ -411,7 +411,7 @@ pub(crate) fn add_empty_dbs(builder: &mut Builder, databases: u32, seen: &[u32])
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::write_text;
+    use crate::registry::write_text;
 
     fn render(families: Vec<MetricFamily>) -> String {
         let mut out = String::new();

@@ -17,11 +17,11 @@ use axum::response::{Html, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::encode::{MetricFamily, MetricType};
 use crate::flags::{self, flag_error};
 use crate::Error;
 use info::Builder;
 use resp::{Connection, Value};
+use sextant_model::exposition::{MetricFamily, MetricType};
 
 const BOOL_FLAGS: &[&str] = &[
     "include-system-metrics",
@@ -117,6 +117,9 @@ pub struct RedisConfig {
     pub config_command: String,
     /// Notes about accepted but unimplemented flags.
     pub warnings: Vec<String>,
+    /// `--tls-ca-cert-file`, `--skip-tls-verification`, `--tls-client-cert-file` and
+    /// `--tls-client-key-file`, for `rediss://` targets.
+    tls: crate::tls::TlsSettings,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -147,6 +150,7 @@ impl Default for RedisConfig {
             redis_only_metrics: false,
             config_command: "CONFIG".into(),
             warnings: Vec::new(),
+            tls: crate::tls::TlsSettings::default(),
         }
     }
 }
@@ -180,6 +184,7 @@ impl RedisConfig {
         let args: Vec<String> = args.into_iter().map(Into::into).collect();
         let mut config = RedisConfig::default();
         let mut password_file = env("REDIS_PASSWORD_FILE");
+        let (mut client_cert, mut client_key) = (None, None);
         if let Some(v) = env("REDIS_ADDR") {
             config.addr = v;
         }
@@ -221,10 +226,14 @@ impl RedisConfig {
                 "set-client-name" => config.set_client_name = value == "true",
                 "include-system-metrics" => config.include_system_metrics = value == "true",
                 "redis-only-metrics" => config.redis_only_metrics = value == "true",
-                "skip-tls-verification" | "version" => {}
-                other if other.starts_with("tls-") => config
-                    .warnings
-                    .push(format!("--{other}: TLS is not supported yet; rediss:// targets report redis_up 0")),
+                "version" => {}
+                "skip-tls-verification" => config.tls.insecure_skip_verify = value == "true",
+                "tls-ca-cert-file" => config.tls.ca_file = Some(value).filter(|v| !v.is_empty()),
+                "tls-client-cert-file" => client_cert = Some(value).filter(|v| !v.is_empty()),
+                "tls-client-key-file" => client_key = Some(value).filter(|v| !v.is_empty()),
+                other if other.starts_with("tls-") => {
+                    config.warnings.push(format!("--{other}: serving /metrics over TLS is done with --web.config.file"))
+                }
                 other if IGNORED.contains(&other) => {
                     if value != "false" && !value.is_empty() {
                         config.warnings.push(format!("--{other} is accepted and ignored"));
@@ -232,6 +241,9 @@ impl RedisConfig {
                 }
                 other => return Err(flag_error(other, "unknown flag")),
             }
+        }
+        if let (Some(cert), Some(key)) = (client_cert, client_key) {
+            config.tls.client_cert = Some((cert, key));
         }
         if let Some(path) = password_file {
             let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
@@ -356,8 +368,8 @@ struct Shared {
 /// let exporter = RedisExporter::new(config);
 /// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 /// let families = runtime.block_on(exporter.scrape(None));
-/// let up = families.iter().find(|f| f.name() == "redis_up").unwrap();
-/// assert_eq!(up.samples()[0].value, 0.0); // nothing listens on port 1
+/// let up = families.iter().find(|f| f.name == "redis_up").unwrap();
+/// assert_eq!(up.samples[0].value, 0.0); // nothing listens on port 1
 /// # }
 /// ```
 #[derive(Clone)]
@@ -380,17 +392,19 @@ struct Raw {
     latency: Vec<(String, f64, f64)>,
 }
 
-async fn connect(target: &Target, timeout: Duration) -> std::io::Result<Connection> {
-    if target.tls {
-        return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "rediss:// (TLS) is not supported yet"));
-    }
+async fn connect(target: &Target, timeout: Duration, tls: &crate::tls::TlsSettings) -> std::io::Result<Connection> {
     let stream: Box<dyn resp::Stream> = match (&target.tcp, &target.unix) {
         (Some(addr), _) => {
             let stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
                 .await
                 .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
             stream.set_nodelay(true)?;
-            Box::new(stream)
+            if target.tls {
+                let host = addr.rsplit_once(':').map_or(addr.as_str(), |(host, _)| host);
+                Box::new(tls.connect(stream, host).await.map_err(std::io::Error::other)?)
+            } else {
+                Box::new(stream)
+            }
         }
         (None, Some(path)) => Box::new(tokio::net::UnixStream::connect(path).await?),
         (None, None) => return Err(std::io::Error::other("no address")),
@@ -498,7 +512,7 @@ impl RedisExporter {
                 let deadline = config.connection_timeout;
                 let work = async {
                     let connected = Instant::now();
-                    let mut conn = connect(&parsed, deadline).await?;
+                    let mut conn = connect(&parsed, deadline, &config.tls).await?;
                     connect_seconds = Some(connected.elapsed().as_secs_f64());
                     read_all(&mut conn, &parsed, config, &password).await
                 };
@@ -598,8 +612,8 @@ impl RedisExporter {
             "Durations of scrapes by the exporter",
             MetricType::Summary,
         );
-        summary.push_sample(crate::encode::Sample { suffix: "_sum".into(), labels: Vec::new(), value: sum });
-        summary.push_sample(crate::encode::Sample { suffix: "_count".into(), labels: Vec::new(), value: count as f64 });
+        summary.push_suffixed("_sum", &[], sum);
+        summary.push_suffixed("_count", &[], count as f64);
         families.push(summary);
         families.push(MetricFamily::single(
             format!("{prefix}exporter_scrapes_total"),
@@ -732,7 +746,7 @@ mod tests {
         let exporter = RedisExporter::new(config);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let families = runtime.block_on(exporter.scrape(None));
-        let value = |name: &str| families.iter().find(|f| f.name() == name).map(|f| f.samples()[0].value);
+        let value = |name: &str| families.iter().find(|f| f.name == name).map(|f| f.samples[0].value);
         assert_eq!(value("redis_up"), Some(0.0));
         assert_eq!(value("redis_exporter_last_scrape_error"), Some(1.0));
         assert_eq!(value("redis_exporter_scrapes_total"), Some(1.0));

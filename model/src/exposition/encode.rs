@@ -6,7 +6,7 @@ use super::error::ParseError;
 use super::format::{Format, MetricType};
 use super::number::{write_go_float, write_om_float, write_om_timestamp};
 use super::parser::{Entry, Parser};
-use crate::{is_valid_legacy_label_name, is_valid_legacy_metric_name, Labels};
+use crate::{is_valid_legacy_label_name, is_valid_legacy_metric_name, Label, Labels};
 
 /// A metric family: name, metadata and samples. What exporters build and federation serves;
 /// [`encode`] writes it, [`parse_families`] reads it back.
@@ -20,12 +20,51 @@ pub struct MetricFamily {
     pub samples: Vec<FamilySample>,
 }
 
+impl MetricFamily {
+    /// A family with a help text and no samples yet: what an exporter builds per scrape.
+    pub fn new(name: impl Into<String>, help: impl Into<String>, metric_type: MetricType) -> MetricFamily {
+        MetricFamily { name: name.into(), help: Some(help.into()), metric_type, unit: None, samples: Vec::new() }
+    }
+
+    /// A family of one unlabelled sample named like the family.
+    pub fn single(
+        name: impl Into<String>,
+        help: impl Into<String>,
+        metric_type: MetricType,
+        value: f64,
+    ) -> MetricFamily {
+        let mut family = MetricFamily::new(name, help, metric_type);
+        family.push(&[], value);
+        family
+    }
+
+    /// Adds a sample named like the family, with these labels (in any order; a repeated name
+    /// keeps its first value) and no timestamp.
+    pub fn push(&mut self, labels: &[(&str, &str)], value: f64) {
+        self.push_suffixed("", labels, value);
+    }
+
+    /// Adds a sample named `<family name><suffix>` (`_bucket`, `_sum`, `_count`, ...).
+    pub fn push_suffixed(&mut self, suffix: &str, labels: &[(&str, &str)], value: f64) {
+        let mut name = String::with_capacity(self.name.len() + suffix.len());
+        name.push_str(&self.name);
+        name.push_str(suffix);
+        // Sorted like Go clients write them; empty values are kept (written as `name=""`).
+        let mut pairs: Vec<Label> = labels.iter().map(|(n, v)| Label::new(*n, *v)).collect();
+        pairs.sort_by(|a, b| a.name.cmp(&b.name));
+        pairs.dedup_by(|later, earlier| later.name == earlier.name);
+        let labels = Labels::from_sorted(pairs);
+        self.samples.push(FamilySample { name, labels, value, timestamp: None, exemplar: None });
+    }
+}
+
 /// One sample of a [`MetricFamily`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct FamilySample {
     /// The full sample name: `requests_total`, `latency_seconds_bucket`, ...
     pub name: String,
-    /// Labels without `__name__`.
+    /// Labels without `__name__`. Built by [`MetricFamily::push`], they may hold empty values,
+    /// which are written as `name=""` like Go clients do.
     pub labels: Labels,
     pub value: f64,
     /// Milliseconds since the epoch.

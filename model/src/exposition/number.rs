@@ -171,7 +171,7 @@ pub(super) fn write_om_timestamp(out: &mut String, ms: i64) {
 /// special values (`+Inf`, `-Inf`, `NaN`): the shortest digits that read back to `v`, in
 /// exponent form (`1e+06`, `1.7518624e+07`, `1e-05`) when the decimal exponent is below -4
 /// or at least 6 (Go uses precision 6 for that decision when formatting shortest).
-pub(super) fn write_go_float(out: &mut String, v: f64) {
+pub fn write_go_float(out: &mut String, v: f64) {
     if v.is_nan() {
         out.push_str("NaN");
     } else if v.is_infinite() {
