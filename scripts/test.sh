@@ -25,6 +25,7 @@ needed=(
   "prometheus-mysqld-exporter:prometheus-mysqld-exporter"
   "prometheus-blackbox-exporter:prometheus-blackbox-exporter"
   "/usr/lib/python3/dist-packages/aiosmtpd:python3-aiosmtpd"
+  "dnsmasq:dnsmasq-base"
 )
 
 missing=()

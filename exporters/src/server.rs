@@ -32,14 +32,18 @@ async fn metrics(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> R
     text_response(body, format, &headers)
 }
 
-/// Encodes `families` in the format the request's `Accept` header asks for, gzip-compressed
-/// when it accepts that.
+/// Encodes `families` as text 0.0.4, gzip-compressed when the request accepts that.
+///
+/// Always text, whatever the `Accept` header says: the Go exporters these reproduce (redis,
+/// postgres, mysqld, blackbox) do not enable OpenMetrics, and an OpenMetrics answer would make
+/// Prometheus store counters without a `_total` suffix under a renamed series, which breaks
+/// the dashboards written for them.
 #[cfg_attr(
     not(any(feature = "redis", feature = "postgres", feature = "mysql", feature = "blackbox")),
     allow(dead_code)
 )]
 pub(crate) fn families_response(mut families: Vec<MetricFamily>, headers: &HeaderMap) -> Response {
-    let format = negotiate(headers);
+    let format = Format::Text;
     crate::registry::normalize(&mut families);
     text_response(sextant_model::exposition::encode(&families, format), format, headers)
 }
@@ -97,4 +101,24 @@ pub fn serve(
 ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
     let web = web.clone();
     async move { sextant_web::serve(listener, router, &web, shutdown).await.map_err(Error::Serve) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_exporter_clones_answer_text_even_when_openmetrics_is_asked_for() {
+        let check = |accept: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT, HeaderValue::from_str(accept).unwrap());
+            let response = families_response(Vec::new(), &headers);
+            let content_type = response.headers().get(header::CONTENT_TYPE).unwrap().to_str().unwrap().to_string();
+            assert_eq!(content_type, Format::Text.content_type(), "{accept}");
+        };
+        check("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5");
+        check("application/openmetrics-text; version=1.0.0");
+        check("text/plain");
+        check("*/*");
+    }
 }
