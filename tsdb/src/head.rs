@@ -15,7 +15,8 @@ use sextant_model::{
     Appender, Label, Labels, Matcher, Querier, SampleIterator, SelectHints, Series, SeriesSet, StorageError, ValueType,
 };
 
-use crate::chunk::{XorChunk, XorIterator, SAMPLES_PER_CHUNK};
+use crate::chunk::{XorChunk, SAMPLES_PER_CHUNK};
+use crate::packed::{self, StoredIterator};
 use crate::Error;
 
 /// The reference of a series in the head (and in the WAL): stable for the life of the series.
@@ -54,9 +55,9 @@ pub struct HeadOptions {
     pub chunk_range_ms: i64,
     /// Samples per chunk before a new one is cut. Default 120.
     pub samples_per_chunk: usize,
-    /// Re-encode a chunk when it is closed with the value windows that take the fewest bits
-    /// (still Prometheus' XOR layout, read by any XOR decoder; see `XorChunk::optimized`):
-    /// about 6% fewer bytes, about twice the append CPU. Default false.
+    /// A full chunk is kept packed (decimal values, see `tsdb/FORMAT.md`) when that is smaller;
+    /// one that stays XOR is re-encoded with the value windows that take the fewest bits when
+    /// this is set (still Prometheus' XOR layout; see `XorChunk::optimized`). Default false.
     pub optimize_closed_chunks: bool,
     /// Accept samples up to this many ms older than the newest sample of their series
     /// (Prometheus' `out_of_order_time_window`). Default 0: out-of-order samples are rejected.
@@ -178,8 +179,13 @@ impl MemSeries {
             let estimate = self.head.bytes().len() + self.head.bytes().len() / 8 + 8;
             let old = std::mem::replace(&mut self.head, XorChunk::with_capacity(estimate));
             let maxt = old.last().map_or(self.head_mint, |l| l.0);
-            let optimized = if opts.optimize_closed_chunks { old.optimized() } else { None };
-            let data = optimized.as_ref().unwrap_or(&old).bytes().into();
+            let mut stored = packed::store(old.bytes());
+            if stored[0] == packed::ENC_XOR && opts.optimize_closed_chunks {
+                if let Some(optimized) = old.optimized() {
+                    stored = packed::store_xor(optimized.bytes());
+                }
+            }
+            let data = stored.into();
             self.closed.push(ClosedChunk { mint: self.head_mint, maxt, data });
             cut = true;
         }
@@ -216,7 +222,7 @@ impl MemSeries {
     fn all_samples(&self) -> Vec<(i64, f64)> {
         let mut out: Vec<(i64, f64)> = Vec::new();
         for c in &self.closed {
-            out.extend(XorIterator::new(&c.data[..]));
+            out.extend(StoredIterator::new(&c.data[..]));
         }
         out.extend(self.head.iter());
         if let Some(ooo) = &self.ooo {
@@ -373,7 +379,7 @@ impl Head {
             for s in stripe.series.iter().flatten() {
                 for c in &s.closed {
                     bytes += c.data.len() as u64;
-                    samples += XorIterator::new(&c.data[..]).num_samples() as u64;
+                    samples += packed::num_samples(&c.data) as u64;
                 }
                 bytes += s.head.bytes().len() as u64;
                 samples += s.head.num_samples() as u64;
@@ -861,7 +867,7 @@ impl Head {
         let mut stripe = self.stripe(r).lock();
         let s = stripe.get_mut(r)?;
         for (mint, maxt, data) in snap.chunks {
-            samples += XorIterator::new(&data[..]).num_samples() as u64;
+            samples += packed::num_samples(&data) as u64;
             min_t = min_t.min(mint);
             max_t = max_t.max(maxt);
             s.closed.push(ClosedChunk { mint, maxt, data: data.into() });
@@ -893,7 +899,7 @@ impl Head {
             return false;
         }
         let in_chunks = s.closed.iter().any(|c| {
-            c.maxt >= mint && c.mint <= maxt && XorIterator::new(&c.data[..]).any(|x| x.0 >= mint && x.0 <= maxt)
+            c.maxt >= mint && c.mint <= maxt && StoredIterator::new(&c.data[..]).any(|x| x.0 >= mint && x.0 <= maxt)
         }) || s.head.iter().any(|x| x.0 >= mint && x.0 <= maxt);
         in_chunks || s.ooo.as_ref().is_some_and(|o| o.iter().any(|x| x.0 >= mint && x.0 <= maxt))
     }
@@ -913,7 +919,10 @@ impl Head {
         }
         if let Some((last_t, _)) = s.last() {
             if last_t >= mint && s.head_mint <= maxt {
-                chunks.push((last_t, s.head.bytes().into()));
+                let mut stored = Vec::with_capacity(s.head.bytes().len() + 1);
+                stored.push(packed::ENC_XOR);
+                stored.extend_from_slice(s.head.bytes());
+                chunks.push((last_t, stored.into()));
             }
         }
         let ooo: Vec<(i64, f64)> = s
@@ -1189,7 +1198,7 @@ enum IterState {
 struct HeadSeriesIter {
     chunks: Vec<(i64, Arc<[u8]>)>,
     next_chunk: usize,
-    cur: Option<(i64, XorIterator<Arc<[u8]>>)>,
+    cur: Option<(i64, StoredIterator<Arc<[u8]>>)>,
     peek: Option<(i64, f64)>,
     ooo: Vec<(i64, f64)>,
     ooo_pos: usize,
@@ -1238,7 +1247,7 @@ impl HeadSeriesIter {
                 self.cur = None;
             }
             let (chunk_maxt, data) = self.chunks.get(self.next_chunk)?;
-            self.cur = Some((*chunk_maxt, XorIterator::new(data.clone())));
+            self.cur = Some((*chunk_maxt, StoredIterator::new(data.clone())));
             self.next_chunk += 1;
         }
     }

@@ -52,6 +52,7 @@ mod db;
 mod error;
 mod fs;
 mod head;
+mod packed;
 mod wal;
 
 pub use block::{

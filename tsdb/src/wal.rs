@@ -312,10 +312,16 @@ impl Wal {
                     REC_SNAPSHOT_SERIES => {
                         let Some(snap) = decode_snapshot_series(payload) else { continue };
                         let Some(r) = head.lookup(&snap.labels) else { continue };
-                        let chunks = snap.chunks.iter().map(|c| &c.2[..]).chain(snap.head.as_ref().map(|h| &h.1[..]));
-                        for chunk in chunks {
+                        for chunk in &snap.chunks {
                             samples.extend(
-                                crate::chunk::XorIterator::new(chunk)
+                                crate::packed::StoredIterator::new(&chunk.2[..])
+                                    .filter(|s| s.0 >= mint)
+                                    .map(|(t, v)| PendingSample { r, t, v }),
+                            );
+                        }
+                        if let Some((_, chunk)) = &snap.head {
+                            samples.extend(
+                                crate::chunk::XorIterator::new(&chunk[..])
                                     .filter(|s| s.0 >= mint)
                                     .map(|(t, v)| PendingSample { r, t, v }),
                             );
