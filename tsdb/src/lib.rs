@@ -47,6 +47,7 @@
 
 mod block;
 mod chunk;
+mod chunks_head;
 mod compact;
 mod db;
 mod error;
@@ -61,6 +62,6 @@ pub use block::{
 pub use chunk::{XorChunk, XorIterator, SAMPLES_PER_CHUNK};
 pub use db::{CompactStats, Db, DbQuerier, Options};
 pub use error::Error;
-pub use fs::{AppendFile, FaultyFileSystem, FileSystem, StdFileSystem};
+pub use fs::{AppendFile, FaultyFileSystem, FileBytes, FileSystem, StdFileSystem};
 pub use head::{Head, HeadAppender, HeadOptions, HeadQuerier, HeadStats, SeriesRef};
 pub use wal::{ReplayStats, SyncPolicy, Wal, WalOptions};

@@ -273,6 +273,7 @@ impl<B: AsRef<[u8]>> PackedIterator<B> {
         self.total as usize
     }
 
+    #[cfg(test)]
     pub(crate) fn is_corrupt(&self) -> bool {
         self.corrupt
     }
@@ -405,6 +406,7 @@ impl<B: AsRef<[u8]>> StoredIterator<B> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn is_corrupt(&self) -> bool {
         match self {
             StoredIterator::Xor(it) => it.is_corrupt(),
@@ -446,6 +448,7 @@ pub(crate) fn num_samples(data: &[u8]) -> usize {
 }
 
 /// All samples of a stored chunk, `None` if it does not decode completely.
+#[cfg(test)]
 pub(crate) fn decode(data: &[u8]) -> Option<Vec<(i64, f64)>> {
     let mut it = StoredIterator::new(data);
     let mut out = Vec::with_capacity(it.num_samples().min(data.len() * 8));
