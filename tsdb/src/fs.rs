@@ -80,7 +80,8 @@ impl FileSystem for StdFileSystem {
         }
         // SAFETY: the database's lock file keeps other writers out, and this process does not
         // write to a file while it is read this way (WAL replay happens before the writer opens).
-        let map = unsafe { memmap2::Mmap::map(&file)? };
+        // Populated up front: one call instead of a page fault every few pages.
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file)? };
         Ok(Box::new(map))
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn AppendFile>> {

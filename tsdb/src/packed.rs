@@ -41,26 +41,41 @@ pub(crate) fn store_xor(xor: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `v · 10^e` when that is an integer below 2^53 from which `v` comes back exactly.
+#[inline]
+fn exact(v: f64, e: u32) -> Option<i64> {
+    const LIMIT: f64 = 9_007_199_254_740_992.0;
+    if e == 0 {
+        // No division needed: an integer-valued double below 2^53 (and not -0.0).
+        let x = v as i64;
+        return (v.abs() < LIMIT && (x as f64).to_bits() == v.to_bits()).then_some(x);
+    }
+    let scale = POW10[e as usize];
+    let scaled = (v * scale).round();
+    if !(scaled.abs() < LIMIT) {
+        return None;
+    }
+    let x = scaled as i64;
+    ((x as f64 / scale).to_bits() == v.to_bits()).then_some(x)
+}
+
 /// The integers `v · 10^e` for the smallest `e` that represents every value exactly.
 fn decimals(samples: &[(i64, f64)], ints: &mut Vec<i64>) -> Option<u8> {
-    'exponent: for e in 0..=MAX_EXPONENT {
+    let mut e = 0u32;
+    'exponent: loop {
         ints.clear();
-        let scale = POW10[e as usize];
         for &(_, v) in samples {
-            let scaled = (v * scale).round();
-            if !(scaled.abs() < 9_007_199_254_740_992.0) {
-                // NaN, infinite, or too large for this and every larger exponent.
-                return None;
+            match exact(v, e) {
+                Some(x) => ints.push(x),
+                None => {
+                    // The smallest exponent for this value; the earlier ones are redone with it.
+                    e = (e + 1..=MAX_EXPONENT).find(|&e| exact(v, e).is_some())?;
+                    continue 'exponent;
+                }
             }
-            let x = scaled as i64;
-            if (x as f64 / scale).to_bits() != v.to_bits() {
-                continue 'exponent;
-            }
-            ints.push(x);
         }
         return Some(e as u8);
     }
-    None
 }
 
 fn zigzag(x: i64) -> u64 {
@@ -69,16 +84,6 @@ fn zigzag(x: i64) -> u64 {
 
 fn unzigzag(u: u64) -> i64 {
     ((u >> 1) as i64) ^ -((u & 1) as i64)
-}
-
-/// Bits of the widest non-zero entry and how many there are.
-fn width(values: impl Iterator<Item = u64>) -> (u32, u32) {
-    let (mut or, mut nonzero) = (0u64, 0u32);
-    for z in values {
-        or |= z;
-        nonzero += u32::from(z != 0);
-    }
-    (64 - or.leading_zeros(), nonzero)
 }
 
 /// The packed encoding of an XOR chunk's samples, `None` when the values are not decimals.
@@ -97,18 +102,26 @@ pub(crate) fn pack(xor: &[u8]) -> Option<Vec<u8>> {
 pub(crate) fn pack_samples(samples: &[(i64, f64)]) -> Option<Vec<u8>> {
     let mut ints = Vec::with_capacity(samples.len());
     let e = decimals(samples, &mut ints)?;
-    let deltas = ints.windows(2).map(|w| zigzag(w[1].wrapping_sub(w[0])));
-    let (w_delta, nz_delta) = width(deltas);
-    let dods = ints.windows(3).map(|w| zigzag((w[2].wrapping_sub(w[1])).wrapping_sub(w[1].wrapping_sub(w[0]))));
-    let first = ints.get(1).map_or(0, |x| zigzag(x.wrapping_sub(ints[0])));
-    let (w_dod, nz_dod) = width(dods.chain(std::iter::once(first)));
+    // Bits and non-zero counts of the deltas and of the deltas of deltas, in one pass.
+    let (mut or_delta, mut nz_delta, mut or_dod, mut nz_dod) = (0u64, 0u32, 0u64, 0u32);
+    let mut prev_delta = 0i64;
+    for w in ints.windows(2) {
+        let delta = w[1].wrapping_sub(w[0]);
+        let (z, zz) = (zigzag(delta), zigzag(delta.wrapping_sub(prev_delta)));
+        prev_delta = delta;
+        or_delta |= z;
+        nz_delta += u32::from(z != 0);
+        or_dod |= zz;
+        nz_dod += u32::from(zz != 0);
+    }
+    let (w_delta, w_dod) = (64 - or_delta.leading_zeros(), 64 - or_dod.leading_zeros());
     let cost = |w: u32, nz: u32| u64::from(w) * u64::from(nz);
     let (mode, w) = if cost(w_dod, nz_dod) < cost(w_delta, nz_delta) {
         (MODE_DELTA_OF_DELTA, w_dod)
     } else {
         (MODE_DELTA, w_delta)
     };
-    let mut out = BitWriter { bytes: Vec::with_capacity(16 + samples.len() / 4), free: 0 };
+    let mut out = BitWriter { bytes: Vec::with_capacity(24 + samples.len() / 4), acc: 0, n: 0 };
     out.bytes.extend_from_slice(&[ENC_PACKED, mode, e, w as u8]);
     put_uvarint(&mut out.bytes, samples.len() as u64);
     put_uvarint(&mut out.bytes, zigzag(samples[0].0));
@@ -134,11 +147,15 @@ pub(crate) fn pack_samples(samples: &[(i64, f64)]) -> Option<Vec<u8>> {
         } else if z == 0 {
             out.write_bits(0, 1);
         } else {
-            out.write_bits(1, 1);
-            out.write_bits(z, w);
+            if w < 64 {
+                out.write_bits((1 << w) | z, w + 1);
+            } else {
+                out.write_bits(1, 1);
+                out.write_bits(z, 64);
+            }
         }
     }
-    Some(out.bytes)
+    Some(out.finish())
 }
 
 /// A timestamp delta-of-delta in the XOR chunk's buckets.
@@ -172,33 +189,44 @@ fn put_uvarint(buf: &mut Vec<u8>, mut x: u64) {
     buf.push(x as u8);
 }
 
+/// Bits gathered 64 at a time, most significant first.
 struct BitWriter {
     bytes: Vec<u8>,
-    /// Unused low bits of the last byte.
-    free: u32,
+    /// Pending bits, left-aligned; `n` of them.
+    acc: u64,
+    n: u32,
 }
 
 impl BitWriter {
-    /// Writes the low `n` bits of `value`, most significant first.
-    fn write_bits(&mut self, value: u64, n: u32) {
-        let mut remaining = n;
-        if self.free > 0 && remaining > 0 {
-            let take = remaining.min(self.free);
-            let part = ((value >> (remaining - take)) as u8) & ((1u16 << take) - 1) as u8;
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= part << (self.free - take);
+    /// Writes the low `k <= 64` bits of `value`, most significant first.
+    #[inline]
+    fn write_bits(&mut self, value: u64, k: u32) {
+        if k == 0 {
+            return;
+        }
+        let value = if k < 64 { value & ((1u64 << k) - 1) } else { value };
+        let free = 64 - self.n;
+        if k <= free {
+            self.acc |= value << (free - k);
+            self.n += k;
+            if self.n == 64 {
+                self.bytes.extend_from_slice(&self.acc.to_be_bytes());
+                self.acc = 0;
+                self.n = 0;
             }
-            self.free -= take;
-            remaining -= take;
+        } else {
+            let rest = k - free;
+            self.acc |= value >> rest;
+            self.bytes.extend_from_slice(&self.acc.to_be_bytes());
+            self.acc = value << (64 - rest);
+            self.n = rest;
         }
-        while remaining >= 8 {
-            remaining -= 8;
-            self.bytes.push((value >> remaining) as u8);
-        }
-        if remaining > 0 {
-            self.bytes.push((value << (8 - remaining)) as u8);
-            self.free = 8 - remaining;
-        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        let n = self.n.div_ceil(8) as usize;
+        self.bytes.extend_from_slice(&self.acc.to_be_bytes()[..n]);
+        self.bytes
     }
 }
 

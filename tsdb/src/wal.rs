@@ -656,10 +656,18 @@ impl<'a> Cursor<'a> {
     fn u32(&mut self) -> Option<u32> {
         Some(u32::from_le_bytes(self.bytes(4)?.try_into().ok()?))
     }
+    #[inline]
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
     }
+    #[inline]
     fn uvarint(&mut self) -> Option<u64> {
+        if let Some(&b) = self.data.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Some(u64::from(b));
+            }
+        }
         let mut x = 0u64;
         for shift in (0..64).step_by(7) {
             let b = *self.data.get(self.pos)?;
@@ -671,6 +679,7 @@ impl<'a> Cursor<'a> {
         }
         None
     }
+    #[inline]
     fn varint(&mut self) -> Option<i64> {
         let u = self.uvarint()?;
         Some(((u >> 1) as i64) ^ -((u & 1) as i64))
@@ -832,24 +841,38 @@ fn decode_deferred(
     type Part = (Vec<PendingSample>, u64, u64, u64);
     let decode = |part: &[&[u8]]| -> Part {
         let mut out: Part = (Vec::new(), 0, 0, 0);
-        let mut buf = Vec::new();
         for payload in part {
-            if !decode_samples_into(payload, &mut buf) {
+            // As `decode_samples_into`, fused with the filter: most samples are only looked at.
+            let kept_before = out.0.len();
+            let mut c = Cursor { data: payload, pos: 0 };
+            let (Some(base_r), Some(base_t)) = (c.u32(), c.u64()) else {
                 out.3 += 1;
                 continue;
-            }
-            out.1 += buf.len() as u64;
-            for mut s in buf.drain(..) {
-                if !remap.is_empty() {
-                    if let Some(&r) = remap.get(&s.r) {
-                        s.r = r;
-                    }
+            };
+            let (base_r, base_t) = (i64::from(base_r), base_t as i64);
+            let (mut n, mut in_chunks) = (0u64, 0u64);
+            let ok = loop {
+                if c.done() {
+                    break true;
                 }
-                if covered.get(s.r as usize).is_some_and(|&maxt| s.t <= maxt) {
-                    out.2 += 1;
+                let (Some(dr), Some(dt)) = (c.varint(), c.varint()) else { break false };
+                let Some(r) = base_r.checked_add(dr).and_then(|r| u32::try_from(r).ok()) else { break false };
+                let Some(bits) = c.u64() else { break false };
+                n += 1;
+                let r = if remap.is_empty() { r } else { remap.get(&r).copied().unwrap_or(r) };
+                let t = base_t.wrapping_add(dt);
+                if covered.get(r as usize).is_some_and(|&maxt| t <= maxt) {
+                    in_chunks += 1;
                 } else {
-                    out.0.push(s);
+                    out.0.push(PendingSample { r, t, v: f64::from_bits(bits) });
                 }
+            };
+            if ok {
+                out.1 += n;
+                out.2 += in_chunks;
+            } else {
+                out.0.truncate(kept_before);
+                out.3 += 1;
             }
         }
         out
