@@ -561,7 +561,12 @@ fn sync_loop(signal: &SyncSignal, writer: &Mutex<Writer>, every: Duration) {
 
 // ---- encoding ----
 
+#[inline]
 fn put_uvarint(buf: &mut Vec<u8>, mut x: u64) {
+    if x < 0x80 {
+        buf.push(x as u8);
+        return;
+    }
     while x >= 0x80 {
         buf.push(x as u8 | 0x80);
         x >>= 7;
@@ -569,6 +574,7 @@ fn put_uvarint(buf: &mut Vec<u8>, mut x: u64) {
     buf.push(x as u8);
 }
 
+#[inline]
 fn put_varint(buf: &mut Vec<u8>, x: i64) {
     put_uvarint(buf, ((x << 1) ^ (x >> 63)) as u64);
 }
@@ -610,6 +616,8 @@ pub(crate) fn encode_series(buf: &mut Vec<u8>, series: &[(SeriesRef, Labels)]) {
 /// Sample records: `base ref u32 | base t i64`, then per sample `ref - base` and `t - base` as
 /// zigzag varints and the value's bits as u64.
 pub(crate) fn encode_samples(buf: &mut Vec<u8>, samples: &[PendingSample]) {
+    // At most 5 + 10 + 8 bytes per sample.
+    buf.reserve(samples.len() * 23 + samples.len().div_ceil(SAMPLES_PER_RECORD) * (HEADER_LEN + 12));
     for group in samples.chunks(SAMPLES_PER_RECORD) {
         let start = begin_frame(buf);
         let (base_r, base_t) = (group[0].r, group[0].t);
