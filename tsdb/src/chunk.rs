@@ -272,7 +272,7 @@ impl XorChunk {
     }
 
     /// Writes the low `n` bits of `value`, most significant first.
-    #[inline]
+    #[inline(always)]
     fn write_bits(&mut self, value: u64, n: u32) {
         if n == 0 {
             return;
@@ -295,7 +295,15 @@ impl XorChunk {
         let rest = n - free;
         let aligned = value << (64 - rest);
         let n_bytes = rest.div_ceil(8);
-        self.bytes.extend_from_slice(&aligned.to_be_bytes()[..n_bytes as usize]);
+        let len = self.bytes.len();
+        if self.bytes.capacity() - len >= 8 {
+            // A fixed 8-byte write and a cut is cheaper than a copy of variable length (and
+            // needs no more capacity than there is).
+            self.bytes.extend_from_slice(&aligned.to_be_bytes());
+            self.bytes.truncate(len + n_bytes as usize);
+        } else {
+            self.bytes.extend_from_slice(&aligned.to_be_bytes()[..n_bytes as usize]);
+        }
         self.free = (n_bytes * 8 - rest) as u8;
     }
 }
