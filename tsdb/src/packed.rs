@@ -52,7 +52,8 @@ fn exact(v: f64, e: u32) -> Option<i64> {
     }
     let scale = POW10[e as usize];
     let scaled = (v * scale).round();
-    if !(scaled.abs() < LIMIT) {
+    // Also false for NaN.
+    if scaled.abs() >= LIMIT || scaled.is_nan() {
         return None;
     }
     let x = scaled as i64;

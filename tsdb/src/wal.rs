@@ -1095,7 +1095,6 @@ pub(crate) fn replay(
             stats.torn_tails += u64::from(reader.torn);
         }
         route(Routed::Finish);
-        drop(route);
         drop(senders);
         Ok(())
     })?;
