@@ -19,8 +19,9 @@ const FILE_HEADER: [u8; 8] = *b"SXHC\x01\x00\x00\x00";
 const FIXED_LEN: usize = 4 + 8 + 8 + 8 + 8;
 /// A file is closed and the next one started beyond this size.
 const FILE_SIZE: u64 = 128 << 20;
-/// Records are gathered in memory and written in pieces of about this size.
-const BUFFER_SIZE: usize = 1 << 20;
+/// Records are gathered in memory and written in pieces of about this size (small: what a
+/// crash loses here is replayed from the WAL instead).
+const BUFFER_SIZE: usize = 64 << 10;
 /// Largest stored chunk a reader accepts.
 const MAX_CHUNK: usize = 1 << 20;
 
