@@ -57,10 +57,13 @@ fn gen_dataset_bytes_per_sample() {
         return;
     };
     let variants = [
-        ("default (120 samples, Prometheus' window choice)", HeadOptions::default()),
-        ("120 samples, optimized windows", HeadOptions { optimize_closed_chunks: true, ..HeadOptions::default() }),
+        ("default (120 samples, full chunks packed when smaller than XOR)", HeadOptions::default()),
         (
-            "240 samples, optimized windows",
+            "120 samples, packed or XOR with optimized windows",
+            HeadOptions { optimize_closed_chunks: true, ..HeadOptions::default() },
+        ),
+        (
+            "240 samples, packed or XOR with optimized windows",
             HeadOptions { samples_per_chunk: 240, optimize_closed_chunks: true, ..HeadOptions::default() },
         ),
     ];

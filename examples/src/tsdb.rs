@@ -210,8 +210,9 @@ fn bench_write(args: WriteArgs) -> anyhow::Result<()> {
         bytes as f64 / samples.max(1) as f64
     );
     stage("stopStorage", || Ok(db.close()?))?;
-    // Not in promtool: reopen and time the WAL replay (compare with Prometheus' "WAL replay
-    // completed" log line on promtool's output directory).
+    // Not in promtool: reopen and time the replay (compare with Prometheus' "WAL replay
+    // completed" log line on promtool's output directory). Without a snapshot this is the
+    // replay after a crash: full chunks from chunks_head/, the rest from the WAL.
     let cpu_before = cpu_seconds();
     let db = stage("replayWAL", || Ok(Db::open(args.out.join("storage"), Options::default())?))?;
     if let Some(cpu) = cpu_seconds().zip(cpu_before).map(|(after, before)| after - before) {
@@ -225,6 +226,10 @@ fn bench_write(args: WriteArgs) -> anyhow::Result<()> {
         stats.segments,
         stats.duration,
         stats.samples as f64 / stats.duration.as_secs_f64()
+    );
+    println!(
+        " > {} full chunks ({} samples) loaded from chunks_head, {} WAL samples skipped as in them",
+        stats.head_chunks, stats.head_chunk_samples, stats.samples_in_chunks
     );
     // A clean shutdown writes the chunk snapshot; the next open loads it instead.
     stage("closeWithSnapshot", || Ok(db.close()?))?;

@@ -272,27 +272,39 @@ impl XorChunk {
     }
 
     /// Writes the low `n` bits of `value`, most significant first.
-    #[inline]
+    #[inline(always)]
     fn write_bits(&mut self, value: u64, n: u32) {
-        let mut remaining = n;
-        if self.free > 0 {
-            let free = u32::from(self.free);
-            let take = remaining.min(free);
-            let part = ((value >> (remaining - take)) as u8) & ((1u16 << take) - 1) as u8;
+        if n == 0 {
+            return;
+        }
+        let value = if n < 64 { value & ((1u64 << n) - 1) } else { value };
+        let free = u32::from(self.free);
+        if n <= free {
             if let Some(last) = self.bytes.last_mut() {
-                *last |= part << (free - take);
+                *last |= (value << (free - n)) as u8;
             }
-            self.free -= take as u8;
-            remaining -= take;
+            self.free -= n as u8;
+            return;
         }
-        while remaining >= 8 {
-            remaining -= 8;
-            self.bytes.push((value >> remaining) as u8);
+        // Fill the last byte, then append whole bytes in one go.
+        if free > 0 {
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= (value >> (n - free)) as u8;
+            }
         }
-        if remaining > 0 {
-            self.bytes.push((value << (8 - remaining)) as u8);
-            self.free = (8 - remaining) as u8;
+        let rest = n - free;
+        let aligned = value << (64 - rest);
+        let n_bytes = rest.div_ceil(8);
+        let len = self.bytes.len();
+        if self.bytes.capacity() - len >= 8 {
+            // A fixed 8-byte write and a cut is cheaper than a copy of variable length (and
+            // needs no more capacity than there is).
+            self.bytes.extend_from_slice(&aligned.to_be_bytes());
+            self.bytes.truncate(len + n_bytes as usize);
+        } else {
+            self.bytes.extend_from_slice(&aligned.to_be_bytes()[..n_bytes as usize]);
         }
+        self.free = (n_bytes * 8 - rest) as u8;
     }
 }
 

@@ -14,6 +14,7 @@ use sextant_model::{
 };
 
 use crate::block::{open_blocks, write_block, Block, FailedBlock, SeriesData};
+use crate::chunks_head::{self, ChunkDisk};
 use crate::compact;
 
 use crate::fs::{FileSystem, StdFileSystem};
@@ -101,20 +102,27 @@ impl Db {
             return Err(Error::Locked { path: dir });
         }
         let head = Head::new(opts.head.clone());
+        let (blocks, failed_blocks) = open_blocks(&dir)?;
+        let persisted = blocks.iter().map(|b| b.meta().max_time.saturating_add(1)).max().unwrap_or(i64::MIN);
         let wal_dir = dir.join("wal");
         let (wal, replay) = match opts.wal {
             Some(wal_opts) => {
-                let stats = wal::replay(&*opts.fs, &wal_dir, &head, wal_opts.replay_threads)
-                    .map_err(|e| open_err(&wal_dir, e))?;
+                let chunks_dir = dir.join("chunks_head");
+                let mut loaded = chunks_head::load(&*opts.fs, &chunks_dir);
+                let stats =
+                    wal::replay(&*opts.fs, &wal_dir, &head, wal_opts.replay_threads, Some(&mut loaded), persisted)
+                        .map_err(|e| open_err(&wal_dir, e))?;
                 // Series whose samples were all lost or never came (their batch failed).
                 head.truncate(i64::MIN);
+                let disk =
+                    ChunkDisk::open(opts.fs.clone(), &chunks_dir, &loaded).map_err(|e| open_err(&chunks_dir, e))?;
+                drop(loaded);
+                head.set_chunk_disk(disk);
                 let wal = Wal::open(opts.fs.clone(), &wal_dir, wal_opts).map_err(|e| open_err(&wal_dir, e))?;
                 (Some(wal), stats)
             }
             None => (None, ReplayStats::default()),
         };
-        let (blocks, failed_blocks) = open_blocks(&dir)?;
-        let persisted = blocks.iter().map(|b| b.meta().max_time.saturating_add(1)).max().unwrap_or(i64::MIN);
         Ok(Db {
             dir,
             head,
@@ -196,6 +204,9 @@ impl Db {
     /// `wal/checkpoint.N` keeping only live series and samples at or after `mint`).
     pub fn truncate(&self, mint: i64) -> Result<(), Error> {
         self.head.truncate(mint);
+        if let Some(disk) = self.head.chunk_disk() {
+            disk.truncate(mint);
+        }
         if let Some(wal) = &self.wal {
             wal.checkpoint(&self.head, mint).map_err(Error::Checkpoint)?;
         }
@@ -383,6 +394,12 @@ impl Db {
         if let Some(wal) = &mut self.wal {
             if wal.snapshot_on_close() {
                 wal.snapshot(&self.head).map_err(Error::Snapshot)?;
+                // The snapshot holds every chunk.
+                if let Some(disk) = self.head.chunk_disk() {
+                    disk.remove_all();
+                }
+            } else if let Some(disk) = self.head.chunk_disk() {
+                disk.flush();
             }
             wal.close().map_err(Error::WalWrite)?;
         }

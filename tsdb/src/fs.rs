@@ -14,6 +14,11 @@ pub trait FileSystem: Send + Sync + Debug {
     /// Names of the entries of a directory.
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// The bytes of a file that nobody writes to meanwhile (WAL replay); the real file system
+    /// maps it into memory instead of copying it.
+    fn read_whole(&self, path: &Path) -> io::Result<FileBytes> {
+        Ok(Box::new(self.read(path)?))
+    }
     /// Opens a file for appending, creating it if needed.
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn AppendFile>>;
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
@@ -21,6 +26,9 @@ pub trait FileSystem: Send + Sync + Debug {
     /// Makes renames and creations in a directory durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
 }
+
+/// The bytes of a whole file, read or mapped.
+pub type FileBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
 
 /// A file opened for appending.
 pub trait AppendFile: Send + Debug {
@@ -64,6 +72,17 @@ impl FileSystem for StdFileSystem {
     }
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         std::fs::read(path)
+    }
+    fn read_whole(&self, path: &Path) -> io::Result<FileBytes> {
+        let file = File::open(path)?;
+        if file.metadata()?.len() == 0 {
+            return Ok(Box::new(Vec::new()));
+        }
+        // SAFETY: the database's lock file keeps other writers out, and this process does not
+        // write to a file while it is read this way (WAL replay happens before the writer opens).
+        // Populated up front: one call instead of a page fault every few pages.
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file)? };
+        Ok(Box::new(map))
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn AppendFile>> {
         Ok(Box::new(StdFile(OpenOptions::new().create(true).append(true).open(path)?)))

@@ -15,7 +15,9 @@ use sextant_model::{
     Appender, Label, Labels, Matcher, Querier, SampleIterator, SelectHints, Series, SeriesSet, StorageError, ValueType,
 };
 
-use crate::chunk::{XorChunk, XorIterator, SAMPLES_PER_CHUNK};
+use crate::chunk::{XorChunk, SAMPLES_PER_CHUNK};
+use crate::chunks_head::{ChunkDisk, ChunkRecord};
+use crate::packed::{self, StoredIterator};
 use crate::Error;
 
 /// The reference of a series in the head (and in the WAL): stable for the life of the series.
@@ -54,9 +56,9 @@ pub struct HeadOptions {
     pub chunk_range_ms: i64,
     /// Samples per chunk before a new one is cut. Default 120.
     pub samples_per_chunk: usize,
-    /// Re-encode a chunk when it is closed with the value windows that take the fewest bits
-    /// (still Prometheus' XOR layout, read by any XOR decoder; see `XorChunk::optimized`):
-    /// about 6% fewer bytes, about twice the append CPU. Default false.
+    /// A full chunk is kept packed (decimal values, see `tsdb/FORMAT.md`) when that is smaller;
+    /// one that stays XOR is re-encoded with the value windows that take the fewest bits when
+    /// this is set (still Prometheus' XOR layout; see `XorChunk::optimized`). Default false.
     pub optimize_closed_chunks: bool,
     /// Accept samples up to this many ms older than the newest sample of their series
     /// (Prometheus' `out_of_order_time_window`). Default 0: out-of-order samples are rejected.
@@ -82,6 +84,8 @@ pub struct HeadStats {
     pub chunks_created: u64,
     /// Samples dropped at commit because another appender committed a newer one first.
     pub out_of_order_dropped: u64,
+    /// Failed writes to `chunks_head/` (the WAL still holds those samples).
+    pub chunk_write_errors: u64,
 }
 
 #[derive(Debug, Default)]
@@ -125,6 +129,8 @@ struct ClosedChunk {
 struct MemSeries {
     /// Interned label pairs: name, value, name, value… sorted by name.
     labels: Box<[u32]>,
+    /// `Labels::stable_hash` of the label set.
+    hash: u64,
     closed: Vec<ClosedChunk>,
     head: XorChunk,
     head_mint: i64,
@@ -140,9 +146,10 @@ struct MemSeries {
 }
 
 impl MemSeries {
-    fn new(labels: Box<[u32]>) -> MemSeries {
+    fn new(labels: Box<[u32]>, hash: u64) -> MemSeries {
         MemSeries {
             labels,
+            hash,
             closed: Vec::new(),
             head: XorChunk::new(),
             head_mint: i64::MAX,
@@ -153,8 +160,16 @@ impl MemSeries {
         }
     }
 
+    /// The newest in-order sample (timestamp, value bits).
+    #[inline]
     fn last(&self) -> Option<(i64, u64)> {
-        self.head.last()
+        match self.head.last() {
+            Some(last) => Some(last),
+            // Only after chunks were loaded from disk and before the next sample.
+            None => {
+                self.closed.last().and_then(|c| StoredIterator::new(&c.data[..]).last()).map(|(t, v)| (t, v.to_bits()))
+            }
+        }
     }
 
     fn mint(&self) -> i64 {
@@ -170,16 +185,24 @@ impl MemSeries {
     }
 
     /// Appends a committed in-order sample, cutting a chunk when full or at a range boundary.
-    /// Returns true if a chunk was cut.
-    fn append_in_order(&mut self, t: i64, v: f64, opts: &HeadOptions) -> bool {
+    /// Returns true if a chunk was started, and the chunk closed if one was: (`maxt` of the
+    /// chunk before it, the closed chunk).
+    fn append_in_order(&mut self, t: i64, v: f64, opts: &HeadOptions) -> (bool, Option<(i64, &ClosedChunk)>) {
         let mut cut = false;
+        let mut closed = None;
         let full = self.head.num_samples() >= opts.samples_per_chunk || t >= self.head_end || self.head.is_full();
         if self.head.num_samples() > 0 && full {
             let estimate = self.head.bytes().len() + self.head.bytes().len() / 8 + 8;
             let old = std::mem::replace(&mut self.head, XorChunk::with_capacity(estimate));
             let maxt = old.last().map_or(self.head_mint, |l| l.0);
-            let optimized = if opts.optimize_closed_chunks { old.optimized() } else { None };
-            let data = optimized.as_ref().unwrap_or(&old).bytes().into();
+            let mut stored = packed::store(old.bytes());
+            if stored[0] == packed::ENC_XOR && opts.optimize_closed_chunks {
+                if let Some(optimized) = old.optimized() {
+                    stored = packed::store_xor(optimized.bytes());
+                }
+            }
+            let data = stored.into();
+            closed = Some(self.closed.last().map_or(i64::MIN, |c| c.maxt));
             self.closed.push(ClosedChunk { mint: self.head_mint, maxt, data });
             cut = true;
         }
@@ -193,7 +216,7 @@ impl MemSeries {
         }
         self.head.reserve_for(opts.samples_per_chunk);
         self.head.append(t, v);
-        cut
+        (cut, closed.and_then(|prev| Some((prev, self.closed.last()?))))
     }
 
     fn ooo_find(&self, t: i64) -> Option<f64> {
@@ -216,7 +239,7 @@ impl MemSeries {
     fn all_samples(&self) -> Vec<(i64, f64)> {
         let mut out: Vec<(i64, f64)> = Vec::new();
         for c in &self.closed {
-            out.extend(XorIterator::new(&c.data[..]));
+            out.extend(StoredIterator::new(&c.data[..]));
         }
         out.extend(self.head.iter());
         if let Some(ooo) = &self.ooo {
@@ -230,7 +253,7 @@ impl MemSeries {
     /// Re-encodes the series without its samples in `[mint, maxt]`.
     fn remove_range(&mut self, mint: i64, maxt: i64, opts: &HeadOptions) {
         let kept: Vec<(i64, f64)> = self.all_samples().into_iter().filter(|x| x.0 < mint || x.0 > maxt).collect();
-        let mut fresh = MemSeries::new(std::mem::take(&mut self.labels));
+        let mut fresh = MemSeries::new(std::mem::take(&mut self.labels), self.hash);
         fresh.pending_t = self.pending_t;
         fresh.pending_v = self.pending_v;
         for (t, v) in kept {
@@ -290,6 +313,8 @@ pub struct Head {
     unlogged: Mutex<Vec<SeriesRef>>,
     /// Buffers of finished appenders, reused by the next ones.
     buffers: Mutex<Vec<(Vec<PendingSample>, Vec<u8>)>>,
+    /// Where full chunks are written as they are cut (set by `Db`).
+    chunk_disk: std::sync::OnceLock<ChunkDisk>,
 }
 
 /// Where a checked sample goes.
@@ -328,6 +353,7 @@ impl Head {
             max_t: AtomicI64::new(i64::MIN),
             unlogged: Mutex::default(),
             buffers: Mutex::default(),
+            chunk_disk: std::sync::OnceLock::new(),
         }
     }
 
@@ -361,6 +387,7 @@ impl Head {
             samples_appended: self.samples_appended.load(Ordering::Relaxed),
             chunks_created: self.chunks_created.load(Ordering::Relaxed),
             out_of_order_dropped: self.ooo_dropped.load(Ordering::Relaxed),
+            chunk_write_errors: self.chunk_disk.get().map_or(0, ChunkDisk::errors),
         }
     }
 
@@ -373,7 +400,7 @@ impl Head {
             for s in stripe.series.iter().flatten() {
                 for c in &s.closed {
                     bytes += c.data.len() as u64;
-                    samples += XorIterator::new(&c.data[..]).num_samples() as u64;
+                    samples += packed::num_samples(&c.data) as u64;
                 }
                 bytes += s.head.bytes().len() as u64;
                 samples += s.head.num_samples() as u64;
@@ -487,7 +514,7 @@ impl Head {
                 drop(hashes);
                 return self.get_or_create_with_ref(labels, None);
             }
-            stripe.series[idx] = Some(MemSeries::new(ids.clone()));
+            stripe.series[idx] = Some(MemSeries::new(ids.clone(), hash));
         }
         {
             let mut postings = self.postings.write();
@@ -568,6 +595,8 @@ impl Head {
         let mut cut = 0u64;
         let mut dropped = 0u64;
         let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
+        let disk = self.chunk_disk.get();
+        let mut records = Vec::new();
         let mut i = 0;
         while i < samples.len() {
             let stripe_idx = stripe_no(samples[i].r);
@@ -596,13 +625,26 @@ impl Head {
                     }
                     _ => {}
                 }
-                if s.append_in_order(p.t, p.v, &self.opts) {
-                    cut += 1;
+                let hash = s.hash;
+                let (started, closed) = s.append_in_order(p.t, p.v, &self.opts);
+                cut += u64::from(started);
+                if let (Some(_), Some((prev_maxt, c))) = (disk, closed) {
+                    records.push(ChunkRecord {
+                        r: p.r,
+                        hash,
+                        prev_maxt,
+                        mint: c.mint,
+                        maxt: c.maxt,
+                        data: c.data.clone(),
+                    });
                 }
                 appended += 1;
                 min_t = min_t.min(p.t);
                 max_t = max_t.max(p.t);
             }
+        }
+        if let Some(disk) = disk.filter(|_| !records.is_empty()) {
+            disk.write(&records);
         }
         self.samples_appended.fetch_add(appended, Ordering::Relaxed);
         self.chunks_created.fetch_add(cut, Ordering::Relaxed);
@@ -628,6 +670,39 @@ impl Head {
     /// Applies replayed samples: no pending state, order and duplicates as at commit.
     pub(crate) fn apply_replayed(&self, samples: &[PendingSample]) -> u64 {
         self.apply(samples)
+    }
+
+    /// Full chunks are written to `disk` from now on.
+    pub(crate) fn set_chunk_disk(&self, disk: ChunkDisk) {
+        let _ = self.chunk_disk.set(disk);
+    }
+
+    pub(crate) fn chunk_disk(&self) -> Option<&ChunkDisk> {
+        self.chunk_disk.get()
+    }
+
+    /// Gives a series created by replay its full chunks loaded from disk (oldest first, each
+    /// starting after the previous one ended); returns the newest time they hold and their
+    /// number of samples.
+    pub(crate) fn attach_chunks(&self, r: SeriesRef, chain: Vec<ChunkRecord>) -> Option<(i64, u64)> {
+        let first = chain.first()?.mint;
+        let last = chain.last()?.maxt;
+        let mut samples = 0u64;
+        {
+            let mut stripe = self.stripe(r).lock();
+            let s = stripe.get_mut(r)?;
+            if !s.closed.is_empty() || s.head.num_samples() > 0 {
+                return None;
+            }
+            for c in chain {
+                samples += packed::num_samples(&c.data) as u64;
+                s.closed.push(ClosedChunk { mint: c.mint, maxt: c.maxt, data: c.data });
+            }
+        }
+        self.samples_appended.fetch_add(samples, Ordering::Relaxed);
+        self.min_t.fetch_min(first, Ordering::Relaxed);
+        self.max_t.fetch_max(last, Ordering::Relaxed);
+        Some((last, samples))
     }
 
     pub(crate) fn stripe_of(&self, r: SeriesRef) -> u32 {
@@ -861,7 +936,7 @@ impl Head {
         let mut stripe = self.stripe(r).lock();
         let s = stripe.get_mut(r)?;
         for (mint, maxt, data) in snap.chunks {
-            samples += XorIterator::new(&data[..]).num_samples() as u64;
+            samples += packed::num_samples(&data) as u64;
             min_t = min_t.min(mint);
             max_t = max_t.max(maxt);
             s.closed.push(ClosedChunk { mint, maxt, data: data.into() });
@@ -893,7 +968,7 @@ impl Head {
             return false;
         }
         let in_chunks = s.closed.iter().any(|c| {
-            c.maxt >= mint && c.mint <= maxt && XorIterator::new(&c.data[..]).any(|x| x.0 >= mint && x.0 <= maxt)
+            c.maxt >= mint && c.mint <= maxt && StoredIterator::new(&c.data[..]).any(|x| x.0 >= mint && x.0 <= maxt)
         }) || s.head.iter().any(|x| x.0 >= mint && x.0 <= maxt);
         in_chunks || s.ooo.as_ref().is_some_and(|o| o.iter().any(|x| x.0 >= mint && x.0 <= maxt))
     }
@@ -913,7 +988,10 @@ impl Head {
         }
         if let Some((last_t, _)) = s.last() {
             if last_t >= mint && s.head_mint <= maxt {
-                chunks.push((last_t, s.head.bytes().into()));
+                let mut stored = Vec::with_capacity(s.head.bytes().len() + 1);
+                stored.push(packed::ENC_XOR);
+                stored.extend_from_slice(s.head.bytes());
+                chunks.push((last_t, stored.into()));
             }
         }
         let ooo: Vec<(i64, f64)> = s
@@ -1197,7 +1275,7 @@ enum IterState {
 struct HeadSeriesIter {
     chunks: Vec<(i64, Arc<[u8]>)>,
     next_chunk: usize,
-    cur: Option<(i64, XorIterator<Arc<[u8]>>)>,
+    cur: Option<(i64, StoredIterator<Arc<[u8]>>)>,
     peek: Option<(i64, f64)>,
     ooo: Vec<(i64, f64)>,
     ooo_pos: usize,
@@ -1246,7 +1324,7 @@ impl HeadSeriesIter {
                 self.cur = None;
             }
             let (chunk_maxt, data) = self.chunks.get(self.next_chunk)?;
-            self.cur = Some((*chunk_maxt, XorIterator::new(data.clone())));
+            self.cur = Some((*chunk_maxt, StoredIterator::new(data.clone())));
             self.next_chunk += 1;
         }
     }

@@ -3,11 +3,14 @@
 //!
 //! - [`XorChunk`] / [`XorIterator`]: Gorilla chunks in Prometheus' XOR byte layout (so chunks
 //!   go to remote-read clients untouched);
-//! - [`Head`]: in-memory series keyed by label set over a symbol table, roaring-bitmap
+//! - [`Head`]: in-memory series keyed by label set over a symbol table (full chunks held
+//!   packed — decimal deltas at a fixed bit width — when smaller than XOR), roaring-bitmap
 //!   postings per label pair, [`HeadAppender`] (commit/rollback, typed errors for
 //!   out-of-order and conflicting samples, optional out-of-order window) and [`HeadQuerier`];
 //! - [`Db`]: a head with its WAL ([`WalOptions`], [`SyncPolicy`]) in a locked directory,
-//!   replayed in parallel at open ([`ReplayStats`]); a clean `close` writes a chunk snapshot
+//!   replayed in parallel at open ([`ReplayStats`]); full chunks are also written to
+//!   `chunks_head/` as they are cut, so a replay after a crash loads them and skips their WAL
+//!   samples; a clean `close` writes a chunk snapshot
 //!   that the next open loads instead of replaying samples; [`Db::truncate`] is the hook that
 //!   checkpoints the WAL once blocks hold the old data; implements `sextant_model`'s
 //!   `Appendable` and `Queryable`;
@@ -47,11 +50,13 @@
 
 mod block;
 mod chunk;
+mod chunks_head;
 mod compact;
 mod db;
 mod error;
 mod fs;
 mod head;
+mod packed;
 mod wal;
 
 pub use block::{
@@ -60,6 +65,6 @@ pub use block::{
 pub use chunk::{XorChunk, XorIterator, SAMPLES_PER_CHUNK};
 pub use db::{CompactStats, Db, DbQuerier, Options};
 pub use error::Error;
-pub use fs::{AppendFile, FaultyFileSystem, FileSystem, StdFileSystem};
+pub use fs::{AppendFile, FaultyFileSystem, FileBytes, FileSystem, StdFileSystem};
 pub use head::{Head, HeadAppender, HeadOptions, HeadQuerier, HeadStats, SeriesRef};
 pub use wal::{ReplayStats, SyncPolicy, Wal, WalOptions};

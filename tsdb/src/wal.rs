@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use sextant_model::{Label, Labels};
 
+use crate::chunks_head::Loaded;
 use crate::fs::{AppendFile, FileSystem};
 use crate::head::{Head, PendingSample, SeriesRef};
 
@@ -27,6 +28,8 @@ pub(crate) const HEADER_LEN: usize = 13;
 /// Samples per record at most (keeps records far below any segment size).
 const SAMPLES_PER_RECORD: usize = 8192;
 const SERIES_PER_RECORD: usize = 1024;
+/// Refs below this get a slot in replay's table of chunk-covered times.
+const MAX_COVERED_REF: usize = 1 << 26;
 /// Largest payload a reader accepts.
 const MAX_PAYLOAD: usize = 64 << 20;
 
@@ -97,6 +100,14 @@ pub struct ReplayStats {
     pub unreadable_segments: u64,
     /// Samples of series whose series record was lost.
     pub unknown_series_samples: u64,
+    /// Full chunks loaded from `chunks_head/` (written as they were cut before the restart).
+    pub head_chunks: u64,
+    /// Samples in those chunks.
+    pub head_chunk_samples: u64,
+    /// WAL samples not replayed because a loaded chunk holds them.
+    pub samples_in_chunks: u64,
+    /// Damaged records in `chunks_head/` (their samples come from the WAL).
+    pub damaged_chunk_records: u64,
     pub duration: Duration,
 }
 
@@ -312,10 +323,16 @@ impl Wal {
                     REC_SNAPSHOT_SERIES => {
                         let Some(snap) = decode_snapshot_series(payload) else { continue };
                         let Some(r) = head.lookup(&snap.labels) else { continue };
-                        let chunks = snap.chunks.iter().map(|c| &c.2[..]).chain(snap.head.as_ref().map(|h| &h.1[..]));
-                        for chunk in chunks {
+                        for chunk in &snap.chunks {
                             samples.extend(
-                                crate::chunk::XorIterator::new(chunk)
+                                crate::packed::StoredIterator::new(&chunk.2[..])
+                                    .filter(|s| s.0 >= mint)
+                                    .map(|(t, v)| PendingSample { r, t, v }),
+                            );
+                        }
+                        if let Some((_, chunk)) = &snap.head {
+                            samples.extend(
+                                crate::chunk::XorIterator::new(&chunk[..])
                                     .filter(|s| s.0 >= mint)
                                     .map(|(t, v)| PendingSample { r, t, v }),
                             );
@@ -544,7 +561,12 @@ fn sync_loop(signal: &SyncSignal, writer: &Mutex<Writer>, every: Duration) {
 
 // ---- encoding ----
 
+#[inline]
 fn put_uvarint(buf: &mut Vec<u8>, mut x: u64) {
+    if x < 0x80 {
+        buf.push(x as u8);
+        return;
+    }
     while x >= 0x80 {
         buf.push(x as u8 | 0x80);
         x >>= 7;
@@ -552,6 +574,7 @@ fn put_uvarint(buf: &mut Vec<u8>, mut x: u64) {
     buf.push(x as u8);
 }
 
+#[inline]
 fn put_varint(buf: &mut Vec<u8>, x: i64) {
     put_uvarint(buf, ((x << 1) ^ (x >> 63)) as u64);
 }
@@ -593,6 +616,8 @@ pub(crate) fn encode_series(buf: &mut Vec<u8>, series: &[(SeriesRef, Labels)]) {
 /// Sample records: `base ref u32 | base t i64`, then per sample `ref - base` and `t - base` as
 /// zigzag varints and the value's bits as u64.
 pub(crate) fn encode_samples(buf: &mut Vec<u8>, samples: &[PendingSample]) {
+    // At most 5 + 10 + 8 bytes per sample.
+    buf.reserve(samples.len() * 23 + samples.len().div_ceil(SAMPLES_PER_RECORD) * (HEADER_LEN + 12));
     for group in samples.chunks(SAMPLES_PER_RECORD) {
         let start = begin_frame(buf);
         let (base_r, base_t) = (group[0].r, group[0].t);
@@ -639,10 +664,18 @@ impl<'a> Cursor<'a> {
     fn u32(&mut self) -> Option<u32> {
         Some(u32::from_le_bytes(self.bytes(4)?.try_into().ok()?))
     }
+    #[inline]
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
     }
+    #[inline]
     fn uvarint(&mut self) -> Option<u64> {
+        if let Some(&b) = self.data.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Some(u64::from(b));
+            }
+        }
         let mut x = 0u64;
         for shift in (0..64).step_by(7) {
             let b = *self.data.get(self.pos)?;
@@ -654,6 +687,7 @@ impl<'a> Cursor<'a> {
         }
         None
     }
+    #[inline]
     fn varint(&mut self) -> Option<i64> {
         let u = self.uvarint()?;
         Some(((u >> 1) as i64) ^ -((u & 1) as i64))
@@ -686,17 +720,30 @@ pub(crate) fn decode_series(payload: &[u8]) -> Option<Vec<(SeriesRef, Labels)>> 
 }
 
 pub(crate) fn decode_samples(payload: &[u8]) -> Option<Vec<PendingSample>> {
-    let mut c = Cursor { data: payload, pos: 0 };
-    let base_r = i64::from(c.u32()?);
-    let base_t = c.u64()? as i64;
     let mut out = Vec::with_capacity(payload.len() / 10);
+    decode_samples_into(payload, &mut out).then_some(out)
+}
+
+/// Decodes a samples record into `out` (cleared first); false if it is malformed.
+pub(crate) fn decode_samples_into(payload: &[u8], out: &mut Vec<PendingSample>) -> bool {
+    out.clear();
+    let mut c = Cursor { data: payload, pos: 0 };
+    let (Some(base_r), Some(base_t)) = (c.u32(), c.u64()) else { return false };
+    let (base_r, base_t) = (i64::from(base_r), base_t as i64);
+    out.reserve(payload.len() / 10);
     while !c.done() {
-        let r = u32::try_from(base_r.checked_add(c.varint()?)?).ok()?;
-        let t = base_t.wrapping_add(c.varint()?);
-        let v = f64::from_bits(c.u64()?);
-        out.push(PendingSample { r, t, v });
+        let Some(s) = (|| {
+            let r = u32::try_from(base_r.checked_add(c.varint()?)?).ok()?;
+            let t = base_t.wrapping_add(c.varint()?);
+            let v = f64::from_bits(c.u64()?);
+            Some(PendingSample { r, t, v })
+        })() else {
+            out.clear();
+            return false;
+        };
+        out.push(s);
     }
-    Some(out)
+    true
 }
 
 pub(crate) fn decode_tombstones(payload: &[u8]) -> Option<Vec<(SeriesRef, i64, i64)>> {
@@ -775,18 +822,94 @@ impl<'a> FrameReader<'a> {
     }
 }
 
+/// What the replay reader hands on, in WAL order.
+enum Routed {
+    Sample(PendingSample),
+    Tombstone(SeriesRef, i64, i64),
+    /// Send what is batched.
+    Finish,
+}
+
 enum ReplayMsg {
     Samples(Vec<PendingSample>),
     Tombstone(SeriesRef, i64, i64),
 }
 
+/// Decodes the sample records in `payloads` (emptied) on up to `threads` threads, drops the
+/// samples that loaded chunks hold, and hands the rest to `route` in WAL order.
+fn decode_deferred(
+    payloads: &mut Vec<&[u8]>,
+    threads: usize,
+    remap: &HashMap<u32, SeriesRef>,
+    covered: &[i64],
+    stats: &mut ReplayStats,
+    route: &mut impl FnMut(PendingSample),
+) {
+    /// Kept samples, samples decoded, samples in chunks, damaged records.
+    type Part = (Vec<PendingSample>, u64, u64, u64);
+    let decode = |part: &[&[u8]]| -> Part {
+        let mut out: Part = (Vec::new(), 0, 0, 0);
+        for payload in part {
+            // As `decode_samples_into`, fused with the filter: most samples are only looked at.
+            let kept_before = out.0.len();
+            let mut c = Cursor { data: payload, pos: 0 };
+            let (Some(base_r), Some(base_t)) = (c.u32(), c.u64()) else {
+                out.3 += 1;
+                continue;
+            };
+            let (base_r, base_t) = (i64::from(base_r), base_t as i64);
+            let (mut n, mut in_chunks) = (0u64, 0u64);
+            let ok = loop {
+                if c.done() {
+                    break true;
+                }
+                let (Some(dr), Some(dt)) = (c.varint(), c.varint()) else { break false };
+                let Some(r) = base_r.checked_add(dr).and_then(|r| u32::try_from(r).ok()) else { break false };
+                let Some(bits) = c.u64() else { break false };
+                n += 1;
+                let r = if remap.is_empty() { r } else { remap.get(&r).copied().unwrap_or(r) };
+                let t = base_t.wrapping_add(dt);
+                if covered.get(r as usize).is_some_and(|&maxt| t <= maxt) {
+                    in_chunks += 1;
+                } else {
+                    out.0.push(PendingSample { r, t, v: f64::from_bits(bits) });
+                }
+            };
+            if ok {
+                out.1 += n;
+                out.2 += in_chunks;
+            } else {
+                out.0.truncate(kept_before);
+                out.3 += 1;
+            }
+        }
+        out
+    };
+    let per_thread = payloads.len().div_ceil(threads.max(1)).max(1);
+    let parts: Vec<Part> = if payloads.len() < 2 || threads < 2 {
+        vec![decode(payloads)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = payloads.chunks(per_thread).map(|part| scope.spawn(move || decode(part))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        })
+    };
+    payloads.clear();
+    for (kept, samples, in_chunks, damaged) in parts {
+        stats.samples += samples;
+        stats.samples_in_chunks += in_chunks;
+        stats.damaged_records += damaged;
+        kept.into_iter().for_each(&mut *route);
+    }
+}
+
 /// Loads a chunk snapshot into `head`.
 fn load_snapshot(fs: &dyn FileSystem, path: &Path, head: &Head, stats: &mut ReplayStats) {
-    let Ok(data) = fs.read(path) else {
+    let Ok(data) = fs.read_whole(path) else {
         stats.unreadable_segments += 1;
         return;
     };
-    let mut reader = FrameReader::new(&data);
+    let mut reader = FrameReader::new((*data).as_ref());
     while let Some((kind, payload)) = reader.next_frame() {
         stats.records += 1;
         if kind != REC_SNAPSHOT_SERIES {
@@ -805,10 +928,28 @@ fn load_snapshot(fs: &dyn FileSystem, path: &Path, head: &Head, stats: &mut Repl
 }
 
 /// Replays the checkpoint and segments in `dir` into `head`: one thread reads and decodes,
-/// `threads` apply samples, each owning a disjoint set of series stripes.
-pub(crate) fn replay(fs: &dyn FileSystem, dir: &Path, head: &Head, threads: usize) -> io::Result<ReplayStats> {
+/// `threads` apply samples, each owning a disjoint set of series stripes. A series created
+/// from a series record takes its chain of full chunks from `chunks` (loaded from
+/// `chunks_head/`; `min_time`: everything older is persisted in blocks), and its WAL samples
+/// up to the end of that chain are skipped.
+pub(crate) fn replay(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    head: &Head,
+    threads: usize,
+    mut chunks: Option<&mut Loaded>,
+    min_time: i64,
+) -> io::Result<ReplayStats> {
     let started = Instant::now();
     let mut stats = ReplayStats::default();
+    if let Some(loaded) = &chunks {
+        stats.damaged_chunk_records = loaded.damaged;
+    }
+    // With an out-of-order window a sample older than a chunk's end may be an out-of-order
+    // one, not one of the chunk's: then nothing is skipped (the head ignores duplicates).
+    let may_skip = head.options().out_of_order_window_ms == 0;
+    // Per series ref: WAL samples at or before this time are in loaded chunks.
+    let mut covered: Vec<i64> = Vec::new();
     if fs.list_dir(dir).is_err() {
         return Ok(stats);
     }
@@ -861,15 +1002,39 @@ pub(crate) fn replay(fs: &dyn FileSystem, dir: &Path, head: &Head, threads: usiz
         let worker_of = |r: SeriesRef| (head.stripe_of(r) as usize) % threads;
         let mut batches: Vec<Vec<PendingSample>> = (0..threads).map(|_| Vec::with_capacity(4096)).collect();
         let mut remap: HashMap<u32, SeriesRef> = HashMap::new();
+        let mut route = |item: Routed| match item {
+            Routed::Sample(s) => {
+                let w = worker_of(s.r);
+                batches[w].push(s);
+                if batches[w].len() >= 4096 {
+                    let full = std::mem::replace(&mut batches[w], Vec::with_capacity(4096));
+                    let _ = senders[w].send(ReplayMsg::Samples(full));
+                }
+            }
+            Routed::Tombstone(r, mint, maxt) => {
+                let w = worker_of(r);
+                let pending = std::mem::take(&mut batches[w]);
+                let _ = senders[w].send(ReplayMsg::Samples(pending));
+                let _ = senders[w].send(ReplayMsg::Tombstone(r, mint, maxt));
+            }
+            Routed::Finish => {
+                for (w, batch) in batches.iter_mut().enumerate() {
+                    let _ = senders[w].send(ReplayMsg::Samples(std::mem::take(batch)));
+                }
+            }
+        };
         for path in &inputs {
-            let data = match fs.read(path) {
+            let data = match fs.read_whole(path) {
                 Ok(d) => d,
                 Err(_) => {
                     stats.unreadable_segments += 1;
                     continue;
                 }
             };
-            let mut reader = FrameReader::new(&data);
+            let mut reader = FrameReader::new((*data).as_ref());
+            // Sample records are decoded after the series records before them were handled,
+            // several at a time.
+            let mut deferred: Vec<&[u8]> = Vec::new();
             while let Some((kind, payload)) = reader.next_frame() {
                 stats.records += 1;
                 match kind {
@@ -883,57 +1048,53 @@ pub(crate) fn replay(fs: &dyn FileSystem, dir: &Path, head: &Head, threads: usiz
                                 Ok((got, _)) if got != r => {
                                     remap.insert(r, got);
                                 }
-                                Ok(_) => {
+                                Ok((_, created)) => {
                                     remap.remove(&r);
+                                    if let Some(loaded) = chunks.as_deref_mut().filter(|_| created) {
+                                        let chain = loaded.take_chain(r, labels.stable_hash(), min_time);
+                                        let n_chunks = chain.len() as u64;
+                                        if let Some((maxt, samples)) = head.attach_chunks(r, chain) {
+                                            stats.head_chunks += n_chunks;
+                                            stats.head_chunk_samples += samples;
+                                            let idx = r as usize;
+                                            // Refs are dense; a wild one just is not skipped.
+                                            if may_skip && idx < MAX_COVERED_REF {
+                                                if covered.len() <= idx {
+                                                    covered.resize(idx + 1, i64::MIN);
+                                                }
+                                                covered[idx] = maxt;
+                                            }
+                                        }
+                                    }
                                 }
                                 Err(_) => stats.damaged_records += 1,
                             }
                             stats.series += 1;
                         }
                     }
-                    REC_SAMPLES => {
-                        let Some(samples) = decode_samples(payload) else {
-                            stats.damaged_records += 1;
-                            continue;
-                        };
-                        stats.samples += samples.len() as u64;
-                        for mut s in samples {
-                            if !remap.is_empty() {
-                                if let Some(&r) = remap.get(&s.r) {
-                                    s.r = r;
-                                }
-                            }
-                            let w = worker_of(s.r);
-                            batches[w].push(s);
-                            if batches[w].len() >= 4096 {
-                                let full = std::mem::replace(&mut batches[w], Vec::with_capacity(4096));
-                                let _ = senders[w].send(ReplayMsg::Samples(full));
-                            }
-                        }
-                    }
+                    REC_SAMPLES => deferred.push(payload),
                     REC_TOMBSTONES => {
                         let Some(tombstones) = decode_tombstones(payload) else {
                             stats.damaged_records += 1;
                             continue;
                         };
+                        let mut route_sample = |s| route(Routed::Sample(s));
+                        decode_deferred(&mut deferred, threads, &remap, &covered, &mut stats, &mut route_sample);
                         for (r, mint, maxt) in tombstones {
                             let r = remap.get(&r).copied().unwrap_or(r);
-                            let w = worker_of(r);
-                            let pending = std::mem::take(&mut batches[w]);
-                            let _ = senders[w].send(ReplayMsg::Samples(pending));
-                            let _ = senders[w].send(ReplayMsg::Tombstone(r, mint, maxt));
+                            route(Routed::Tombstone(r, mint, maxt));
                             stats.tombstones += 1;
                         }
                     }
                     _ => {}
                 }
             }
+            let mut route_sample = |s| route(Routed::Sample(s));
+            decode_deferred(&mut deferred, threads, &remap, &covered, &mut stats, &mut route_sample);
             stats.damaged_records += reader.damaged;
             stats.torn_tails += u64::from(reader.torn);
         }
-        for (w, batch) in batches.into_iter().enumerate() {
-            let _ = senders[w].send(ReplayMsg::Samples(batch));
-        }
+        route(Routed::Finish);
         drop(senders);
         Ok(())
     })?;

@@ -84,6 +84,107 @@ fn replay_restores_everything_across_segments() {
     assert_eq!(db.head().num_series(), SERIES as u64);
 }
 
+fn chunk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<_> = std::fs::read_dir(dir.join("chunks_head")).unwrap().map(|e| e.unwrap().path()).collect();
+    out.sort();
+    out
+}
+
+/// How a `chunks_head/` file is damaged before the reopen.
+#[derive(Debug, Clone, Copy)]
+enum ChunkDamage {
+    None,
+    FlipByte(f64),
+    Truncate(f64),
+    Delete,
+}
+
+#[test]
+fn full_chunks_on_disk_replace_wal_samples_and_damage_costs_no_data() {
+    for damage in [
+        ChunkDamage::None,
+        ChunkDamage::FlipByte(0.1),
+        ChunkDamage::FlipByte(0.6),
+        ChunkDamage::Truncate(0.5),
+        ChunkDamage::Delete,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), opts(4096)).unwrap();
+        write_commits(&db, 0..500);
+        // As after kill -9: no snapshot, the WAL and the chunk files as they are.
+        db.close().unwrap();
+        let files = chunk_files(dir.path());
+        assert_eq!(files.len(), 1, "{damage:?}");
+        let mut bytes = std::fs::read(&files[0]).unwrap();
+        match damage {
+            ChunkDamage::None => {}
+            ChunkDamage::FlipByte(at) => {
+                let i = (bytes.len() as f64 * at) as usize;
+                bytes[i] ^= 0x10;
+            }
+            ChunkDamage::Truncate(at) => bytes.truncate((bytes.len() as f64 * at) as usize),
+            ChunkDamage::Delete => bytes.clear(),
+        }
+        std::fs::write(&files[0], &bytes).unwrap();
+        let db = Db::open(dir.path(), opts(4096)).unwrap();
+        assert_eq!(contents(&db), all(0..500), "{damage:?}");
+        let stats = db.replay_stats().clone();
+        assert_eq!(stats.samples, 500 * SERIES as u64, "{damage:?}");
+        match damage {
+            ChunkDamage::None => {
+                // 4 full chunks of 120 samples per series; the last 20 samples from the WAL.
+                assert_eq!(stats.head_chunks, 4 * SERIES as u64);
+                assert_eq!(stats.head_chunk_samples, 480 * SERIES as u64);
+                assert_eq!(stats.samples_in_chunks, 480 * SERIES as u64);
+                assert_eq!(stats.damaged_chunk_records, 0);
+            }
+            ChunkDamage::Delete => assert_eq!(stats.head_chunks, 0),
+            _ => {
+                assert!(stats.head_chunks < 4 * SERIES as u64, "{damage:?}");
+                assert_eq!(stats.damaged_chunk_records, 1, "{damage:?}");
+            }
+        }
+        // Appending continues the series; chunks cut now chain onto the loaded ones.
+        write_commits(&db, 500..800);
+        db.close().unwrap();
+        let db = Db::open(dir.path(), opts(4096)).unwrap();
+        assert_eq!(contents(&db), all(0..800), "{damage:?}");
+        let stats = db.replay_stats().clone();
+        if let ChunkDamage::None = damage {
+            assert_eq!(stats.head_chunks, 6 * SERIES as u64);
+        }
+    }
+}
+
+#[test]
+fn chunks_of_a_reused_ref_are_not_taken() {
+    // Series 0..5 get refs 1..=5; after a truncation removes them all, new series reuse no
+    // ref in this process, but chunk files outlive the series: the label hash keeps them apart.
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts(1 << 20)).unwrap();
+    write_commits(&db, 0..130);
+    db.close().unwrap();
+    // Rewrite the WAL with other label sets under the same refs: a new database, its chunk
+    // files replaced by the old ones.
+    let other = tempfile::tempdir().unwrap();
+    let db = Db::open(other.path(), opts(1 << 20)).unwrap();
+    for c in 0..10usize {
+        let mut app = db.appender();
+        for s in 0..SERIES {
+            let l = Labels::from_pairs([("__name__", "other"), ("s", &s.to_string())]);
+            app.append_ref(None, &l, c as i64 * 1000, c as f64).unwrap();
+        }
+        app.commit_batch().unwrap();
+    }
+    db.close().unwrap();
+    std::fs::remove_dir_all(other.path().join("chunks_head")).unwrap();
+    std::fs::rename(dir.path().join("chunks_head"), other.path().join("chunks_head")).unwrap();
+    let db = Db::open(other.path(), opts(1 << 20)).unwrap();
+    assert_eq!(db.replay_stats().head_chunks, 0);
+    let (_, samples) = db.head().chunk_bytes_and_samples();
+    assert_eq!(samples, 10 * SERIES as u64);
+}
+
 #[test]
 fn torn_tail_drops_only_the_last_record() {
     for cut in [1, 5, 13, 20, 40] {
@@ -130,6 +231,8 @@ fn truncated_and_missing_segments() {
     db.close().unwrap();
     let segs = segments(dir.path());
     assert!(segs.len() >= 6);
+    // Without the full chunks written as they were cut, which hold these samples too.
+    std::fs::remove_dir_all(dir.path().join("chunks_head")).unwrap();
     // Cut segment 2 in half, delete segment 4.
     let len = std::fs::metadata(&segs[2]).unwrap().len();
     std::fs::OpenOptions::new().write(true).open(&segs[2]).unwrap().set_len(len / 2).unwrap();
