@@ -21,8 +21,12 @@ use crate::head::{Head, PendingSample, SeriesRef};
 pub(crate) const REC_SERIES: u8 = 1;
 pub(crate) const REC_SAMPLES: u8 = 2;
 pub(crate) const REC_TOMBSTONES: u8 = 3;
-/// A series with its chunks, in a snapshot written at clean shutdown.
-pub(crate) const REC_SNAPSHOT_SERIES: u8 = 4;
+/// A series with its chunks, in a snapshot written at clean shutdown, closed chunks as plain
+/// XOR chunks (written before stored chunks had an encoding byte; still read).
+pub(crate) const REC_SNAPSHOT_SERIES_XOR: u8 = 4;
+/// A series with its chunks, in a snapshot written at clean shutdown, closed chunks as stored
+/// chunks (encoding byte first).
+pub(crate) const REC_SNAPSHOT_SERIES: u8 = 5;
 /// `type u8 | len u32 | payload crc32 u32 | header crc32 u32`.
 pub(crate) const HEADER_LEN: usize = 13;
 /// Samples per record at most (keeps records far below any segment size).
@@ -320,8 +324,8 @@ impl Wal {
                             refs.insert(r, head.lookup(&labels));
                         }
                     }
-                    REC_SNAPSHOT_SERIES => {
-                        let Some(snap) = decode_snapshot_series(payload) else { continue };
+                    REC_SNAPSHOT_SERIES_XOR | REC_SNAPSHOT_SERIES => {
+                        let Some(snap) = decode_snapshot_series(kind, payload) else { continue };
                         let Some(r) = head.lookup(&snap.labels) else { continue };
                         for chunk in &snap.chunks {
                             samples.extend(
@@ -489,7 +493,10 @@ pub(crate) fn encode_snapshot_series(
     finish_frame(buf, start, REC_SNAPSHOT_SERIES);
 }
 
-pub(crate) fn decode_snapshot_series(payload: &[u8]) -> Option<SnapshotSeries> {
+/// Decodes a snapshot record of type `kind` ([`REC_SNAPSHOT_SERIES`], or the older
+/// [`REC_SNAPSHOT_SERIES_XOR`] whose closed chunks get the XOR encoding byte prepended).
+pub(crate) fn decode_snapshot_series(kind: u8, payload: &[u8]) -> Option<SnapshotSeries> {
+    let legacy_xor = kind == REC_SNAPSHOT_SERIES_XOR;
     let mut c = Cursor { data: payload, pos: 0 };
     let r = c.u32()?;
     let n = usize::try_from(c.uvarint()?).ok()?;
@@ -511,7 +518,16 @@ pub(crate) fn decode_snapshot_series(payload: &[u8]) -> Option<SnapshotSeries> {
         let mint = c.u64()? as i64;
         let maxt = c.u64()? as i64;
         let len = usize::try_from(c.uvarint()?).ok()?;
-        chunks.push((mint, maxt, c.bytes(len)?.to_vec()));
+        let bytes = c.bytes(len)?;
+        let stored = if legacy_xor {
+            let mut stored = Vec::with_capacity(len + 1);
+            stored.push(crate::packed::ENC_XOR);
+            stored.extend_from_slice(bytes);
+            stored
+        } else {
+            bytes.to_vec()
+        };
+        chunks.push((mint, maxt, stored));
     }
     let head = match c.bytes(1)?[0] {
         0 => None,
@@ -912,10 +928,10 @@ fn load_snapshot(fs: &dyn FileSystem, path: &Path, head: &Head, stats: &mut Repl
     let mut reader = FrameReader::new((*data).as_ref());
     while let Some((kind, payload)) = reader.next_frame() {
         stats.records += 1;
-        if kind != REC_SNAPSHOT_SERIES {
+        if kind != REC_SNAPSHOT_SERIES && kind != REC_SNAPSHOT_SERIES_XOR {
             continue;
         }
-        match decode_snapshot_series(payload).and_then(|snap| head.restore(snap)) {
+        match decode_snapshot_series(kind, payload).and_then(|snap| head.restore(snap)) {
             Some(samples) => {
                 stats.series += 1;
                 stats.samples += samples;
@@ -1101,4 +1117,44 @@ pub(crate) fn replay(
     stats.unknown_series_samples = unknown.into_inner();
     stats.duration = started.elapsed();
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot record written before stored chunks had an encoding byte (type 4, closed
+    /// chunks as plain XOR) still loads, with the same samples.
+    #[test]
+    fn legacy_xor_snapshot_records_still_decode() {
+        let mut chunk = crate::chunk::XorChunk::new();
+        let samples: Vec<(i64, f64)> = (0..10).map(|i| (1000 * i, i as f64 * 1.5)).collect();
+        for &(t, v) in &samples {
+            chunk.append(t, v);
+        }
+        let mut payload = Vec::new();
+        payload.extend_from_slice(&7u32.to_le_bytes());
+        put_uvarint(&mut payload, 1);
+        for s in ["job", "a"] {
+            put_uvarint(&mut payload, s.len() as u64);
+            payload.extend_from_slice(s.as_bytes());
+        }
+        put_uvarint(&mut payload, 1);
+        payload.extend_from_slice(&0i64.to_le_bytes());
+        payload.extend_from_slice(&9000i64.to_le_bytes());
+        put_uvarint(&mut payload, chunk.bytes().len() as u64);
+        payload.extend_from_slice(chunk.bytes());
+        payload.push(0);
+        put_uvarint(&mut payload, 0);
+
+        let snap = decode_snapshot_series(REC_SNAPSHOT_SERIES_XOR, &payload).expect("legacy record decodes");
+        assert_eq!(snap.r, 7);
+        assert_eq!(snap.chunks.len(), 1);
+        let got: Vec<(i64, f64)> = crate::packed::StoredIterator::new(&snap.chunks[0].2[..]).collect();
+        assert_eq!(got, samples);
+        // The same bytes read as a current record are not a valid stored chunk sequence of
+        // this length: the record type is what tells them apart.
+        let current = decode_snapshot_series(REC_SNAPSHOT_SERIES, &payload);
+        assert!(current.is_none_or(|s| s.chunks[0].2 != snap.chunks[0].2));
+    }
 }
