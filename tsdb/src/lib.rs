@@ -55,7 +55,8 @@ mod head;
 mod wal;
 
 pub use block::{
-    new_ulid, open_blocks, write_block, Block, BlockMeta, BlockStats, FailedBlock, SeriesData, BLOCK_FORMAT_VERSION,
+    new_ulid, open_blocks, write_block, Block, BlockMeta, BlockSeriesIter, BlockStats, BlockWriter, ColumnStats,
+    EncodingStats, FailedBlock, IndexBytes, SeriesData, BLOCK_FORMAT_VERSION, VALUE_ENCODINGS,
 };
 pub use chunk::{XorChunk, XorIterator, SAMPLES_PER_CHUNK};
 pub use db::{CompactStats, Db, DbQuerier, Options};
