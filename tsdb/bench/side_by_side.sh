@@ -13,8 +13,9 @@ DIR=${DIR:-/var/tmp/tsdbb}
 INSTANCES=${INSTANCES:-100}
 SCRAPES=${SCRAPES:-1440}
 START_MS=${START_MS:-1700000000000}
-PROM_PORT=${PROM_PORT:-29190}
-VM_PORT=${VM_PORT:-28528}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PROM_PORT=${PROM_PORT:-$(free_port)}
+VM_PORT=${VM_PORT:-$(free_port)}
 SEXTANT=${SEXTANT:-sextant}
 PHASES=${*:-prom vm ours}
 mkdir -p "$DIR"
@@ -35,15 +36,18 @@ say "== $(date -u +%FT%TZ) dataset $DATASET: $(stat -c %s "$DATASET") bytes, $NS
 for phase in $PHASES; do
 case $phase in
 prom)
-  rm -rf "$DIR/prom"; mkdir -p "$DIR/prom"
-  /usr/bin/time -f '%e %U %S %M' -o "$DIR/promtool.time" \
-    promtool tsdb create-blocks-from openmetrics "$DATASET" "$DIR/prom" > "$DIR/promtool.log" 2>&1
+  # REUSE_PROMTOOL=1 keeps the blocks and timing of an earlier promtool run (it is slow).
+  if [[ -z ${REUSE_PROMTOOL:-} ]]; then
+    rm -rf "$DIR/prom"; mkdir -p "$DIR/prom"
+    /usr/bin/time -f '%e %U %S %M' -o "$DIR/promtool.time" \
+      promtool tsdb create-blocks-from openmetrics "$DATASET" "$DIR/prom" > "$DIR/promtool.log" 2>&1
+  fi
   read -r W U S M < "$DIR/promtool.time"
   printf 'global: {scrape_interval: 15s}\nscrape_configs: []\n' > "$DIR/prom.yml"
   prometheus --config.file="$DIR/prom.yml" --storage.tsdb.path="$DIR/prom" --storage.tsdb.retention.time=100y \
     --web.listen-address=127.0.0.1:$PROM_PORT --log.level=info > "$DIR/prom.log" 2>&1 &
   PIDS+=($!); PP=$!
-  until curl -sf 127.0.0.1:$PROM_PORT/-/ready >/dev/null; do sleep 0.5; done
+  until curl -sf 127.0.0.1:$PROM_PORT/-/ready >/dev/null; do kill -0 $PP; sleep 0.5; done
   # Wait for the startup compaction: the block count stops changing.
   last=-1; stable=0
   for _ in $(seq 1 120); do
@@ -63,7 +67,7 @@ vm)
   victoria-metrics -storageDataPath="$DIR/vm" -httpListenAddr=127.0.0.1:$VM_PORT -retentionPeriod=100y \
     -search.disableCache -loggerLevel=WARN > "$DIR/vm.log" 2>&1 &
   PIDS+=($!); VP=$!
-  until curl -sf 127.0.0.1:$VM_PORT/health >/dev/null; do sleep 0.2; done
+  until curl -sf 127.0.0.1:$VM_PORT/health >/dev/null; do kill -0 $VP; sleep 0.2; done
   t0=$(date +%s.%N)
   curl -sf -X POST --data-binary @"$DATASET" 127.0.0.1:$VM_PORT/api/v1/import/prometheus
   curl -sf 127.0.0.1:$VM_PORT/internal/force_flush >/dev/null

@@ -178,14 +178,18 @@ fn decimal_exponent(values: &[f64]) -> Option<usize> {
     None
 }
 
-/// Order-0 entropy of `bytes` in bits: about what zstd's Huffman stage makes of a varint stream.
-fn entropy_bits(bytes: &[u8]) -> f64 {
+/// Bits an adaptive order-0 coder (Krichevsky–Trofimov estimator over bytes) spends on `bytes`:
+/// about what zstd's Huffman stage makes of a varint stream, including the cost of learning its
+/// distribution, which the plain empirical entropy of a short stream leaves out.
+fn adaptive_code_bits(bytes: &[u8]) -> f64 {
     let mut counts = [0u32; 256];
-    for &b in bytes {
-        counts[b as usize] += 1;
+    let mut bits = 0.0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let c = &mut counts[b as usize];
+        bits -= ((f64::from(*c) + 0.5) / (i as f64 + 128.0)).log2();
+        *c += 1;
     }
-    let n = bytes.len() as f64;
-    counts.iter().filter(|&&c| c > 0).map(|&c| -f64::from(c) * (f64::from(c) / n).log2()).sum()
+    bits
 }
 
 /// Appends `diffs` as: varint base (their minimum), u8 width w, then every `d − base` in w bits,
@@ -277,7 +281,7 @@ fn encode_values(samples: &[(i64, f64)], vals: &mut Vec<u8>) {
         for &d in diffs.iter() {
             put_varint(&mut out, d);
         }
-        let bits = entropy_bits(&out[2..]) * VARINT_ENTROPY_FACTOR + 16.0;
+        let bits = adaptive_code_bits(&out[2..]) + 16.0;
         if bits < best_bits {
             best_bits = bits;
             best = out;
@@ -302,10 +306,6 @@ fn encode_values(samples: &[(i64, f64)], vals: &mut Vec<u8>) {
     }
     vals.extend_from_slice(&best);
 }
-
-/// Weight of the order-0 entropy of a varint stream when comparing it with a bit-packed one
-/// (zstd's Huffman tables are per block, shared by many series).
-const VARINT_ENTROPY_FACTOR: f64 = 1.1;
 
 /// Decodes what [`encode_series`] wrote in block format `version`; `limit` bounds the sample
 /// count (the caller's budget).
@@ -1258,7 +1258,16 @@ pub fn open_blocks(dir: &Path) -> Result<(Vec<Block>, Vec<FailedBlock>), Error> 
 mod tests {
     use super::*;
 
-    fn roundtrip(samples: &[(i64, f64)]) -> usize {
+    /// Pseudo-random noise in 0..997 (splitmix64 of `i`).
+    fn noise(i: i64) -> i64 {
+        let mut x = (i as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^= x >> 29;
+        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x ^= x >> 32;
+        (x % 997) as i64
+    }
+    
+fn roundtrip(samples: &[(i64, f64)]) -> usize {
         let (mut ts, mut vals) = (Vec::new(), Vec::new());
         encode_series(samples, &mut ts, &mut vals);
         let back = decode_series(BLOCK_FORMAT_VERSION, &ts, &vals, usize::MAX).unwrap();
@@ -1278,14 +1287,30 @@ mod tests {
             (vec![], 99),
             (vec![(5, 1.0)], 0),
             ((0..100).map(|i| (t(i), 3.25)).collect(), 0),
-            ((0..100).map(|i| (t(i), i as f64 / 100.0)).collect(), 1),
-            ((0..100).map(|i| (t(i), (i * 4096) as f64)).collect(), 3),
+            // Steady steps: bit-packed with width 0.
+            ((0..100).map(|i| (t(i), i as f64 / 100.0)).collect(), 4),
+            ((0..100).map(|i| (t(i), (i * 4096) as f64)).collect(), 4),
+            ((1..100).map(|i| (t(i), -(i as f64) * 1.5)).collect(), 4),
             // A periodic gauge: its delta-of-delta varints repeat (zstd's entropy stage wins).
             ((0..100).map(|i| (t(i), (i * i % 7) as f64)).collect(), 3),
             // A counter with noisy increments: bit-packed deltas.
-            ((0..100).map(|i| (t(i), (i * 1000 + ((i * 2_654_435_761) >> 13) % 997) as f64)).collect(), 4),
-            ((0..100).map(|i| (t(i), (i * 1000 + ((i * 2_654_435_761) >> 13) % 997) as f64 / 100.0)).collect(), 4),
-            ((1..100).map(|i| (t(i), -(i as f64) * 1.5)).collect(), 1),
+            ((0..100).map(|i| (t(i), (i * 1000 + noise(i)) as f64)).collect(), 4),
+            ((0..100).map(|i| (t(i), (i * 1000 + noise(i)) as f64 / 100.0)).collect(), 4),
+            // A random-walk gauge with mostly small steps and an occasional jump: varint deltas.
+            (
+                (0..1440)
+                    .scan(0i64, |x, i| {
+                        *x += match noise(i) % 10 {
+                            0..=4 => 0,
+                            5 | 6 => 1,
+                            7 | 8 => -1,
+                            _ => noise(i + 7) * 50,
+                        };
+                        Some((t(i), *x as f64))
+                    })
+                    .collect(),
+                1,
+            ),
             ((0..100).map(|i| (t(i), (i as f64).sqrt())).collect(), 2),
             (vec![(1, 1.0), (2, f64::from_bits(0x7ff0000000000002)), (3, 2.0)], 2),
             (vec![(1, f64::INFINITY), (2, 2.0)], 2),
