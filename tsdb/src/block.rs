@@ -1266,8 +1266,8 @@ mod tests {
         x ^= x >> 32;
         (x % 997) as i64
     }
-    
-fn roundtrip(samples: &[(i64, f64)]) -> usize {
+
+    fn roundtrip(samples: &[(i64, f64)]) -> usize {
         let (mut ts, mut vals) = (Vec::new(), Vec::new());
         encode_series(samples, &mut ts, &mut vals);
         let back = decode_series(BLOCK_FORMAT_VERSION, &ts, &vals, usize::MAX).unwrap();
