@@ -69,7 +69,7 @@ vm)
   PIDS+=($!); VP=$!
   until curl -sf 127.0.0.1:$VM_PORT/health >/dev/null; do kill -0 $VP; sleep 0.2; done
   t0=$(date +%s.%N)
-  curl -sf -X POST --data-binary @"$DATASET" 127.0.0.1:$VM_PORT/api/v1/import/prometheus
+  curl -sf -X POST -T "$DATASET" 127.0.0.1:$VM_PORT/api/v1/import/prometheus  # -T streams the file
   curl -sf 127.0.0.1:$VM_PORT/internal/force_flush >/dev/null
   t1=$(date +%s.%N)
   curl -sf "127.0.0.1:$VM_PORT/internal/force_merge?partition_prefix=$(date -u -d @$((START_MS/1000)) +%Y_%m)" >/dev/null || true

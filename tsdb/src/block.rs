@@ -575,6 +575,9 @@ impl BlockWriter {
         if self.series.last().is_some_and(|s| s.labels >= *labels) {
             return Err(block_err(&self.tmp, format!("series {labels} out of order")));
         }
+        if samples.len() as u64 > MAX_SERIES_SAMPLES {
+            return Err(block_err(&self.tmp, format!("series {labels} has more than {MAX_SERIES_SAMPLES} samples")));
+        }
         if samples.windows(2).any(|w| w[1].0 <= w[0].0) {
             return Err(block_err(&self.tmp, format!("samples of {labels} not in increasing time order")));
         }
@@ -783,6 +786,9 @@ fn unzstd(frame: &[u8], limit: usize) -> Result<Vec<u8>, String> {
     }
     zstd::bulk::decompress(frame, size as usize).map_err(|e| e.to_string())
 }
+
+/// Most samples one series of a block may hold (a bound for decoding damaged data).
+const MAX_SERIES_SAMPLES: u64 = 1 << 24;
 
 /// Largest decompressed chunks frame or index section accepted.
 const MAX_SECTION: usize = 1 << 30;
@@ -1093,7 +1099,10 @@ impl Block {
         }
         let f = frame.as_ref().expect("loaded");
         let (ts, vals) = f.streams.get(entry.idx as usize).ok_or("series index beyond its frame")?;
-        decode_series(self.version, &f.raw[ts.clone()], &f.raw[vals.clone()], f.raw.len())
+        // Regular timestamps and constant values take a few bytes for any count: the count is
+        // bounded by the block's sample total (and 2^24 per series) instead.
+        let limit = self.meta.stats.samples.min(MAX_SERIES_SAMPLES) as usize;
+        decode_series(self.version, &f.raw[ts.clone()], &f.raw[vals.clone()], limit)
     }
 
     /// Where the chunk bytes go: every frame is decompressed, and each column (timestamps,

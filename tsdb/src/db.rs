@@ -379,6 +379,83 @@ impl Db {
     }
 }
 
+/// A background thread that runs [`Db::compact`] every interval (started by
+/// [`Db::spawn_compactor`]); it holds only a weak reference to the database and stops when
+/// dropped or when the database is gone. Appends and queries go on while it compacts.
+#[derive(Debug)]
+pub struct Compactor {
+    requests: Option<std::sync::mpsc::Sender<CompactRequest>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    state: Arc<Mutex<CompactorState>>,
+}
+
+type CompactRequest = std::sync::mpsc::Sender<Result<CompactStats, String>>;
+
+/// What the background compactor has done so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactorState {
+    /// Completed runs (successful or not).
+    pub runs: u64,
+    /// The error of the last failed run, cleared by a successful one.
+    pub last_error: Option<String>,
+}
+
+impl Compactor {
+    /// Runs a compaction now on the background thread and waits for it.
+    pub fn run_now(&self) -> Result<CompactStats, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.requests.as_ref().ok_or("compactor stopped")?.send(tx).map_err(|_| "compactor stopped".to_string())?;
+        rx.recv().map_err(|_| "compactor stopped".to_string())?
+    }
+
+    /// Runs so far and the last error.
+    pub fn state(&self) -> CompactorState {
+        self.state.lock().clone()
+    }
+}
+
+impl Drop for Compactor {
+    fn drop(&mut self) {
+        self.requests.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Db {
+    /// Starts a thread that compacts `db` every `interval` (head cut into blocks, merges,
+    /// retention), as Prometheus does once a minute.
+    pub fn spawn_compactor(db: &Arc<Db>, interval: std::time::Duration) -> Result<Compactor, Error> {
+        let weak = Arc::downgrade(db);
+        let (tx, rx) = std::sync::mpsc::channel::<CompactRequest>();
+        let state = Arc::new(Mutex::new(CompactorState::default()));
+        let st = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("sextant-compactor".into())
+            .spawn(move || loop {
+                let reply = match rx.recv_timeout(interval) {
+                    Ok(reply) => Some(reply),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                };
+                let Some(db) = weak.upgrade() else { return };
+                let result = db.compact().map_err(|e| e.to_string());
+                drop(db);
+                {
+                    let mut st = st.lock();
+                    st.runs += 1;
+                    st.last_error = result.as_ref().err().cloned();
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+            })
+            .map_err(|e| Error::Open { path: PathBuf::from("compactor thread"), source: e })?;
+        Ok(Compactor { requests: Some(tx), thread: Some(thread), state })
+    }
+}
+
 impl Appendable for Db {
     fn appender(&self) -> Box<dyn Appender + '_> {
         Box::new(Db::appender(self))

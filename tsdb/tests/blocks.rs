@@ -290,3 +290,22 @@ fn golden_blocks_are_readable() {
         }
     }
 }
+
+#[test]
+fn background_compactor_cuts_blocks_beside_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = std::sync::Arc::new(Db::open(dir.path(), opts()).unwrap());
+    fill(&db, 0, 6 * H);
+    let compactor = Db::spawn_compactor(&db, std::time::Duration::from_secs(3600)).unwrap();
+    std::thread::scope(|s| {
+        let run = s.spawn(|| compactor.run_now());
+        fill(&db, 6 * H, 7 * H);
+        let stats = run.join().unwrap().unwrap();
+        assert!(stats.head_blocks >= 2, "{stats:?}");
+    });
+    assert_eq!(compactor.state().runs, 1);
+    assert_eq!(compactor.state().last_error, None);
+    assert!(!db.blocks().is_empty());
+    assert_eq!(total_samples(&db), 4 * 7 * 240);
+    drop(compactor);
+}
