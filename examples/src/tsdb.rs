@@ -377,6 +377,10 @@ fn import_openmetrics(args: ImportArgs) -> anyhow::Result<()> {
     let level = if flushes == 0 { 19 } else { 1 };
     blocks += flush_import(&args.dir, &labels, &mut buf, range, level)?;
     progress.update(input.len(), samples, labels.len(), true);
+    let series = labels.len();
+    // The input mapping and the parse state are not needed by the compaction.
+    drop((parser, ids, labels, buf));
+    drop(input);
     eprintln!();
     eprintln!(
         "import: parsed in {:.1?}, {blocks} blocks written; compacting (one rewrite per time window)",
@@ -385,8 +389,7 @@ fn import_openmetrics(args: ImportArgs) -> anyhow::Result<()> {
     let db = Db::open(&args.dir, Options { wal: None, block_range_ms: range, ..Options::default() })?;
     let stats = db.compact_all()?;
     println!(
-        "imported {samples} samples of {} series in {:.1?}; compaction: {} merges, {} blocks",
-        labels.len(),
+        "imported {samples} samples of {series} series in {:.1?}; compaction: {} merges, {} blocks",
         started.elapsed(),
         stats.merges,
         db.blocks().len()
