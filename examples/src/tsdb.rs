@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use sextant_model::exposition::{Entry, Format, Parser};
 use sextant_model::Labels;
-use sextant_tsdb::{open_blocks, write_block, Db, Options, SeriesData, SeriesRef};
+use sextant_tsdb::{open_blocks, BlockWriter, ColumnStats, Db, Options, SeriesRef, VALUE_ENCODINGS};
 
 #[derive(Debug, clap::Args)]
 pub struct TsdbArgs {
@@ -62,6 +62,10 @@ struct AnalyzeArgs {
     /// How many metric names to list.
     #[arg(long, default_value_t = 20)]
     limit: usize,
+    /// Also break the chunk bytes down by column and value encoding (recompresses every frame:
+    /// slow).
+    #[arg(long)]
+    columns: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -240,22 +244,79 @@ fn bench_write(args: WriteArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-type Buffered = HashMap<(i64, u32), Vec<(i64, f64)>>;
+/// Samples buffered per series id.
+type Buffered = Vec<Vec<(i64, f64)>>;
 
-/// Writes the buffered samples as one block per block-range window.
-fn flush_import(dir: &Path, labels: &[Labels], buf: &mut Buffered, range: i64) -> anyhow::Result<usize> {
-    let mut windows: BTreeMap<i64, Vec<SeriesData>> = BTreeMap::new();
-    for ((w, id), mut samples) in buf.drain() {
+/// Writes the buffered samples as one block per block-range window, at zstd `level`.
+fn flush_import(dir: &Path, labels: &[Labels], buf: &mut Buffered, range: i64, level: i32) -> anyhow::Result<usize> {
+    let mut order: Vec<u32> = (0..buf.len() as u32).filter(|&id| !buf[id as usize].is_empty()).collect();
+    order.sort_by(|a, b| labels[*a as usize].cmp(&labels[*b as usize]));
+    let mut windows: BTreeMap<i64, BlockWriter> = BTreeMap::new();
+    for id in order {
+        let samples = &mut buf[id as usize];
         samples.sort_by_key(|s| s.0);
         samples.dedup_by_key(|s| s.0);
-        windows.entry(w).or_default().push((labels[id as usize].clone(), samples));
+        for part in samples.chunk_by(|a, b| a.0.div_euclid(range) == b.0.div_euclid(range)) {
+            let w = part[0].0.div_euclid(range);
+            let writer = match windows.entry(w) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let mut writer = BlockWriter::new(dir, 1, Vec::new())?;
+                    writer.set_zstd_level(level);
+                    e.insert(writer)
+                }
+            };
+            writer.add(&labels[id as usize], part)?;
+        }
+        samples.clear();
+        samples.shrink_to_fit();
     }
     let n = windows.len();
-    for (w, mut series) in windows {
-        series.sort_by(|a, b| a.0.cmp(&b.0));
-        write_block(dir, &series, 1, Vec::new()).with_context(|| format!("writing the block at {}", w * range))?;
+    for (w, writer) in windows {
+        writer.finish().with_context(|| format!("writing the block at {}", w * range))?;
     }
     Ok(n)
+}
+
+/// Progress of an import on stderr: bytes and samples done, rate, ETA; at most twice a second.
+struct Progress {
+    total: usize,
+    started: Instant,
+    last: Instant,
+    tty: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        use std::io::IsTerminal;
+        let now = Instant::now();
+        Progress { total, started: now, last: now, tty: std::io::stderr().is_terminal() }
+    }
+
+    fn update(&mut self, done: usize, samples: u64, series: usize, force: bool) {
+        let now = Instant::now();
+        if !force && now.duration_since(self.last).as_millis() < if self.tty { 500 } else { 5_000 } {
+            return;
+        }
+        self.last = now;
+        let secs = now.duration_since(self.started).as_secs_f64().max(1e-3);
+        let rate = done as f64 / secs;
+        let eta = if rate > 0.0 { (self.total - done.min(self.total)) as f64 / rate } else { 0.0 };
+        let line = format!(
+            "import: {:5.1}% {:.0}/{:.0} MB, {samples} samples, {series} series, {:.1} MB/s, {:.0} samples/s, ETA {:.0}s",
+            100.0 * done as f64 / self.total.max(1) as f64,
+            done as f64 / 1e6,
+            self.total as f64 / 1e6,
+            rate / 1e6,
+            samples as f64 / secs,
+            eta
+        );
+        if self.tty {
+            eprint!("\r{line}\x1b[K");
+        } else {
+            eprintln!("{line}");
+        }
+    }
 }
 
 fn import_openmetrics(args: ImportArgs) -> anyhow::Result<()> {
@@ -264,51 +325,76 @@ fn import_openmetrics(args: ImportArgs) -> anyhow::Result<()> {
     // SAFETY: the input file is only read; a concurrent writer could change what we parse,
     // never memory safety of our own structures (the parser bounds-checks every access).
     let input = unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("mapping {}", args.file.display()))?;
+    #[cfg(unix)]
+    let _ = input.advise(memmap2::Advice::Sequential);
     std::fs::create_dir_all(&args.dir)?;
     let range = args.block_hours.max(1) * 3_600_000;
     let mut ids: HashMap<Vec<u8>, u32> = HashMap::new();
     let mut labels: Vec<Labels> = Vec::new();
-    let mut buf: Buffered = HashMap::new();
-    let (mut buffered, mut samples, mut blocks) = (0usize, 0u64, 0usize);
+    let mut buf: Buffered = Vec::new();
+    let (mut buffered, mut samples, mut blocks, mut flushes) = (0usize, 0u64, 0usize, 0usize);
     let mut parser = Parser::new(&input, Format::OpenMetrics);
-    let mut next_report = 0usize;
+    let mut progress = Progress::new(input.len());
+    let mut last_id: Option<u32> = None;
+    let mut last_key: Vec<u8> = Vec::new();
+    let mut countdown = 0u32;
     while let Some(entry) = parser.next() {
         let entry = entry.map_err(|e| anyhow::anyhow!("{}: {}", args.file.display(), e.render(&input)))?;
         let Entry::Series(s) = entry else { continue };
         let Some(t) = s.timestamp() else { bail!("{}: sample without a timestamp", args.file.display()) };
-        let id = match ids.get(s.series()) {
-            Some(&id) => id,
-            None => {
-                let id = u32::try_from(labels.len()).context("too many series")?;
-                labels.push(s.to_labels()?);
-                ids.insert(s.series().to_vec(), id);
+        let key = s.series();
+        // Samples of one series usually follow each other: skip the map lookup then.
+        let id = match last_id {
+            Some(id) if key == &last_key[..] => id,
+            _ => {
+                let id = match ids.get(key) {
+                    Some(&id) => id,
+                    None => {
+                        let id = u32::try_from(labels.len()).context("too many series")?;
+                        labels.push(s.to_labels()?);
+                        buf.push(Vec::new());
+                        ids.insert(key.to_vec(), id);
+                        id
+                    }
+                };
+                last_key.clear();
+                last_key.extend_from_slice(key);
+                last_id = Some(id);
                 id
             }
         };
-        buf.entry((t.div_euclid(range), id)).or_default().push((t, s.value()));
+        buf[id as usize].push((t, s.value()));
         buffered += 1;
         samples += 1;
         if buffered >= args.max_samples_in_memory {
-            blocks += flush_import(&args.dir, &labels, &mut buf, range)?;
+            // Intermediate blocks: fast zstd, the final merge recompresses them.
+            blocks += flush_import(&args.dir, &labels, &mut buf, range, 1)?;
+            flushes += 1;
             buffered = 0;
         }
-        let pos = parser.entry_start();
-        if pos >= next_report {
-            eprint!(
-                "\rimport: {:5.1}% {samples} samples, {} series",
-                100.0 * pos as f64 / input.len() as f64,
-                labels.len()
-            );
-            next_report = pos + input.len() / 200 + 1;
+        countdown = countdown.wrapping_sub(1);
+        if countdown == 0 || countdown > 65_536 {
+            countdown = 65_536;
+            progress.update(parser.entry_start(), samples, labels.len(), false);
         }
     }
-    blocks += flush_import(&args.dir, &labels, &mut buf, range)?;
-    eprintln!("\rimport: 100.0% {samples} samples, {} series, {blocks} blocks written", labels.len());
+    // A single flush writes the final blocks directly at the default level.
+    let level = if flushes == 0 { 19 } else { 1 };
+    blocks += flush_import(&args.dir, &labels, &mut buf, range, level)?;
+    progress.update(input.len(), samples, labels.len(), true);
+    let series = labels.len();
+    // The input mapping and the parse state are not needed by the compaction.
+    drop((parser, ids, labels, buf));
+    drop(input);
+    eprintln!();
+    eprintln!(
+        "import: parsed in {:.1?}, {blocks} blocks written; compacting (one rewrite per time window)",
+        started.elapsed()
+    );
     let db = Db::open(&args.dir, Options { wal: None, block_range_ms: range, ..Options::default() })?;
     let stats = db.compact_all()?;
     println!(
-        "imported {samples} samples of {} series in {:.1?}; compaction: {} merges, {} blocks",
-        labels.len(),
+        "imported {samples} samples of {series} series in {:.1?}; compaction: {} merges, {} blocks",
         started.elapsed(),
         stats.merges,
         db.blocks().len()
@@ -371,6 +457,60 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
         per_sample(chunk_bytes, samples),
         per_sample(total, samples)
     );
+    let (mut sym, mut ser, mut post) = (0, 0, 0);
+    for b in &blocks {
+        let p = b.index_parts();
+        (sym, ser, post) = (sym + p.symbols, ser + p.series, post + p.postings);
+    }
+    println!(
+        "index: symbols {sym} ({:.4} B/sample), series {ser} ({:.4}), postings {post} ({:.4})",
+        per_sample(sym, samples),
+        per_sample(ser, samples),
+        per_sample(post, samples)
+    );
+    if args.columns {
+        let mut total = ColumnStats::default();
+        for b in &blocks {
+            let c = b.column_stats()?;
+            total.frames += c.frames;
+            total.stored_bytes += c.stored_bytes;
+            total.ts_raw += c.ts_raw;
+            total.ts_compressed += c.ts_compressed;
+            total.ts_regular_series += c.ts_regular_series;
+            total.lens_compressed += c.lens_compressed;
+            for (t, e) in total.values.iter_mut().zip(c.values) {
+                t.series += e.series;
+                t.samples += e.samples;
+                t.raw += e.raw;
+                t.compressed += e.compressed;
+            }
+        }
+        println!(
+            "columns (each compressed alone): {} frames, {} bytes stored; length tables {} ({:.4} B/sample)",
+            total.frames,
+            total.stored_bytes,
+            total.lens_compressed,
+            per_sample(total.lens_compressed, samples)
+        );
+        println!(
+            "  timestamps: raw {} -> {} bytes ({:.4} B/sample); {} series regular",
+            total.ts_raw,
+            total.ts_compressed,
+            per_sample(total.ts_compressed, samples),
+            total.ts_regular_series
+        );
+        for (name, e) in VALUE_ENCODINGS.iter().zip(total.values) {
+            println!(
+                "  values {name:<15} {:>8} series {:>11} samples: raw {:>11} -> {:>10} bytes ({:.4} B/sample overall, {:.3} B per own sample)",
+                e.series,
+                e.samples,
+                e.raw,
+                e.compressed,
+                per_sample(e.compressed, samples),
+                per_sample(e.compressed, e.samples)
+            );
+        }
+    }
     let mut top: Vec<(String, usize)> = by_metric.into_iter().map(|(k, v)| (k, v.len())).collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     println!("top metrics by series:");

@@ -27,6 +27,21 @@ fn import_then_analyze() {
     assert!(report.contains("total: 1 blocks, 3 series, 2001 samples"), "{report}");
     assert!(report.contains("       2 up\n"), "{report}");
 
+    // Small buffers: many intermediate blocks (fast zstd), merged into one; progress on stderr.
+    let data2 = dir.path().join("data2");
+    let out = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .args(["tsdb", "import", "openmetrics", file.to_str().unwrap(), data2.to_str().unwrap()])
+        .args(["--max-samples-in-memory", "300"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("import: 100.0%") && stderr.contains("samples/s, ETA"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 2001 samples of 3 series"));
+    let report = run(&["tsdb", "analyze", "--columns", data2.to_str().unwrap()]);
+    assert!(report.contains("total: 1 blocks, 3 series, 2001 samples"), "{report}");
+    assert!(report.contains("timestamps: raw") && report.contains("values decimal-packed"), "{report}");
+
     let bad = dir.path().join("bad.om");
     std::fs::write(&bad, "up 1\n# EOF\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_sextant"))

@@ -20,7 +20,7 @@ const INDEX_MAGIC: &[u8; 4] = b"SXBI";
 const CHUNKS_MAGIC: &[u8; 4] = b"SXBC";
 const TOMBSTONES_MAGIC: &[u8; 4] = b"SXBT";
 /// Version of the block format written by this code.
-pub const BLOCK_FORMAT_VERSION: u8 = 1;
+pub const BLOCK_FORMAT_VERSION: u8 = 2;
 /// Target size of the uncompressed payload of one chunks frame.
 const FRAME_TARGET: usize = 4 << 20;
 /// zstd level of chunks frames: 19 measured 0.530 bytes/sample against 0.545 at level 9 on
@@ -150,6 +150,19 @@ impl<'a> Reader<'a> {
 
 const POW10: [f64; 10] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 
+/// Value stream encodings (the first byte of a value stream).
+const VAL_CONSTANT: u8 = 0;
+const VAL_DECIMAL_DELTA: u8 = 1;
+const VAL_RAW: u8 = 2;
+const VAL_DECIMAL_DOD: u8 = 3;
+const VAL_DECIMAL_PACKED: u8 = 4;
+/// Timestamp stream kinds of format version 2 (the first byte of a timestamp stream).
+const TS_REGULAR: u8 = 0;
+const TS_DOD: u8 = 1;
+
+/// Names of the value encodings, indexed by their byte (for `analyze`).
+pub const VALUE_ENCODINGS: [&str; 5] = ["constant", "decimal-delta", "raw-xor", "decimal-dod", "decimal-packed"];
+
 /// The smallest `e` such that every value is `integer / 10^e` exactly, with the integers below 2^53.
 fn decimal_exponent(values: &[f64]) -> Option<usize> {
     'exp: for (e, &p) in POW10.iter().enumerate() {
@@ -165,99 +178,198 @@ fn decimal_exponent(values: &[f64]) -> Option<usize> {
     None
 }
 
-/// Encodes timestamps (strictly increasing) into `ts` and values into `vals`.
-pub(crate) fn encode_series(samples: &[(i64, f64)], ts: &mut Vec<u8>, vals: &mut Vec<u8>) {
-    put_uvarint(ts, samples.len() as u64);
-    let mut prev_t = 0i64;
-    let mut prev_d = 0i64;
-    for (i, &(t, _)) in samples.iter().enumerate() {
-        match i {
-            0 => put_varint(ts, t),
-            1 => {
-                prev_d = t.wrapping_sub(prev_t);
-                put_varint(ts, prev_d);
-            }
-            _ => {
-                let d = t.wrapping_sub(prev_t);
-                put_varint(ts, d.wrapping_sub(prev_d));
-                prev_d = d;
-            }
+/// Bits an adaptive order-0 coder (Krichevsky–Trofimov estimator over bytes) spends on `bytes`:
+/// about what zstd's Huffman stage makes of a varint stream, including the cost of learning its
+/// distribution, which the plain empirical entropy of a short stream leaves out.
+fn adaptive_code_bits(bytes: &[u8]) -> f64 {
+    let mut counts = [0u32; 256];
+    let mut bits = 0.0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let c = &mut counts[b as usize];
+        bits -= ((f64::from(*c) + 0.5) / (i as f64 + 128.0)).log2();
+        *c += 1;
+    }
+    bits
+}
+
+/// Appends `diffs` as: varint base (their minimum), u8 width w, then every `d − base` in w bits,
+/// least significant bit first, packed across byte boundaries (the last byte zero-padded).
+fn put_packed(out: &mut Vec<u8>, diffs: &[i64]) {
+    let base = diffs.iter().copied().min().unwrap_or(0);
+    let max = diffs.iter().map(|d| d.wrapping_sub(base) as u64).max().unwrap_or(0);
+    let w = 64 - max.leading_zeros();
+    put_varint(out, base);
+    out.push(w as u8);
+    let (mut acc, mut bits) = (0u128, 0u32);
+    for &d in diffs {
+        acc |= u128::from(d.wrapping_sub(base) as u64) << bits;
+        bits += w;
+        while bits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            bits -= 8;
         }
+    }
+    if bits > 0 {
+        out.push(acc as u8);
+    }
+}
+
+/// Encodes timestamps (strictly increasing) into `ts` and values into `vals` (format version 2).
+pub(crate) fn encode_series(samples: &[(i64, f64)], ts: &mut Vec<u8>, vals: &mut Vec<u8>) {
+    encode_timestamps(samples, ts);
+    encode_values(samples, vals);
+}
+
+fn encode_timestamps(samples: &[(i64, f64)], ts: &mut Vec<u8>) {
+    let step = match samples {
+        [a, b, ..] => b.0.wrapping_sub(a.0),
+        _ => 0,
+    };
+    let regular = samples.windows(2).all(|w| w[1].0.wrapping_sub(w[0].0) == step);
+    ts.push(if regular { TS_REGULAR } else { TS_DOD });
+    put_uvarint(ts, samples.len() as u64);
+    let Some(&(t0, _)) = samples.first() else { return };
+    put_varint(ts, t0);
+    if regular {
+        put_varint(ts, step);
+        return;
+    }
+    let (mut prev_t, mut prev_d) = (t0, 0i64);
+    for (i, &(t, _)) in samples.iter().enumerate().skip(1) {
+        let d = t.wrapping_sub(prev_t);
+        put_varint(ts, if i == 1 { d } else { d.wrapping_sub(prev_d) });
+        prev_d = d;
         prev_t = t;
     }
+}
+
+fn encode_values(samples: &[(i64, f64)], vals: &mut Vec<u8>) {
     let Some(&(_, first)) = samples.first() else { return };
     let values: Vec<f64> = samples.iter().map(|s| s.1).collect();
     if values.iter().all(|v| v.to_bits() == first.to_bits()) {
-        vals.push(0);
+        vals.push(VAL_CONSTANT);
         vals.extend_from_slice(&first.to_bits().to_le_bytes());
-    } else if let Some(e) = decimal_exponent(&values) {
-        // Delta coding (gauges: small steps either way) or delta-of-delta (counters growing at
-        // a steady rate), whichever is shorter.
-        let ints: Vec<i64> = values.iter().map(|v| (v * POW10[e]).round() as i64).collect();
-        let (mut delta, mut dod) = (vec![1, e as u8], vec![3, e as u8]);
-        let (mut prev, mut prev_d) = (0i64, 0i64);
-        for &x in &ints {
-            let d = x.wrapping_sub(prev);
-            put_varint(&mut delta, d);
-            put_varint(&mut dod, d.wrapping_sub(prev_d));
-            prev = x;
-            prev_d = d;
-        }
-        vals.extend_from_slice(if dod.len() < delta.len() { &dod } else { &delta });
-    } else {
-        vals.push(2);
+        return;
+    }
+    let Some(e) = decimal_exponent(&values) else {
+        vals.push(VAL_RAW);
         let mut prev = 0u64;
         for v in values {
             vals.extend_from_slice(&(v.to_bits() ^ prev).to_le_bytes());
             prev = v.to_bits();
         }
+        return;
+    };
+    // Integers x_i = v_i · 10^e, their deltas and delta-of-deltas (earlier terms 0).
+    let ints: Vec<i64> = values.iter().map(|v| (v * POW10[e]).round() as i64).collect();
+    let mut deltas = Vec::with_capacity(ints.len());
+    let mut dods = Vec::with_capacity(ints.len());
+    let (mut prev, mut prev_d) = (0i64, 0i64);
+    for &x in &ints {
+        let d = x.wrapping_sub(prev);
+        deltas.push(d);
+        dods.push(d.wrapping_sub(prev_d));
+        prev = x;
+        prev_d = d;
     }
+    let mut best: Vec<u8> = Vec::new();
+    let mut best_bits = f64::INFINITY;
+    // Varint streams (zstd's entropy stage squeezes them: gauges with small steps either way).
+    for (kind, diffs) in [(VAL_DECIMAL_DELTA, &deltas), (VAL_DECIMAL_DOD, &dods)] {
+        let mut out = vec![kind, e as u8];
+        for &d in diffs.iter() {
+            put_varint(&mut out, d);
+        }
+        let bits = adaptive_code_bits(&out[2..]) + 16.0;
+        if bits < best_bits {
+            best_bits = bits;
+            best = out;
+        }
+    }
+    // Bit-packed differences above their minimum (counters with noisy increments: close to
+    // their entropy, which zstd cannot reach on varints).
+    for order in [1u8, 2] {
+        let mut out = vec![VAL_DECIMAL_PACKED, e as u8, order];
+        let head = usize::from(order).min(ints.len());
+        let rest: &[i64] = if order == 1 { &deltas[head..] } else { &dods[head..] };
+        put_varint(&mut out, ints[0]);
+        if order == 2 && ints.len() > 1 {
+            put_varint(&mut out, deltas[1]);
+        }
+        put_packed(&mut out, rest);
+        let bits = (out.len() * 8) as f64;
+        if bits < best_bits {
+            best_bits = bits;
+            best = out;
+        }
+    }
+    vals.extend_from_slice(&best);
 }
 
-/// Decodes what [`encode_series`] wrote; `limit` bounds the sample count (the caller's budget).
-pub(crate) fn decode_series(ts: &[u8], vals: &[u8], limit: usize) -> Result<Vec<(i64, f64)>, String> {
+/// Decodes what [`encode_series`] wrote in block format `version`; `limit` bounds the sample
+/// count (the caller's budget).
+pub(crate) fn decode_series(version: u8, ts: &[u8], vals: &[u8], limit: usize) -> Result<Vec<(i64, f64)>, String> {
     let mut r = Reader::new(ts);
+    let kind = if version >= 2 { r.u8()? } else { TS_DOD };
     let n = r.uvarint()? as usize;
-    if n > limit || n > ts.len() {
+    if n > limit || (kind == TS_DOD && n > ts.len()) {
         return Err(format!("sample count {n} exceeds its bytes"));
     }
     let mut out = Vec::with_capacity(n);
-    let (mut t, mut d) = (0i64, 0i64);
-    for i in 0..n {
-        match i {
-            0 => t = r.varint()?,
-            1 => {
-                d = r.varint()?;
-                t = t.wrapping_add(d);
-            }
-            _ => {
-                d = d.wrapping_add(r.varint()?);
-                t = t.wrapping_add(d);
+    match kind {
+        TS_REGULAR if n > 0 => {
+            let t0 = r.varint()?;
+            let step = r.varint()?;
+            let mut t = t0;
+            for _ in 0..n {
+                out.push((t, 0.0));
+                t = t.wrapping_add(step);
             }
         }
-        out.push((t, 0.0));
+        TS_REGULAR => {}
+        TS_DOD => {
+            let (mut t, mut d) = (0i64, 0i64);
+            for i in 0..n {
+                match i {
+                    0 => t = r.varint()?,
+                    1 => {
+                        d = r.varint()?;
+                        t = t.wrapping_add(d);
+                    }
+                    _ => {
+                        d = d.wrapping_add(r.varint()?);
+                        t = t.wrapping_add(d);
+                    }
+                }
+                out.push((t, 0.0));
+            }
+        }
+        k => return Err(format!("unknown timestamp encoding {k}")),
     }
     if n == 0 {
         return Ok(out);
     }
     let mut r = Reader::new(vals);
+    let exponent = |r: &mut Reader<'_>| -> Result<f64, String> {
+        let e = r.u8()? as usize;
+        POW10.get(e).copied().ok_or_else(|| format!("bad decimal exponent {e}"))
+    };
     match r.u8()? {
-        0 => {
+        VAL_CONSTANT => {
             let v = f64::from_bits(r.u64_le()?);
             out.iter_mut().for_each(|s| s.1 = v);
         }
-        1 => {
-            let e = r.u8()? as usize;
-            let p = *POW10.get(e).ok_or_else(|| format!("bad decimal exponent {e}"))?;
+        VAL_DECIMAL_DELTA => {
+            let p = exponent(&mut r)?;
             let mut x = 0i64;
             for s in out.iter_mut() {
                 x = x.wrapping_add(r.varint()?);
                 s.1 = x as f64 / p;
             }
         }
-        3 => {
-            let e = r.u8()? as usize;
-            let p = *POW10.get(e).ok_or_else(|| format!("bad decimal exponent {e}"))?;
+        VAL_DECIMAL_DOD => {
+            let p = exponent(&mut r)?;
             let (mut x, mut d) = (0i64, 0i64);
             for s in out.iter_mut() {
                 d = d.wrapping_add(r.varint()?);
@@ -265,7 +377,53 @@ pub(crate) fn decode_series(ts: &[u8], vals: &[u8], limit: usize) -> Result<Vec<
                 s.1 = x as f64 / p;
             }
         }
-        2 => {
+        VAL_DECIMAL_PACKED => {
+            let p = exponent(&mut r)?;
+            let order = r.u8()?;
+            if order != 1 && order != 2 {
+                return Err(format!("bad packed order {order}"));
+            }
+            let mut x = r.varint()?;
+            let mut d = if order == 2 && n > 1 { r.varint()? } else { 0 };
+            let base = r.varint()?;
+            let w = u32::from(r.u8()?);
+            if w > 64 {
+                return Err(format!("bad packed width {w}"));
+            }
+            let head = usize::from(order).min(n);
+            let m = n - head;
+            let need = (m as u128 * u128::from(w)).div_ceil(8);
+            if need > (r.buf.len() - r.pos) as u128 {
+                return Err("truncated packed values".into());
+            }
+            let packed = r.bytes(need as usize)?;
+            out[0].1 = x as f64 / p;
+            if head == 2 {
+                x = x.wrapping_add(d);
+                out[1].1 = x as f64 / p;
+            }
+            let mask = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
+            let (mut acc, mut bits, mut next) = (0u128, 0u32, 0usize);
+            for s in out[head..].iter_mut() {
+                while bits < w {
+                    acc |= u128::from(packed[next]) << bits;
+                    next += 1;
+                    bits += 8;
+                }
+                let v = (acc as u64 & mask) as i64;
+                acc = if w == 64 { acc >> 64 } else { acc >> w };
+                bits -= w;
+                let diff = v.wrapping_add(base);
+                if order == 1 {
+                    x = x.wrapping_add(diff);
+                } else {
+                    d = d.wrapping_add(diff);
+                    x = x.wrapping_add(d);
+                }
+                s.1 = x as f64 / p;
+            }
+        }
+        VAL_RAW => {
             let mut prev = 0u64;
             for s in out.iter_mut() {
                 prev ^= r.u64_le()?;
@@ -317,19 +475,204 @@ fn block_err(path: &Path, message: impl Into<String>) -> Error {
 // Writer
 
 /// Writes a block of `series` (sorted by labels, samples sorted by time, none empty) into
-/// `parent/<ulid>`: files go to `parent/<ulid>.tmp`, are fsynced, and the directory is renamed,
-/// so a crash leaves either no block or a complete one. Returns the new block's metadata.
+/// `parent/<ulid>` with a [`BlockWriter`]. Returns the new block's metadata.
 pub fn write_block(parent: &Path, series: &[SeriesData], level: u32, parents: Vec<String>) -> Result<BlockMeta, Error> {
-    let ulid = new_ulid();
-    let tmp = parent.join(format!("{ulid}.tmp"));
-    let final_dir = parent.join(&ulid);
-    let io = |e: std::io::Error| block_err(&tmp, e.to_string());
-    std::fs::create_dir_all(&tmp).map_err(io)?;
+    let mut w = BlockWriter::new(parent, level, parents)?;
+    for (labels, samples) in series {
+        w.add(labels, samples)?;
+    }
+    w.finish()
+}
 
-    // Symbols.
+/// Index data kept per series while a block is written.
+struct WrittenSeries {
+    labels: Labels,
+    mint: i64,
+    maxt: i64,
+    frame: u64,
+    idx: u32,
+}
+
+/// Streams series into a new block: samples are encoded and compressed frame by frame into
+/// `parent/<ulid>.tmp/chunks` as they come, so memory holds one frame plus the labels of the
+/// series written; [`BlockWriter::finish`] writes the index, tombstones and `meta.json`, fsyncs
+/// and renames the directory into place (a crash leaves either no block or a complete one).
+/// Dropped unfinished, it removes its temporary directory.
+pub struct BlockWriter {
+    parent: PathBuf,
+    ulid: String,
+    tmp: PathBuf,
+    chunks: std::io::BufWriter<File>,
+    chunks_len: u64,
+    series: Vec<WrittenSeries>,
+    ts: Vec<u8>,
+    vals: Vec<u8>,
+    lens: Vec<u8>,
+    in_frame: u32,
+    frame_start: u64,
+    stats: BlockStats,
+    min_time: i64,
+    max_time: i64,
+    level: u32,
+    parents: Vec<String>,
+    zstd_level: i32,
+    done: bool,
+}
+
+impl std::fmt::Debug for BlockWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockWriter").field("tmp", &self.tmp).field("stats", &self.stats).finish_non_exhaustive()
+    }
+}
+
+impl BlockWriter {
+    /// Starts a block in `parent/<new ulid>.tmp`; `level` and `parents` go to `meta.json`.
+    pub fn new(parent: &Path, level: u32, parents: Vec<String>) -> Result<BlockWriter, Error> {
+        let ulid = new_ulid();
+        let tmp = parent.join(format!("{ulid}.tmp"));
+        let io = |e: std::io::Error| block_err(&tmp, e.to_string());
+        std::fs::create_dir_all(&tmp).map_err(io)?;
+        let mut chunks = std::io::BufWriter::with_capacity(1 << 20, File::create(tmp.join("chunks")).map_err(io)?);
+        chunks.write_all(CHUNKS_MAGIC).map_err(io)?;
+        chunks.write_all(&[BLOCK_FORMAT_VERSION, 0, 0, 0]).map_err(io)?;
+        Ok(BlockWriter {
+            parent: parent.to_path_buf(),
+            ulid,
+            tmp,
+            chunks,
+            chunks_len: 8,
+            series: Vec::new(),
+            ts: Vec::new(),
+            vals: Vec::new(),
+            lens: Vec::new(),
+            in_frame: 0,
+            frame_start: 8,
+            stats: BlockStats::default(),
+            min_time: i64::MAX,
+            max_time: i64::MIN,
+            level,
+            parents,
+            zstd_level: ZSTD_LEVEL,
+            done: false,
+        })
+    }
+
+    /// Sets the zstd level of the chunks frames (default 19). Imports write their intermediate
+    /// blocks fast (level 1) and let the final merge compress them well; the format is the same.
+    pub fn set_zstd_level(&mut self, level: i32) {
+        self.zstd_level = level;
+    }
+
+    /// Number of series added so far.
+    pub fn num_series(&self) -> u64 {
+        self.stats.series
+    }
+
+    /// Adds one series. Series must come in increasing label order, samples in increasing time
+    /// order; a series without samples is skipped.
+    pub fn add(&mut self, labels: &Labels, samples: &[(i64, f64)]) -> Result<(), Error> {
+        let (Some(first), Some(last)) = (samples.first(), samples.last()) else { return Ok(()) };
+        if self.series.last().is_some_and(|s| s.labels >= *labels) {
+            return Err(block_err(&self.tmp, format!("series {labels} out of order")));
+        }
+        if samples.len() as u64 > MAX_SERIES_SAMPLES {
+            return Err(block_err(&self.tmp, format!("series {labels} has more than {MAX_SERIES_SAMPLES} samples")));
+        }
+        if samples.windows(2).any(|w| w[1].0 <= w[0].0) {
+            return Err(block_err(&self.tmp, format!("samples of {labels} not in increasing time order")));
+        }
+        if self.in_frame == 0 {
+            self.frame_start = self.chunks_len;
+        }
+        self.series.push(WrittenSeries {
+            labels: labels.clone(),
+            mint: first.0,
+            maxt: last.0,
+            frame: self.frame_start,
+            idx: self.in_frame,
+        });
+        let (t0, v0) = (self.ts.len(), self.vals.len());
+        encode_series(samples, &mut self.ts, &mut self.vals);
+        put_uvarint(&mut self.lens, (self.ts.len() - t0) as u64);
+        put_uvarint(&mut self.lens, (self.vals.len() - v0) as u64);
+        self.in_frame += 1;
+        self.stats.series += 1;
+        self.stats.samples += samples.len() as u64;
+        self.stats.chunks += 1;
+        self.min_time = self.min_time.min(first.0);
+        self.max_time = self.max_time.max(last.0);
+        if self.ts.len() + self.vals.len() >= FRAME_TARGET {
+            self.flush_frame()?;
+        }
+        Ok(())
+    }
+
+    fn flush_frame(&mut self) -> Result<(), Error> {
+        if self.in_frame == 0 {
+            return Ok(());
+        }
+        let io = |e: std::io::Error| block_err(&self.tmp, e.to_string());
+        let mut raw = Vec::with_capacity(self.lens.len() + self.ts.len() + self.vals.len() + 8);
+        put_uvarint(&mut raw, u64::from(self.in_frame));
+        raw.extend_from_slice(&self.lens);
+        raw.extend_from_slice(&self.ts);
+        raw.extend_from_slice(&self.vals);
+        let compressed = zstd::bulk::compress(&raw, self.zstd_level).map_err(io)?;
+        let mut section = Vec::with_capacity(compressed.len() + 8);
+        put_section(&mut section, &compressed);
+        self.chunks.write_all(&section).map_err(io)?;
+        self.chunks_len += section.len() as u64;
+        self.ts.clear();
+        self.vals.clear();
+        self.lens.clear();
+        self.in_frame = 0;
+        Ok(())
+    }
+
+    /// Writes the index, tombstones and `meta.json`, fsyncs, renames the block into place and
+    /// returns its metadata.
+    pub fn finish(mut self) -> Result<BlockMeta, Error> {
+        self.flush_frame()?;
+        let tmp = self.tmp.clone();
+        let io = |e: std::io::Error| block_err(&tmp, e.to_string());
+        self.chunks.flush().map_err(io)?;
+        self.chunks.get_ref().sync_all().map_err(io)?;
+        let index = encode_index(&self.series).map_err(io)?;
+        write_file(&tmp.join("index"), &index).map_err(io)?;
+        write_file(&tmp.join("tombstones"), &encode_tombstones(&[])).map_err(io)?;
+        let empty = self.stats.samples == 0;
+        let meta = BlockMeta {
+            ulid: self.ulid.clone(),
+            min_time: if empty { 0 } else { self.min_time },
+            max_time: if empty { 0 } else { self.max_time },
+            stats: self.stats.clone(),
+            level: self.level,
+            parents: std::mem::take(&mut self.parents),
+            version: BLOCK_FORMAT_VERSION,
+        };
+        let json = serde_json::to_vec_pretty(&meta).map_err(|e| block_err(&tmp, e.to_string()))?;
+        write_file(&tmp.join("meta.json"), &json).map_err(io)?;
+        sync_dir(&tmp).map_err(io)?;
+        std::fs::rename(&tmp, self.parent.join(&self.ulid)).map_err(io)?;
+        self.done = true;
+        sync_dir(&self.parent).map_err(io)?;
+        Ok(meta)
+    }
+}
+
+impl Drop for BlockWriter {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+/// The index file: symbols, series, postings (FORMAT.md).
+fn encode_index(series: &[WrittenSeries]) -> std::io::Result<Vec<u8>> {
     let mut symbols: BTreeMap<&str, u32> = BTreeMap::new();
-    for (labels, _) in series {
-        for l in labels.iter() {
+    for s in series {
+        for l in s.labels.iter() {
             symbols.insert(&l.name, 0);
             symbols.insert(&l.value, 0);
         }
@@ -337,58 +680,6 @@ pub fn write_block(parent: &Path, series: &[SeriesData], level: u32, parents: Ve
     for (i, v) in symbols.values_mut().enumerate() {
         *v = i as u32;
     }
-
-    // Chunks: frames of column blocks (all timestamps, then all values), zstd-compressed.
-    let mut chunks = Vec::new();
-    chunks.extend_from_slice(CHUNKS_MAGIC);
-    chunks.extend_from_slice(&[BLOCK_FORMAT_VERSION, 0, 0, 0]);
-    let mut entries: Vec<(u64, u32)> = Vec::with_capacity(series.len());
-    let (mut ts, mut vals, mut lens) = (Vec::new(), Vec::new(), Vec::new());
-    let mut in_frame = 0u32;
-    let mut stats = BlockStats::default();
-    let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
-    let flush = |chunks: &mut Vec<u8>, ts: &mut Vec<u8>, vals: &mut Vec<u8>, lens: &mut Vec<u8>, n: &mut u32| {
-        if *n == 0 {
-            return Ok(());
-        }
-        let mut raw = Vec::with_capacity(lens.len() + ts.len() + vals.len() + 8);
-        put_uvarint(&mut raw, u64::from(*n));
-        raw.extend_from_slice(lens);
-        raw.extend_from_slice(ts);
-        raw.extend_from_slice(vals);
-        let compressed = zstd::bulk::compress(&raw, ZSTD_LEVEL)?;
-        put_section(chunks, &compressed);
-        ts.clear();
-        vals.clear();
-        lens.clear();
-        *n = 0;
-        Ok::<(), std::io::Error>(())
-    };
-    for (_, samples) in series {
-        if in_frame == 0 {
-            entries.push((chunks.len() as u64, 0));
-        } else {
-            entries.push((entries.last().expect("frame started").0, in_frame));
-        }
-        let (t0, v0) = (ts.len(), vals.len());
-        encode_series(samples, &mut ts, &mut vals);
-        put_uvarint(&mut lens, (ts.len() - t0) as u64);
-        put_uvarint(&mut lens, (vals.len() - v0) as u64);
-        in_frame += 1;
-        stats.series += 1;
-        stats.samples += samples.len() as u64;
-        stats.chunks += 1;
-        if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
-            min_time = min_time.min(first.0);
-            max_time = max_time.max(last.0);
-        }
-        if ts.len() + vals.len() >= FRAME_TARGET {
-            flush(&mut chunks, &mut ts, &mut vals, &mut lens, &mut in_frame).map_err(io)?;
-        }
-    }
-    flush(&mut chunks, &mut ts, &mut vals, &mut lens, &mut in_frame).map_err(io)?;
-
-    // Index.
     let mut index = Vec::new();
     index.extend_from_slice(INDEX_MAGIC);
     index.extend_from_slice(&[BLOCK_FORMAT_VERSION, 0, 0, 0]);
@@ -398,24 +689,24 @@ pub fn write_block(parent: &Path, series: &[SeriesData], level: u32, parents: Ve
         put_uvarint(&mut sec, s.len() as u64);
         sec.extend_from_slice(s.as_bytes());
     }
-    put_section(&mut index, &sec);
+    put_index_section(&mut index, &sec)?;
     sec.clear();
     put_uvarint(&mut sec, series.len() as u64);
     let mut postings: BTreeMap<(u32, u32), RoaringBitmap> = BTreeMap::new();
-    for (id, ((labels, samples), (frame, idx))) in series.iter().zip(&entries).enumerate() {
-        put_uvarint(&mut sec, labels.len() as u64);
-        for l in labels.iter() {
+    for (id, s) in series.iter().enumerate() {
+        put_uvarint(&mut sec, s.labels.len() as u64);
+        for l in s.labels.iter() {
             let (n, v) = (symbols[&*l.name], symbols[&*l.value]);
             put_uvarint(&mut sec, u64::from(n));
             put_uvarint(&mut sec, u64::from(v));
             postings.entry((n, v)).or_default().insert(id as u32);
         }
-        put_varint(&mut sec, samples.first().map_or(0, |s| s.0));
-        put_varint(&mut sec, samples.last().map_or(0, |s| s.0));
-        put_uvarint(&mut sec, *frame);
-        put_uvarint(&mut sec, u64::from(*idx));
+        put_varint(&mut sec, s.mint);
+        put_varint(&mut sec, s.maxt);
+        put_uvarint(&mut sec, s.frame);
+        put_uvarint(&mut sec, u64::from(s.idx));
     }
-    put_section(&mut index, &sec);
+    put_index_section(&mut index, &sec)?;
     sec.clear();
     put_uvarint(&mut sec, postings.len() as u64);
     let mut bitmap = Vec::new();
@@ -423,30 +714,18 @@ pub fn write_block(parent: &Path, series: &[SeriesData], level: u32, parents: Ve
         put_uvarint(&mut sec, u64::from(*n));
         put_uvarint(&mut sec, u64::from(*v));
         bitmap.clear();
-        ids.serialize_into(&mut bitmap).map_err(io)?;
+        ids.serialize_into(&mut bitmap)?;
         put_uvarint(&mut sec, bitmap.len() as u64);
         sec.extend_from_slice(&bitmap);
     }
-    put_section(&mut index, &sec);
+    put_index_section(&mut index, &sec)?;
+    Ok(index)
+}
 
-    let meta = BlockMeta {
-        ulid: ulid.clone(),
-        min_time: if stats.samples == 0 { 0 } else { min_time },
-        max_time: if stats.samples == 0 { 0 } else { max_time },
-        stats,
-        level,
-        parents,
-        version: BLOCK_FORMAT_VERSION,
-    };
-    write_file(&tmp.join("chunks"), &chunks).map_err(io)?;
-    write_file(&tmp.join("index"), &index).map_err(io)?;
-    write_file(&tmp.join("tombstones"), &encode_tombstones(&[])).map_err(io)?;
-    let json = serde_json::to_vec_pretty(&meta).map_err(|e| block_err(&tmp, e.to_string()))?;
-    write_file(&tmp.join("meta.json"), &json).map_err(io)?;
-    sync_dir(&tmp).map_err(io)?;
-    std::fs::rename(&tmp, &final_dir).map_err(io)?;
-    sync_dir(parent).map_err(io)?;
-    Ok(meta)
+/// An index section of format version 2: the payload is a zstd frame.
+fn put_index_section(out: &mut Vec<u8>, payload: &[u8]) -> std::io::Result<()> {
+    put_section(out, &zstd::bulk::compress(payload, ZSTD_LEVEL)?);
+    Ok(())
 }
 
 /// One series with its samples, sorted by time.
@@ -486,15 +765,33 @@ fn decode_tombstones(buf: &[u8]) -> Result<Vec<Tombstone>, String> {
     Ok(out)
 }
 
-fn check_header(buf: &[u8], magic: &[u8; 4], what: &str) -> Result<(), String> {
+/// Checks the magic and returns the format version (1 or 2).
+fn check_header(buf: &[u8], magic: &[u8; 4], what: &str) -> Result<u8, String> {
     if buf.len() < 8 || &buf[..4] != magic {
         return Err(format!("{what}: bad magic"));
     }
-    if buf[4] != BLOCK_FORMAT_VERSION {
+    if !(1..=BLOCK_FORMAT_VERSION).contains(&buf[4]) {
         return Err(format!("{what}: unsupported version {}", buf[4]));
     }
-    Ok(())
+    Ok(buf[4])
 }
+
+/// Decompresses a zstd frame whose content size is recorded, at most `limit` bytes.
+fn unzstd(frame: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+    let size = zstd::zstd_safe::get_frame_content_size(frame)
+        .map_err(|_| "bad zstd frame".to_string())?
+        .ok_or("zstd frame without a content size")?;
+    if size > limit as u64 {
+        return Err(format!("zstd frame of {size} bytes exceeds the limit"));
+    }
+    zstd::bulk::decompress(frame, size as usize).map_err(|e| e.to_string())
+}
+
+/// Most samples one series of a block may hold (a bound for decoding damaged data).
+const MAX_SERIES_SAMPLES: u64 = 1 << 24;
+
+/// Largest decompressed chunks frame or index section accepted.
+const MAX_SECTION: usize = 1 << 30;
 
 // ---------------------------------------------------------------------------------------------
 // Reader
@@ -508,16 +805,62 @@ struct SeriesEntry {
     idx: u32,
 }
 
+/// A decompressed chunks frame with the position of every series' streams.
+struct Frame {
+    offset: u64,
+    raw: Vec<u8>,
+    /// Per series of the frame: (timestamp stream range, value stream range) in `raw`.
+    streams: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+}
+
+/// Bytes of a block by part, for `analyze`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexBytes {
+    pub symbols: u64,
+    pub series: u64,
+    pub postings: u64,
+}
+
+/// Where the bytes of a block's chunks go, by column and value encoding (see
+/// [`Block::column_stats`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColumnStats {
+    pub frames: u64,
+    /// Compressed bytes of the frames as stored.
+    pub stored_bytes: u64,
+    /// Timestamp streams: uncompressed bytes, bytes after compressing them alone, series with
+    /// regular timestamps.
+    pub ts_raw: u64,
+    pub ts_compressed: u64,
+    pub ts_regular_series: u64,
+    /// Per value encoding ([`VALUE_ENCODINGS`]): series, samples, uncompressed bytes, bytes after
+    /// compressing the streams of that encoding alone (frame by frame).
+    pub values: [EncodingStats; 5],
+    /// The series-length table of the frames, compressed alone.
+    pub lens_compressed: u64,
+}
+
+/// One value encoding's share of a block (in [`ColumnStats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EncodingStats {
+    pub series: u64,
+    pub samples: u64,
+    pub raw: u64,
+    pub compressed: u64,
+}
+
 /// An open, immutable block: index held in memory, chunks read through `mmap`.
 #[derive(Debug)]
 pub struct Block {
     dir: PathBuf,
     meta: BlockMeta,
+    version: u8,
     chunks: Mmap,
     series: Vec<SeriesEntry>,
     postings: BTreeMap<String, BTreeMap<String, RoaringBitmap>>,
     tombstones: RwLock<Vec<Tombstone>>,
     index_bytes: u64,
+    index_parts: IndexBytes,
 }
 
 impl Block {
@@ -526,7 +869,7 @@ impl Block {
         let err = |m: String| block_err(dir, m);
         let meta_bytes = std::fs::read(dir.join("meta.json")).map_err(|e| err(format!("meta.json: {e}")))?;
         let meta: BlockMeta = serde_json::from_slice(&meta_bytes).map_err(|e| err(format!("meta.json: {e}")))?;
-        if meta.version != BLOCK_FORMAT_VERSION {
+        if !(1..=BLOCK_FORMAT_VERSION).contains(&meta.version) {
             return Err(err(format!("unsupported block version {}", meta.version)));
         }
         let map = |name: &str| -> Result<Mmap, Error> {
@@ -537,24 +880,36 @@ impl Block {
         };
         let index = map("index")?;
         let chunks = map("chunks")?;
-        check_header(&index, INDEX_MAGIC, "index").map_err(err)?;
-        check_header(&chunks, CHUNKS_MAGIC, "chunks").map_err(err)?;
+        let version = check_header(&index, INDEX_MAGIC, "index").map_err(err)?;
+        if check_header(&chunks, CHUNKS_MAGIC, "chunks").map_err(err)? != version || version != meta.version {
+            return Err(err("index, chunks and meta.json disagree on the format version".into()));
+        }
         // Every frame's checksum.
         let mut pos = 8;
         while pos < chunks.len() {
             read_section(&chunks, &mut pos, "chunks").map_err(err)?;
         }
         let mut pos = 8;
-        let sym_sec = read_section(&index, &mut pos, "index symbols").map_err(err)?;
-        let series_sec = read_section(&index, &mut pos, "index series").map_err(err)?;
-        let post_sec = read_section(&index, &mut pos, "index postings").map_err(err)?;
+        let mut sections = Vec::with_capacity(3);
+        let mut parts = [0u64; 3];
+        for (i, what) in ["index symbols", "index series", "index postings"].into_iter().enumerate() {
+            let start = pos;
+            let sec = read_section(&index, &mut pos, what).map_err(err)?;
+            parts[i] = (pos - start) as u64;
+            sections.push(if version >= 2 {
+                std::borrow::Cow::Owned(unzstd(sec, MAX_SECTION).map_err(|e| err(format!("{what}: {e}")))?)
+            } else {
+                std::borrow::Cow::Borrowed(sec)
+            });
+        }
+        let (sym_sec, series_sec, post_sec) = (&sections[0][..], &sections[1][..], &sections[2][..]);
         let parse = || -> Result<_, String> {
             let mut r = Reader::new(sym_sec);
             let n = r.uvarint()? as usize;
-            let mut symbols = Vec::with_capacity(n.min(sym_sec.len()));
+            let mut symbols: Vec<std::sync::Arc<str>> = Vec::with_capacity(n.min(sym_sec.len()));
             for _ in 0..n {
                 let s = std::str::from_utf8(r.len_prefixed()?).map_err(|e| format!("symbol: {e}"))?;
-                symbols.push(s.to_string());
+                symbols.push(s.into());
             }
             let sym = |i: u64| symbols.get(i as usize).ok_or_else(|| format!("bad symbol reference {i}"));
             let mut r = Reader::new(series_sec);
@@ -566,7 +921,7 @@ impl Block {
                 for _ in 0..k {
                     let name = sym(r.uvarint()?)?;
                     let value = sym(r.uvarint()?)?;
-                    labels.push(Label::new(name.as_str(), value.as_str()));
+                    labels.push(Label::new(&**name, &**value));
                 }
                 let (mint, maxt) = (r.varint()?, r.varint()?);
                 let frame = r.uvarint()?;
@@ -584,7 +939,7 @@ impl Block {
                 let value = sym(r.uvarint()?)?;
                 let bytes = r.len_prefixed()?;
                 let bm = RoaringBitmap::deserialize_from(bytes).map_err(|e| format!("postings: {e}"))?;
-                postings.entry(name.clone()).or_default().insert(value.clone(), bm);
+                postings.entry(name.to_string()).or_default().insert(value.to_string(), bm);
             }
             Ok((series, postings))
         };
@@ -594,11 +949,13 @@ impl Block {
         Ok(Block {
             dir: dir.to_path_buf(),
             meta,
+            version,
             chunks,
             series,
             postings,
             tombstones: RwLock::new(tombstones),
             index_bytes: index.len() as u64,
+            index_parts: IndexBytes { symbols: parts[0], series: parts[1], postings: parts[2] },
         })
     }
 
@@ -618,6 +975,11 @@ impl Block {
     /// Bytes of the index file.
     pub fn index_bytes(&self) -> u64 {
         self.index_bytes
+    }
+
+    /// Bytes of the index sections as stored (each with its length and checksum).
+    pub fn index_parts(&self) -> &IndexBytes {
+        &self.index_parts
     }
 
     /// Bytes of every file of the block.
@@ -670,71 +1032,127 @@ impl Block {
         result
     }
 
-    /// Series matching `matchers` with samples in `[mint, maxt]`, tombstones applied.
-    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<SeriesData>, Error> {
+    /// Labels of the series matching `matchers` whose time range meets `[mint, maxt]`, sorted,
+    /// without decoding samples.
+    pub(crate) fn matching_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<&Labels> {
         if self.meta.stats.samples == 0 || self.meta.max_time < mint || self.meta.min_time > maxt {
-            return Ok(Vec::new());
+            return Vec::new();
         }
-        let tombstones = self.tombstones.read().clone();
-        let mut out = Vec::new();
-        let mut cache: Option<(u64, Vec<u8>)> = None;
-        for id in self.postings_for(matchers) {
-            let entry = &self.series[id as usize];
-            if entry.maxt < mint || entry.mint > maxt || !matches_all(matchers, &entry.labels) {
-                continue;
-            }
-            let mut samples = self.read_series(entry, &mut cache)?;
-            samples.retain(|s| s.0 >= mint && s.0 <= maxt);
-            for &(tid, a, b) in &tombstones {
-                if tid == id {
-                    samples.retain(|s| s.0 < a || s.0 > b);
-                }
-            }
-            if !samples.is_empty() {
-                out.push((entry.labels.clone(), samples));
-            }
-        }
-        Ok(out)
+        self.postings_for(matchers)
+            .into_iter()
+            .map(|id| &self.series[id as usize])
+            .filter(|e| e.maxt >= mint && e.mint <= maxt && matches_all(matchers, &e.labels))
+            .map(|e| &e.labels)
+            .collect()
     }
 
-    fn read_series(&self, entry: &SeriesEntry, cache: &mut Option<(u64, Vec<u8>)>) -> Result<Vec<(i64, f64)>, Error> {
-        let err = |m: String| block_err(&self.dir, m);
-        if cache.as_ref().map(|c| c.0) != Some(entry.frame) {
-            let mut pos = entry.frame as usize;
-            let compressed = read_section(&self.chunks, &mut pos, "chunks").map_err(err)?;
-            let raw = zstd::bulk::decompress(compressed, 64 << 20).map_err(|e| err(format!("chunks: {e}")))?;
-            *cache = Some((entry.frame, raw));
-        }
-        let raw = &cache.as_ref().expect("filled").1;
-        let decode = || -> Result<Vec<(i64, f64)>, String> {
-            let mut r = Reader::new(raw);
-            let n = r.uvarint()? as usize;
-            if entry.idx as usize >= n {
-                return Err("series index beyond its frame".into());
-            }
-            let (mut ts_off, mut val_off) = (0usize, 0usize);
-            let (mut ts_len, mut val_len) = (0, 0);
-            let mut lens = Vec::with_capacity(n.min(raw.len()));
-            for _ in 0..n {
-                lens.push((r.uvarint()? as usize, r.uvarint()? as usize));
-            }
-            let total_ts: usize = lens.iter().map(|l| l.0).sum();
-            for (i, &(t, v)) in lens.iter().enumerate() {
-                if i == entry.idx as usize {
-                    ts_len = t;
-                    val_len = v;
-                    break;
-                }
-                ts_off += t;
-                val_off += v;
-            }
-            let base = r.pos;
-            let ts = raw.get(base + ts_off..base + ts_off + ts_len).ok_or("truncated frame")?;
-            let vb = base + total_ts + val_off;
-            let vals = raw.get(vb..vb + val_len).ok_or("truncated frame")?;
-            decode_series(ts, vals, ts_len.saturating_mul(1) + 1)
+    /// Series matching `matchers` with samples in `[mint, maxt]`, tombstones applied, decoded
+    /// one at a time in label order (one decompressed frame held at a time).
+    pub fn series_iter(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> BlockSeriesIter<'_> {
+        let ids = if self.meta.stats.samples == 0 || self.meta.max_time < mint || self.meta.min_time > maxt {
+            RoaringBitmap::new()
+        } else {
+            self.postings_for(matchers)
         };
-        decode().map_err(err)
+        BlockSeriesIter {
+            block: self,
+            ids: ids.into_iter(),
+            matchers: matchers.to_vec(),
+            mint,
+            maxt,
+            tombstones: self.tombstones.read().clone(),
+            frame: None,
+        }
+    }
+
+    fn load_frame(&self, offset: u64) -> Result<Frame, String> {
+        let mut pos = usize::try_from(offset).map_err(|_| "frame offset".to_string())?;
+        let compressed = read_section(&self.chunks, &mut pos, "chunks")?;
+        let raw = unzstd(compressed, MAX_SECTION)?;
+        let mut r = Reader::new(&raw);
+        let n = r.uvarint()? as usize;
+        let mut lens = Vec::with_capacity(n.min(raw.len()));
+        for _ in 0..n {
+            lens.push((r.uvarint()? as usize, r.uvarint()? as usize));
+        }
+        let base = r.pos;
+        let total_ts = lens.iter().try_fold(0usize, |a, l| a.checked_add(l.0)).ok_or("bad frame lengths")?;
+        let (mut ts_off, mut val_off) = (base, base.checked_add(total_ts).ok_or("bad frame lengths")?);
+        let mut streams = Vec::with_capacity(lens.len());
+        for (t, v) in lens {
+            let (ts_end, val_end) = (ts_off.checked_add(t), val_off.checked_add(v));
+            let (Some(ts_end), Some(val_end)) = (ts_end, val_end) else { return Err("bad frame lengths".into()) };
+            if ts_end > raw.len() || val_end > raw.len() {
+                return Err("truncated frame".into());
+            }
+            streams.push((ts_off..ts_end, val_off..val_end));
+            ts_off = ts_end;
+            val_off = val_end;
+        }
+        Ok(Frame { offset, raw, streams })
+    }
+
+    /// Decodes one series, using (and replacing) the frame in `frame`.
+    fn read_series(&self, entry: &SeriesEntry, frame: &mut Option<Frame>) -> Result<Vec<(i64, f64)>, String> {
+        if frame.as_ref().map(|f| f.offset) != Some(entry.frame) {
+            *frame = Some(self.load_frame(entry.frame)?);
+        }
+        let f = frame.as_ref().expect("loaded");
+        let (ts, vals) = f.streams.get(entry.idx as usize).ok_or("series index beyond its frame")?;
+        // Regular timestamps and constant values take a few bytes for any count: the count is
+        // bounded by the block's sample total (and 2^24 per series) instead.
+        let limit = self.meta.stats.samples.min(MAX_SERIES_SAMPLES) as usize;
+        decode_series(self.version, &f.raw[ts.clone()], &f.raw[vals.clone()], limit)
+    }
+
+    /// Where the chunk bytes go: every frame is decompressed, and each column (timestamps,
+    /// values by encoding, the length table) compressed alone as the writer would. Slow: for
+    /// `analyze`.
+    pub fn column_stats(&self) -> Result<ColumnStats, Error> {
+        let err = |m: String| block_err(&self.dir, m);
+        let mut st = ColumnStats::default();
+        let mut pos = 8;
+        let z = |b: &[u8]| -> Result<u64, Error> {
+            if b.is_empty() {
+                return Ok(0);
+            }
+            zstd::bulk::compress(b, ZSTD_LEVEL).map(|c| c.len() as u64).map_err(|e| err(e.to_string()))
+        };
+        while pos < self.chunks.len() {
+            let offset = pos as u64;
+            let stored = read_section(&self.chunks, &mut pos, "chunks").map_err(err)?;
+            st.frames += 1;
+            st.stored_bytes += stored.len() as u64;
+            let frame = self.load_frame(offset).map_err(err)?;
+            let first = frame.streams.first().map_or(0, |s| s.0.start);
+            st.lens_compressed += z(&frame.raw[..first])?;
+            let mut ts = Vec::new();
+            let mut by_enc: [Vec<u8>; 5] = Default::default();
+            for (t, v) in &frame.streams {
+                let tb = &frame.raw[t.clone()];
+                ts.extend_from_slice(tb);
+                if self.version >= 2 && tb.first() == Some(&TS_REGULAR) {
+                    st.ts_regular_series += 1;
+                }
+                let vb = &frame.raw[v.clone()];
+                let Some(&enc) = vb.first() else { continue };
+                let Some(e) = st.values.get_mut(enc as usize) else { continue };
+                e.series += 1;
+                e.raw += vb.len() as u64;
+                let mut r = Reader::new(tb);
+                if self.version >= 2 {
+                    let _ = r.u8();
+                }
+                e.samples += r.uvarint().unwrap_or(0);
+                by_enc[enc as usize].extend_from_slice(vb);
+            }
+            st.ts_raw += ts.len() as u64;
+            st.ts_compressed += z(&ts)?;
+            for (e, bytes) in st.values.iter_mut().zip(&by_enc) {
+                e.compressed += z(bytes)?;
+            }
+        }
+        Ok(st)
     }
 
     /// Adds tombstones for the series matching `matchers` over `[mint, maxt]`, rewriting the
@@ -757,10 +1175,50 @@ impl Block {
         std::fs::rename(&tmp, self.dir.join("tombstones")).map_err(io)?;
         Ok(())
     }
+}
 
-    /// Every series of the block with tombstones applied (for compaction).
-    pub(crate) fn all_series(&self) -> Result<Vec<SeriesData>, Error> {
-        self.select(&[], i64::MIN, i64::MAX)
+/// The series of a block one at a time (see [`Block::series_iter`]).
+pub struct BlockSeriesIter<'a> {
+    block: &'a Block,
+    ids: roaring::bitmap::IntoIter,
+    matchers: Vec<Matcher>,
+    mint: i64,
+    maxt: i64,
+    tombstones: Vec<Tombstone>,
+    frame: Option<Frame>,
+}
+
+impl std::fmt::Debug for BlockSeriesIter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockSeriesIter").field("block", &self.block.dir).finish_non_exhaustive()
+    }
+}
+
+impl Iterator for BlockSeriesIter<'_> {
+    type Item = Result<SeriesData, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        for id in self.ids.by_ref() {
+            let entry = &self.block.series[id as usize];
+            if entry.maxt < self.mint || entry.mint > self.maxt || !matches_all(&self.matchers, &entry.labels) {
+                continue;
+            }
+            let mut samples = match self.block.read_series(entry, &mut self.frame) {
+                Ok(s) => s,
+                Err(m) => return Some(Err(block_err(&self.block.dir, m))),
+            };
+            let (mint, maxt) = (self.mint, self.maxt);
+            samples.retain(|s| s.0 >= mint && s.0 <= maxt);
+            for &(tid, a, b) in &self.tombstones {
+                if tid == id {
+                    samples.retain(|s| s.0 < a || s.0 > b);
+                }
+            }
+            if !samples.is_empty() {
+                return Some(Ok((entry.labels.clone(), samples)));
+            }
+        }
+        None
     }
 }
 
@@ -809,10 +1267,19 @@ pub fn open_blocks(dir: &Path) -> Result<(Vec<Block>, Vec<FailedBlock>), Error> 
 mod tests {
     use super::*;
 
+    /// Pseudo-random noise in 0..997 (splitmix64 of `i`).
+    fn noise(i: i64) -> i64 {
+        let mut x = (i as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^= x >> 29;
+        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x ^= x >> 32;
+        (x % 997) as i64
+    }
+
     fn roundtrip(samples: &[(i64, f64)]) -> usize {
         let (mut ts, mut vals) = (Vec::new(), Vec::new());
         encode_series(samples, &mut ts, &mut vals);
-        let back = decode_series(&ts, &vals, usize::MAX).unwrap();
+        let back = decode_series(BLOCK_FORMAT_VERSION, &ts, &vals, usize::MAX).unwrap();
         assert_eq!(back.len(), samples.len());
         for (a, b) in back.iter().zip(samples) {
             assert_eq!(a.0, b.0);
@@ -829,10 +1296,30 @@ mod tests {
             (vec![], 99),
             (vec![(5, 1.0)], 0),
             ((0..100).map(|i| (t(i), 3.25)).collect(), 0),
-            ((0..100).map(|i| (t(i), i as f64 / 100.0)).collect(), 1),
-            ((0..100).map(|i| (t(i), (i * 4096) as f64)).collect(), 3),
-            ((0..100).map(|i| (t(i), (i * i % 7) as f64)).collect(), 1),
-            ((1..100).map(|i| (t(i), -(i as f64) * 1.5)).collect(), 1),
+            // Steady steps: bit-packed with width 0.
+            ((0..100).map(|i| (t(i), i as f64 / 100.0)).collect(), 4),
+            ((0..100).map(|i| (t(i), (i * 4096) as f64)).collect(), 4),
+            ((1..100).map(|i| (t(i), -(i as f64) * 1.5)).collect(), 4),
+            // A periodic gauge: its delta-of-delta varints repeat (zstd's entropy stage wins).
+            ((0..100).map(|i| (t(i), (i * i % 7) as f64)).collect(), 3),
+            // A counter with noisy increments: bit-packed deltas.
+            ((0..100).map(|i| (t(i), (i * 1000 + noise(i)) as f64)).collect(), 4),
+            ((0..100).map(|i| (t(i), (i * 1000 + noise(i)) as f64 / 100.0)).collect(), 4),
+            // A random-walk gauge with mostly small steps and an occasional jump: varint deltas.
+            (
+                (0..1440)
+                    .scan(0i64, |x, i| {
+                        *x += match noise(i) % 10 {
+                            0..=4 => 0,
+                            5 | 6 => 1,
+                            7 | 8 => -1,
+                            _ => noise(i + 7) * 50,
+                        };
+                        Some((t(i), *x as f64))
+                    })
+                    .collect(),
+                1,
+            ),
             ((0..100).map(|i| (t(i), (i as f64).sqrt())).collect(), 2),
             (vec![(1, 1.0), (2, f64::from_bits(0x7ff0000000000002)), (3, 2.0)], 2),
             (vec![(1, f64::INFINITY), (2, 2.0)], 2),
@@ -847,8 +1334,11 @@ mod tests {
     #[test]
     fn decoder_rejects_garbage_without_panicking() {
         for input in [&[][..], &[0xff; 12], &[5, 0, 2, 2, 2, 2], &[200, 1]] {
-            let _ = decode_series(input, &[1, 9, 0], 1 << 20);
-            let _ = decode_series(input, input, 1 << 20);
+            for version in [1, 2] {
+                let _ = decode_series(version, input, &[1, 9, 0], 1 << 20);
+                let _ = decode_series(version, input, input, 1 << 20);
+                let _ = decode_series(version, input, &[4, 2, 2, 0, 0, 0, 64, 1], 1 << 20);
+            }
         }
     }
 
@@ -864,7 +1354,8 @@ mod tests {
         #[test]
         fn decoder_never_panics(ts in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
                                 vals in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
-            let _ = decode_series(&ts, &vals, 1 << 16);
+            let _ = decode_series(1, &ts, &vals, 1 << 16);
+            let _ = decode_series(2, &ts, &vals, 1 << 16);
         }
     }
 }

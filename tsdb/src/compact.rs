@@ -4,9 +4,18 @@
 /// first any group of overlapping blocks, then, for window sizes of 3, 9, 27… times
 /// `block_range` up to `max_range`, the blocks wholly inside one aligned window when there are
 /// several and the window is complete (the newest data is past its end) or `all` is set.
+///
+/// With `all` (imports: no more data will come), the largest window holding several blocks is
+/// merged first, overlapping blocks included, so each sample is rewritten once rather than once
+/// per level.
 pub(crate) fn plan(blocks: &[(String, i64, i64)], block_range: i64, max_range: i64, all: bool) -> Option<Vec<String>> {
     let mut sorted: Vec<&(String, i64, i64)> = blocks.iter().collect();
     sorted.sort_by_key(|b| (b.1, b.2));
+    if all {
+        if let Some(ids) = plan_all(&sorted, block_range, max_range) {
+            return Some(ids);
+        }
+    }
     // Overlaps.
     let mut group: Vec<&(String, i64, i64)> = Vec::new();
     let mut group_max = i64::MIN;
@@ -46,6 +55,45 @@ pub(crate) fn plan(blocks: &[(String, i64, i64)], block_range: i64, max_range: i
     None
 }
 
+/// Groups of overlapping blocks (sorted by start) as `(ids, min, max)`.
+fn overlap_groups(sorted: &[&(String, i64, i64)]) -> Vec<(Vec<String>, i64, i64)> {
+    let mut groups: Vec<(Vec<String>, i64, i64)> = Vec::new();
+    for b in sorted {
+        match groups.last_mut() {
+            Some(g) if b.1 <= g.2 => {
+                g.0.push(b.0.clone());
+                g.2 = g.2.max(b.2);
+            }
+            _ => groups.push((vec![b.0.clone()], b.1, b.2)),
+        }
+    }
+    groups
+}
+
+/// For [`plan`] with `all`: the blocks of the first aligned window, at the largest window size
+/// (3^k block ranges up to `max_range`) where one holds more than one block; overlapping blocks
+/// go together.
+fn plan_all(sorted: &[&(String, i64, i64)], block_range: i64, max_range: i64) -> Option<Vec<String>> {
+    let groups = overlap_groups(sorted);
+    let mut ranges = vec![block_range];
+    while let Some(next) = ranges.last().and_then(|r| r.checked_mul(3)).filter(|r| *r <= max_range) {
+        ranges.push(next);
+    }
+    for range in ranges.into_iter().rev() {
+        let mut windows: std::collections::BTreeMap<i64, Vec<String>> = std::collections::BTreeMap::new();
+        for (ids, min, max) in &groups {
+            let w = min.div_euclid(range);
+            if max.div_euclid(range) == w {
+                windows.entry(w).or_default().extend(ids.iter().cloned());
+            }
+        }
+        if let Some(ids) = windows.into_values().find(|ids| ids.len() > 1) {
+            return Some(ids);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::plan;
@@ -70,6 +118,11 @@ mod tests {
         check(&[("a", 0, 29), ("b", 30, 59), ("c", 60, 89), ("d", 90, 99)], false, Some(&["a", "b", "c"]));
         // A block straddling a window is left alone at that level.
         check(&[("a", 25, 34), ("b", 35, 44), ("c", 95, 99)], false, Some(&["a", "b"]));
+        // With `all`: the largest window at once, overlapping blocks included (810 here).
+        check(&[("a", 0, 9), ("b", 5, 12), ("c", 20, 29), ("d", 300, 309)], true, Some(&["a", "b", "c", "d"]));
+        // A group straddling a window boundary waits for a larger window, or merges alone.
+        check(&[("a", 800, 815), ("b", 805, 820)], true, Some(&["a", "b"]));
+        check(&[("a", 800, 815), ("b", 830, 840), ("c", 835, 850)], true, Some(&["b", "c"]));
         // Negative times are aligned too.
         check(&[("a", -30, -21), ("b", -20, -11), ("c", 0, 5)], false, Some(&["a", "b"]));
     }

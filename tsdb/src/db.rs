@@ -1,6 +1,5 @@
 //! A database directory: the head, its WAL, the persisted blocks and the lock file.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -9,11 +8,11 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use sextant_model::{
-    Appendable, Appender, Labels, MatchOp, Matcher, Querier, Queryable, SampleIterator, SelectHints, Series, SeriesSet,
+    Appendable, Appender, MatchOp, Matcher, Querier, Queryable, SampleIterator, SelectHints, Series, SeriesSet,
     StorageError, ValueType, VecIterator,
 };
 
-use crate::block::{open_blocks, write_block, Block, FailedBlock, SeriesData};
+use crate::block::{open_blocks, Block, BlockWriter, FailedBlock, SeriesData};
 use crate::chunks_head::{self, ChunkDisk};
 use crate::compact;
 
@@ -238,9 +237,7 @@ impl Db {
             }
             let start = from.div_euclid(range) * range;
             let end = start + range;
-            let data = collect_series(&self.head.querier(start, end - 1), &[all_series_matcher()])?;
-            if !data.is_empty() {
-                let meta = write_block(&self.dir, &data, 1, Vec::new())?;
+            if let Some(meta) = write_head_block(&self.dir, &self.head.querier(start, end - 1))? {
                 let block = Block::open(&self.dir.join(&meta.ulid))?;
                 let mut blocks = self.blocks.write();
                 blocks.push(Arc::new(block));
@@ -269,29 +266,24 @@ impl Db {
         Ok(stats)
     }
 
-    /// Replaces the blocks `ids` with one block holding their merged data (tombstones applied).
+    /// Replaces the blocks `ids` with one block holding their merged data (tombstones applied),
+    /// streaming series by series: memory holds one decompressed frame per parent block, the
+    /// series being merged and the labels of the new block's series.
     fn merge(&self, ids: &[String]) -> Result<(), Error> {
         let parents: Vec<Arc<Block>> =
             self.blocks.read().iter().filter(|b| ids.contains(&b.meta().ulid)).cloned().collect();
-        let mut merged: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
-        for b in &parents {
-            for (labels, samples) in b.all_series()? {
-                merged.entry(labels).or_default().extend(samples);
-            }
-        }
-        let data: Vec<SeriesData> = merged
-            .into_iter()
-            .map(|(l, mut s)| {
-                s.sort_by_key(|x| x.0);
-                s.dedup_by_key(|x| x.0);
-                (l, s)
-            })
-            .collect();
         let level = parents.iter().map(|b| b.meta().level).max().unwrap_or(0) + 1;
-        let new_block = if data.is_empty() {
+        let mut writer = BlockWriter::new(&self.dir, level, ids.to_vec())?;
+        let sources: Vec<SeriesSource<'_>> =
+            parents.iter().map(|b| Box::new(b.series_iter(&[], i64::MIN, i64::MAX)) as SeriesSource<'_>).collect();
+        for series in MergeSeries::new(sources) {
+            let (labels, samples) = series?;
+            writer.add(&labels, &samples)?;
+        }
+        let new_block = if writer.num_series() == 0 {
             None
         } else {
-            let meta = write_block(&self.dir, &data, level, ids.to_vec())?;
+            let meta = writer.finish()?;
             Some(Arc::new(Block::open(&self.dir.join(&meta.ulid))?))
         };
         {
@@ -368,10 +360,7 @@ impl Db {
             std::fs::rename(&target, dst.join(&b.meta().ulid)).map_err(|e| io(&target, e))?;
         }
         let from = self.persisted_until.load(Ordering::Relaxed);
-        let data = collect_series(&self.head.querier(from, i64::MAX), &[all_series_matcher()])?;
-        if !data.is_empty() {
-            write_block(dst, &data, 1, Vec::new())?;
-        }
+        write_head_block(dst, &self.head.querier(from, i64::MAX))?;
         Ok(())
     }
 
@@ -407,6 +396,83 @@ impl Db {
     }
 }
 
+/// A background thread that runs [`Db::compact`] every interval (started by
+/// [`Db::spawn_compactor`]); it holds only a weak reference to the database and stops when
+/// dropped or when the database is gone. Appends and queries go on while it compacts.
+#[derive(Debug)]
+pub struct Compactor {
+    requests: Option<std::sync::mpsc::Sender<CompactRequest>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    state: Arc<Mutex<CompactorState>>,
+}
+
+type CompactRequest = std::sync::mpsc::Sender<Result<CompactStats, String>>;
+
+/// What the background compactor has done so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactorState {
+    /// Completed runs (successful or not).
+    pub runs: u64,
+    /// The error of the last failed run, cleared by a successful one.
+    pub last_error: Option<String>,
+}
+
+impl Compactor {
+    /// Runs a compaction now on the background thread and waits for it.
+    pub fn run_now(&self) -> Result<CompactStats, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.requests.as_ref().ok_or("compactor stopped")?.send(tx).map_err(|_| "compactor stopped".to_string())?;
+        rx.recv().map_err(|_| "compactor stopped".to_string())?
+    }
+
+    /// Runs so far and the last error.
+    pub fn state(&self) -> CompactorState {
+        self.state.lock().clone()
+    }
+}
+
+impl Drop for Compactor {
+    fn drop(&mut self) {
+        self.requests.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Db {
+    /// Starts a thread that compacts `db` every `interval` (head cut into blocks, merges,
+    /// retention), as Prometheus does once a minute.
+    pub fn spawn_compactor(db: &Arc<Db>, interval: std::time::Duration) -> Result<Compactor, Error> {
+        let weak = Arc::downgrade(db);
+        let (tx, rx) = std::sync::mpsc::channel::<CompactRequest>();
+        let state = Arc::new(Mutex::new(CompactorState::default()));
+        let st = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("sextant-compactor".into())
+            .spawn(move || loop {
+                let reply = match rx.recv_timeout(interval) {
+                    Ok(reply) => Some(reply),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                };
+                let Some(db) = weak.upgrade() else { return };
+                let result = db.compact().map_err(|e| e.to_string());
+                drop(db);
+                {
+                    let mut st = st.lock();
+                    st.runs += 1;
+                    st.last_error = result.as_ref().err().cloned();
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+            })
+            .map_err(|e| Error::Open { path: PathBuf::from("compactor thread"), source: e })?;
+        Ok(Compactor { requests: Some(tx), thread: Some(thread), state })
+    }
+}
+
 impl Appendable for Db {
     fn appender(&self) -> Box<dyn Appender + '_> {
         Box::new(Db::appender(self))
@@ -423,21 +489,84 @@ fn all_series_matcher() -> Matcher {
     Matcher::new(MatchOp::RegexMatch, "__name__", ".*").expect("valid regex")
 }
 
-/// Every series `querier` selects, samples collected.
-fn collect_series(querier: &dyn Querier, matchers: &[Matcher]) -> Result<Vec<SeriesData>, Error> {
-    let storage = |e: StorageError| Error::Block { path: PathBuf::new(), message: e.to_string() };
-    let mut out = Vec::new();
-    for series in querier.select(true, None, matchers).map_err(storage)? {
-        let mut series = series.map_err(storage)?;
+fn storage_err(e: StorageError) -> Error {
+    Error::Block { path: PathBuf::new(), message: e.to_string() }
+}
+
+/// Writes every series `querier` selects into a new level-1 block in `dir`, series by series;
+/// `None` when there is nothing to write.
+fn write_head_block(dir: &Path, querier: &dyn Querier) -> Result<Option<crate::BlockMeta>, Error> {
+    let mut writer = BlockWriter::new(dir, 1, Vec::new())?;
+    for series in querier.select(true, None, &[all_series_matcher()]).map_err(storage_err)? {
+        let mut series = series.map_err(storage_err)?;
         let mut samples = Vec::new();
         while series.samples.next() == ValueType::Float {
             samples.push(series.samples.at());
         }
-        if !samples.is_empty() {
-            out.push((series.labels, samples));
-        }
+        writer.add(&series.labels, &samples)?;
     }
-    Ok(out)
+    if writer.num_series() == 0 {
+        return Ok(None);
+    }
+    writer.finish().map(Some)
+}
+
+/// A source of series in increasing label order.
+type SeriesSource<'a> = Box<dyn Iterator<Item = Result<SeriesData, Error>> + 'a>;
+
+/// Merges sources of series sorted by labels into one sorted stream: series present in several
+/// sources get their samples merged by time, one sample per timestamp (the earliest source's).
+struct MergeSeries<'a> {
+    sources: Vec<SeriesSource<'a>>,
+    peeked: Vec<Option<SeriesData>>,
+    done: Vec<bool>,
+}
+
+impl<'a> MergeSeries<'a> {
+    fn new(sources: Vec<SeriesSource<'a>>) -> MergeSeries<'a> {
+        let n = sources.len();
+        MergeSeries { sources, peeked: (0..n).map(|_| None).collect(), done: vec![false; n] }
+    }
+}
+
+impl Iterator for MergeSeries<'_> {
+    type Item = Result<SeriesData, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        for i in 0..self.sources.len() {
+            if self.peeked[i].is_none() && !self.done[i] {
+                match self.sources[i].next() {
+                    Some(Ok(s)) => self.peeked[i] = Some(s),
+                    Some(Err(e)) => {
+                        self.done[i] = true;
+                        return Some(Err(e));
+                    }
+                    None => self.done[i] = true,
+                }
+            }
+        }
+        let min = self.peeked.iter().flatten().map(|s| &s.0).min()?.clone();
+        let mut out: Option<SeriesData> = None;
+        let mut merged = false;
+        for p in &mut self.peeked {
+            if p.as_ref().is_some_and(|s| s.0 == min) {
+                let (labels, samples) = p.take().expect("checked");
+                match &mut out {
+                    None => out = Some((labels, samples)),
+                    Some(o) => {
+                        o.1.extend(samples);
+                        merged = true;
+                    }
+                }
+            }
+        }
+        let mut out = out.expect("the minimum is present");
+        if merged {
+            out.1.sort_by_key(|x| x.0);
+            out.1.dedup_by_key(|x| x.0);
+        }
+        Some(Ok(out))
+    }
 }
 
 /// A reader over the head and the blocks of a [`Db`]; overlapping data is merged (one sample per
@@ -460,41 +589,33 @@ impl Querier for DbQuerier<'_> {
         if self.blocks.is_empty() {
             return self.head.select(sorted, hints, matchers);
         }
-        let mut merged: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
-        for b in &self.blocks {
-            for (labels, samples) in b.select(matchers, self.mint, self.maxt)? {
-                merged.entry(labels).or_default().extend(samples);
-            }
-        }
-        for series in self.head.select(false, hints, matchers)? {
-            let mut series = series?;
-            let samples = merged.entry(series.labels).or_default();
+        let mut sources: Vec<SeriesSource<'_>> = self
+            .blocks
+            .iter()
+            .map(|b| Box::new(b.series_iter(matchers, self.mint, self.maxt)) as SeriesSource<'_>)
+            .collect();
+        let head = self.head.select(true, hints, matchers)?.map(|series| {
+            let mut series = series.map_err(storage_err)?;
+            let mut samples = Vec::new();
             while series.samples.next() == ValueType::Float {
                 samples.push(series.samples.at());
             }
             if let Some(e) = series.samples.err() {
-                return Err(StorageError::Backend(Box::new(Error::Block {
-                    path: PathBuf::new(),
-                    message: e.to_string(),
-                })));
+                return Err(Error::Block { path: PathBuf::new(), message: e.to_string() });
             }
-        }
-        let out: Vec<_> = merged
-            .into_iter()
-            .filter(|(_, s)| !s.is_empty())
-            .map(|(labels, mut s)| {
-                s.sort_by_key(|x| x.0);
-                s.dedup_by_key(|x| x.0);
-                Ok(Series { labels, samples: Box::new(VecIterator::new(s)) as Box<dyn SampleIterator> })
-            })
-            .collect();
-        Ok(Box::new(out.into_iter()))
+            Ok((series.labels, samples))
+        });
+        sources.push(Box::new(head));
+        Ok(Box::new(MergeSeries::new(sources).filter(|s| !s.as_ref().is_ok_and(|s| s.1.is_empty())).map(|s| {
+            let (labels, samples) = s.map_err(StorageError::from)?;
+            Ok(Series { labels, samples: Box::new(VecIterator::new(samples)) as Box<dyn SampleIterator> })
+        })))
     }
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
         let mut values = self.head.label_values(name, matchers)?;
         for b in &self.blocks {
-            for (labels, _) in b.select(matchers, self.mint, self.maxt)? {
+            for labels in b.matching_labels(matchers, self.mint, self.maxt) {
                 values.extend(labels.get(name).map(str::to_string));
             }
         }
@@ -506,7 +627,7 @@ impl Querier for DbQuerier<'_> {
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
         let mut names = self.head.label_names(matchers)?;
         for b in &self.blocks {
-            for (labels, _) in b.select(matchers, self.mint, self.maxt)? {
+            for labels in b.matching_labels(matchers, self.mint, self.maxt) {
                 names.extend(labels.iter().map(|l| l.name.to_string()));
             }
         }

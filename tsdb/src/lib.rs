@@ -18,8 +18,9 @@
 //! - [`Block`] ([`write_block`], [`open_blocks`], [`BlockMeta`]): immutable directories of
 //!   compressed series (zstd column frames, decimal/constant/delta-of-delta value codecs), an
 //!   index with roaring postings, tombstones and `meta.json`, read through mmap;
-//!   [`Db::compact`] cuts the head into blocks, merges overlapping and levelled blocks and applies
-//!   retention; [`DbQuerier`] merges head and blocks; [`Db::delete`], [`Db::clean_tombstones`],
+//!   [`Db::compact`] cuts the head into blocks, merges overlapping and levelled blocks (streaming,
+//!   series by series, through [`BlockWriter`]) and applies retention; [`Db::spawn_compactor`]
+//!   runs it in the background ([`Compactor`]); [`DbQuerier`] merges head and blocks; [`Db::delete`], [`Db::clean_tombstones`],
 //!   [`Db::snapshot`].
 //!
 //! `tsdb/FORMAT.md` documents the bytes of chunks, WAL segments and blocks.
@@ -60,10 +61,11 @@ mod packed;
 mod wal;
 
 pub use block::{
-    new_ulid, open_blocks, write_block, Block, BlockMeta, BlockStats, FailedBlock, SeriesData, BLOCK_FORMAT_VERSION,
+    new_ulid, open_blocks, write_block, Block, BlockMeta, BlockSeriesIter, BlockStats, BlockWriter, ColumnStats,
+    EncodingStats, FailedBlock, IndexBytes, SeriesData, BLOCK_FORMAT_VERSION, VALUE_ENCODINGS,
 };
 pub use chunk::{XorChunk, XorIterator, SAMPLES_PER_CHUNK};
-pub use db::{CompactStats, Db, DbQuerier, Options};
+pub use db::{CompactStats, Compactor, CompactorState, Db, DbQuerier, Options};
 pub use error::Error;
 pub use fs::{AppendFile, FaultyFileSystem, FileBytes, FileSystem, StdFileSystem};
 pub use head::{Head, HeadAppender, HeadOptions, HeadQuerier, HeadStats, SeriesRef};

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use sextant_model::{Labels, MatchOp, Matcher, Querier, ValueType};
-use sextant_tsdb::{open_blocks, write_block, Block, Db, Options};
+use sextant_tsdb::{open_blocks, write_block, Block, Db, Options, BLOCK_FORMAT_VERSION};
 
 const H: i64 = 3_600_000;
 
@@ -229,40 +229,83 @@ fn compaction_runs_beside_appends_and_queries() {
     assert_eq!(total_samples(&db), 4 * 7 * 240);
 }
 
-/// Blocks written by released versions stay readable: `tests/golden/v1` was written once by
-/// `write_block` (format version 1) and is checked in.
-#[test]
-fn golden_block_v1_is_readable() {
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v1");
-    let want: Vec<(Labels, Vec<(i64, f64)>)> = vec![
+/// Pseudo-random noise in 0..997 (splitmix64 of `i`).
+fn noise(i: i64) -> i64 {
+    let mut x = (i as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 29;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 32;
+    (x % 997) as i64
+}
+
+/// The data of the golden block of format `version`.
+fn golden_data(version: u8) -> Vec<(Labels, Vec<(i64, f64)>)> {
+    let mut want: Vec<(Labels, Vec<(i64, f64)>)> = vec![
         (series(0), (0..10).map(|i| (i * 15_000, i as f64 * 0.5)).collect()),
         (series(1), (0..10).map(|i| (i * 15_000 + i % 3, 42.0)).collect()),
         (series(2), (0..10).map(|i| (i * 15_000, (i as f64).sqrt())).collect()),
         (series(3), vec![(5, f64::INFINITY), (6, -1e300)]),
     ];
-    if std::env::var_os("SEXTANT_WRITE_GOLDEN").is_some() {
-        let _ = std::fs::remove_dir_all(&golden);
-        std::fs::create_dir_all(&golden).unwrap();
-        write_block(&golden, &want, 1, vec![]).unwrap();
+    if version >= 2 {
+        // A counter with noisy increments (bit-packed) and a steady one (delta-of-delta).
+        want.push((series(4), (0..50).map(|i| (i * 15_000, (i * 1000 + noise(i)) as f64 / 100.0)).collect()));
+        want.push((series(5), (0..50).map(|i| (i * 30_000, (i * 4096) as f64)).collect()));
+        want.sort_by(|a, b| a.0.cmp(&b.0));
     }
-    let (blocks, failed) = open_blocks(&golden).unwrap();
-    assert!(failed.is_empty(), "{failed:?}");
-    assert_eq!(blocks.len(), 1);
-    let b: &Block = &blocks[0];
-    assert_eq!(b.meta().stats.samples, 32);
-    assert_eq!(b.meta().version, 1);
+    want
+}
+
+/// Blocks written by released versions stay readable: `tests/golden/v<N>` was written once by
+/// `write_block` in format version N and is checked in (`SEXTANT_WRITE_GOLDEN=1` rewrites the
+/// current version's).
+#[test]
+fn golden_blocks_are_readable() {
+    for version in 1..=BLOCK_FORMAT_VERSION {
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/v{version}"));
+        let want = golden_data(version);
+        if version == BLOCK_FORMAT_VERSION && std::env::var_os("SEXTANT_WRITE_GOLDEN").is_some() {
+            let _ = std::fs::remove_dir_all(&golden);
+            std::fs::create_dir_all(&golden).unwrap();
+            write_block(&golden, &want, 1, vec![]).unwrap();
+        }
+        let (blocks, failed) = open_blocks(&golden).unwrap();
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(blocks.len(), 1, "v{version}");
+        let b: &Block = &blocks[0];
+        assert_eq!(b.meta().stats.samples, want.iter().map(|w| w.1.len() as u64).sum::<u64>());
+        assert_eq!(b.meta().version, version);
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join(&b.meta().ulid);
+        std::fs::create_dir_all(&copy).unwrap();
+        for f in ["chunks", "index", "tombstones", "meta.json"] {
+            std::fs::copy(b.dir().join(f), copy.join(f)).unwrap();
+        }
+        let db = Db::open(dir.path(), opts()).unwrap();
+        let got = query(&db.querier(i64::MIN, i64::MAX), &all());
+        assert_eq!(got.len(), want.len(), "v{version}");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.0, w.0);
+            let bits = |s: &[(i64, f64)]| s.iter().map(|x| (x.0, x.1.to_bits())).collect::<Vec<_>>();
+            assert_eq!(bits(&g.1), bits(&w.1), "v{version} {}", w.0);
+        }
+    }
+}
+
+#[test]
+fn background_compactor_cuts_blocks_beside_appends() {
     let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join(&b.meta().ulid);
-    std::fs::create_dir_all(&copy).unwrap();
-    for f in ["chunks", "index", "tombstones", "meta.json"] {
-        std::fs::copy(b.dir().join(f), copy.join(f)).unwrap();
-    }
-    let db = Db::open(dir.path(), opts()).unwrap();
-    let got = query(&db.querier(i64::MIN, i64::MAX), &all());
-    assert_eq!(got.len(), want.len());
-    for (g, w) in got.iter().zip(&want) {
-        assert_eq!(g.0, w.0);
-        let bits = |s: &[(i64, f64)]| s.iter().map(|x| (x.0, x.1.to_bits())).collect::<Vec<_>>();
-        assert_eq!(bits(&g.1), bits(&w.1));
-    }
+    let db = std::sync::Arc::new(Db::open(dir.path(), opts()).unwrap());
+    fill(&db, 0, 6 * H);
+    let compactor = Db::spawn_compactor(&db, std::time::Duration::from_secs(3600)).unwrap();
+    std::thread::scope(|s| {
+        let run = s.spawn(|| compactor.run_now());
+        fill(&db, 6 * H, 7 * H);
+        let stats = run.join().unwrap().unwrap();
+        assert!(stats.head_blocks >= 2, "{stats:?}");
+    });
+    assert_eq!(compactor.state().runs, 1);
+    assert_eq!(compactor.state().last_error, None);
+    assert!(!db.blocks().is_empty());
+    assert_eq!(total_samples(&db), 4 * 7 * 240);
+    drop(compactor);
 }
