@@ -34,6 +34,10 @@ pub struct ServerArgs {
     /// Maximum number of bytes that can be stored for blocks (0 = off).
     #[arg(long = "storage.tsdb.retention.size", default_value = "0B")]
     retention_size: String,
+    /// How often the background compactor cuts the head into blocks, merges blocks and
+    /// applies retention (Prometheus: once a minute).
+    #[arg(long = "storage.tsdb.compaction-interval", default_value = "1m", hide = true)]
+    compaction_interval: String,
     /// Enable API endpoints for admin control actions.
     #[arg(long = "web.enable-admin-api")]
     enable_admin_api: bool,
@@ -151,10 +155,20 @@ where
         ..ApiOptions::default()
     };
 
+    let db_options = sextant_tsdb::Options {
+        retention_ms: retention_ms(&args.retention_time)?,
+        retention_bytes: retention_bytes(&args.retention_size)?,
+        ..sextant_tsdb::Options::default()
+    };
     let db = Arc::new(
-        sextant_tsdb::Db::open(&args.tsdb_path, sextant_tsdb::Options::default())
+        sextant_tsdb::Db::open(&args.tsdb_path, db_options)
             .with_context(|| format!("opening --storage.tsdb.path={}", args.tsdb_path.display()))?,
     );
+    // Head cuts, merges and retention on a background thread, once a minute as Prometheus.
+    let compaction_interval = sextant_model::parse_duration_ms(&args.compaction_interval)
+        .map_err(|e| anyhow::anyhow!("--storage.tsdb.compaction-interval={}: {e}", args.compaction_interval))?;
+    let compactor = sextant_tsdb::Db::spawn_compactor(&db, Duration::from_millis(compaction_interval.max(100)))
+        .context("starting the TSDB compactor thread")?;
     let targets = Arc::new(ScrapeTargets::new(db.clone()));
     let rules = Arc::new(RuleGroups::with_options(db.clone(), query_engine, rule_options));
     let api =
@@ -207,9 +221,11 @@ where
         eprintln!("sextant server: listening on {addr}, storage {}", args.tsdb_path.display());
         reloader.apply(&config).await.context("starting scraping and rule evaluation")?;
         let reloads = tokio::spawn(reloader.clone().serve(reload_rx));
+        let compaction_log = tokio::spawn(log_compaction_errors(compactor.state_handle()));
         started(addr).await?;
         sextant_web::serve(listener, api.router(), &web_config, shutdown_signal()).await?;
         reloads.abort();
+        compaction_log.abort();
         rules.stop();
         targets.stop().await;
         anyhow::Ok(())
@@ -225,11 +241,44 @@ where
     drop(api);
     runtime.shutdown_timeout(Duration::from_secs(5));
     eprintln!("sextant server: shutting down, closing the TSDB");
+    drop(compactor);
     match Arc::try_unwrap(db) {
         Ok(db) => db.close()?,
         Err(db) => db.sync()?,
     }
     Ok(())
+}
+
+/// `--storage.tsdb.retention.time`: a Prometheus duration; `0s` keeps everything.
+fn retention_ms(text: &str) -> anyhow::Result<Option<i64>> {
+    let ms = sextant_model::parse_duration_ms(text)
+        .map_err(|e| anyhow::anyhow!("--storage.tsdb.retention.time={text}: {e} (use e.g. 15d, 90d, 1y)"))?;
+    Ok((ms > 0).then(|| i64::try_from(ms).unwrap_or(i64::MAX)))
+}
+
+/// `--storage.tsdb.retention.size`: bytes with a unit (`512MB`, `10GB`); `0B` means no limit.
+fn retention_bytes(text: &str) -> anyhow::Result<Option<u64>> {
+    let size: sextant_scrape::ByteSize = text
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--storage.tsdb.retention.size={text}: {e} (use e.g. 512MB, 10GB)"))?;
+    Ok((!size.is_zero()).then(|| size.as_bytes()))
+}
+
+/// Logs each new compaction error once (the compactor keeps retrying every minute).
+async fn log_compaction_errors(state: impl Fn() -> sextant_tsdb::CompactorState) {
+    let mut last: Option<String> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        tick.tick().await;
+        let error = state().last_error;
+        if error.is_some() && error != last {
+            eprintln!(
+                "sextant server: TSDB compaction failed: {} (the head keeps growing until it succeeds; check free space and permissions of --storage.tsdb.path)",
+                error.as_deref().unwrap_or_default()
+            );
+        }
+        last = error;
+    }
 }
 
 /// SIGTERM or SIGINT (Ctrl-C).

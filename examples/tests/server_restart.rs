@@ -163,3 +163,71 @@ fn admin_api_works_only_with_the_flag() {
         .collect();
     assert_eq!(names, ["b"]);
 }
+
+/// Block directories (ULID names) in a data directory.
+fn blocks(data: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.len() == 26 && n.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_server_compacts_in_the_background_and_applies_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Two blocks 40 days apart (too far apart to be merged into one).
+    for (name, start) in [("old", 1_700_000_000i64), ("new", 1_700_000_000 + 40 * 86_400)] {
+        let mut om = String::from("# TYPE kept gauge\n");
+        for i in 0..100 {
+            om.push_str(&format!("kept{{age=\"{name}\"}} {i} {}.000\n", start + i * 15));
+        }
+        om.push_str("# EOF\n");
+        let file = dir.path().join(format!("{name}.om"));
+        std::fs::write(&file, om).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_sextant"))
+            .args(["tsdb", "import", "openmetrics", file.to_str().unwrap(), data.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let before = blocks(&data);
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server =
+        start_with(dir.path(), port, &["--storage.tsdb.retention.time=7d", "--storage.tsdb.compaction-interval=200ms"]);
+    wait_ready(port);
+    let started = Instant::now();
+    while blocks(&data).len() != 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "retention did not delete the old block: {:?}",
+            blocks(&data)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The newer block is the one kept, and its data is served.
+    assert_eq!(blocks(&data), before[1..].to_vec());
+    let query =
+        format!("GET /api/v1/query?query=count(kept)&time={} HTTP/1.0\r\n\r\n", 1_700_000_000 + 40 * 86_400 + 60);
+    let (status, body) = request(port, &query, b"").unwrap();
+    assert!(status.contains(" 200 ") && body.contains(r#""value":[1703456060,"1"]"#), "{status} {body}");
+    let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    assert!(server.wait().unwrap().success());
+
+    // A bad retention value is an error naming the flag.
+    let out = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .arg("server")
+        .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .arg("--storage.tsdb.retention.time=15 days")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--storage.tsdb.retention.time=15 days"));
+}

@@ -429,6 +429,13 @@ impl Compactor {
     pub fn state(&self) -> CompactorState {
         self.state.lock().clone()
     }
+
+    /// A function returning [`Compactor::state`] that outlives a borrow of the compactor (for
+    /// a task that reports on it).
+    pub fn state_handle(&self) -> impl Fn() -> CompactorState + Send + Sync + 'static {
+        let state = self.state.clone();
+        move || state.lock().clone()
+    }
 }
 
 impl Drop for Compactor {
