@@ -122,7 +122,7 @@ pub(crate) fn run(
             Val::Matrix(m) => Value::Matrix(ev.finish_matrix(m)?),
         }
     } else {
-        let m = ev.eval_range(expr, start, end, interval)?;
+        let m = ev.range_eval(expr, start, end, interval)?;
         let mut m = ev.finish_matrix(m)?;
         m.sort_by(|a, b| a.labels.cmp(&b.labels));
         Value::Matrix(m)
@@ -596,7 +596,7 @@ impl<'a> Evaluator<'a> {
         if start < from || (start == from && !self.closed_windows()) {
             start += step;
         }
-        let m = self.eval_range(&sq.expr, start, end, step)?;
+        let m = self.range_eval(&sq.expr, start, end, step)?;
         Ok(RangeArg { end, range, mode: RangeMode::Plain, series: RangeSeries::Owned(m) })
     }
 }
