@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 use parking_lot::RwLock;
@@ -518,6 +519,58 @@ pub struct Block {
     postings: BTreeMap<String, BTreeMap<String, RoaringBitmap>>,
     tombstones: RwLock<Vec<Tombstone>>,
     index_bytes: u64,
+    /// Decompressed chunks frames, most recently used last.
+    frames: parking_lot::Mutex<Vec<(u64, Arc<Frame>)>>,
+}
+
+/// Bytes of decompressed frames all blocks of the process may keep (queries re-read the same
+/// frames; decompressing a 4 MiB zstd frame costs milliseconds).
+const FRAME_CACHE_BYTES: usize = 256 << 20;
+static FRAME_CACHE_USED: AtomicUsize = AtomicUsize::new(0);
+
+/// One decompressed chunks frame with the byte ranges of each series' columns.
+#[derive(Debug)]
+struct Frame {
+    raw: Vec<u8>,
+    /// Per series of the frame: (timestamps start, timestamps end, values start, values end).
+    columns: Vec<(usize, usize, usize, usize)>,
+}
+
+impl Frame {
+    fn parse(raw: Vec<u8>) -> Result<Frame, String> {
+        let mut r = Reader::new(&raw);
+        let n = r.uvarint()? as usize;
+        let mut lens = Vec::with_capacity(n.min(raw.len()));
+        for _ in 0..n {
+            lens.push((r.uvarint()? as usize, r.uvarint()? as usize));
+        }
+        let base = r.pos;
+        let total_ts = lens.iter().try_fold(0usize, |a, l| a.checked_add(l.0)).ok_or("bad frame lengths")?;
+        let (mut ts, mut val) = (base, base.checked_add(total_ts).ok_or("bad frame lengths")?);
+        let mut columns = Vec::with_capacity(lens.len());
+        for (t, v) in lens {
+            let (ts_end, val_end) =
+                (ts.checked_add(t).ok_or("bad frame lengths")?, val.checked_add(v).ok_or("bad frame lengths")?);
+            if ts_end > raw.len() || val_end > raw.len() {
+                return Err("truncated frame".into());
+            }
+            columns.push((ts, ts_end, val, val_end));
+            (ts, val) = (ts_end, val_end);
+        }
+        Ok(Frame { raw, columns })
+    }
+
+    fn bytes(&self) -> usize {
+        self.raw.len() + self.columns.len() * 32
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        let frames = self.frames.get_mut();
+        let freed: usize = frames.iter().map(|(_, f)| f.bytes()).sum();
+        FRAME_CACHE_USED.fetch_sub(freed, Ordering::Relaxed);
+    }
 }
 
 impl Block {
@@ -599,6 +652,7 @@ impl Block {
             postings,
             tombstones: RwLock::new(tombstones),
             index_bytes: index.len() as u64,
+            frames: parking_lot::Mutex::new(Vec::new()),
         })
     }
 
@@ -677,7 +731,7 @@ impl Block {
         }
         let tombstones = self.tombstones.read().clone();
         let mut out = Vec::new();
-        let mut cache: Option<(u64, Vec<u8>)> = None;
+        let mut cache: Option<(u64, Arc<Frame>)> = None;
         for id in self.postings_for(matchers) {
             let entry = &self.series[id as usize];
             if entry.maxt < mint || entry.mint > maxt || !matches_all(matchers, &entry.labels) {
@@ -697,44 +751,52 @@ impl Block {
         Ok(out)
     }
 
-    fn read_series(&self, entry: &SeriesEntry, cache: &mut Option<(u64, Vec<u8>)>) -> Result<Vec<(i64, f64)>, Error> {
+    fn read_series(
+        &self,
+        entry: &SeriesEntry,
+        cache: &mut Option<(u64, Arc<Frame>)>,
+    ) -> Result<Vec<(i64, f64)>, Error> {
         let err = |m: String| block_err(&self.dir, m);
         if cache.as_ref().map(|c| c.0) != Some(entry.frame) {
-            let mut pos = entry.frame as usize;
-            let compressed = read_section(&self.chunks, &mut pos, "chunks").map_err(err)?;
-            let raw = zstd::bulk::decompress(compressed, 64 << 20).map_err(|e| err(format!("chunks: {e}")))?;
-            *cache = Some((entry.frame, raw));
+            *cache = Some((entry.frame, self.frame(entry.frame)?));
         }
-        let raw = &cache.as_ref().expect("filled").1;
-        let decode = || -> Result<Vec<(i64, f64)>, String> {
-            let mut r = Reader::new(raw);
-            let n = r.uvarint()? as usize;
-            if entry.idx as usize >= n {
-                return Err("series index beyond its frame".into());
+        let frame = &cache.as_ref().expect("filled").1;
+        let &(ts_start, ts_end, val_start, val_end) =
+            frame.columns.get(entry.idx as usize).ok_or_else(|| err("series index beyond its frame".into()))?;
+        let (ts, vals) = (&frame.raw[ts_start..ts_end], &frame.raw[val_start..val_end]);
+        decode_series(ts, vals, ts.len() + 1).map_err(err)
+    }
+
+    /// The decompressed frame at byte `offset` of the chunks file, from the cache or read now.
+    fn frame(&self, offset: u64) -> Result<Arc<Frame>, Error> {
+        let err = |m: String| block_err(&self.dir, m);
+        {
+            let mut frames = self.frames.lock();
+            if let Some(i) = frames.iter().position(|(o, _)| *o == offset) {
+                let hit = frames.remove(i);
+                let frame = hit.1.clone();
+                frames.push(hit);
+                return Ok(frame);
             }
-            let (mut ts_off, mut val_off) = (0usize, 0usize);
-            let (mut ts_len, mut val_len) = (0, 0);
-            let mut lens = Vec::with_capacity(n.min(raw.len()));
-            for _ in 0..n {
-                lens.push((r.uvarint()? as usize, r.uvarint()? as usize));
-            }
-            let total_ts: usize = lens.iter().map(|l| l.0).sum();
-            for (i, &(t, v)) in lens.iter().enumerate() {
-                if i == entry.idx as usize {
-                    ts_len = t;
-                    val_len = v;
-                    break;
-                }
-                ts_off += t;
-                val_off += v;
-            }
-            let base = r.pos;
-            let ts = raw.get(base + ts_off..base + ts_off + ts_len).ok_or("truncated frame")?;
-            let vb = base + total_ts + val_off;
-            let vals = raw.get(vb..vb + val_len).ok_or("truncated frame")?;
-            decode_series(ts, vals, ts_len.saturating_mul(1) + 1)
-        };
-        decode().map_err(err)
+        }
+        let mut pos = offset as usize;
+        let compressed = read_section(&self.chunks, &mut pos, "chunks").map_err(err)?;
+        let raw = zstd::bulk::decompress(compressed, 64 << 20).map_err(|e| err(format!("chunks: {e}")))?;
+        let frame = Arc::new(Frame::parse(raw).map_err(err)?);
+        let size = frame.bytes();
+        let mut frames = self.frames.lock();
+        // Make room: this block's least recently used frames go first.
+        while FRAME_CACHE_USED.load(Ordering::Relaxed) + size > FRAME_CACHE_BYTES && !frames.is_empty() {
+            let (_, old) = frames.remove(0);
+            FRAME_CACHE_USED.fetch_sub(old.bytes(), Ordering::Relaxed);
+        }
+        if FRAME_CACHE_USED.load(Ordering::Relaxed) + size <= FRAME_CACHE_BYTES
+            && !frames.iter().any(|(o, _)| *o == offset)
+        {
+            FRAME_CACHE_USED.fetch_add(size, Ordering::Relaxed);
+            frames.push((offset, frame.clone()));
+        }
+        Ok(frame)
     }
 
     /// Adds tombstones for the series matching `matchers` over `[mint, maxt]`, rewriting the

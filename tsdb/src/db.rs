@@ -443,15 +443,10 @@ impl Querier for DbQuerier<'_> {
         if self.blocks.is_empty() {
             return self.head.select(sorted, hints, matchers);
         }
-        let mut merged: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
-        for b in &self.blocks {
-            for (labels, samples) in b.select(matchers, self.mint, self.maxt)? {
-                merged.entry(labels).or_default().extend(samples);
-            }
-        }
+        let mut head_series = Vec::new();
         for series in self.head.select(false, hints, matchers)? {
             let mut series = series?;
-            let samples = merged.entry(series.labels).or_default();
+            let mut samples = Vec::new();
             while series.samples.next() == ValueType::Float {
                 samples.push(series.samples.at());
             }
@@ -461,6 +456,29 @@ impl Querier for DbQuerier<'_> {
                     message: e.to_string(),
                 })));
             }
+            if !samples.is_empty() {
+                head_series.push((series.labels, samples));
+            }
+        }
+        if head_series.is_empty() && self.blocks.len() == 1 {
+            // One source: its series are sorted by labels, their samples by time, unique.
+            let out: Vec<_> = self.blocks[0]
+                .select(matchers, self.mint, self.maxt)?
+                .into_iter()
+                .map(|(labels, s)| {
+                    Ok(Series { labels, samples: Box::new(VecIterator::new(s)) as Box<dyn SampleIterator> })
+                })
+                .collect();
+            return Ok(Box::new(out.into_iter()));
+        }
+        let mut merged: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+        for b in &self.blocks {
+            for (labels, samples) in b.select(matchers, self.mint, self.maxt)? {
+                merged.entry(labels).or_default().extend(samples);
+            }
+        }
+        for (labels, samples) in head_series {
+            merged.entry(labels).or_default().extend(samples);
         }
         let out: Vec<_> = merged
             .into_iter()

@@ -607,16 +607,8 @@ impl Evaluator<'_> {
                     }
                     Op::Count => count[c] += 1.0,
                     Op::Group => {}
-                    Op::Max => {
-                        if value[c] < f || value[c].is_nan() {
-                            value[c] = f;
-                        }
-                    }
-                    Op::Min => {
-                        if value[c] > f || value[c].is_nan() {
-                            value[c] = f;
-                        }
-                    }
+                    Op::Max if value[c] < f || value[c].is_nan() => value[c] = f,
+                    Op::Min if value[c] > f || value[c].is_nan() => value[c] = f,
                     Op::Stddev | Op::Stdvar => {
                         count[c] += 1.0;
                         let delta = f - mean[c];
