@@ -13,7 +13,7 @@ use sextant_model::{is_stale, Labels};
 use super::aggregate::{cmp_nan_high, cmp_nan_low, go_g, group_hash, group_labels, kahan_inc};
 use super::binop::{apply, changes_name, result_labels, signature};
 use super::eval::{Evaluator, Result};
-use super::functions::{parse_go_float, window_value};
+use super::functions::{parse_go_float, window_fn_value, WindowFn};
 use super::hash::{FxHashMap, FxHashSet};
 use super::quantile::{bucket_quantile, quantile, Bucket};
 use super::value::{FPoint, Series};
@@ -315,6 +315,7 @@ impl Evaluator<'_> {
         let closed = self.closed_windows();
         let keep_name = matches!(name, "last_over_time" | "first_over_time");
         let counts_resets = matches!(name, "rate" | "increase");
+        let func = WindowFn::from_name(name).ok_or_else(|| QueryError::Eval(format!("unsupported function {name}")))?;
         let mut non_counter: Vec<String> = Vec::new();
         let mut out = Vec::new();
         let mut step_scalars = vec![0.0; scalars.len()];
@@ -363,8 +364,8 @@ impl Evaluator<'_> {
                     step_scalars[k] = s[i];
                 }
                 let scan_resets = !counts_resets || resets_before[hi - 1] != resets_before[lo];
-                let value = window_value(name, window, from, end, range, &step_scalars, t, closed, scan_resets);
-                if let Some(Some(f)) = value {
+                let value = window_fn_value(func, window, from, end, range, &step_scalars, t, closed, scan_resets);
+                if let Some(f) = value {
                     floats.push(FPoint { t, f });
                 }
             }
