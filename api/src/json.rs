@@ -47,6 +47,7 @@ impl JsonWriter {
 
     /// A timestamp in ms as Prometheus' `MarshalTimestamp`: `1795318533.5` → `1795318533.500`.
     pub(crate) fn timestamp(&mut self, ms: i64) -> &mut JsonWriter {
+        use std::fmt::Write;
         if ms < 0 && ms % 1000 != 0 {
             self.out.push('-');
         }
@@ -56,9 +57,10 @@ impl JsonWriter {
         if ms < 0 && frac == 0 {
             self.out.push('-');
         }
-        self.out.push_str(&secs.to_string());
+        // Writing into the String cannot fail.
+        let _ = write!(self.out, "{secs}");
         if frac != 0 {
-            self.out.push_str(&format!(".{frac:03}"));
+            let _ = write!(self.out, ".{frac:03}");
         }
         self
     }
@@ -68,7 +70,7 @@ impl JsonWriter {
         self.out.push('[');
         self.timestamp(ms);
         self.out.push_str(",\"");
-        self.out.push_str(&format_value(v));
+        write_value(&mut self.out, v);
         self.out.push_str("\"]");
         self
     }
@@ -109,6 +111,24 @@ impl JsonWriter {
 /// Go's `strconv.FormatFloat(f, 'f', -1, 64)`, switching to `'e'` below 1e-6 and from 1e21 as
 /// Prometheus' `jsonutil.MarshalFloat`; `NaN`, `+Inf`, `-Inf`.
 pub(crate) fn format_value(f: f64) -> String {
+    let mut out = String::new();
+    write_value(&mut out, f);
+    out
+}
+
+/// [`format_value`] appended to `out` without an intermediate allocation for ordinary values.
+fn write_value(out: &mut String, f: f64) {
+    use std::fmt::Write;
+    let abs = f.abs();
+    if f.is_finite() && (abs == 0.0 || (1e-6..1e21).contains(&abs)) {
+        // Writing into the String cannot fail.
+        let _ = write!(out, "{f}");
+    } else {
+        out.push_str(&format_special(f));
+    }
+}
+
+fn format_special(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();
     }

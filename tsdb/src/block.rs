@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 use parking_lot::RwLock;
@@ -806,11 +807,19 @@ struct SeriesEntry {
 }
 
 /// A decompressed chunks frame with the position of every series' streams.
+#[derive(Debug)]
 struct Frame {
     offset: u64,
     raw: Vec<u8>,
     /// Per series of the frame: (timestamp stream range, value stream range) in `raw`.
     streams: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+}
+
+impl Frame {
+    /// Memory held, as counted against [`FRAME_CACHE_BYTES`].
+    fn bytes(&self) -> usize {
+        self.raw.len() + self.streams.len() * 32
+    }
 }
 
 /// Bytes of a block by part, for `analyze`.
@@ -861,6 +870,21 @@ pub struct Block {
     tombstones: RwLock<Vec<Tombstone>>,
     index_bytes: u64,
     index_parts: IndexBytes,
+    /// Decompressed chunks frames, most recently used last.
+    frames: parking_lot::Mutex<Vec<(u64, Arc<Frame>)>>,
+}
+
+/// Bytes of decompressed frames all blocks of the process may keep (queries re-read the same
+/// frames; decompressing a 4 MiB zstd frame costs milliseconds).
+const FRAME_CACHE_BYTES: usize = 256 << 20;
+static FRAME_CACHE_USED: AtomicUsize = AtomicUsize::new(0);
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        let frames = self.frames.get_mut();
+        let freed: usize = frames.iter().map(|(_, f)| f.bytes()).sum();
+        FRAME_CACHE_USED.fetch_sub(freed, Ordering::Relaxed);
+    }
 }
 
 impl Block {
@@ -956,6 +980,7 @@ impl Block {
             tombstones: RwLock::new(tombstones),
             index_bytes: index.len() as u64,
             index_parts: IndexBytes { symbols: parts[0], series: parts[1], postings: parts[2] },
+            frames: parking_lot::Mutex::new(Vec::new()),
         })
     }
 
@@ -1065,7 +1090,37 @@ impl Block {
         }
     }
 
-    fn load_frame(&self, offset: u64) -> Result<Frame, String> {
+    /// The decompressed frame at byte `offset` of the chunks file, from the process-wide cache
+    /// (queries re-read the same frames; decompressing a 4 MiB zstd frame costs milliseconds)
+    /// or decoded now and cached while the cache has room.
+    fn load_frame(&self, offset: u64) -> Result<Arc<Frame>, String> {
+        {
+            let mut frames = self.frames.lock();
+            if let Some(i) = frames.iter().position(|(o, _)| *o == offset) {
+                let hit = frames.remove(i);
+                let frame = hit.1.clone();
+                frames.push(hit);
+                return Ok(frame);
+            }
+        }
+        let frame = Arc::new(self.decode_frame(offset)?);
+        let size = frame.bytes();
+        let mut frames = self.frames.lock();
+        // Make room: this block's least recently used frames go first.
+        while FRAME_CACHE_USED.load(Ordering::Relaxed) + size > FRAME_CACHE_BYTES && !frames.is_empty() {
+            let (_, old) = frames.remove(0);
+            FRAME_CACHE_USED.fetch_sub(old.bytes(), Ordering::Relaxed);
+        }
+        if FRAME_CACHE_USED.load(Ordering::Relaxed) + size <= FRAME_CACHE_BYTES
+            && !frames.iter().any(|(o, _)| *o == offset)
+        {
+            FRAME_CACHE_USED.fetch_add(size, Ordering::Relaxed);
+            frames.push((offset, frame.clone()));
+        }
+        Ok(frame)
+    }
+
+    fn decode_frame(&self, offset: u64) -> Result<Frame, String> {
         let mut pos = usize::try_from(offset).map_err(|_| "frame offset".to_string())?;
         let compressed = read_section(&self.chunks, &mut pos, "chunks")?;
         let raw = unzstd(compressed, MAX_SECTION)?;
@@ -1093,7 +1148,7 @@ impl Block {
     }
 
     /// Decodes one series, using (and replacing) the frame in `frame`.
-    fn read_series(&self, entry: &SeriesEntry, frame: &mut Option<Frame>) -> Result<Vec<(i64, f64)>, String> {
+    fn read_series(&self, entry: &SeriesEntry, frame: &mut Option<Arc<Frame>>) -> Result<Vec<(i64, f64)>, String> {
         if frame.as_ref().map(|f| f.offset) != Some(entry.frame) {
             *frame = Some(self.load_frame(entry.frame)?);
         }
@@ -1123,7 +1178,7 @@ impl Block {
             let stored = read_section(&self.chunks, &mut pos, "chunks").map_err(err)?;
             st.frames += 1;
             st.stored_bytes += stored.len() as u64;
-            let frame = self.load_frame(offset).map_err(err)?;
+            let frame = self.decode_frame(offset).map_err(err)?;
             let first = frame.streams.first().map_or(0, |s| s.0.start);
             st.lens_compressed += z(&frame.raw[..first])?;
             let mut ts = Vec::new();
@@ -1185,7 +1240,7 @@ pub struct BlockSeriesIter<'a> {
     mint: i64,
     maxt: i64,
     tombstones: Vec<Tombstone>,
-    frame: Option<Frame>,
+    frame: Option<Arc<Frame>>,
 }
 
 impl std::fmt::Debug for BlockSeriesIter<'_> {

@@ -35,7 +35,7 @@ struct Group {
 }
 
 /// The key of a sample's group: the `by` labels, or all but the `without` labels and the name.
-fn group_labels(labels: &Labels, grouping: &[String], without: bool) -> Labels {
+pub(crate) fn group_labels(labels: &Labels, grouping: &[String], without: bool) -> Labels {
     if without {
         labels.filter(|l| &*l.name != "__name__" && !grouping.iter().any(|g| **g == *l.name))
     } else {
@@ -51,7 +51,7 @@ fn in_group(name: &str, grouping: &[String], without: bool) -> bool {
     }
 }
 
-fn group_hash(labels: &Labels, grouping: &[String], without: bool) -> u64 {
+pub(crate) fn group_hash(labels: &Labels, grouping: &[String], without: bool) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = super::hash::FxHasher::default();
     for l in labels.iter().filter(|l| in_group(&l.name, grouping, without)) {

@@ -66,7 +66,7 @@ pub(crate) fn apply(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
     }
 }
 
-fn changes_name(ev: &Evaluator<'_>, op: BinaryOp) -> bool {
+pub(crate) fn changes_name(ev: &Evaluator<'_>, op: BinaryOp) -> bool {
     match op {
         BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod | BinaryOp::Pow => true,
         // Prometheus 2 kept the name for atan2.
@@ -103,7 +103,7 @@ fn vector_scalar(ev: &Evaluator<'_>, b: &Binary, vec: Vec<Sample>, scalar: f64, 
 
 /// The matching signature of `labels`: a hash of the `on` labels, or of all labels but the
 /// `ignoring` ones and `__name__`.
-fn signature(labels: &Labels, m: &VectorMatching) -> u64 {
+pub(crate) fn signature(labels: &Labels, m: &VectorMatching) -> u64 {
     let mut h = super::hash::FxHasher::default();
     for l in labels.iter() {
         let listed = m.matching_labels.iter().any(|n| **n == *l.name);
@@ -116,7 +116,7 @@ fn signature(labels: &Labels, m: &VectorMatching) -> u64 {
     h.finish()
 }
 
-fn match_labels(labels: &Labels, m: &VectorMatching) -> Labels {
+pub(crate) fn match_labels(labels: &Labels, m: &VectorMatching) -> Labels {
     labels.filter(|l| {
         let listed = m.matching_labels.iter().any(|n| **n == *l.name);
         if m.on {
@@ -255,7 +255,7 @@ impl Pairs<'_, '_> {
     }
 }
 
-fn result_labels(lhs: &Labels, rhs: &Labels, m: &VectorMatching, drop_name: bool) -> Labels {
+pub(crate) fn result_labels(lhs: &Labels, rhs: &Labels, m: &VectorMatching, drop_name: bool) -> Labels {
     let base = if drop_name { drop_metadata(lhs) } else { lhs.clone() };
     if m.card != Cardinality::OneToOne && m.include.is_empty() {
         return base;

@@ -122,7 +122,7 @@ pub(crate) fn run(
             Val::Matrix(m) => Value::Matrix(ev.finish_matrix(m)?),
         }
     } else {
-        let m = ev.eval_range(expr, start, end, interval)?;
+        let m = ev.range_eval(expr, start, end, interval)?;
         let mut m = ev.finish_matrix(m)?;
         m.sort_by(|a, b| a.labels.cmp(&b.labels));
         Value::Matrix(m)
@@ -139,6 +139,10 @@ struct Need<'e> {
     maxt: i64,
     matrix: bool,
     range: i64,
+    /// For an instant selector read only at the steps of the query (not under a subquery):
+    /// the times it is read at, `(first, step, count)`; only the newest sample at or before
+    /// each of them is needed.
+    read_at: Option<(i64, i64, usize)>,
 }
 
 struct Planner<'a> {
@@ -161,9 +165,17 @@ impl Planner<'_> {
         let (step, range) = (self.interval, self.end - self.start);
         match e {
             Expr::VectorSelector(vs) => {
+                let top_level = s == self.start && en == self.end;
                 let (s, en) = self.at(&vs.at).map_or((s, en), |a| (a, a));
                 let off = vs.offset.resolve(step, range);
                 let lb = self.opts.lookback_delta_ms;
+                let read_at = (top_level && step > 0 && !vs.smoothed).then(|| {
+                    if vs.at.is_some() {
+                        (s - off, 1, 1)
+                    } else {
+                        (s - off, step, ((en - s) / step) as usize + 1)
+                    }
+                });
                 out.push(Need {
                     key: vs as *const _ as usize,
                     matchers: std::borrow::Cow::Borrowed(&vs.matchers),
@@ -171,6 +183,7 @@ impl Planner<'_> {
                     maxt: en - off + if vs.smoothed { lb } else { 0 },
                     matrix: false,
                     range: 0,
+                    read_at,
                 });
             }
             Expr::MatrixSelector(ms) => {
@@ -193,6 +206,7 @@ impl Planner<'_> {
                     maxt: en - off + after,
                     matrix: true,
                     range: r,
+                    read_at: None,
                 });
             }
             Expr::Subquery(sq) => {
@@ -214,6 +228,7 @@ impl Planner<'_> {
                         maxt: en - off,
                         matrix: false,
                         range: 0,
+                        read_at: None,
                     });
                 }
                 c.args.iter().for_each(|a| self.walk(a, s, en, out))
@@ -243,14 +258,17 @@ fn fetch(storage: &dyn Queryable, needs: &[Need<'_>], interval: i64) -> Result<H
     let maxt = needs.iter().map(|n| n.maxt).max().unwrap_or(0);
     let querier = storage.querier(mint, maxt).map_err(|e| QueryError::Storage(e.to_string()))?;
     // One selector may be reached through several paths (subqueries): merge their ranges.
-    type Range<'m> = (i64, i64, bool, i64, &'m [sextant_model::Matcher]);
+    type Range<'m> = (i64, i64, bool, i64, &'m [sextant_model::Matcher], Option<(i64, i64, usize)>);
     let mut ranges: HashMap<usize, Range<'_>> = HashMap::new();
     for n in needs {
-        let r = ranges.entry(n.key).or_insert((n.mint, n.maxt, n.matrix, n.range, &n.matchers[..]));
+        let r = ranges.entry(n.key).or_insert((n.mint, n.maxt, n.matrix, n.range, &n.matchers[..], n.read_at));
+        if (r.0, r.1) != (n.mint, n.maxt) {
+            r.5 = None;
+        }
         r.0 = r.0.min(n.mint);
         r.1 = r.1.max(n.maxt);
     }
-    for (key, (lo, hi, matrix, range, matchers)) in ranges {
+    for (key, (lo, hi, matrix, range, matchers, read_at)) in ranges {
         let hints = SelectHints { start: lo, end: hi, step: interval, func: None, range };
         let set = querier.select(false, Some(&hints), matchers).map_err(|e| QueryError::Storage(e.to_string()))?;
         let mut series = Vec::new();
@@ -258,15 +276,48 @@ fn fetch(storage: &dyn Queryable, needs: &[Need<'_>], interval: i64) -> Result<H
             let mut s = s.map_err(|e| QueryError::Storage(e.to_string()))?;
             let mut points = Vec::new();
             let mut vt = s.samples.seek(lo);
-            while vt == sextant_model::ValueType::Float {
-                let (t, f) = s.samples.at();
-                if t > hi {
-                    break;
+            match read_at {
+                None => {
+                    while vt == sextant_model::ValueType::Float {
+                        let (t, f) = s.samples.at();
+                        if t > hi {
+                            break;
+                        }
+                        if !(matrix && is_stale(f)) {
+                            points.push(FPoint { t, f });
+                        }
+                        vt = s.samples.next();
+                    }
                 }
-                if !(matrix && is_stale(f)) {
-                    points.push(FPoint { t, f });
+                Some((first, step, n)) => {
+                    // Keep, for each read time, the newest sample at or before it: the same
+                    // answers at those times, a fraction of the samples when steps are
+                    // longer than the scrape interval.
+                    let (mut i, mut read_t) = (0usize, first);
+                    let mut last: Option<FPoint> = None;
+                    while vt == sextant_model::ValueType::Float {
+                        let (t, f) = s.samples.at();
+                        if t > hi {
+                            break;
+                        }
+                        while t > read_t {
+                            if let Some(p) = last.take() {
+                                points.push(p);
+                            }
+                            i += 1;
+                            if i == n {
+                                break;
+                            }
+                            read_t = first + i as i64 * step;
+                        }
+                        if i == n {
+                            break;
+                        }
+                        last = Some(FPoint { t, f });
+                        vt = s.samples.next();
+                    }
+                    points.extend(last);
                 }
-                vt = s.samples.next();
             }
             if let Some(e) = s.samples.err() {
                 return Err(QueryError::Storage(e.to_string()));
@@ -596,7 +647,7 @@ impl<'a> Evaluator<'a> {
         if start < from || (start == from && !self.closed_windows()) {
             start += step;
         }
-        let m = self.eval_range(&sq.expr, start, end, step)?;
+        let m = self.range_eval(&sq.expr, start, end, step)?;
         Ok(RangeArg { end, range, mode: RangeMode::Plain, series: RangeSeries::Owned(m) })
     }
 }

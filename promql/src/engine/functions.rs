@@ -586,6 +586,7 @@ fn linear_regression(points: &[FPoint], intercept_time: i64) -> (f64, f64) {
     (slope, sy / n - slope * sx / n)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn extrapolated_rate(
     points: &[FPoint],
     range_start: i64,
@@ -594,6 +595,7 @@ fn extrapolated_rate(
     counter: bool,
     rate: bool,
     v2: bool,
+    scan_resets: bool,
 ) -> Option<f64> {
     if points.len() < 2 {
         return None;
@@ -601,7 +603,7 @@ fn extrapolated_rate(
     let first = points[0];
     let last = points[points.len() - 1];
     let mut result = last.f - first.f;
-    if counter {
+    if counter && scan_resets {
         for w in points.windows(2) {
             if w[1].f < w[0].f {
                 result += w[0].f;
@@ -872,62 +874,10 @@ fn range_function(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
             "rate" if extended => extended_rate(points, range_start, range_end, range, true, true, smoothed),
             "increase" if extended => extended_rate(points, range_start, range_end, range, true, false, smoothed),
             "delta" if extended => extended_rate(points, range_start, range_end, range, false, false, smoothed),
-            "rate" => extrapolated_rate(points, range_start, range_end, range, true, true, v2),
-            "increase" => extrapolated_rate(points, range_start, range_end, range, true, false, v2),
-            "delta" => extrapolated_rate(points, range_start, range_end, range, false, false, v2),
-            "irate" => instant_value(points, true),
-            "idelta" => instant_value(points, false),
-            "deriv" => (points.len() >= 2).then(|| linear_regression(points, points[0].t).0),
-            "predict_linear" => (points.len() >= 2).then(|| {
-                let (slope, intercept) = linear_regression(points, t);
-                slope * scalars[0] + intercept
-            }),
-            "changes" => {
-                let mut n = 0.0;
-                for w in points.windows(2) {
-                    if w[1].f != w[0].f && !(w[1].f.is_nan() && w[0].f.is_nan()) {
-                        n += 1.0;
-                    }
-                }
-                Some(n)
-            }
-            "resets" => Some(points.windows(2).filter(|w| w[1].f < w[0].f).count() as f64),
-            "avg_over_time" => Some(avg_points(points)),
-            "sum_over_time" => {
-                let (mut s, mut c) = (0.0, 0.0);
-                for p in points {
-                    (s, c) = kahan_inc(p.f, s, c);
-                }
-                Some(if s.is_infinite() { s } else { s + c })
-            }
-            "count_over_time" => Some(points.len() as f64),
-            "present_over_time" => Some(1.0),
-            "last_over_time" => Some(points[points.len() - 1].f),
-            "first_over_time" => Some(points[0].f),
-            "ts_of_last_over_time" => Some(points[points.len() - 1].t as f64 / 1000.0),
-            "ts_of_first_over_time" => Some(points[0].t as f64 / 1000.0),
-            "max_over_time" | "min_over_time" | "ts_of_max_over_time" | "ts_of_min_over_time" => {
-                let max = name.contains("max");
-                let mut best = points[0];
-                for p in &points[1..] {
-                    let better = if max { p.f > best.f } else { p.f < best.f };
-                    if better || best.f.is_nan() {
-                        best = *p;
-                    }
-                }
-                Some(if name.starts_with("ts_of") { best.t as f64 / 1000.0 } else { best.f })
-            }
-            "stddev_over_time" => Some(variance(points).sqrt()),
-            "stdvar_over_time" => Some(variance(points)),
-            "quantile_over_time" => Some(quantile(scalars[0], points.iter().map(|p| p.f).collect())),
-            "mad_over_time" if points.iter().any(|p| p.f.is_nan()) => Some(f64::NAN),
-            "mad_over_time" => {
-                let values: Vec<f64> = points.iter().map(|p| p.f).collect();
-                let median = quantile(0.5, values.clone());
-                Some(quantile(0.5, values.iter().map(|v| (v - median).abs()).collect()))
-            }
-            "double_exponential_smoothing" => double_exponential_smoothing(points, scalars[0], scalars[1]),
-            _ => return Err(QueryError::Eval(format!("unsupported function {name}"))),
+            _ => match window_value(name, points, range_start, range_end, range, &scalars, t, v2) {
+                Some(v) => v,
+                None => return Err(QueryError::Eval(format!("unsupported function {name}"))),
+            },
         };
         let Some(f) = v else { continue };
         if matches!(name, "rate" | "increase") {
@@ -949,6 +899,163 @@ fn range_function(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
         ev.annos.info(format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"));
     }
     Ok(Val::Vector(out))
+}
+
+/// The range functions [`window_value`] computes over one window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WindowFn {
+    Rate,
+    Increase,
+    Delta,
+    Irate,
+    Idelta,
+    Deriv,
+    PredictLinear,
+    Changes,
+    Resets,
+    AvgOverTime,
+    SumOverTime,
+    CountOverTime,
+    PresentOverTime,
+    LastOverTime,
+    FirstOverTime,
+    TsOfLastOverTime,
+    TsOfFirstOverTime,
+    MaxOverTime,
+    MinOverTime,
+    TsOfMaxOverTime,
+    TsOfMinOverTime,
+    StddevOverTime,
+    StdvarOverTime,
+    QuantileOverTime,
+    MadOverTime,
+    DoubleExponentialSmoothing,
+}
+
+impl WindowFn {
+    pub(crate) fn from_name(name: &str) -> Option<WindowFn> {
+        Some(match name {
+            "rate" => WindowFn::Rate,
+            "increase" => WindowFn::Increase,
+            "delta" => WindowFn::Delta,
+            "irate" => WindowFn::Irate,
+            "idelta" => WindowFn::Idelta,
+            "deriv" => WindowFn::Deriv,
+            "predict_linear" => WindowFn::PredictLinear,
+            "changes" => WindowFn::Changes,
+            "resets" => WindowFn::Resets,
+            "avg_over_time" => WindowFn::AvgOverTime,
+            "sum_over_time" => WindowFn::SumOverTime,
+            "count_over_time" => WindowFn::CountOverTime,
+            "present_over_time" => WindowFn::PresentOverTime,
+            "last_over_time" => WindowFn::LastOverTime,
+            "first_over_time" => WindowFn::FirstOverTime,
+            "ts_of_last_over_time" => WindowFn::TsOfLastOverTime,
+            "ts_of_first_over_time" => WindowFn::TsOfFirstOverTime,
+            "max_over_time" => WindowFn::MaxOverTime,
+            "min_over_time" => WindowFn::MinOverTime,
+            "ts_of_max_over_time" => WindowFn::TsOfMaxOverTime,
+            "ts_of_min_over_time" => WindowFn::TsOfMinOverTime,
+            "stddev_over_time" => WindowFn::StddevOverTime,
+            "stdvar_over_time" => WindowFn::StdvarOverTime,
+            "quantile_over_time" => WindowFn::QuantileOverTime,
+            "mad_over_time" => WindowFn::MadOverTime,
+            "double_exponential_smoothing" => WindowFn::DoubleExponentialSmoothing,
+            _ => return None,
+        })
+    }
+}
+
+/// [`window_fn_value`] by function name: `None` for a name it does not cover.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn window_value(
+    name: &str,
+    points: &[FPoint],
+    range_start: i64,
+    range_end: i64,
+    range: i64,
+    scalars: &[f64],
+    t: i64,
+    v2: bool,
+) -> Option<Option<f64>> {
+    let func = WindowFn::from_name(name)?;
+    Some(window_fn_value(func, points, range_start, range_end, range, scalars, t, v2, true))
+}
+
+/// The value of range function `func` over the samples of one plain window
+/// `(range_start, range_end]` evaluated at `t`: `None` when the window yields no
+/// sample. `scalars` are the other arguments;
+/// `scan_resets: false` tells `rate`/`increase` the window holds no counter reset.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn window_fn_value(
+    func: WindowFn,
+    points: &[FPoint],
+    range_start: i64,
+    range_end: i64,
+    range: i64,
+    scalars: &[f64],
+    t: i64,
+    v2: bool,
+    scan_resets: bool,
+) -> Option<f64> {
+    use WindowFn as W;
+    match func {
+        W::Rate => extrapolated_rate(points, range_start, range_end, range, true, true, v2, scan_resets),
+        W::Increase => extrapolated_rate(points, range_start, range_end, range, true, false, v2, scan_resets),
+        W::Delta => extrapolated_rate(points, range_start, range_end, range, false, false, v2, false),
+        W::Irate => instant_value(points, true),
+        W::Idelta => instant_value(points, false),
+        W::Deriv => (points.len() >= 2).then(|| linear_regression(points, points[0].t).0),
+        W::PredictLinear => (points.len() >= 2).then(|| {
+            let (slope, intercept) = linear_regression(points, t);
+            slope * scalars[0] + intercept
+        }),
+        W::Changes => {
+            let mut n = 0.0;
+            for w in points.windows(2) {
+                if w[1].f != w[0].f && !(w[1].f.is_nan() && w[0].f.is_nan()) {
+                    n += 1.0;
+                }
+            }
+            Some(n)
+        }
+        W::Resets => Some(points.windows(2).filter(|w| w[1].f < w[0].f).count() as f64),
+        W::AvgOverTime => Some(avg_points(points)),
+        W::SumOverTime => {
+            let (mut s, mut c) = (0.0, 0.0);
+            for p in points {
+                (s, c) = kahan_inc(p.f, s, c);
+            }
+            Some(if s.is_infinite() { s } else { s + c })
+        }
+        W::CountOverTime => Some(points.len() as f64),
+        W::PresentOverTime => Some(1.0),
+        W::LastOverTime => Some(points[points.len() - 1].f),
+        W::FirstOverTime => Some(points[0].f),
+        W::TsOfLastOverTime => Some(points[points.len() - 1].t as f64 / 1000.0),
+        W::TsOfFirstOverTime => Some(points[0].t as f64 / 1000.0),
+        W::MaxOverTime | W::MinOverTime | W::TsOfMaxOverTime | W::TsOfMinOverTime => {
+            let max = matches!(func, W::MaxOverTime | W::TsOfMaxOverTime);
+            let mut best = points[0];
+            for p in &points[1..] {
+                let better = if max { p.f > best.f } else { p.f < best.f };
+                if better || best.f.is_nan() {
+                    best = *p;
+                }
+            }
+            Some(if matches!(func, W::TsOfMaxOverTime | W::TsOfMinOverTime) { best.t as f64 / 1000.0 } else { best.f })
+        }
+        W::StddevOverTime => Some(variance(points).sqrt()),
+        W::StdvarOverTime => Some(variance(points)),
+        W::QuantileOverTime => Some(quantile(scalars[0], points.iter().map(|p| p.f).collect())),
+        W::MadOverTime if points.iter().any(|p| p.f.is_nan()) => Some(f64::NAN),
+        W::MadOverTime => {
+            let values: Vec<f64> = points.iter().map(|p| p.f).collect();
+            let median = quantile(0.5, values.clone());
+            Some(quantile(0.5, values.iter().map(|v| (v - median).abs()).collect()))
+        }
+        W::DoubleExponentialSmoothing => double_exponential_smoothing(points, scalars[0], scalars[1]),
+    }
 }
 
 fn double_exponential_smoothing(points: &[FPoint], sf: f64, tf: f64) -> Option<f64> {

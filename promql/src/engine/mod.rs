@@ -8,6 +8,7 @@ mod functions;
 mod hash;
 mod info;
 mod quantile;
+mod range;
 mod value;
 
 use std::sync::atomic::{AtomicBool, Ordering};
