@@ -69,9 +69,66 @@ pub fn encode_alerts_v2(alerts: &[Notification], external_labels: &Labels) -> St
         .replace('\u{2029}', "\\u2029")
 }
 
+/// The in-process path to our own Alertmanager: the alerts exactly as
+/// `PostableAlert::parse_json(encode_alerts_v2(alerts, external_labels))` would read them,
+/// without the JSON round trip, ready for `Dispatcher::put_alerts` in the same process.
+pub fn to_postable_alerts(
+    alerts: &[Notification],
+    external_labels: &Labels,
+) -> Vec<crate::alertmanager::PostableAlert> {
+    alerts
+        .iter()
+        .map(|a| {
+            let mut labels: BTreeMap<String, String> =
+                a.labels.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect();
+            for l in external_labels.iter() {
+                labels.entry(l.name.to_string()).or_insert_with(|| l.value.to_string());
+            }
+            crate::alertmanager::PostableAlert {
+                labels: labels.into_iter().collect(),
+                annotations: a.annotations.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect(),
+                starts_at_ms: Some(a.starts_at_ms),
+                ends_at_ms: Some(a.ends_at_ms),
+                generator_url: a.generator_url.clone(),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_in_process_path_equals_the_http_body() {
+        use crate::alertmanager::{Config, Dispatcher, PostableAlert};
+        let alerts = vec![
+            Notification {
+                labels: Labels::from_pairs([("alertname", "A"), ("job", "x & y"), ("severity", "page")]),
+                annotations: Labels::from_pairs([("summary", "<b>down</b> since 5m")]),
+                starts_at_ms: 1_700_000_000_123,
+                ends_at_ms: 1_700_000_240_000,
+                generator_url: generator_url("http://127.0.0.1:9090", "up == 0"),
+            },
+            Notification {
+                labels: Labels::from_pairs([("alertname", "B"), ("region", "own")]),
+                annotations: Labels::empty(),
+                starts_at_ms: 1_700_000_000_000,
+                ends_at_ms: 1_700_000_060_000,
+                generator_url: String::new(),
+            },
+        ];
+        let external = Labels::from_pairs([("region", "eu"), ("cluster", "c1")]);
+        let direct = to_postable_alerts(&alerts, &external);
+        let via_json = PostableAlert::parse_json(encode_alerts_v2(&alerts, &external).as_bytes()).unwrap();
+        assert_eq!(direct, via_json);
+        assert!(direct[1].labels.contains(&("region".to_string(), "own".to_string())));
+
+        let config = Config::parse("route: {receiver: r, group_by: [alertname]}\nreceivers: [{name: r}]\n").unwrap();
+        let mut dispatcher = Dispatcher::new(config);
+        dispatcher.put_alerts(direct, 1_700_000_000_500).unwrap();
+        assert_eq!(dispatcher.alerts().count(), 2);
+    }
 
     #[test]
     fn encodes_like_prometheus() {
