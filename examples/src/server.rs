@@ -56,6 +56,11 @@ pub struct ServerArgs {
     /// The maximum lookback duration for retrieving metrics during expression evaluations.
     #[arg(long = "query.lookback-delta", default_value = "5m")]
     lookback_delta: String,
+    /// Which Prometheus release's PromQL rules apply where releases differ: `prometheus3`
+    /// (left-open range windows `(t-r, t]`) or `prometheus2` (closed windows `[t-r, t]`, as
+    /// Prometheus 2.x answers; for side-by-side comparisons with a 2.x server).
+    #[arg(long = "query.semantics", value_enum, default_value_t = QuerySemantics::Prometheus3)]
+    query_semantics: QuerySemantics,
     /// File keeping pushed Pushgateway groups across restarts (the Pushgateway's flag name);
     /// written at shutdown, read at start.
     #[arg(long = "persistence.file")]
@@ -107,6 +112,10 @@ where
         lookback_delta_ms: duration_ms("query.lookback-delta", &args.lookback_delta)?,
         max_samples: args.max_samples,
         timeout: Some(Duration::from_millis(duration_ms("query.timeout", &args.query_timeout)? as u64)),
+        semantics: match args.query_semantics {
+            QuerySemantics::Prometheus3 => sextant_promql::Semantics::Prometheus3,
+            QuerySemantics::Prometheus2 => sextant_promql::Semantics::Prometheus2,
+        },
         ..EngineOptions::default()
     };
     let mut flags = BTreeMap::new();
@@ -247,6 +256,13 @@ where
         Err(db) => db.sync()?,
     }
     Ok(())
+}
+
+/// `--query.semantics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum QuerySemantics {
+    Prometheus3,
+    Prometheus2,
 }
 
 /// `--storage.tsdb.retention.time`: a Prometheus duration; `0s` keeps everything.

@@ -231,3 +231,39 @@ fn the_server_compacts_in_the_background_and_applies_retention() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--storage.tsdb.retention.time=15 days"));
 }
+
+/// `--query.semantics=prometheus2` closes range windows at their start, as Prometheus 2.x;
+/// the default follows Prometheus 3 (left-open windows).
+#[test]
+fn query_semantics_flag_selects_the_window_rule() {
+    let check = |extra: &[&str], expected: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = start_with(dir.path(), port, extra);
+        wait_ready(port);
+        let samples = (0..5).map(|i| remote::Sample { value: i as f64, timestamp: 1_000_000 + i * 15_000 }).collect();
+        let body = remote::encode_write_request(&WriteRequest {
+            timeseries: vec![TimeSeries { labels: vec![Label::new("__name__", "m")], samples, ..Default::default() }],
+            ..Default::default()
+        })
+        .unwrap();
+        let head = format!(
+            "POST /api/v1/write HTTP/1.0\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let (status, _) = request(port, &head, &body).unwrap();
+        assert!(status.contains(" 204 "), "{status}");
+        let (status, body) =
+            request(port, "GET /api/v1/query?query=count_over_time(m%5B1m%5D)&time=1060 HTTP/1.0\r\n\r\n", b"")
+                .unwrap();
+        assert!(
+            status.contains(" 200 ") && body.contains(&format!(r#""value":[1060,"{expected}"]"#)),
+            "{extra:?}: {body}"
+        );
+        assert!(Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap().success());
+        assert!(server.wait().unwrap().success());
+    };
+    check(&[], "4");
+    check(&["--query.semantics=prometheus3"], "4");
+    check(&["--query.semantics=prometheus2"], "5");
+}

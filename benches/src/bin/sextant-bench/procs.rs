@@ -93,6 +93,9 @@ impl Spec {
                     .arg(format!("--config.file={}", self.config.display()))
                     .arg(format!("--storage.tsdb.path={data}"))
                     .arg("--storage.tsdb.retention.time=100y")
+                    // Prometheus 2.42's closed range windows, so the cross-check compares
+                    // like with like (Sextant defaults to Prometheus 3's left-open windows).
+                    .arg("--query.semantics=prometheus2")
                     .arg(format!("--web.listen-address={listen}"));
                 c
             }
