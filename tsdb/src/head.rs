@@ -219,6 +219,21 @@ impl MemSeries {
         (cut, closed.and_then(|prev| Some((prev, self.closed.last()?))))
     }
 
+    /// The value bits of the committed in-order sample at exactly `t`, if there is one.
+    fn in_order_value_at(&self, t: i64) -> Option<u64> {
+        if self.head.num_samples() > 0 && t >= self.head_mint {
+            let mut it = self.head.iter();
+            if it.seek(t) {
+                let (at, v) = it.at();
+                return (at == t).then_some(v.to_bits());
+            }
+            return None;
+        }
+        let i = self.closed.partition_point(|c| c.maxt < t);
+        let c = self.closed.get(i).filter(|c| c.mint <= t)?;
+        StoredIterator::new(&c.data[..]).find(|s| s.0 >= t).filter(|s| s.0 == t).map(|s| s.1.to_bits())
+    }
+
     fn ooo_find(&self, t: i64) -> Option<f64> {
         let ooo = self.ooo.as_ref()?;
         ooo.binary_search_by_key(&t, |s| s.0).ok().map(|i| ooo[i].1)
@@ -564,7 +579,7 @@ impl Head {
             Some((lt, _)) => {
                 let window = self.opts.out_of_order_window_ms;
                 if window > 0 && t >= lt.saturating_sub(window) {
-                    match s.ooo_find(t) {
+                    match s.ooo_find(t).or_else(|| s.in_order_value_at(t).map(f64::from_bits)) {
                         Some(old) if old.to_bits() == v.to_bits() => Placement::Duplicate,
                         Some(_) => {
                             let labels = s.labels.clone();
@@ -573,6 +588,10 @@ impl Head {
                         }
                         None => Placement::OutOfOrder,
                     }
+                } else if s.in_order_value_at(t) == Some(v.to_bits()) {
+                    // A resend of a sample already stored (a remote-write retry whose answer
+                    // was lost): accepted silently, like a duplicate of the newest sample.
+                    Placement::Duplicate
                 } else {
                     let labels = s.labels.clone();
                     drop(stripe);

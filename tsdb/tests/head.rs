@@ -69,6 +69,20 @@ fn append_rules() {
     check_appends(0, &[(10, 1.0), (10, 2.0)], &[Ok, Duplicate], &[(10, 1.0)]);
     check_appends(0, &[(10, 1.0), (5, 2.0)], &[Ok, OutOfOrder], &[(10, 1.0)]);
     check_appends(0, &[(10, f64::NAN), (10, f64::NAN)], &[Ok, Ok], &[(10, f64::NAN)]);
+    // A resend of a sample already stored (a retry whose answer was lost) is accepted and
+    // changes nothing; a different value, or a time with no sample, is out of order.
+    check_appends(0, &[(10, 1.0), (20, 2.0), (10, 1.0)], &[Ok, Ok, Ok], &[(10, 1.0), (20, 2.0)]);
+    check_appends(0, &[(10, 1.0), (20, 2.0), (10, 3.0)], &[Ok, Ok, OutOfOrder], &[(10, 1.0), (20, 2.0)]);
+    check_appends(0, &[(10, 1.0), (20, 2.0), (15, 1.0)], &[Ok, Ok, OutOfOrder], &[(10, 1.0), (20, 2.0)]);
+    let many: Vec<(i64, f64)> = (0..300).map(|i| (i * 10, i as f64)).collect();
+    let mut appends = many.clone();
+    appends.extend([(50, 5.0), (1500, 150.0), (2990, 299.0), (55, 5.0), (1500, 1.0)]);
+    let mut expected: Vec<Outcome> = many.iter().map(|_| Ok).collect();
+    expected.extend([Ok, Ok, Ok, OutOfOrder, OutOfOrder]);
+    check_appends(0, &appends, &expected, &many);
+    // With a window: a resend of an in-order sample is not stored twice.
+    check_appends(100, &[(100, 1.0), (150, 2.0), (100, 1.0)], &[Ok, Ok, Ok], &[(100, 1.0), (150, 2.0)]);
+    check_appends(100, &[(100, 1.0), (150, 2.0), (100, 3.0)], &[Ok, Ok, Duplicate], &[(100, 1.0), (150, 2.0)]);
     check_appends(
         0,
         &[(10, 1.0), (20, stale_nan()), (30, 1.0)],
