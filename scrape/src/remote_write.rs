@@ -807,8 +807,9 @@ impl Queue {
         }
     }
 
-    /// Splits by series hash into shards, sends the shards concurrently (order per series
-    /// kept: a series is always in the same shard and batches go one after the other).
+    /// Splits by series hash into shards, sends the shards concurrently and each shard's
+    /// requests in order (order per series kept: a series is always in the same shard, a
+    /// shard's requests go one after the other, and batches go one after the other).
     /// The cut into requests is `split`'s; its `done` requests were delivered before a
     /// restart and are skipped. When stopped before everything was delivered or dropped,
     /// the error lists what was.
@@ -820,29 +821,48 @@ impl Queue {
             series.labels = labels_to_proto(&labels);
             shards[shard].push(series);
         }
-        let mut requests = Vec::new();
+        // Requests are numbered across shards (the numbers `done` refers to); each shard's
+        // requests go one after the other, so a series' samples arrive in order even when a
+        // backlog makes a shard need several requests; the shards go concurrently.
+        let mut per_shard: Vec<Vec<(usize, WriteRequest)>> = Vec::with_capacity(n_shards);
+        let mut next_index = 0;
         for shard in shards {
             // Cut each shard into requests of at most max_samples_per_send samples.
+            let mut requests = Vec::new();
             let mut current = WriteRequest::default();
             let mut n = 0;
             for series in shard {
                 if n > 0 && n + series.samples.len() > max {
-                    requests.push(std::mem::take(&mut current));
+                    requests.push((next_index, std::mem::take(&mut current)));
+                    next_index += 1;
                     n = 0;
                 }
                 n += series.samples.len();
                 current.timeseries.push(series);
             }
             if n > 0 {
-                requests.push(current);
+                requests.push((next_index, current));
+                next_index += 1;
             }
+            per_shard.push(requests);
         }
-        let sends = requests.into_iter().enumerate().filter(|(i, _)| !already.contains(i)).map(|(i, r)| {
+        let sends = per_shard.into_iter().map(|requests| {
             let mut stop = self.stop.clone();
             let this = &*self;
-            async move { (i, this.send_with_retries(r, &mut stop).await) }
+            async move {
+                let mut outcomes = Vec::new();
+                for (i, r) in requests.into_iter().filter(|(i, _)| !already.contains(i)) {
+                    let outcome = this.send_with_retries(r, &mut stop).await;
+                    let stopped = matches!(outcome, SendOutcome::Stopped);
+                    outcomes.push((i, outcome));
+                    if stopped {
+                        break;
+                    }
+                }
+                outcomes
+            }
         });
-        let outcomes = join_all(sends).await;
+        let outcomes: Vec<(usize, SendOutcome)> = join_all(sends).await.into_iter().flatten().collect();
         if !outcomes.iter().any(|(_, o)| matches!(o, SendOutcome::Stopped)) {
             return Ok(());
         }
