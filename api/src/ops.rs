@@ -71,6 +71,7 @@ pub(crate) fn metrics(api: &Api, _req: &Req) -> ApiResult {
         go_g(s.start_ms as f64 / 1000.0)
     ));
     out.push_str(&api.targets.metrics_text());
+    out.push_str(&api.rules.metrics_text());
     out.push_str(&s.pushgateway.render());
     let mut resp = (StatusCode::OK, out).into_response();
     resp.headers_mut()

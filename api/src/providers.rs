@@ -127,6 +127,11 @@ pub trait RulesProvider: Send + Sync {
     fn rule_groups(&self) -> Vec<RuleGroup>;
     fn alerts(&self) -> Vec<Alert>;
     /// The URLs alerts are posted to (`/api/v1/alertmanagers`); none by default.
+    /// The rule manager's and notifier's self-metrics in the text exposition format, served
+    /// on `/metrics` (`prometheus_rule_*`, `prometheus_notifications_*`).
+    fn metrics_text(&self) -> String {
+        String::new()
+    }
     fn alertmanagers(&self) -> Vec<String> {
         Vec::new()
     }

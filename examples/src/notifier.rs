@@ -179,6 +179,58 @@ impl Notifier {
     }
 
     /// The Alertmanager URLs currently discovered.
+    /// Alerts waiting to be sent.
+    pub fn queue_length(&self) -> usize {
+        lock(&self.queue).len()
+    }
+
+    /// Prometheus' notifier metrics in the text format (totals over all Alertmanagers).
+    pub fn metrics_text(&self) -> String {
+        let c = &self.counters;
+        let mut out = String::new();
+        for (name, kind, help, value) in [
+            (
+                "prometheus_notifications_sent_total",
+                "counter",
+                "Total number of alerts sent.",
+                c.sent.load(Ordering::Relaxed),
+            ),
+            (
+                "prometheus_notifications_errors_total",
+                "counter",
+                "Total number of errors sending alert notifications.",
+                c.errors.load(Ordering::Relaxed),
+            ),
+            (
+                "prometheus_notifications_dropped_total",
+                "counter",
+                "Total number of alerts dropped due to errors when sending to Alertmanager.",
+                c.dropped.load(Ordering::Relaxed),
+            ),
+            (
+                "prometheus_notifications_queue_length",
+                "gauge",
+                "The number of alert notifications in the queue.",
+                self.queue_length() as u64,
+            ),
+            (
+                "prometheus_notifications_queue_capacity",
+                "gauge",
+                "The capacity of the alert notifications queue.",
+                QUEUE_CAPACITY as u64,
+            ),
+            (
+                "prometheus_notifications_alertmanagers_discovered",
+                "gauge",
+                "The number of alertmanagers discovered and active.",
+                self.alertmanagers().len() as u64,
+            ),
+        ] {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+        }
+        out
+    }
+
     pub fn alertmanagers(&self) -> Vec<String> {
         lock(&self.setup).sets.iter().flat_map(|s| lock(&s.urls).clone()).collect()
     }

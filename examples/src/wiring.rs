@@ -392,6 +392,55 @@ impl RulesProvider for RuleGroups {
         lock(&self.notifier).as_ref().map(|n| n.alertmanagers()).unwrap_or_default()
     }
 
+    fn metrics_text(&self) -> String {
+        let groups = self.snapshot();
+        let mut families: [(&str, &str, &str, String); 5] = [
+            ("prometheus_rule_evaluations_total", "counter", "The total number of rule evaluations.", String::new()),
+            (
+                "prometheus_rule_evaluation_failures_total",
+                "counter",
+                "The total number of rule evaluation failures.",
+                String::new(),
+            ),
+            (
+                "prometheus_rule_group_last_duration_seconds",
+                "gauge",
+                "The duration of the last rule group evaluation.",
+                String::new(),
+            ),
+            (
+                "prometheus_rule_group_last_evaluation_timestamp_seconds",
+                "gauge",
+                "The timestamp of the last rule group evaluation in seconds.",
+                String::new(),
+            ),
+            ("prometheus_rule_group_rules", "gauge", "The number of rules.", String::new()),
+        ];
+        for g in &groups {
+            let g = lock(g);
+            let m = g.metrics();
+            let key = format!("{};{}", g.file(), g.name()).replace('\\', "\\\\").replace('"', "\\\"");
+            let values = [
+                m.evaluations_total.to_string(),
+                m.evaluation_failures_total.to_string(),
+                format!("{}", m.last_duration_s),
+                m.last_evaluation_ms.map_or("0".to_string(), |ms| format!("{}", ms as f64 / 1000.0)),
+                g.rules().len().to_string(),
+            ];
+            for ((name, _, _, body), value) in families.iter_mut().zip(values) {
+                body.push_str(&format!("{name}{{rule_group=\"{key}\"}} {value}\n"));
+            }
+        }
+        let mut out = String::new();
+        for (name, kind, help, body) in families {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{body}"));
+        }
+        if let Some(notifier) = lock(&self.notifier).as_ref() {
+            out.push_str(&notifier.metrics_text());
+        }
+        out
+    }
+
     fn alerts(&self) -> Vec<Alert> {
         let mut out = Vec::new();
         for g in self.snapshot() {

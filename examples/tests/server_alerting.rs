@@ -62,6 +62,16 @@ fn get_json(port: u16, path: &str) -> Option<serde_json::Value> {
     serde_json::from_str(body).ok()
 }
 
+fn get_text(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).ok()?;
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).ok()?;
+    let text = String::from_utf8_lossy(&response).to_string();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.contains(" 200 ").then(|| body.to_string())
+}
+
 /// Polls until `check` gives a value, for at most [`PATIENCE`].
 fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
@@ -176,6 +186,17 @@ fn alertmanagers_from_file_discovery_with_relabeling_and_basic_auth() {
         serde_json::json!([{"url": format!("http://127.0.0.1:{am}/am/api/v2/alerts")}])
     );
     assert!(other_received.try_recv().is_err(), "the relabeled-away Alertmanager got alerts");
+    // The rule manager's and notifier's self-metrics are on /metrics.
+    wait_for("rule and notifier metrics on /metrics", || {
+        let text = get_text(port, "/metrics")?;
+        let value = |prefix: &str| -> Option<f64> {
+            text.lines().find(|l| l.starts_with(prefix))?.rsplit(' ').next()?.parse().ok()
+        };
+        let evaluations = value("prometheus_rule_evaluations_total{rule_group=\"")?;
+        let sent = value("prometheus_notifications_sent_total ")?;
+        let discovered = value("prometheus_notifications_alertmanagers_discovered ")?;
+        (evaluations >= 1.0 && sent >= 1.0 && discovered == 1.0).then_some(())
+    });
 
     // Discovery follows the file: now only the west one, with the keep rule still in place,
     // gives no Alertmanager at all.
