@@ -12,26 +12,14 @@ const MAX_OUTPUT: usize = 1 << 20;
 /// Most steps (nodes and commands run) of one template.
 const MAX_STEPS: usize = 1_000_000;
 
+/// Go's `text/template` builtins, in both function sets.
+const GO_BUILTINS: &[&str] = &[
+    "and", "or", "not", "len", "index", "slice", "print", "printf", "println", "html", "js", "urlquery", "eq", "ne",
+    "lt", "le", "gt", "ge", "call",
+];
+
+/// Prometheus' alert and console template functions.
 const FUNCTIONS: &[&str] = &[
-    "and",
-    "or",
-    "not",
-    "len",
-    "index",
-    "slice",
-    "print",
-    "printf",
-    "println",
-    "html",
-    "js",
-    "urlquery",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "call",
     "query",
     "first",
     "label",
@@ -64,30 +52,11 @@ const FUNCTIONS: &[&str] = &[
 ];
 
 pub(crate) fn is_function(name: &str) -> bool {
-    FUNCTIONS.contains(&name)
+    GO_BUILTINS.contains(&name) || FUNCTIONS.contains(&name)
 }
 
-/// Go's builtins and Alertmanager's notification template functions.
+/// Alertmanager's notification template functions.
 const NOTIFICATION_FUNCTIONS: &[&str] = &[
-    "and",
-    "or",
-    "not",
-    "len",
-    "index",
-    "slice",
-    "print",
-    "printf",
-    "println",
-    "html",
-    "js",
-    "urlquery",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "call",
     "toUpper",
     "toLower",
     "title",
@@ -103,7 +72,7 @@ const NOTIFICATION_FUNCTIONS: &[&str] = &[
 ];
 
 pub(crate) fn is_notification_function(name: &str) -> bool {
-    NOTIFICATION_FUNCTIONS.contains(&name)
+    GO_BUILTINS.contains(&name) || NOTIFICATION_FUNCTIONS.contains(&name)
 }
 
 /// Most nested `{{template}}` calls.
