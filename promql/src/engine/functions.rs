@@ -323,31 +323,37 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
     }
 }
 
+impl Evaluator<'_> {
+    /// A classic histogram bucket's upper bound and the hash of its labels without `le` (its
+    /// group); `None`, with Prometheus' warning, when `le` is missing or malformed.
+    pub(super) fn bucket_key(&mut self, labels: &Labels) -> Option<(f64, u64)> {
+        let le = labels.get("le").unwrap_or("");
+        let Some(upper) = parse_go_float(le) else {
+            let name = labels.metric_name().unwrap_or("");
+            let suffix = if self.opts.delayed_name_removal && !name.is_empty() {
+                format!(" for metric name {name:?}")
+            } else {
+                String::new()
+            };
+            self.annos.warn(format!("bucket label \"le\" is missing or has a malformed value of {le:?}{suffix}"));
+            return None;
+        };
+        use std::hash::{Hash, Hasher};
+        let mut h = super::hash::FxHasher::default();
+        for l in labels.iter().filter(|l| &*l.name != "le") {
+            l.name.hash(&mut h);
+            l.value.hash(&mut h);
+        }
+        Some((upper, h.finish()))
+    }
+}
+
 /// Groups classic histogram buckets by their labels without `le`.
 fn classic_buckets(ev: &mut Evaluator<'_>, v: Vec<Sample>) -> Vec<(Labels, bool, Vec<Bucket>)> {
     let mut out: Vec<(Labels, bool, Vec<Bucket>)> = Vec::new();
     let mut index: FxHashMap<u64, usize> = FxHashMap::default();
     for s in v {
-        let le = s.labels.get("le").unwrap_or("");
-        let Some(upper) = parse_go_float(le) else {
-            let name = s.labels.metric_name().unwrap_or("");
-            let suffix = if ev.opts.delayed_name_removal && !name.is_empty() {
-                format!(" for metric name {name:?}")
-            } else {
-                String::new()
-            };
-            ev.annos.warn(format!("bucket label \"le\" is missing or has a malformed value of {le:?}{suffix}"));
-            continue;
-        };
-        let hash = {
-            use std::hash::{Hash, Hasher};
-            let mut h = super::hash::FxHasher::default();
-            for l in s.labels.iter().filter(|l| &*l.name != "le") {
-                l.name.hash(&mut h);
-                l.value.hash(&mut h);
-            }
-            h.finish()
-        };
+        let Some((upper, hash)) = ev.bucket_key(&s.labels) else { continue };
         let i = *index.entry(hash).or_insert_with(|| {
             out.push((s.labels.filter(|l| &*l.name != "le"), false, Vec::new()));
             out.len() - 1

@@ -13,7 +13,7 @@ use sextant_model::{is_stale, Labels};
 use super::aggregate::{cmp_nan_high, cmp_nan_low, go_g, group_hash, group_labels, kahan_inc};
 use super::binop::{apply, changes_name, result_labels, signature};
 use super::eval::{Evaluator, Result};
-use super::functions::{parse_go_float, window_fn_value, WindowFn};
+use super::functions::{window_fn_value, WindowFn};
 use super::hash::{FxHashMap, FxHashSet};
 use super::quantile::{bucket_quantile, quantile, Bucket};
 use super::value::{FPoint, Series};
@@ -411,26 +411,7 @@ impl Evaluator<'_> {
         let mut groups: Vec<HGroup> = Vec::new();
         let mut index: FxHashMap<u64, usize> = FxHashMap::default();
         for (si, s) in series.iter().enumerate() {
-            let le = s.labels.get("le").unwrap_or("");
-            let Some(upper) = parse_go_float(le) else {
-                let name = s.labels.metric_name().unwrap_or("");
-                let suffix = if self.opts.delayed_name_removal && !name.is_empty() {
-                    format!(" for metric name {name:?}")
-                } else {
-                    String::new()
-                };
-                self.annos.warn(format!("bucket label \"le\" is missing or has a malformed value of {le:?}{suffix}"));
-                continue;
-            };
-            let hash = {
-                use std::hash::{Hash, Hasher};
-                let mut h = super::hash::FxHasher::default();
-                for l in s.labels.iter().filter(|l| &*l.name != "le") {
-                    l.name.hash(&mut h);
-                    l.value.hash(&mut h);
-                }
-                h.finish()
-            };
+            let Some((upper, hash)) = self.bucket_key(&s.labels) else { continue };
             let gi = *index.entry(hash).or_insert_with(|| {
                 groups.push(HGroup { labels: s.labels.filter(|l| &*l.name != "le"), members: Vec::new() });
                 groups.len() - 1
