@@ -46,7 +46,7 @@ const EXPECTED_SERIES_DIFFERENCES: &[(&str, &str)] = &[
         "socket states change with every scrape's own connection (each leaves a time_wait socket)",
     ),
     (
-        r"^VALUE   node_(sockstat_TCP_(inuse|alloc|tw|orphan|mem|mem_bytes)|netstat_Tcp_CurrEstab)\{\}",
+        r"^VALUE   node_(sockstat_TCP_(inuse|alloc|tw|orphan|mem|mem_bytes)|sockstat_sockets_used|netstat_Tcp_CurrEstab)\{\}",
         "socket counts change with every scrape's own connection",
     ),
 ];
