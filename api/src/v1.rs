@@ -76,12 +76,17 @@ fn engine_for(api: &Api, req: &Req) -> Result<Engine, ApiError> {
     Ok(Engine::new(options))
 }
 
-fn query_param(req: &Req) -> Result<sextant_promql::Expr, ApiError> {
+/// The `query` parameter, parsed in the dialect of the engine's semantics.
+fn query_param(api: &Api, req: &Req) -> Result<sextant_promql::Expr, ApiError> {
     let q = req.params.get("query");
     if q.is_empty() {
         return Err(ApiError::invalid_param("query", "1:1: parse error: no expression found in input"));
     }
-    sextant_promql::parse(q).map_err(|e| ApiError::invalid_param("query", e))
+    let options = match api.options.engine.semantics {
+        sextant_promql::Semantics::Prometheus2 => sextant_promql::ParseOptions::prometheus2(),
+        _ => sextant_promql::ParseOptions::default(),
+    };
+    sextant_promql::parse_with(q, options).map_err(|e| ApiError::invalid_param("query", e))
 }
 
 /// One line of the query log (`query_log_file`), as Prometheus writes it: JSON with sorted
@@ -204,7 +209,7 @@ pub(crate) fn query(api: &Api, req: &Req) -> ApiResult {
         parse_time(t).map_err(|e| ApiError::invalid_param("time", format!("Invalid time value for 'time': {e}")))?
     };
     let engine = engine_for(api, req)?;
-    let expr = query_param(req)?;
+    let expr = query_param(api, req)?;
     let started = std::time::Instant::now();
     let result = engine.instant_query(&*api.storage, &expr, t);
     let error = result.as_ref().err().map(|e| e.to_string());
@@ -233,7 +238,15 @@ pub(crate) fn query_range(api: &Api, req: &Req) -> ApiResult {
         ));
     }
     let engine = engine_for(api, req)?;
-    let expr = query_param(req)?;
+    let expr = query_param(api, req)?;
+    let kind = expr.expr_type();
+    if !matches!(kind, sextant_promql::ExprType::Scalar | sextant_promql::ExprType::Vector) {
+        // Prometheus refuses these when it creates the query: bad data, not an execution error.
+        return Err(ApiError::bad_data(format!(
+            "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+            kind.documented()
+        )));
+    }
     let started = std::time::Instant::now();
     let result = engine.range_query(&*api.storage, &expr, start, end, step);
     let error = result.as_ref().err().map(|e| e.to_string());
@@ -242,15 +255,15 @@ pub(crate) fn query_range(api: &Api, req: &Req) -> ApiResult {
     query_response(req, result, started.elapsed().as_secs_f64())
 }
 
-pub(crate) fn format_query(_api: &Api, req: &Req) -> ApiResult {
-    let expr = query_param(req)?;
+pub(crate) fn format_query(api: &Api, req: &Req) -> ApiResult {
+    let expr = query_param(api, req)?;
     let mut w = JsonWriter::new();
     w.string(&sextant_promql::format(&expr));
     ok(&w.finish())
 }
 
-pub(crate) fn parse_query(_api: &Api, req: &Req) -> ApiResult {
-    let expr = query_param(req)?;
+pub(crate) fn parse_query(api: &Api, req: &Req) -> ApiResult {
+    let expr = query_param(api, req)?;
     let mut w = JsonWriter::new();
     crate::ast_json::write(&mut w, &expr);
     ok(&w.finish())
@@ -367,9 +380,9 @@ pub(crate) fn label_values(api: &Api, req: &Req) -> ApiResult {
     string_list_response(values.into_iter().collect(), limit)
 }
 
-pub(crate) fn query_exemplars(_api: &Api, req: &Req) -> ApiResult {
+pub(crate) fn query_exemplars(api: &Api, req: &Req) -> ApiResult {
     // Exemplars are not stored yet: validate like Prometheus, answer with an empty list.
-    query_param(req)?;
+    query_param(api, req)?;
     time_param(req, "start", MIN_TIME_MS)?;
     time_param(req, "end", MAX_TIME_MS)?;
     ok("[]")

@@ -199,6 +199,13 @@ fn extra_families() -> String {
             }
         }
     }
+    // Two names with the same labels, one in the first half of the data, one in the second.
+    for (name, from, to) in [("diff_early", 0, SCRAPES / 2), ("diff_late", SCRAPES / 2 + 20, SCRAPES)] {
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for k in from..to {
+            let _ = writeln!(out, "{name}{{instance=\"x\"}} {} {}", k * 3, om_time(t0 + k * 15_000));
+        }
+    }
     // Label sets for matching errors: two series per `a`.
     out.push_str("# TYPE diff_dup gauge\n");
     for (a, b) in [("1", "x"), ("1", "y"), ("2", "x")] {
@@ -546,6 +553,26 @@ fn queries() -> Vec<String> {
         q.push(e.into());
     }
 
+    // Names dropped from series that then share their labels, at different times.
+    let early_late = "{__name__=~\"diff_early|diff_late\"}";
+    for e in [
+        "rate(X[5m])",
+        "-X",
+        "X * 2",
+        "abs(X)",
+        "sum_over_time(X[1h])",
+        "last_over_time(X[1h])",
+        "label_replace(X, \"__name__\", \"x\", \"\", \"\")",
+        "sum by (__name__) (X)",
+        "timestamp(X)",
+        "X > 0",
+        "X and X",
+        "max_over_time(X[1h:5m])",
+        "rate(X[1h:5m])",
+    ] {
+        q.push(e.replace('X', early_late));
+    }
+
     // Errors, edge cases and oddities.
     for e in [
         "rate(node_load1)",
@@ -578,7 +605,15 @@ fn queries() -> Vec<String> {
 
 #[derive(Debug)]
 enum Outcome {
-    Ok { kind: String, series: Vec<(BTreeMap<String, String>, Vec<(f64, String)>)>, warnings: Vec<String> },
+    Ok {
+        kind: String,
+        /// Sorted by labels.
+        series: Vec<(BTreeMap<String, String>, Vec<(f64, String)>)>,
+        /// For results whose order matters (`sort`): the values in the order returned. Only
+        /// the values, since the order of equal values is not specified.
+        ordered: Vec<String>,
+        warnings: Vec<String>,
+    },
     Err { kind: String, message: String },
 }
 
@@ -617,14 +652,13 @@ fn parse_outcome(status: u16, body: &str, keep_order: bool) -> Outcome {
         }
         other => series.push((BTreeMap::new(), points(other))),
     }
-    if !keep_order {
-        series.sort_by(|a, b| a.0.cmp(&b.0));
-    }
+    let ordered = if keep_order { series.iter().filter_map(|s| s.1.first()).map(|p| p.1.clone()).collect() } else { Vec::new() };
+    series.sort_by(|a, b| a.0.cmp(&b.0));
     let warnings = j["warnings"]
         .as_array()
         .map(|w| w.iter().map(|s| s.as_str().unwrap_or("").to_string()).collect())
         .unwrap_or_default();
-    Outcome::Ok { kind, series, warnings }
+    Outcome::Ok { kind, series, ordered, warnings }
 }
 
 fn values_equal(a: &str, b: &str) -> bool {
@@ -656,9 +690,15 @@ fn first_difference(theirs: &Outcome, ours: &Outcome) -> Option<String> {
         (Outcome::Ok { kind, .. }, Outcome::Err { kind: ek, message }) => {
             Some(format!("Prometheus returns a {kind}, we fail ({ek}: {message})"))
         }
-        (Outcome::Ok { kind: k1, series: s1, warnings: w1 }, Outcome::Ok { kind: k2, series: s2, warnings: w2 }) => {
+        (
+            Outcome::Ok { kind: k1, series: s1, ordered: o1, warnings: w1 },
+            Outcome::Ok { kind: k2, series: s2, ordered: o2, warnings: w2 },
+        ) => {
             if k1 != k2 {
                 return Some(format!("result type {k1} vs {k2}"));
+            }
+            if o1.len() != o2.len() || o1.iter().zip(o2).any(|(a, b)| !values_equal(a, b)) {
+                return Some(format!("order of values {o1:?} vs {o2:?}"));
             }
             let n = s1.len().max(s2.len());
             for i in 0..n {

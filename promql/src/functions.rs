@@ -29,6 +29,38 @@ const fn exp(name: &'static str, arg_types: &'static [ExprType], variadic: i32, 
     Function { name, arg_types, variadic, return_type: ret, experimental: true }
 }
 
+/// `holt_winters`, Prometheus 2's name of `double_exponential_smoothing` (not experimental
+/// there), known only under [`crate::ParseOptions::prometheus2`].
+pub(crate) static HOLT_WINTERS: Function = f("holt_winters", &[M, S, S], V);
+
+/// Functions added after Prometheus 2.42, unknown under [`crate::ParseOptions::prometheus2`].
+pub(crate) fn added_after_v2_42(name: &str) -> bool {
+    matches!(
+        name,
+        "double_exponential_smoothing"
+            | "end"
+            | "first_over_time"
+            | "histogram_avg"
+            | "histogram_quantiles"
+            | "histogram_stddev"
+            | "histogram_stdvar"
+            | "info"
+            | "mad_over_time"
+            | "max_of"
+            | "min_of"
+            | "range"
+            | "sort_by_label"
+            | "sort_by_label_desc"
+            | "start"
+            | "start_timestamp"
+            | "step"
+            | "ts_of_first_over_time"
+            | "ts_of_last_over_time"
+            | "ts_of_max_over_time"
+            | "ts_of_min_over_time"
+    )
+}
+
 /// Every function, sorted by name.
 pub static FUNCTIONS: &[Function] = &[
     f("abs", &[V], V),

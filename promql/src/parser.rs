@@ -8,7 +8,7 @@ use sextant_model::{MatchOp, Matcher};
 
 use crate::ast::*;
 use crate::error::{ParseError, Span};
-use crate::functions::function;
+use crate::functions::{added_after_v2_42, function, HOLT_WINTERS};
 use crate::lexer::{go_quote, parse_duration, parse_number, unquote, Kw, Lexer, Token, T};
 
 /// Parser switches, like Prometheus' feature flags. `Default` is Prometheus 3.14's default:
@@ -24,6 +24,9 @@ pub struct ParseOptions {
     pub extended_range_selectors: bool,
     /// `--enable-feature=promql-binop-fill-modifiers`: `fill()`, `fill_left()`, `fill_right()`.
     pub binop_fill_modifiers: bool,
+    /// Prometheus 2.42's function set (`--query.semantics=prometheus2`): `holt_winters` is
+    /// known, the functions added since are not.
+    pub prometheus2: bool,
 }
 
 impl Default for ParseOptions {
@@ -33,6 +36,7 @@ impl Default for ParseOptions {
             duration_expressions: true,
             extended_range_selectors: false,
             binop_fill_modifiers: false,
+            prometheus2: false,
         }
     }
 }
@@ -45,7 +49,13 @@ impl ParseOptions {
             duration_expressions: true,
             extended_range_selectors: true,
             binop_fill_modifiers: true,
+            prometheus2: false,
         }
+    }
+
+    /// Prometheus 2.42's function set, otherwise the defaults.
+    pub fn prometheus2() -> ParseOptions {
+        ParseOptions { prometheus2: true, ..ParseOptions::default() }
     }
 }
 
@@ -589,7 +599,12 @@ impl<'a> Parser<'a> {
     fn make_call(&self, name_tok: Token, args: Vec<Expr>, depth: usize) -> PResult<Node> {
         let name = self.text(name_tok);
         let name_span = Span::new(name_tok.start, name_tok.end);
-        let Some(func) = function(name) else {
+        let func = match name {
+            "holt_winters" if self.opts.prometheus2 => Some(&HOLT_WINTERS),
+            _ if self.opts.prometheus2 && added_after_v2_42(name) => None,
+            _ => function(name),
+        };
+        let Some(func) = func else {
             return Err(self.err(name_span, format!("unknown function with name {}", go_quote(name))));
         };
         if func.experimental && !self.opts.experimental_functions {

@@ -118,6 +118,7 @@ pub(crate) fn aggregate(ev: &mut Evaluator<'_>, a: &Aggregate, t: i64) -> Result
     // Groups by a hash of their labels, so no label set is built for samples of known groups.
     let mut index: FxHashMap<u64, usize> = FxHashMap::default();
     let op = a.op;
+    let closed = ev.closed_windows();
     for s in vec {
         let hash = group_hash(&s.labels, &grouping, a.without);
         let gi = match index.get(&hash) {
@@ -129,7 +130,10 @@ pub(crate) fn aggregate(ev: &mut Evaluator<'_>, a: &Aggregate, t: i64) -> Result
                     labels: group_labels(&s.labels, &grouping, a.without),
                     value: match op {
                         AggregateOp::Group => 1.0,
-                        AggregateOp::Stddev | AggregateOp::Stdvar if f.is_nan() || f.is_infinite() => f64::NAN,
+                        // 2.42 starts every group at 0, so one NaN or ±Inf alone gives 0.
+                        AggregateOp::Stddev | AggregateOp::Stdvar if (f.is_nan() || f.is_infinite()) && !closed => {
+                            f64::NAN
+                        }
                         AggregateOp::Stddev | AggregateOp::Stdvar => 0.0,
                         _ => f,
                     },

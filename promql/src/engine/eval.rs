@@ -127,7 +127,12 @@ pub(crate) fn run(
         m.sort_by(|a, b| a.labels.cmp(&b.labels));
         Value::Matrix(m)
     };
-    Ok(QueryResult { value, annotations: ev.annos })
+    let annotations = match opts.semantics {
+        // 2.42's engine reports no warnings or infos of its own.
+        super::Semantics::Prometheus2 => Annotations::default(),
+        _ => ev.annos,
+    };
+    Ok(QueryResult { value, annotations })
 }
 
 /// What one selector needs: its node, the time range of samples, whether it is a range

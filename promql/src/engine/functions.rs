@@ -197,7 +197,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
                 vector_arg(ev, &args[0], t)?
             };
             for s in &mut v {
-                s.f = date_part(name, s.f);
+                s.f = date_part(name, s.f, ev.closed_windows());
                 ev.drop_name(s);
             }
             Ok(Val::Vector(v))
@@ -269,6 +269,10 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
             let hi = scalar_arg(ev, &args[1], t)?;
             let v = vector_arg(ev, &args[2], t)?;
             let mut out = Vec::new();
+            if ev.closed_windows() {
+                // 2.42 reads only native histograms here.
+                return Ok(Val::Vector(out));
+            }
             for (labels, drop, buckets) in classic_buckets(ev, v) {
                 let mut s = Sample { labels, t, f: bucket_fraction(lo, hi, buckets), drop_name: drop };
                 ev.drop_name(&mut s);
@@ -522,9 +526,9 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// Civil date of a Unix time in seconds (UTC): (year, month 1-12, day 1-31, day of year 1-366,
 /// weekday 0 = Sunday, hour, minute).
-fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
+fn civil(secs: i128) -> (i64, u32, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86_400) as i64;
+    let rem = secs.rem_euclid(86_400) as i64;
     let (hour, minute) = ((rem / 3600) as u32, ((rem % 3600) / 60) as u32);
     let weekday = (days + 4).rem_euclid(7) as u32;
     let z = days + 719_468;
@@ -542,11 +546,29 @@ fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32, u32) {
     (year, month, day, doy, weekday, hour, minute)
 }
 
-fn date_part(name: &str, f: f64) -> f64 {
-    if f.is_nan() || f.is_infinite() {
+/// Go's seconds from its absolute zero year (-292277022399) to the Unix epoch: `time.Unix`
+/// adds this as an unsigned 64-bit number, so times before `-GO_UNIX_TO_ABSOLUTE` wrap.
+const GO_UNIX_TO_ABSOLUTE: i128 = 9_223_372_028_715_321_600;
+
+/// The Unix seconds whose civil date Go's `time.Unix(int64(f), 0).UTC()` shows (Prometheus
+/// 2.42): `int64` truncates toward zero, and NaN, ±Inf and values out of range become
+/// `math.MinInt64` (amd64), whose absolute time wraps around 2⁶⁴.
+fn go_unix_seconds(f: f64) -> i128 {
+    let secs = if f.is_finite() && f.abs() < 9.223_372_036_854_775_808e18 { f.trunc() as i64 } else { i64::MIN };
+    (i128::from(secs) + GO_UNIX_TO_ABSOLUTE).rem_euclid(1 << 64) - GO_UNIX_TO_ABSOLUTE
+}
+
+/// `name`'s part of the date at Unix time `f` (s); `prometheus2`: as Prometheus 2.42, which
+/// also gives NaN and ±Inf a date.
+fn date_part(name: &str, f: f64, prometheus2: bool) -> f64 {
+    let secs = if prometheus2 {
+        go_unix_seconds(f)
+    } else if f.is_nan() || f.is_infinite() {
         return f;
-    }
-    let (year, month, day, doy, weekday, hour, minute) = civil(f.floor() as i64);
+    } else {
+        i128::from(f.trunc() as i64)
+    };
+    let (year, month, day, doy, weekday, hour, minute) = civil(secs);
     match name {
         "day_of_month" => day as f64,
         "day_of_week" => weekday as f64,
@@ -864,6 +886,16 @@ fn range_function(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
         if points.is_empty() {
             continue;
         }
+        if name == "holt_winters" {
+            // 2.42 checks the factors for each series it smooths (NaN passes).
+            let (sf, tf) = (scalars[0], scalars[1]);
+            if sf <= 0.0 || sf >= 1.0 {
+                return Err(QueryError::Eval(format!("invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}")));
+            }
+            if tf <= 0.0 || tf >= 1.0 {
+                return Err(QueryError::Eval(format!("invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}")));
+            }
+        }
         let extended = mode != RangeMode::Plain;
         let smoothed = mode == RangeMode::Smoothed;
         let points = if mode == RangeMode::Anchored && matches!(name, "changes" | "resets") {
@@ -966,7 +998,7 @@ impl WindowFn {
             "stdvar_over_time" => WindowFn::StdvarOverTime,
             "quantile_over_time" => WindowFn::QuantileOverTime,
             "mad_over_time" => WindowFn::MadOverTime,
-            "double_exponential_smoothing" => WindowFn::DoubleExponentialSmoothing,
+            "double_exponential_smoothing" | "holt_winters" => WindowFn::DoubleExponentialSmoothing,
             _ => return None,
         })
     }

@@ -548,6 +548,7 @@ impl Evaluator<'_> {
         let mut count = if needs_count { vec![0.0f64; cells] } else { Vec::new() };
         let mut incremental = if op == Op::Avg { vec![false; cells] } else { Vec::new() };
         let mut drop = vec![false; n_groups];
+        let prometheus2 = self.closed_windows();
         for (s, &gi) in series.iter().zip(&group_of) {
             drop[gi] |= s.drop_name;
             let base = gi * n;
@@ -558,7 +559,8 @@ impl Evaluator<'_> {
                     seen[c] = true;
                     value[c] = match op {
                         Op::Group => 1.0,
-                        Op::Stddev | Op::Stdvar if f.is_nan() || f.is_infinite() => f64::NAN,
+                        // 2.42 starts every group at 0, so one NaN or ±Inf alone gives 0.
+                        Op::Stddev | Op::Stdvar if (f.is_nan() || f.is_infinite()) && !prometheus2 => f64::NAN,
                         Op::Stddev | Op::Stdvar => 0.0,
                         _ => f,
                     };

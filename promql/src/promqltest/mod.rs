@@ -110,7 +110,7 @@ pub fn run_script(text: &str, options: &TestOptions, skip: &dyn Fn(usize) -> Opt
         delayed_name_removal: v3,
         semantics: if v3 { Semantics::Prometheus3 } else { Semantics::Prometheus2 },
     });
-    let parse_options = if v3 { ParseOptions::all() } else { ParseOptions::default() };
+    let parse_options = if v3 { ParseOptions::all() } else { ParseOptions::prometheus2() };
     let mut storage = MemStorage::new();
     for cmd in cmds {
         match cmd {
