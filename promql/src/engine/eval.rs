@@ -505,7 +505,7 @@ impl<'a> Evaluator<'a> {
                 if u.op == UnaryOp::Pos {
                     return Ok(v);
                 }
-                Ok(match v {
+                self.check_node_duplicates(match v {
                     Val::Scalar(f) => Val::Scalar(-f),
                     Val::Vector(mut vec) => {
                         for s in &mut vec {
@@ -536,10 +536,32 @@ impl<'a> Evaluator<'a> {
                 };
                 Ok(Val::Matrix(m))
             }
-            Expr::Call(c) => super::functions::call(self, c, t),
+            Expr::Call(c) => {
+                let v = super::functions::call(self, c, t)?;
+                self.check_node_duplicates(v)
+            }
             Expr::Aggregate(a) => super::aggregate::aggregate(self, a, t),
-            Expr::Binary(b) => super::binop::binary(self, b, t),
+            Expr::Binary(b) => {
+                let v = super::binop::binary(self, b, t)?;
+                self.check_node_duplicates(v)
+            }
         }
+    }
+
+    /// Whether each function call, operator and negation checks its own result for series
+    /// that lost their names and became equal, as Prometheus 2.42 does (3.x with delayed
+    /// name removal checks only the query's result).
+    pub fn checks_node_duplicates(&self) -> bool {
+        self.closed_windows() && !self.opts.delayed_name_removal
+    }
+
+    fn check_node_duplicates(&self, v: Val) -> Result<Val> {
+        if let Val::Vector(vec) = &v {
+            if vec.len() > 1 && self.checks_node_duplicates() && has_duplicates(vec.iter().map(|s| &s.labels)) {
+                return Err(QueryError::Eval("vector cannot contain metrics with the same labelset".into()));
+            }
+        }
+        Ok(v)
     }
 
     /// The newest sample of each series at `t` within the lookback delta.
@@ -676,7 +698,7 @@ fn smoothed_value(points: &[FPoint], t: i64, lb: i64) -> Option<f64> {
     }
 }
 
-fn has_duplicates<'l>(labels: impl Iterator<Item = &'l Labels>) -> bool {
+pub(crate) fn has_duplicates<'l>(labels: impl Iterator<Item = &'l Labels>) -> bool {
     let mut seen = super::hash::FxHashSet::default();
     for l in labels {
         if !seen.insert(l) {

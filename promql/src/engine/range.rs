@@ -12,7 +12,7 @@ use sextant_model::{is_stale, Labels};
 
 use super::aggregate::{cmp_nan_high, cmp_nan_low, go_g, group_hash, group_labels, kahan_inc};
 use super::binop::{apply, changes_name, result_labels, signature};
-use super::eval::{Evaluator, Result};
+use super::eval::{has_duplicates, Evaluator, Result};
 use super::functions::{window_fn_value, WindowFn};
 use super::hash::{FxHashMap, FxHashSet};
 use super::quantile::{bucket_quantile, quantile, Bucket};
@@ -22,6 +22,28 @@ use crate::ast::{
     Aggregate, AggregateOp, Binary, BinaryOp, Call, Cardinality, Expr, ExprType, MatrixSelector, UnaryOp,
     VectorMatching, VectorSelector,
 };
+
+/// Prometheus 2.42's checks for series that lost their names and became equal: a negation
+/// or a function of a range vector fails when any two of its result series are equal, other
+/// calls and operators when two are equal at the same step.
+fn r_check_duplicates(e: &Expr, value: &RVal) -> Result<()> {
+    let RVal::Vector(series) = value else { return Ok(()) };
+    let whole_range = match e {
+        Expr::Unary(u) => u.op == UnaryOp::Neg,
+        Expr::Call(c) => c.args.iter().any(|a| a.expr_type() == ExprType::Matrix),
+        Expr::Binary(_) => false,
+        _ => return Ok(()),
+    };
+    if series.len() < 2 || !has_duplicates(series.iter().map(|s| &s.labels)) {
+        return Ok(());
+    }
+    let mut seen: FxHashSet<(&Labels, i64)> = FxHashSet::default();
+    let same_step = series.iter().any(|s| s.floats.iter().any(|p| !seen.insert((&s.labels, p.t))));
+    if whole_range || same_step {
+        return Err(QueryError::Eval("vector cannot contain metrics with the same labelset".into()));
+    }
+    Ok(())
+}
 
 /// The steps of a range evaluation: `start`, `start + step`, … up to `end` (ms).
 #[derive(Debug, Clone, Copy)]
@@ -156,10 +178,14 @@ impl Evaluator<'_> {
             Expr::Binary(b) => self.r_binary(b, g)?,
             _ => None,
         };
-        match fast {
-            Some(v) => Ok(v),
-            None => self.slow(e, g),
+        let value = match fast {
+            Some(v) => v,
+            None => self.slow(e, g)?,
+        };
+        if self.checks_node_duplicates() {
+            r_check_duplicates(e, &value)?;
         }
+        Ok(value)
     }
 
     /// `e` through the step-by-step evaluator.
