@@ -210,6 +210,10 @@ pub(crate) fn aggregate(ev: &mut Evaluator<'_>, a: &Aggregate, t: i64) -> Result
             for g in groups {
                 let mut m = g.members;
                 let k = (k as usize).min(m.len());
+                if closed {
+                    out.extend(heap_select(op == AggregateOp::Topk, m, k, |s| s.f));
+                    continue;
+                }
                 if op == AggregateOp::Topk {
                     // Descending, NaN last.
                     m.sort_by(|a, b| cmp_nan_low(b.f, a.f));
@@ -304,4 +308,88 @@ pub(crate) fn go_g(f: f64) -> String {
     } else {
         format!("{f}")
     }
+}
+
+/// The `k` items `topk` (`top`) or `bottomk` keeps, chosen as Prometheus 2.42 chooses them with
+/// Go's `container/heap` (the worst kept value at the root; a better value, or any value when
+/// the root is NaN, pops the root and is pushed), so ties keep the same series as there; in
+/// 2.42's order, best first.
+pub(crate) fn heap_select<T>(
+    top: bool,
+    items: impl IntoIterator<Item = T>,
+    k: usize,
+    value: impl Fn(&T) -> f64,
+) -> Vec<T> {
+    // The heap's `Less`: NaN is always "less", so it is the first to go.
+    let less = |a: f64, b: f64| a.is_nan() || if top { a < b } else { a > b };
+    let down = |heap: &mut Vec<T>, n: usize| {
+        let mut i = 0;
+        loop {
+            let left = 2 * i + 1;
+            if left >= n {
+                break;
+            }
+            let right = left + 1;
+            let j = if right < n && less(value(&heap[right]), value(&heap[left])) { right } else { left };
+            if !less(value(&heap[j]), value(&heap[i])) {
+                break;
+            }
+            heap.swap(i, j);
+            i = j;
+        }
+    };
+    let mut heap: Vec<T> = Vec::with_capacity(k.min(1024));
+    if k == 0 {
+        return heap;
+    }
+    for item in items {
+        if heap.len() == k {
+            let (root, f) = (value(&heap[0]), value(&item));
+            let better = if top { root < f } else { root > f };
+            if !(better || root.is_nan()) {
+                continue;
+            }
+            if k == 1 {
+                heap[0] = item;
+                continue;
+            }
+            // heap.Pop: the root to the end, sift down the new root, drop the end.
+            let last = heap.len() - 1;
+            heap.swap(0, last);
+            down(&mut heap, last);
+            heap.pop();
+        }
+        // heap.Push: append and sift up.
+        heap.push(item);
+        let mut j = heap.len() - 1;
+        while j > 0 {
+            let parent = (j - 1) / 2;
+            if !less(value(&heap[j]), value(&heap[parent])) {
+                break;
+            }
+            heap.swap(parent, j);
+            j = parent;
+        }
+    }
+    // `sort.Sort(sort.Reverse(heap))`: Go sorts up to 12 items by insertion (stable); longer
+    // heaps get a stable sort on the same order.
+    if heap.len() <= 12 {
+        for i in 1..heap.len() {
+            let mut j = i;
+            while j > 0 && less(value(&heap[j - 1]), value(&heap[j])) {
+                heap.swap(j, j - 1);
+                j -= 1;
+            }
+        }
+    } else {
+        heap.sort_by(|a, b| {
+            let (x, y) = (value(a), value(b));
+            if top {
+                cmp_nan_low(y, x)
+            } else {
+                cmp_nan_high(x, y)
+            }
+        });
+    }
+    heap
 }

@@ -10,7 +10,7 @@
 
 use sextant_model::{is_stale, Labels};
 
-use super::aggregate::{cmp_nan_high, cmp_nan_low, go_g, group_hash, group_labels, kahan_inc};
+use super::aggregate::{cmp_nan_high, cmp_nan_low, go_g, group_hash, group_labels, heap_select, kahan_inc};
 use super::binop::{apply, changes_name, result_labels, signature};
 use super::eval::{has_duplicates, Evaluator, Result};
 use super::functions::{window_fn_value, WindowFn};
@@ -560,7 +560,7 @@ impl Evaluator<'_> {
             return Ok(Some(if op == Op::Quantile {
                 self.r_quantile(a, &series, &members, &group_first, &param, g)
             } else {
-                r_topk(op == Op::Topk, series, &members, &param, g)
+                r_topk(op == Op::Topk, series, &members, &param, g, self.closed_windows())
             }));
         }
         let n = g.n;
@@ -888,7 +888,7 @@ fn r_or(l: Vec<Series>, r: Vec<Series>, m: &VectorMatching, g: &Grid) -> Vec<Ser
 }
 
 /// `topk`/`bottomk` per group and step; the chosen series keep their labels.
-fn r_topk(top: bool, series: Vec<Series>, members: &[Vec<usize>], ks: &[f64], g: &Grid) -> RVal {
+fn r_topk(top: bool, series: Vec<Series>, members: &[Vec<usize>], ks: &[f64], g: &Grid, prometheus2: bool) -> RVal {
     let mut chosen: Vec<Vec<FPoint>> = vec![Vec::new(); series.len()];
     let mut candidates: Vec<(f64, usize)> = Vec::new();
     for member in members {
@@ -904,12 +904,19 @@ fn r_topk(top: bool, series: Vec<Series>, members: &[Vec<usize>], ks: &[f64], g:
             if k < 1.0 || candidates.is_empty() {
                 continue;
             }
+            let k = (k as usize).min(candidates.len());
+            if prometheus2 {
+                for (f, si) in heap_select(top, candidates.drain(..), k, |c| c.0) {
+                    chosen[si].push(FPoint { t, f });
+                }
+                continue;
+            }
             if top {
                 candidates.sort_by(|a, b| cmp_nan_low(b.0, a.0));
             } else {
                 candidates.sort_by(|a, b| cmp_nan_high(a.0, b.0));
             }
-            candidates.truncate((k as usize).min(candidates.len()));
+            candidates.truncate(k);
             for &(f, si) in &candidates {
                 chosen[si].push(FPoint { t, f });
             }
