@@ -720,12 +720,15 @@ fn queries() -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // Comparison
 
+/// A result series: its labels and its points (time, value as sent).
+type ResultSeries = (BTreeMap<String, String>, Vec<(f64, String)>);
+
 #[derive(Debug)]
 enum Outcome {
     Ok {
         kind: String,
         /// Sorted by labels.
-        series: Vec<(BTreeMap<String, String>, Vec<(f64, String)>)>,
+        series: Vec<ResultSeries>,
         /// For results whose order matters (`sort`): the values in the order returned. Only
         /// the values, since the order of equal values is not specified.
         ordered: Vec<String>,

@@ -554,7 +554,7 @@ const GO_UNIX_TO_ABSOLUTE: i128 = 9_223_372_028_715_321_600;
 /// 2.42): `int64` truncates toward zero, and NaN, ±Inf and values out of range become
 /// `math.MinInt64` (amd64), whose absolute time wraps around 2⁶⁴.
 fn go_unix_seconds(f: f64) -> i128 {
-    let secs = if f.is_finite() && f.abs() < 9.223_372_036_854_775_808e18 { f.trunc() as i64 } else { i64::MIN };
+    let secs = if f.is_finite() && f.abs() < 9.223_372_036_854_776e18 { f.trunc() as i64 } else { i64::MIN };
     (i128::from(secs) + GO_UNIX_TO_ABSOLUTE).rem_euclid(1 << 64) - GO_UNIX_TO_ABSOLUTE
 }
 
