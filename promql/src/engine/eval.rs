@@ -549,10 +549,10 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Whether each function call, operator and negation checks its own result for series
-    /// that lost their names and became equal, as Prometheus 2.42 does (3.x with delayed
-    /// name removal checks only the query's result).
+    /// that became equal (lost their names, or `label_replace`), as Prometheus does unless
+    /// names are removed late (then only the query's result is checked).
     pub fn checks_node_duplicates(&self) -> bool {
-        self.closed_windows() && !self.opts.delayed_name_removal
+        !self.opts.delayed_name_removal
     }
 
     fn check_node_duplicates(&self, v: Val) -> Result<Val> {

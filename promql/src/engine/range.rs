@@ -23,7 +23,7 @@ use crate::ast::{
     VectorMatching, VectorSelector,
 };
 
-/// Prometheus 2.42's checks for series that lost their names and became equal: a negation
+/// Prometheus' checks for series that became equal (without delayed name removal): a negation
 /// or a function of a range vector fails when any two of its result series are equal, other
 /// calls and operators when two are equal at the same step.
 fn r_check_duplicates(e: &Expr, value: &RVal) -> Result<()> {
