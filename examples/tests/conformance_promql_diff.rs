@@ -10,7 +10,9 @@
 //! warnings where Prometheus has none.
 //!
 //! `SEXTANT_PROMQL_DIFF_FULL=1` adds more evaluation times and steps; `SEXTANT_PROMQL_DIFF_ONLY=TEXT`
-//! keeps only the queries containing TEXT. Known differences are listed in [`KNOWN`] with reasons.
+//! keeps only the queries containing TEXT; `SEXTANT_PROMQL_DIFF_JITTER_MS=N` moves the generated
+//! node samples by up to ±N ms (default 0: every sample on the 15 s grid, so windows often end
+//! exactly on a sample). Known differences are listed in [`KNOWN`] with reasons.
 
 #[path = "../../testsupport/shared.rs"]
 mod shared;
@@ -73,9 +75,24 @@ fn percent_encode(s: &str) -> String {
 
 /// GET over HTTP/1.0 on loopback: status and body, `None` when the connection fails.
 fn get(port: u16, path_and_query: &str) -> Option<(u16, String)> {
+    request(port, &format!("GET {path_and_query} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"))
+}
+
+/// A form POST, as Prometheus' Go client sends queries.
+fn post(port: u16, path: &str, form: &str) -> Option<(u16, String)> {
+    request(
+        port,
+        &format!(
+            "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        ),
+    )
+}
+
+fn request(port: u16, text: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(120))).ok()?;
-    write!(s, "GET {path_and_query} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    s.write_all(text.as_bytes()).ok()?;
     let mut response = String::new();
     s.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
@@ -215,6 +232,7 @@ fn extra_families() -> String {
             let _ = writeln!(out, "{name}{{instance=\"x\"}} {} {}", k * 3, om_time(t0 + k * 15_000));
         }
     }
+    out.push_str(&demo_families(&mut rng));
     // Label sets for matching errors: two series per `a`.
     out.push_str("# TYPE diff_dup gauge\n");
     for (a, b) in [("1", "x"), ("1", "y"), ("2", "x")] {
@@ -225,8 +243,131 @@ fn extra_families() -> String {
     out
 }
 
+/// The metric families of PromLabs' demo service that the compliance tester's queries read
+/// (`../shared/conformance/promql/COMPLIANCE.md`), with values of our own.
+fn demo_families(rng: &mut Rng) -> String {
+    let mut out = String::new();
+    let t0 = START * 1000;
+    let instances = ["demo.promlabs.com:10000", "demo.promlabs.com:10001", "demo.promlabs.com:10002"];
+    let times = |k: i64| om_time(t0 + k * 15_000 + 123);
+    let series = |out: &mut String, name: &str, labels: &str, kind: &str, base: f64, rng: &mut Rng| {
+        let mut v = base;
+        for k in 0..SCRAPES {
+            match kind {
+                "counter" => v += (rng.next() % 1000) as f64 / 100.0,
+                "walk" => v = (v + (rng.unit() - 0.5) * base * 0.02).max(0.0).round(),
+                "batch" if k % 40 == 0 => v = ((t0 + k * 15_000) / 1000) as f64,
+                "intermittent" if (k / 20) % 2 == 1 => continue,
+                _ => {}
+            }
+            let _ = writeln!(out, "{name}{{{labels}}} {v} {}", times(k));
+        }
+    };
+    for (name, kind) in [
+        ("demo_memory_usage_bytes", "walk"),
+        ("demo_num_cpus", "const"),
+        ("demo_cpu_usage_seconds_total", "counter"),
+        ("demo_disk_usage_bytes", "walk"),
+        ("demo_disk_total_bytes", "const"),
+        ("demo_batch_last_success_timestamp_seconds", "batch"),
+        ("demo_api_http_requests_in_progress", "walk"),
+        ("demo_intermittent_metric", "intermittent"),
+    ] {
+        let family = name.strip_suffix("_total").unwrap_or(name);
+        let _ = writeln!(out, "# TYPE {family} {}", if kind == "counter" { "counter" } else { "gauge" });
+        for (i, instance) in instances.iter().enumerate() {
+            let il = format!("instance=\"{instance}\",job=\"demo\"");
+            match name {
+                "demo_memory_usage_bytes" => {
+                    for ty in ["buffers", "cached", "free", "used"] {
+                        series(&mut out, name, &format!("{il},type=\"{ty}\""), kind, 1e9 + i as f64 * 1e8, rng);
+                    }
+                }
+                "demo_cpu_usage_seconds_total" => {
+                    for mode in ["idle", "system", "user"] {
+                        series(&mut out, name, &format!("{il},mode=\"{mode}\""), kind, 100.0, rng);
+                    }
+                }
+                "demo_num_cpus" => series(&mut out, name, &il, kind, 4.0 + i as f64, rng),
+                _ => series(&mut out, name, &il, kind, 1e6 * (i + 1) as f64, rng),
+            }
+        }
+    }
+    // Request latency buckets, counted as a counter each.
+    let les = ["0.0001", "0.001", "0.01", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "10.0", "+Inf"];
+    for suffix in ["bucket", "sum", "count"] {
+        let _ = writeln!(out, "# TYPE demo_api_request_duration_seconds_{suffix} gauge");
+        for instance in instances {
+            for (method, path, status) in [("GET", "/api/foo", "200"), ("POST", "/api/bar", "500")] {
+                let il = format!(
+                    "instance=\"{instance}\",job=\"demo\",method=\"{method}\",path=\"{path}\",status=\"{status}\""
+                );
+                let buckets: &[&str] = if suffix == "bucket" { &les } else { &[""] };
+                let mut counts = vec![0.0; buckets.len()];
+                let mut lines = vec![String::new(); buckets.len()];
+                for k in 0..SCRAPES {
+                    let mut add = 0.0;
+                    for (b, count) in counts.iter_mut().enumerate() {
+                        add += (rng.next() % 5) as f64 * (b + 1) as f64;
+                        *count += if suffix == "sum" { add * 0.01 } else { add };
+                        let labels =
+                            if suffix == "bucket" { format!("{il},le=\"{}\"", buckets[b]) } else { il.clone() };
+                        let _ = writeln!(
+                            lines[b],
+                            "demo_api_request_duration_seconds_{suffix}{{{labels}}} {} {}",
+                            *count,
+                            times(k)
+                        );
+                    }
+                }
+                out.extend(lines);
+            }
+        }
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------------------------
 // Queries
+
+/// The compliance tester's queries (`promql-test-queries.yml`), expanded with its variant table.
+fn compliance_queries(file: &str) -> Vec<String> {
+    let variants = |name: &str| -> Vec<&'static str> {
+        match name {
+            "range" => vec!["1s", "15s", "1m", "5m", "15m", "1h"],
+            "offset" => vec!["1m", "5m", "10m"],
+            "simpleAggrOp" => vec!["sum", "avg", "max", "min", "count", "stddev", "stdvar"],
+            "simpleTimeAggrOp" => vec!["sum", "avg", "max", "min", "count", "stddev", "stdvar", "absent", "last"],
+            "topBottomOp" => vec!["topk", "bottomk"],
+            "quantile" => vec!["-0.5", "0.1", "0.5", "0.75", "0.95", "0.90", "0.99", "1", "1.5"],
+            "arithBinOp" => vec!["+", "-", "*", "/", "%", "^"],
+            "compBinOp" => vec!["==", "!=", "<", ">", "<=", ">="],
+            "binOp" => vec!["+", "-", "*", "/", "%", "^", "==", "!=", "<", ">", "<=", ">="],
+            "simpleMathFunc" => vec!["abs", "ceil", "floor", "exp", "sqrt", "ln", "log2", "log10", "round"],
+            "extrapolatedRateFunc" => vec!["delta", "rate", "increase"],
+            "clampFunc" => vec!["clamp_min", "clamp_max"],
+            "instantRateFunc" => vec!["idelta", "irate"],
+            "dateFunc" => vec!["day_of_month", "day_of_week", "days_in_month", "hour", "minute", "month", "year"],
+            other => panic!("unknown variant {other}"),
+        }
+    };
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(file).unwrap();
+    let mut out = Vec::new();
+    for case in doc["test_cases"].as_sequence().unwrap() {
+        let mut expanded = vec![case["query"].as_str().unwrap().to_string()];
+        for arg in case["variant_args"].as_sequence().into_iter().flatten() {
+            let arg = arg.as_str().unwrap();
+            let placeholder = format!("{{{{.{arg}}}}}");
+            let placeholder = &placeholder;
+            expanded = expanded
+                .iter()
+                .flat_map(|q| variants(arg).into_iter().map(move |v| q.replace(placeholder, v)))
+                .collect();
+        }
+        out.extend(expanded);
+    }
+    out
+}
 
 /// The generated query set.
 fn queries() -> Vec<String> {
@@ -876,18 +1017,30 @@ fn first_difference(theirs: &Outcome, ours: &Outcome) -> Option<String> {
 #[derive(Debug, Clone)]
 enum Request {
     Instant(f64),
-    Range { start: f64, end: f64, step: f64 },
+    Range {
+        start: f64,
+        end: f64,
+        step: f64,
+    },
+    /// A form POST to `path` with these parameters besides `query` (RFC 3339 times, a
+    /// duration step).
+    Post {
+        path: &'static str,
+        params: &'static str,
+    },
 }
 
 impl Request {
-    fn path(&self, query: &str) -> String {
+    fn send(&self, port: u16, query: &str) -> (u16, String) {
         let q = percent_encode(query);
-        match self {
-            Request::Instant(t) => format!("/api/v1/query?query={q}&time={t}"),
+        let answer = match self {
+            Request::Instant(t) => get(port, &format!("/api/v1/query?query={q}&time={t}")),
             Request::Range { start, end, step } => {
-                format!("/api/v1/query_range?query={q}&start={start}&end={end}&step={step}")
+                get(port, &format!("/api/v1/query_range?query={q}&start={start}&end={end}&step={step}"))
             }
-        }
+            Request::Post { path, params } => post(port, path, &format!("query={q}&{params}")),
+        };
+        answer.unwrap_or_else(|| panic!("no answer to {self:?} {query}"))
     }
 }
 
@@ -902,6 +1055,10 @@ fn requests(full: bool) -> Vec<Request> {
         Request::Range { start: s + 1000.0, end: s + 1900.0, step: 15.0 },
         // Steps on the samples' timestamps: windows end and start exactly on samples.
         Request::Range { start: s + 900.0, end: s + 1800.0, step: 60.0 },
+        Request::Post {
+            path: "/api/v1/query_range",
+            params: "start=2023-11-14T23%3A00%3A00Z&end=2023-11-14T23%3A30%3A00.5Z&step=2m",
+        },
     ];
     if full {
         r.extend([
@@ -912,6 +1069,7 @@ fn requests(full: bool) -> Vec<Request> {
             Request::Range { start: s + 123.456, end: s + 4000.0, step: 37.0 },
             Request::Range { start: s, end: e, step: 60.0 },
             Request::Range { start: e - 300.0, end: e + 700.0, step: 10.0 },
+            Request::Post { path: "/api/v1/query", params: "time=2023-11-14T22%3A43%3A20.250Z" },
         ]);
     }
     r
@@ -926,6 +1084,7 @@ fn promql_matches_prometheus_2_42() {
     }
     let full = std::env::var_os("SEXTANT_PROMQL_DIFF_FULL").is_some_and(|v| v == "1");
     let only = std::env::var("SEXTANT_PROMQL_DIFF_ONLY").ok();
+    let jitter_ms = std::env::var("SEXTANT_PROMQL_DIFF_JITTER_MS").unwrap_or_else(|_| "0".into());
     let dir = tempfile::tempdir().unwrap();
 
     // The data: gen_dataset.py's families (2 hosts, 2 h at 15 s) and ours, one OpenMetrics file.
@@ -934,7 +1093,7 @@ fn promql_matches_prometheus_2_42() {
         .arg("--template")
         .arg(shared.join("bench/node_exporter_1.5.0_sample.prom"))
         .args(["--instances", "2", "--scrapes", &SCRAPES.to_string(), "--start-ms", &(START * 1000).to_string()])
-        .args(["--format", "om"])
+        .args(["--format", "om", "--jitter-ms", &jitter_ms])
         .output()
         .unwrap();
     assert!(generated.status.success(), "gen_dataset.py: {}", String::from_utf8_lossy(&generated.stderr));
@@ -989,6 +1148,10 @@ fn promql_matches_prometheus_2_42() {
     }
 
     let mut all = queries();
+    // The compliance tester's queries over the demo families.
+    let compliance =
+        std::fs::read_to_string(shared.join("conformance/promql/compliance/promql-test-queries.yml")).unwrap();
+    all.extend(compliance_queries(&compliance));
     // The benchmark's query set too.
     let bench = std::fs::read_to_string(shared.join("bench/queries.txt")).unwrap();
     all.extend(bench.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string));
@@ -1003,10 +1166,10 @@ fn promql_matches_prometheus_2_42() {
         let keep_order = query.starts_with("sort");
         let mut first: Option<String> = None;
         for request in &requests {
-            let path = request.path(query);
+            let instant = matches!(request, Request::Instant(_) | Request::Post { path: "/api/v1/query", .. });
             let ask = |port| {
-                let (status, body) = get(port, &path).unwrap_or_else(|| panic!("no answer to {path}"));
-                parse_outcome(status, &body, keep_order && matches!(request, Request::Instant(_)))
+                let (status, body) = request.send(port, query);
+                parse_outcome(status, &body, keep_order && instant)
             };
             let theirs = ask(prom_port);
             let ours = ask(sextant_port);
