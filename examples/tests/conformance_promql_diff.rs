@@ -12,7 +12,7 @@
 //! `SEXTANT_PROMQL_DIFF_FULL=1` adds more evaluation times and steps; `SEXTANT_PROMQL_DIFF_ONLY=TEXT`
 //! keeps only the queries containing TEXT; `SEXTANT_PROMQL_DIFF_JITTER_MS=N` moves the generated
 //! node samples by up to ±N ms (default 0: every sample on the 15 s grid, so windows often end
-//! exactly on a sample). Known differences are listed in [`KNOWN`] with reasons.
+//! exactly on a sample); `SEXTANT_PROMQL_DIFF_TOLERANCE=X` sets the relative tolerance (1e-9). Known differences are listed in [`KNOWN`] with reasons.
 
 #[path = "../../testsupport/shared.rs"]
 mod shared;
@@ -936,6 +936,14 @@ fn label_value(name: &str, value: &str) -> String {
     }
 }
 
+/// The relative tolerance of value comparisons: `SEXTANT_PROMQL_DIFF_TOLERANCE`, default 1e-9.
+fn tolerance() -> f64 {
+    static TOLERANCE: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TOLERANCE.get_or_init(|| {
+        std::env::var("SEXTANT_PROMQL_DIFF_TOLERANCE").ok().and_then(|v| v.parse().ok()).unwrap_or(1e-9)
+    })
+}
+
 fn values_equal(a: &str, b: &str) -> bool {
     if a == b {
         return true;
@@ -944,7 +952,7 @@ fn values_equal(a: &str, b: &str) -> bool {
     if x.is_nan() || y.is_nan() || x.is_infinite() || y.is_infinite() {
         return x.is_nan() && y.is_nan() || x == y;
     }
-    (x - y).abs() <= 1e-9 * x.abs().max(y.abs()) || (x - y).abs() < 1e-300
+    (x - y).abs() <= tolerance() * x.abs().max(y.abs()) || (x - y).abs() < 1e-300
 }
 
 fn labels_text(l: &BTreeMap<String, String>) -> String {

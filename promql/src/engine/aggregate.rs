@@ -21,6 +21,15 @@ pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     (t, c)
 }
 
+/// One step of Prometheus 2.42's incremental mean: `mean` of `count - 1` values and `f`. An
+/// infinite mean stays unless a NaN or the opposite infinity comes.
+pub(crate) fn mean_v2(mean: f64, f: f64, count: f64) -> f64 {
+    if mean.is_infinite() && (f.is_finite() || f.is_infinite() && (mean > 0.0) == (f > 0.0)) {
+        return mean;
+    }
+    mean + (f / count - mean / count)
+}
+
 #[derive(Debug)]
 struct Group {
     labels: Labels,
@@ -159,7 +168,13 @@ pub(crate) fn aggregate(ev: &mut Evaluator<'_>, a: &Aggregate, t: i64) -> Result
         g.drop_name |= s.drop_name;
         let f = s.f;
         match op {
+            // 2.42 adds plainly and averages incrementally.
+            AggregateOp::Sum if closed => g.value += f,
             AggregateOp::Sum => (g.value, g.kahan_c) = kahan_inc(f, g.value, g.kahan_c),
+            AggregateOp::Avg if closed => {
+                g.count += 1.0;
+                g.mean = mean_v2(g.mean, f, g.count);
+            }
             AggregateOp::Avg => {
                 g.count += 1.0;
                 if !g.incremental_mean {
@@ -265,7 +280,9 @@ pub(crate) fn aggregate(ev: &mut Evaluator<'_>, a: &Aggregate, t: i64) -> Result
     let q = scalar_param.unwrap_or(f64::NAN);
     for g in groups {
         let v = match op {
+            AggregateOp::Sum if closed => g.value,
             AggregateOp::Sum => g.value + g.kahan_c,
+            AggregateOp::Avg if closed => g.mean,
             AggregateOp::Avg if g.incremental_mean => g.mean + g.kahan_c,
             AggregateOp::Avg => g.value / g.count + g.kahan_c / g.count,
             AggregateOp::Count | AggregateOp::CountValues => g.count,

@@ -1058,6 +1058,7 @@ pub(crate) fn window_fn_value(
             Some(n)
         }
         W::Resets => Some(points.windows(2).filter(|w| w[1].f < w[0].f).count() as f64),
+        W::AvgOverTime if v2 => Some(avg_points_v2(points)),
         W::AvgOverTime => Some(avg_points(points)),
         W::SumOverTime => {
             let (mut s, mut c) = (0.0, 0.0);
@@ -1093,6 +1094,23 @@ pub(crate) fn window_fn_value(
             Some(quantile(0.5, values.iter().map(|v| (v - median).abs()).collect()))
         }
         W::DoubleExponentialSmoothing => double_exponential_smoothing(points, scalars[0], scalars[1]),
+    }
+}
+
+/// `avg_over_time` as Prometheus 2.42 computes it: a compensated incremental mean.
+fn avg_points_v2(points: &[FPoint]) -> f64 {
+    let (mut mean, mut c, mut count) = (0.0f64, 0.0, 0.0);
+    for p in points {
+        count += 1.0;
+        if mean.is_infinite() && (p.f.is_finite() || p.f.is_infinite() && (mean > 0.0) == (p.f > 0.0)) {
+            continue;
+        }
+        (mean, c) = kahan_inc(p.f / count - mean / count, mean, c);
+    }
+    if mean.is_infinite() {
+        mean
+    } else {
+        mean + c
     }
 }
 

@@ -10,7 +10,7 @@
 
 use sextant_model::{is_stale, Labels};
 
-use super::aggregate::{cmp_nan_high, cmp_nan_low, go_g, group_hash, group_labels, heap_select, kahan_inc};
+use super::aggregate::{cmp_nan_high, cmp_nan_low, go_g, group_hash, group_labels, heap_select, kahan_inc, mean_v2};
 use super::binop::{apply, changes_name, result_labels, signature};
 use super::eval::{has_duplicates, Evaluator, Result};
 use super::functions::{window_fn_value, WindowFn};
@@ -599,7 +599,13 @@ impl Evaluator<'_> {
                     continue;
                 }
                 match op {
+                    // 2.42 adds plainly and averages incrementally.
+                    Op::Sum if prometheus2 => value[c] += f,
                     Op::Sum => (value[c], kahan_c[c]) = kahan_inc(f, value[c], kahan_c[c]),
+                    Op::Avg if prometheus2 => {
+                        count[c] += 1.0;
+                        mean[c] = mean_v2(mean[c], f, count[c]);
+                    }
                     Op::Avg => {
                         count[c] += 1.0;
                         if !incremental[c] {
@@ -639,7 +645,9 @@ impl Evaluator<'_> {
                     continue;
                 }
                 let f = match op {
+                    Op::Sum if prometheus2 => value[c],
                     Op::Sum => value[c] + kahan_c[c],
+                    Op::Avg if prometheus2 => mean[c],
                     Op::Avg if incremental[c] => mean[c] + kahan_c[c],
                     Op::Avg => value[c] / count[c] + kahan_c[c] / count[c],
                     Op::Count => count[c],
