@@ -78,15 +78,19 @@ fn engine_for(api: &Api, req: &Req) -> Result<Engine, ApiError> {
 
 /// The `query` parameter, parsed in the dialect of the engine's semantics.
 fn query_param(api: &Api, req: &Req) -> Result<sextant_promql::Expr, ApiError> {
+    parse_query_param(api, req).map_err(|e| ApiError::invalid_param("query", e))
+}
+
+fn parse_query_param(api: &Api, req: &Req) -> Result<sextant_promql::Expr, String> {
     let q = req.params.get("query");
     if q.is_empty() {
-        return Err(ApiError::invalid_param("query", "1:1: parse error: no expression found in input"));
+        return Err("1:1: parse error: no expression found in input".into());
     }
     let options = match api.options.engine.semantics {
         sextant_promql::Semantics::Prometheus2 => sextant_promql::ParseOptions::prometheus2(),
         _ => sextant_promql::ParseOptions::default(),
     };
-    sextant_promql::parse_with(q, options).map_err(|e| ApiError::invalid_param("query", e))
+    sextant_promql::parse_with(q, options).map_err(|e| e.to_string())
 }
 
 /// One line of the query log (`query_log_file`), as Prometheus writes it: JSON with sorted
@@ -238,7 +242,11 @@ pub(crate) fn query_range(api: &Api, req: &Req) -> ApiResult {
         ));
     }
     let engine = engine_for(api, req)?;
-    let expr = query_param(api, req)?;
+    let expr = match api.options.engine.semantics {
+        // 2.42 does not name the parameter in a range query's parse error.
+        sextant_promql::Semantics::Prometheus2 => parse_query_param(api, req).map_err(ApiError::bad_data)?,
+        _ => query_param(api, req)?,
+    };
     let kind = expr.expr_type();
     if !matches!(kind, sextant_promql::ExprType::Scalar | sextant_promql::ExprType::Vector) {
         // Prometheus refuses these when it creates the query: bad data, not an execution error.

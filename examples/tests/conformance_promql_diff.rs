@@ -6,8 +6,8 @@
 //! query set generated from PromQL's functions, aggregations and operators runs through both
 //! HTTP APIs (instant queries at several times, range queries with several steps) against
 //! `sextant server --query.semantics=prometheus2`. Results must match: result type, series label
-//! sets, timestamps, values (relative tolerance 1e-9, NaN and ±Inf equal), error type, and no
-//! warnings where Prometheus has none.
+//! sets, timestamps, values (relative tolerance 1e-9, NaN and ±Inf equal), error type and text,
+//! and no warnings where Prometheus has none.
 //!
 //! `SEXTANT_PROMQL_DIFF_FULL=1` adds more evaluation times and steps; `SEXTANT_PROMQL_DIFF_ONLY=TEXT`
 //! keeps only the queries containing TEXT; `SEXTANT_PROMQL_DIFF_JITTER_MS=N` moves the generated
@@ -966,6 +966,9 @@ fn first_difference(theirs: &Outcome, ours: &Outcome) -> Option<String> {
         (Outcome::Err { kind: k1, message: m1 }, Outcome::Err { kind: k2, .. }) if k1 != k2 => {
             Some(format!("error type {k1} ({m1}) vs {k2}"))
         }
+        (Outcome::Err { message: m1, .. }, Outcome::Err { message: m2, .. }) if m1 != m2 => {
+            Some(format!("error text {m1:?} vs {m2:?}"))
+        }
         (Outcome::Err { .. }, Outcome::Err { .. }) => None,
         (Outcome::Err { kind, message }, Outcome::Ok { kind: ok, .. }) => {
             Some(format!("Prometheus fails ({kind}: {message}), we return a {ok}"))
@@ -1170,6 +1173,7 @@ fn promql_matches_prometheus_2_42() {
     let mut compared = 0;
     let mut mismatches: Vec<String> = Vec::new();
     let mut known_seen = 0;
+
     for query in &all {
         let keep_order = query.starts_with("sort");
         let mut first: Option<String> = None;

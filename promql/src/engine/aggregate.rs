@@ -105,7 +105,12 @@ pub(crate) fn aggregate(ev: &mut Evaluator<'_>, a: &Aggregate, t: i64) -> Result
         AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk => {
             let k = scalar_param.unwrap_or(f64::NAN);
             if k.is_nan() {
-                return Err(QueryError::Eval("Parameter value is NaN".into()));
+                return Err(QueryError::Eval(if ev.closed_windows() {
+                    // 2.42 checks only that k converts to an integer.
+                    "Scalar value NaN overflows int64".into()
+                } else {
+                    "Parameter value is NaN".into()
+                }));
             }
             if !(-9.223372036854776e18..9.223372036854776e18).contains(&k) {
                 return Err(QueryError::Eval(format!("Scalar value {} overflows int64", format_float(k))));

@@ -161,7 +161,10 @@ fn vector_vector(
         if let Some(&j) = one_sigs.get(&sig) {
             let side = if swapped { "left" } else { "right" };
             let (mut d1, mut d2) = (labels_string(&s.labels), labels_string(&one[j].labels));
-            if d1 > d2 {
+            if ev.closed_windows() {
+                // 2.42: this series, then the one seen before, in Go's `Labels.String()`.
+                (d1, d2) = (go_labels_string(&s.labels), go_labels_string(&one[j].labels));
+            } else if d1 > d2 {
                 std::mem::swap(&mut d1, &mut d2);
             }
             return Err(QueryError::Eval(format!(
@@ -277,4 +280,10 @@ pub(crate) fn result_labels(lhs: &Labels, rhs: &Labels, m: &VectorMatching, drop
         };
     }
     b.labels()
+}
+
+/// Go Prometheus' `Labels.String()`: `{__name__="x", a="1"}`.
+fn go_labels_string(labels: &sextant_model::Labels) -> String {
+    let pairs: Vec<String> = labels.iter().map(|l| format!("{}={:?}", l.name, &*l.value)).collect();
+    format!("{{{}}}", pairs.join(", "))
 }

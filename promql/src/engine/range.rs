@@ -521,7 +521,12 @@ impl Evaluator<'_> {
         if let (Op::Topk | Op::Bottomk, Some(ks)) = (op, &param) {
             for &k in ks {
                 if k.is_nan() {
-                    return Err(QueryError::Eval("Parameter value is NaN".into()));
+                    return Err(QueryError::Eval(if self.closed_windows() {
+                        // 2.42 checks only that k converts to an integer.
+                        "Scalar value NaN overflows int64".into()
+                    } else {
+                        "Parameter value is NaN".into()
+                    }));
                 }
                 if !(-9.223372036854776e18..9.223372036854776e18).contains(&k) {
                     return Err(QueryError::Eval(format!(
