@@ -742,6 +742,11 @@ fn queries() -> Vec<String> {
         "X and X",
         "max_over_time(X[1h:5m])",
         "rate(X[1h:5m])",
+        "max_over_time(X[5m:1m])",
+        "rate(X[2m:1m])",
+        "sum_over_time(X[1m])",
+        "-(X * 2)",
+        "label_replace(rate(X[1m]), \"a\", \"b\", \"\", \"\")",
     ] {
         q.push(e.replace('X', early_late));
     }

@@ -74,6 +74,10 @@ pub(crate) struct Evaluator<'a> {
     /// Label sets without their name, by the label set with it: the same series lose their
     /// name at every step.
     dropped: std::cell::RefCell<FxHashMap<Labels, Labels>>,
+    /// Prometheus 2.42 fails a negation or range-vector function when two different input
+    /// series give the same output labels anywhere in the range, not only at one step: the
+    /// input labels of each output, by node and output labels (step-by-step evaluation only).
+    origins: FxHashMap<(usize, Labels), Labels>,
     /// Compiled `label_replace` regexes by pattern: compiled once per query, not per step.
     pub regexes: FxHashMap<String, regex::Regex>,
 }
@@ -112,6 +116,7 @@ pub(crate) fn run(
         deadline,
         cancel,
         dropped: Default::default(),
+        origins: FxHashMap::default(),
         regexes: FxHashMap::default(),
     };
     let value = if interval == 0 {
@@ -505,17 +510,23 @@ impl<'a> Evaluator<'a> {
                 if u.op == UnaryOp::Pos {
                     return Ok(v);
                 }
-                self.check_node_duplicates(match v {
+                let negated = match v {
                     Val::Scalar(f) => Val::Scalar(-f),
                     Val::Vector(mut vec) => {
+                        let track = self.tracks_origins();
                         for s in &mut vec {
                             s.f = -s.f;
+                            let input = track.then(|| s.labels.clone());
                             self.drop_name(s);
+                            if let Some(input) = input {
+                                self.check_origin(u as *const _ as usize, &s.labels, input)?;
+                            }
                         }
                         Val::Vector(vec)
                     }
                     other => other,
-                })
+                };
+                self.check_node_duplicates(negated)
             }
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.vector_selector(vs, t)?)),
             Expr::MatrixSelector(_) | Expr::Subquery(_) => {
@@ -553,6 +564,27 @@ impl<'a> Evaluator<'a> {
     /// names are removed late (then only the query's result is checked).
     pub fn checks_node_duplicates(&self) -> bool {
         !self.opts.delayed_name_removal
+    }
+
+    /// Whether [`Evaluator::check_origin`] applies: Prometheus 2.42 semantics, where a range
+    /// query's negations and range-vector functions are checked over the whole range.
+    pub fn tracks_origins(&self) -> bool {
+        self.closed_windows() && self.checks_node_duplicates()
+    }
+
+    /// Records that node `node` turned series `input` into `output`; an error when another
+    /// input series gave the same output before.
+    pub fn check_origin(&mut self, node: usize, output: &Labels, input: Labels) -> Result<()> {
+        match self.origins.entry((node, output.clone())) {
+            std::collections::hash_map::Entry::Occupied(e) if *e.get() != input => {
+                Err(QueryError::Eval("vector cannot contain metrics with the same labelset".into()))
+            }
+            std::collections::hash_map::Entry::Occupied(_) => Ok(()),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(input);
+                Ok(())
+            }
+        }
     }
 
     fn check_node_duplicates(&self, v: Val) -> Result<Val> {

@@ -930,6 +930,9 @@ fn range_function(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
         let mut s = Sample { labels: labels.clone(), t, f, drop_name: drop };
         if !keep_name {
             ev.drop_name(&mut s);
+            if ev.tracks_origins() {
+                ev.check_origin(c as *const _ as usize, &s.labels, labels.clone())?;
+            }
         }
         out.push(s);
     }

@@ -184,6 +184,14 @@ impl Evaluator<'_> {
         };
         if self.checks_node_duplicates() {
             r_check_duplicates(e, &value)?;
+            if let (Expr::Call(_) | Expr::Binary(_), RVal::Vector(series)) = (e, &value) {
+                if has_duplicates(series.iter().map(|s| &s.labels)) {
+                    // Prometheus merges a node's equal series over the steps (they were checked
+                    // not to meet at one step), so a negation above sees one series.
+                    let RVal::Vector(series) = value else { unreachable!("matched above") };
+                    return Ok(RVal::Vector(merge_same_labels(series)));
+                }
+            }
         }
         Ok(value)
     }
