@@ -1163,6 +1163,9 @@ fn requests(full: bool) -> Vec<Request> {
             Request::Range { start: s, end: e, step: 60.0 },
             Request::Range { start: e - 300.0, end: e + 700.0, step: 10.0 },
             Request::Post { path: "/api/v1/query", params: "time=2023-11-14T22%3A43%3A20.250Z" },
+            // Times and steps finer than a millisecond.
+            Request::Instant(s + 1234.5678),
+            Request::Range { start: s + 100.0004, end: s + 1300.0, step: 17.5 },
         ]);
     }
     r
