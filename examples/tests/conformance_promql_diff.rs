@@ -2,7 +2,9 @@
 //! `prometheus`): the same generated data (`../shared/bench/gen_dataset.py`'s node-exporter-like
 //! families plus a few families of our own with counter resets, NaN/±Inf, gaps, series that end
 //! or start mid-range, jittered timestamps and odd histograms) is loaded into both, with
-//! `promtool tsdb create-blocks-from openmetrics` and `sextant tsdb import openmetrics`; then a
+//! `promtool tsdb create-blocks-from openmetrics` and `sextant tsdb import openmetrics`, plus
+//! series with stale markers remote-written to both, and the demo-service families the
+//! compliance tester's queries (`../shared/conformance/promql/compliance/`) read; then a
 //! query set generated from PromQL's functions, aggregations and operators runs through both
 //! HTTP APIs (instant queries at several times, range queries with several steps) against
 //! `sextant server --query.semantics=prometheus2`. Results must match: result type, series label
