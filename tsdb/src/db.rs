@@ -561,8 +561,10 @@ impl Iterator for MergeSeries<'_> {
                 match &mut out {
                     None => out = Some((labels, samples)),
                     Some(o) => {
+                        // Sources over later time ranges append in order: no sort needed.
+                        let in_order = matches!((o.1.last(), samples.first()), (Some(l), Some(f)) if l.0 < f.0);
+                        merged |= !in_order;
                         o.1.extend(samples);
-                        merged = true;
                     }
                 }
             }

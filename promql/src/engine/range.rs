@@ -13,7 +13,7 @@ use sextant_model::{is_stale, Labels};
 use super::aggregate::{cmp_nan_high, cmp_nan_low, go_g, group_hash, group_labels, kahan_inc};
 use super::binop::{apply, changes_name, result_labels, signature};
 use super::eval::{Evaluator, Result};
-use super::functions::{window_fn_value, WindowFn};
+use super::functions::{window_fn_value, RegressionPrefix, WindowFn};
 use super::hash::{FxHashMap, FxHashSet};
 use super::quantile::{bucket_quantile, quantile, Bucket};
 use super::value::{FPoint, Series};
@@ -336,6 +336,10 @@ impl Evaluator<'_> {
                     resets_before.push(n);
                 }
             }
+            let regression = match func {
+                WindowFn::PredictLinear | WindowFn::Deriv => RegressionPrefix::new(points),
+                _ => None,
+            };
             let (mut lo, mut hi) = (0usize, 0usize);
             let mut floats = Vec::new();
             for i in 0..g.n {
@@ -364,7 +368,16 @@ impl Evaluator<'_> {
                     step_scalars[k] = s[i];
                 }
                 let scan_resets = !counts_resets || resets_before[hi - 1] != resets_before[lo];
-                let value = window_fn_value(func, window, from, end, range, &step_scalars, t, closed, scan_resets);
+                let value = match &regression {
+                    Some(r) if func == WindowFn::Deriv => {
+                        (window.len() >= 2).then(|| r.window(points, lo, hi, points[lo].t).0)
+                    }
+                    Some(r) => (window.len() >= 2).then(|| {
+                        let (slope, intercept) = r.window(points, lo, hi, t);
+                        slope * step_scalars[0] + intercept
+                    }),
+                    None => window_fn_value(func, window, from, end, range, &step_scalars, t, closed, scan_resets),
+                };
                 if let Some(f) = value {
                     floats.push(FPoint { t, f });
                 }
