@@ -46,6 +46,17 @@ impl Grid {
     fn idx(&self, t: i64) -> usize {
         ((t - self.start) / self.step) as usize
     }
+
+    /// [`Grid::idx`] for the points of one series in time order without a division per
+    /// point: `cursor` (0 before the series' first point) moves forward to `t`'s step.
+    #[inline]
+    fn idx_from(&self, t: i64, cursor: &mut usize) -> usize {
+        while self.t(*cursor) < t {
+            *cursor += 1;
+        }
+        debug_assert_eq!(*cursor, self.idx(t));
+        *cursor
+    }
 }
 
 /// The value of a node over the whole grid.
@@ -564,8 +575,9 @@ impl Evaluator<'_> {
         for (s, &gi) in series.iter().zip(&group_of) {
             drop[gi] |= s.drop_name;
             let base = gi * n;
+            let mut cursor = 0;
             for p in &s.floats {
-                let c = base + g.idx(p.t);
+                let c = base + g.idx_from(p.t, &mut cursor);
                 let f = p.f;
                 if !seen[c] {
                     seen[c] = true;
@@ -723,8 +735,9 @@ impl Evaluator<'_> {
         let drop = changes_name(self, b.op) || b.return_bool;
         let mut out = Vec::with_capacity(series.len());
         for mut s in series {
+            let mut cursor = 0;
             s.floats.retain_mut(|p| {
-                let sc = scalar[g.idx(p.t)];
+                let sc = scalar[g.idx_from(p.t, &mut cursor)];
                 let (l, r) = if swap { (sc, p.f) } else { (p.f, sc) };
                 let (mut v, mut keep) = apply(b.op, l, r);
                 if b.op.is_comparison() {
