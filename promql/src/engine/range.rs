@@ -347,9 +347,37 @@ impl Evaluator<'_> {
                     resets_before.push(n);
                 }
             }
-            let regression = match func {
-                WindowFn::PredictLinear | WindowFn::Deriv => RegressionPrefix::new(points),
-                _ => None,
+            // Per-series state that makes a window's value O(1) (amortised) instead of a pass
+            // over its points; only while the windows slide forward (no `@`).
+            let mut accel = match func {
+                WindowFn::PredictLinear | WindowFn::Deriv => {
+                    RegressionPrefix::new(points).map_or(Accel::None, Accel::Regression)
+                }
+                WindowFn::Changes | WindowFn::Resets if at.is_none() => {
+                    let changes = func == WindowFn::Changes;
+                    let mut before = Vec::with_capacity(points.len());
+                    let mut n = 0u32;
+                    before.push(0);
+                    for w in points.windows(2) {
+                        let counted = if changes {
+                            w[1].f != w[0].f && !(w[1].f.is_nan() && w[0].f.is_nan())
+                        } else {
+                            w[1].f < w[0].f
+                        };
+                        n += u32::from(counted);
+                        before.push(n);
+                    }
+                    Accel::PairCounts(before)
+                }
+                WindowFn::MaxOverTime
+                | WindowFn::MinOverTime
+                | WindowFn::TsOfMaxOverTime
+                | WindowFn::TsOfMinOverTime
+                    if at.is_none() =>
+                {
+                    Accel::Extreme(Extreme::new(matches!(func, WindowFn::MaxOverTime | WindowFn::TsOfMaxOverTime)))
+                }
+                _ => Accel::None,
             };
             let (mut lo, mut hi) = (0usize, 0usize);
             let mut floats = Vec::new();
@@ -379,15 +407,26 @@ impl Evaluator<'_> {
                     step_scalars[k] = s[i];
                 }
                 let scan_resets = !counts_resets || resets_before[hi - 1] != resets_before[lo];
-                let value = match &regression {
-                    Some(r) if func == WindowFn::Deriv => {
+                let value = match &mut accel {
+                    Accel::Regression(r) if func == WindowFn::Deriv => {
                         (window.len() >= 2).then(|| r.window(points, lo, hi, points[lo].t).0)
                     }
-                    Some(r) => (window.len() >= 2).then(|| {
+                    Accel::Regression(r) => (window.len() >= 2).then(|| {
                         let (slope, intercept) = r.window(points, lo, hi, t);
                         slope * step_scalars[0] + intercept
                     }),
-                    None => window_fn_value(func, window, from, end, range, &step_scalars, t, closed, scan_resets),
+                    Accel::PairCounts(before) => Some(f64::from(before[hi - 1] - before[lo])),
+                    Accel::Extreme(e) => {
+                        let best = points[e.window(points, lo, hi)];
+                        Some(if matches!(func, WindowFn::TsOfMaxOverTime | WindowFn::TsOfMinOverTime) {
+                            best.t as f64 / 1000.0
+                        } else {
+                            best.f
+                        })
+                    }
+                    Accel::None => {
+                        window_fn_value(func, window, from, end, range, &step_scalars, t, closed, scan_resets)
+                    }
                 };
                 if let Some(f) = value {
                     floats.push(FPoint { t, f });
@@ -838,6 +877,56 @@ impl Evaluator<'_> {
 }
 
 /// The value of `floats` at `t`, moving `cursor` forward (calls come with growing `t`).
+/// What [`Evaluator::r_matrix_function`] keeps per series to answer each window quickly.
+enum Accel {
+    None,
+    Regression(RegressionPrefix),
+    /// `before[i]`: pairs among `points[..=i]` that `changes` (or `resets`) counts.
+    PairCounts(Vec<u32>),
+    Extreme(Extreme),
+}
+
+/// The maximum (or minimum) of a window sliding forward over a series, as `max_over_time`
+/// picks it: the earliest of the largest non-NaN values, or the window's last point when all
+/// are NaN. A monotonic queue of candidate indices: each point enters and leaves once.
+struct Extreme {
+    max: bool,
+    queue: std::collections::VecDeque<usize>,
+    /// The next point to enter.
+    next: usize,
+}
+
+impl Extreme {
+    fn new(max: bool) -> Extreme {
+        Extreme { max, queue: std::collections::VecDeque::new(), next: 0 }
+    }
+
+    /// The index of the chosen point of `points[lo..hi]`; `lo` and `hi` never decrease
+    /// between calls and `lo < hi`.
+    fn window(&mut self, points: &[FPoint], lo: usize, hi: usize) -> usize {
+        self.next = self.next.max(lo);
+        while self.next < hi {
+            let f = points[self.next].f;
+            if !f.is_nan() {
+                // Strictly beaten candidates go; an equal earlier one stays in front.
+                while let Some(&back) = self.queue.back() {
+                    let beaten = if self.max { points[back].f < f } else { points[back].f > f };
+                    if !beaten {
+                        break;
+                    }
+                    self.queue.pop_back();
+                }
+                self.queue.push_back(self.next);
+            }
+            self.next += 1;
+        }
+        while self.queue.front().is_some_and(|&i| i < lo) {
+            self.queue.pop_front();
+        }
+        self.queue.front().copied().unwrap_or(hi - 1)
+    }
+}
+
 #[inline]
 fn point_at(floats: &[FPoint], cursor: &mut usize, t: i64) -> Option<f64> {
     while *cursor < floats.len() && floats[*cursor].t < t {
