@@ -202,8 +202,21 @@ pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
 
 /// `{"status":"success","data":<data>}` plus warnings and infos when there are any.
 pub(crate) fn success(data: &str, warnings: &[String], infos: &[String]) -> Response {
-    let mut w = JsonWriter::new();
-    w.raw(r#"{"status":"success","data":"#).raw(data);
+    let mut w = success_writer(data.len());
+    w.raw(data);
+    finish_success(w, warnings, infos)
+}
+
+/// A writer holding the start of a success envelope, for a large `data` written in place
+/// (no copy of the body): write `data`, then [`finish_success`].
+pub(crate) fn success_writer(capacity: usize) -> JsonWriter {
+    let mut w = JsonWriter { out: String::with_capacity(capacity + 64) };
+    w.raw(r#"{"status":"success","data":"#);
+    w
+}
+
+/// Ends what [`success_writer`] began.
+pub(crate) fn finish_success(mut w: JsonWriter, warnings: &[String], infos: &[String]) -> Response {
     if !warnings.is_empty() {
         w.raw(r#","warnings":"#).string_list(warnings.iter().map(String::as_str));
     }
