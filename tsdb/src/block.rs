@@ -1262,8 +1262,14 @@ impl Iterator for BlockSeriesIter<'_> {
                 Ok(s) => s,
                 Err(m) => return Some(Err(block_err(&self.block.dir, m))),
             };
+            // Samples are in time order: cut the ends instead of testing every sample.
             let (mint, maxt) = (self.mint, self.maxt);
-            samples.retain(|s| s.0 >= mint && s.0 <= maxt);
+            let end = samples.partition_point(|s| s.0 <= maxt);
+            samples.truncate(end);
+            let start = samples.partition_point(|s| s.0 < mint);
+            if start > 0 {
+                samples.drain(..start);
+            }
             for &(tid, a, b) in &self.tombstones {
                 if tid == id {
                     samples.retain(|s| s.0 < a || s.0 > b);

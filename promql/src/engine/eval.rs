@@ -361,6 +361,7 @@ fn series_points(
                 .collect();
         }
         Some((first, step, n)) => {
+            out.reserve_exact(n.min(samples.len()));
             let (mut i, mut read_t) = (0usize, first);
             let mut last: Option<FPoint> = None;
             for (t, f) in samples {

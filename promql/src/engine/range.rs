@@ -213,7 +213,9 @@ impl Evaluator<'_> {
         let closed = self.closed_windows();
         let mut out = Vec::new();
         for (labels, points) in data {
-            let mut floats = Vec::new();
+            // A point answers at most the steps of one lookback window.
+            let per_point = usize::try_from(lb / g.step).unwrap_or(usize::MAX).saturating_add(1);
+            let mut floats = Vec::with_capacity(g.n.min(points.len().saturating_mul(per_point)));
             if let Some(at) = at {
                 if let Some(p) = self.last_in_lookback(points, at - off, lb) {
                     floats = (0..g.n).map(|i| FPoint { t: g.t(i), f: p.f }).collect();
