@@ -662,8 +662,61 @@ fn linear_regression(points: &[FPoint], intercept_time: i64) -> (f64, f64) {
     (slope, sy / n - slope * sx / n)
 }
 
+/// The timing part of [`extrapolated_rate`] for one window shape, kept between windows: on
+/// regular scrapes successive windows have the same shape, so their divisions are done once.
+#[derive(Debug, Default)]
+pub(crate) struct RateMemo {
+    /// (first - range start, range end - last, last - first, points, range) in ms.
+    key: Option<(i64, i64, i64, usize, i64)>,
+    to_start: f64,
+    to_end: f64,
+    sampled: f64,
+    avg: f64,
+    threshold: f64,
+    /// `to_start` after the threshold rule when no zero point moves it, and the factor then.
+    plain_to_start: f64,
+    plain_factor: f64,
+}
+
+impl RateMemo {
+    fn timing(
+        &mut self,
+        first_t: i64,
+        last_t: i64,
+        range_start: i64,
+        range_end: i64,
+        n: usize,
+        range: i64,
+        rate: bool,
+    ) {
+        let key = (first_t - range_start, range_end - last_t, last_t - first_t, n, range);
+        if self.key == Some(key) {
+            return;
+        }
+        self.key = Some(key);
+        self.to_start = (first_t - range_start) as f64 / 1000.0;
+        self.to_end = (range_end - last_t) as f64 / 1000.0;
+        self.sampled = (last_t - first_t) as f64 / 1000.0;
+        self.avg = self.sampled / (n - 1) as f64;
+        self.threshold = self.avg * 1.1;
+        if self.to_end >= self.threshold {
+            self.to_end = self.avg / 2.0;
+        }
+        self.plain_to_start = if self.to_start >= self.threshold { self.avg / 2.0 } else { self.to_start };
+        self.plain_factor = self.factor(self.plain_to_start, range, rate);
+    }
+
+    fn factor(&self, to_start: f64, range: i64, rate: bool) -> f64 {
+        let mut factor = if self.sampled != 0.0 { (self.sampled + to_start + self.to_end) / self.sampled } else { 1.0 };
+        if rate {
+            factor /= range as f64 / 1000.0;
+        }
+        factor
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
-fn extrapolated_rate(
+pub(crate) fn extrapolated_rate(
     points: &[FPoint],
     range_start: i64,
     range_end: i64,
@@ -672,6 +725,7 @@ fn extrapolated_rate(
     rate: bool,
     v2: bool,
     scan_resets: bool,
+    memo: &mut RateMemo,
 ) -> Option<f64> {
     if points.len() < 2 {
         return None;
@@ -686,33 +740,29 @@ fn extrapolated_rate(
             }
         }
     }
-    let mut to_start = (first.t - range_start) as f64 / 1000.0;
-    let mut to_end = (range_end - last.t) as f64 / 1000.0;
-    let sampled = (last.t - first.t) as f64 / 1000.0;
-    let avg = sampled / (points.len() - 1) as f64;
-    let threshold = avg * 1.1;
-    if v2 && counter && result > 0.0 && first.f >= 0.0 {
-        let to_zero = sampled * (first.f / result);
+    memo.timing(first.t, last.t, range_start, range_end, points.len(), range, rate);
+    let mut to_start = memo.to_start;
+    let zero_point = counter && result > 0.0 && first.f >= 0.0;
+    if v2 && zero_point {
+        let to_zero = memo.sampled * (first.f / result);
         if to_zero < to_start {
             to_start = to_zero;
         }
     }
-    if to_start >= threshold {
-        to_start = avg / 2.0;
+    if to_start >= memo.threshold {
+        to_start = memo.avg / 2.0;
     }
-    if !v2 && counter && result > 0.0 && first.f >= 0.0 {
-        let to_zero = sampled * (first.f / result);
+    if !v2 && zero_point {
+        let to_zero = memo.sampled * (first.f / result);
         if to_zero < to_start {
             to_start = to_zero;
         }
     }
-    if to_end >= threshold {
-        to_end = avg / 2.0;
-    }
-    let mut factor = if sampled != 0.0 { (sampled + to_start + to_end) / sampled } else { 1.0 };
-    if rate {
-        factor /= range as f64 / 1000.0;
-    }
+    let factor = if to_start.to_bits() == memo.plain_to_start.to_bits() {
+        memo.plain_factor
+    } else {
+        memo.factor(to_start, range, rate)
+    };
     Some(result * factor)
 }
 
@@ -1076,9 +1126,31 @@ pub(crate) fn window_fn_value(
 ) -> Option<f64> {
     use WindowFn as W;
     match func {
-        W::Rate => extrapolated_rate(points, range_start, range_end, range, true, true, v2, scan_resets),
-        W::Increase => extrapolated_rate(points, range_start, range_end, range, true, false, v2, scan_resets),
-        W::Delta => extrapolated_rate(points, range_start, range_end, range, false, false, v2, false),
+        W::Rate => extrapolated_rate(
+            points,
+            range_start,
+            range_end,
+            range,
+            true,
+            true,
+            v2,
+            scan_resets,
+            &mut RateMemo::default(),
+        ),
+        W::Increase => extrapolated_rate(
+            points,
+            range_start,
+            range_end,
+            range,
+            true,
+            false,
+            v2,
+            scan_resets,
+            &mut RateMemo::default(),
+        ),
+        W::Delta => {
+            extrapolated_rate(points, range_start, range_end, range, false, false, v2, false, &mut RateMemo::default())
+        }
         W::Irate => instant_value(points, true),
         W::Idelta => instant_value(points, false),
         W::Deriv => (points.len() >= 2).then(|| linear_regression(points, points[0].t).0),

@@ -13,7 +13,7 @@ use sextant_model::{is_stale, Labels};
 use super::aggregate::{cmp_nan_high, cmp_nan_low, go_g, group_hash, group_labels, kahan_inc};
 use super::binop::{apply, changes_name, result_labels, signature};
 use super::eval::{Evaluator, Result};
-use super::functions::{window_fn_value, RegressionPrefix, WindowFn};
+use super::functions::{extrapolated_rate, window_fn_value, RateMemo, RegressionPrefix, WindowFn};
 use super::hash::{FxHashMap, FxHashSet};
 use super::quantile::{bucket_quantile, quantile, Bucket};
 use super::value::{FPoint, Series};
@@ -379,6 +379,7 @@ impl Evaluator<'_> {
                 {
                     Accel::Extreme(Extreme::new(matches!(func, WindowFn::MaxOverTime | WindowFn::TsOfMaxOverTime)))
                 }
+                WindowFn::Rate | WindowFn::Increase | WindowFn::Delta => Accel::Rate(RateMemo::default()),
                 _ => Accel::None,
             };
             let (mut lo, mut hi) = (0usize, 0usize);
@@ -417,6 +418,12 @@ impl Evaluator<'_> {
                         let (slope, intercept) = r.window(points, lo, hi, t);
                         slope * step_scalars[0] + intercept
                     }),
+                    Accel::Rate(memo) => {
+                        let counter = func != WindowFn::Delta;
+                        let scan = counter && scan_resets;
+                        let rate = func == WindowFn::Rate;
+                        extrapolated_rate(window, from, end, range, counter, rate, closed, scan, memo)
+                    }
                     Accel::PairCounts(before) => Some(f64::from(before[hi - 1] - before[lo])),
                     Accel::Extreme(e) => {
                         let best = points[e.window(points, lo, hi)];
@@ -883,6 +890,7 @@ impl Evaluator<'_> {
 enum Accel {
     None,
     Regression(RegressionPrefix),
+    Rate(RateMemo),
     /// `before[i]`: pairs among `points[..=i]` that `changes` (or `resets`) counts.
     PairCounts(Vec<u32>),
     Extreme(Extreme),
