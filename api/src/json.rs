@@ -304,9 +304,11 @@ mod tests {
 
     #[test]
     fn ties_round_to_even_as_go() {
-        // 679741792358060.25 exactly: Go's FormatFloat(f, 'f', -1, 64) gives ...60.2.
-        assert_eq!(format_value(679741792358060.25), "679741792358060.2");
-        assert_eq!(format_value(-679741792358060.25), "-679741792358060.2");
+        // 679741792358060.25 exactly, halfway between two 16-digit strings: Go's
+        // FormatFloat(f, 'f', -1, 64) gives ...60.2.
+        let tie = 679_741_792_358_060.0 + 0.25;
+        assert_eq!(format_value(tie), "679741792358060.2");
+        assert_eq!(format_value(-tie), "-679741792358060.2");
     }
 
     proptest::proptest! {

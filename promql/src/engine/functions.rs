@@ -679,6 +679,7 @@ pub(crate) struct RateMemo {
 }
 
 impl RateMemo {
+    #[allow(clippy::too_many_arguments)]
     fn timing(
         &mut self,
         first_t: i64,
