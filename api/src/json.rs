@@ -47,20 +47,16 @@ impl JsonWriter {
 
     /// A timestamp in ms as Prometheus' `MarshalTimestamp`: `1795318533.5` → `1795318533.500`.
     pub(crate) fn timestamp(&mut self, ms: i64) -> &mut JsonWriter {
-        use std::fmt::Write;
-        if ms < 0 && ms % 1000 != 0 {
+        if ms < 0 {
             self.out.push('-');
         }
         let abs = ms.unsigned_abs();
-        let secs = abs / 1000;
-        let frac = abs % 1000;
-        if ms < 0 && frac == 0 {
-            self.out.push('-');
-        }
-        // Writing into the String cannot fail.
-        let _ = write!(self.out, "{secs}");
+        let (secs, frac) = (abs / 1000, abs % 1000);
+        self.out.push_str(itoa::Buffer::new().format(secs));
         if frac != 0 {
-            let _ = write!(self.out, ".{frac:03}");
+            let digits = [b'.', b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8];
+            // Four ASCII bytes.
+            self.out.push_str(std::str::from_utf8(&digits).unwrap_or_default());
         }
         self
     }
@@ -118,13 +114,52 @@ pub(crate) fn format_value(f: f64) -> String {
 
 /// [`format_value`] appended to `out` without an intermediate allocation for ordinary values.
 fn write_value(out: &mut String, f: f64) {
-    use std::fmt::Write;
     let abs = f.abs();
-    if f.is_finite() && (abs == 0.0 || (1e-6..1e21).contains(&abs)) {
-        // Writing into the String cannot fail.
-        let _ = write!(out, "{f}");
-    } else {
+    if !(f.is_finite() && (abs == 0.0 || (1e-6..1e21).contains(&abs))) {
         out.push_str(&format_special(f));
+        return;
+    }
+    if f.is_sign_negative() {
+        out.push('-');
+    }
+    if abs < 1e15 && abs.trunc() == abs {
+        // Whole numbers below 10^15 print their integer digits exactly.
+        out.push_str(itoa::Buffer::new().format(abs as u64));
+        return;
+    }
+    write_fixed(out, abs);
+}
+
+/// Positive finite `f` in `[1e-6, 1e21)` in Go's `'f'` format with the shortest digits that
+/// read back to `f`: ryu finds the digits, placed here around the decimal point.
+fn write_fixed(out: &mut String, f: f64) {
+    let mut buf = ryu::Buffer::new();
+    let s = buf.format_finite(f);
+    let Some((mantissa, exp)) = s.split_once('e') else {
+        out.push_str(s.strip_suffix(".0").unwrap_or(s));
+        return;
+    };
+    // `d.ddd` times 10^exp: the point goes after `exp + 1` digits.
+    let exp: i64 = exp.parse().unwrap_or(0);
+    let mut digits = [0u8; 24];
+    let mut n = 0;
+    for &b in mantissa.as_bytes().iter().filter(|b| b.is_ascii_digit()).take(digits.len()) {
+        digits[n] = b;
+        n += 1;
+    }
+    let digits = std::str::from_utf8(&digits[..n]).unwrap_or_default();
+    let point = exp + 1;
+    if point <= 0 {
+        out.push_str("0.");
+        (0..-point).for_each(|_| out.push('0'));
+        out.push_str(digits);
+    } else if point as usize >= digits.len() {
+        out.push_str(digits);
+        (digits.len()..point as usize).for_each(|_| out.push('0'));
+    } else {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
     }
 }
 
@@ -167,8 +202,21 @@ pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
 
 /// `{"status":"success","data":<data>}` plus warnings and infos when there are any.
 pub(crate) fn success(data: &str, warnings: &[String], infos: &[String]) -> Response {
-    let mut w = JsonWriter::new();
-    w.raw(r#"{"status":"success","data":"#).raw(data);
+    let mut w = success_writer(data.len());
+    w.raw(data);
+    finish_success(w, warnings, infos)
+}
+
+/// A writer holding the start of a success envelope, for a large `data` written in place
+/// (no copy of the body): write `data`, then [`finish_success`].
+pub(crate) fn success_writer(capacity: usize) -> JsonWriter {
+    let mut w = JsonWriter { out: String::with_capacity(capacity + 64) };
+    w.raw(r#"{"status":"success","data":"#);
+    w
+}
+
+/// Ends what [`success_writer`] began.
+pub(crate) fn finish_success(mut w: JsonWriter, warnings: &[String], infos: &[String]) -> Response {
     if !warnings.is_empty() {
         w.raw(r#","warnings":"#).string_list(warnings.iter().map(String::as_str));
     }
@@ -198,6 +246,81 @@ mod tests {
         check(f64::INFINITY, "+Inf");
         check(f64::NEG_INFINITY, "-Inf");
         check(1e100, "1e+100");
+    }
+
+    /// The formatter before the fast paths: Rust's shortest `Display` inside Go's `'f'` range.
+    fn reference_value(f: f64) -> String {
+        let abs = f.abs();
+        if f.is_finite() && (abs == 0.0 || (1e-6..1e21).contains(&abs)) {
+            format!("{f}")
+        } else {
+            format_special(f)
+        }
+    }
+
+    #[test]
+    fn values_at_the_edges_of_the_fast_paths() {
+        for f in [
+            1e15,
+            1e15 - 1.0,
+            999999999999999.9,
+            1e16,
+            1.5e16,
+            1e20,
+            9.99e20,
+            123456.0,
+            -0.0,
+            -7.0,
+            1e-5,
+            1.5e-6,
+            0.00001234,
+            1e-6,
+            0.1 + 0.2,
+            2.5e-5,
+            1.0 / 3.0,
+            12345678.9,
+            4.35e17,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ] {
+            assert_eq!(format_value(f), reference_value(f), "{f:e}");
+        }
+    }
+
+    /// Ours against the old formatter. They may differ only where two shortest digit strings
+    /// are equally near `f`: Go (like ryu) then takes the even last digit, Rust's `Display`
+    /// the upper one.
+    fn check_against_reference(f: f64) -> Result<(), proptest::test_runner::TestCaseError> {
+        let (ours, reference) = (format_value(f), reference_value(f));
+        if ours != reference {
+            proptest::prop_assert_eq!(ours.len(), reference.len(), "{} vs {}", ours, reference);
+            proptest::prop_assert_eq!(ours.parse::<f64>().ok(), Some(f), "{} does not read back", ours);
+            let last = ours.bytes().last().unwrap_or(b'0');
+            proptest::prop_assert!((last - b'0') % 2 == 0, "{} vs {}: not the even tie", ours, reference);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn ties_round_to_even_as_go() {
+        // 679741792358060.25 exactly, halfway between two 16-digit strings: Go's
+        // FormatFloat(f, 'f', -1, 64) gives ...60.2.
+        let tie = 679_741_792_358_060.0 + 0.25;
+        assert_eq!(format_value(tie), "679741792358060.2");
+        assert_eq!(format_value(-tie), "-679741792358060.2");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_float_format_matches_display(bits in proptest::num::u64::ANY, scale in -8i32..22) {
+            check_against_reference(f64::from_bits(bits))?;
+            // Values spread over Go's 'f' range and around its edges, and whole numbers.
+            let g = (bits >> 12) as f64 / (1u64 << 52) as f64 * 10f64.powi(scale);
+            check_against_reference(g)?;
+            check_against_reference(-g)?;
+            check_against_reference(g.round())?;
+        }
     }
 
     #[test]

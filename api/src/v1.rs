@@ -186,7 +186,8 @@ fn n_points(value: &Value) -> usize {
 
 fn query_response(req: &Req, result: sextant_promql::QueryResult, eval_secs: f64) -> ApiResult {
     let limit = limit_param(req)?;
-    let mut w = JsonWriter::new();
+    // About 30 bytes per point: one allocation for most answers.
+    let mut w = crate::json::success_writer(n_points(&result.value).saturating_mul(30).min(64 << 20));
     let truncated = write_value(&mut w, &result.value, limit);
     if !req.params.get("stats").is_empty() {
         let total = req.received.elapsed().as_secs_f64();
@@ -202,7 +203,7 @@ fn query_response(req: &Req, result: sextant_promql::QueryResult, eval_secs: f64
     if truncated {
         warnings.push("results truncated due to limit".to_string());
     }
-    Ok(success(&w.finish(), &warnings, &result.annotations.infos))
+    Ok(crate::json::finish_success(w, &warnings, &result.annotations.infos))
 }
 
 pub(crate) fn query(api: &Api, req: &Req) -> ApiResult {

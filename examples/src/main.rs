@@ -67,7 +67,10 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Alertmanager(args)) => alertmanager::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Exporter(command)) => exporter::run(command).map(|()| ExitCode::SUCCESS),
         Some(Command::Promql(args)) => promql::run(args),
-        Some(Command::Server(args)) => server::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Server(args)) => {
+            server::keep_freed_query_memory();
+            server::run(args).map(|()| ExitCode::SUCCESS)
+        }
         Some(Command::Stack(command)) => stack::run(command).map(|()| ExitCode::SUCCESS),
         Some(Command::Tsdb(args)) => tsdb::run(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Test(command)) => rules::test(command),

@@ -94,6 +94,21 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     run_with(args, |_| async { Ok(()) })
 }
 
+/// A range query builds tens of MB of short-lived buffers. glibc returns freed memory at the
+/// top of the heap to the kernel beyond 128 KiB, so the next query faults every page in again
+/// (measured: a fifth of a `count({__name__!=""})` over 5,500 series went to page faults).
+/// Keep up to 128 MiB of freed memory, grow the heap 16 MiB at a time, and serve buffers
+/// below 32 MiB from the heap rather than from fresh mappings. Called by `main` first thing.
+pub(crate) fn keep_freed_query_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
+        libc::mallopt(libc::M_TOP_PAD, 16 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+    }
+}
+
 /// Runs the server; `started` is called inside the runtime once the API listens (with its
 /// address), before requests are served: `sextant stack` starts its exporters there.
 pub fn run_with<F, Fut>(args: ServerArgs, started: F) -> anyhow::Result<()>

@@ -135,6 +135,14 @@ pub trait SampleIterator {
     fn err(&self) -> Option<&StorageError> {
         None
     }
+    /// The current sample and all after it (every sample when neither `next` nor `seek` was
+    /// called), handed over at once by an iterator that already holds them in a buffer, so a
+    /// reader that wants them all does not copy them one `next`/`at` at a time. The iterator
+    /// is exhausted afterwards. `None` (the default) when the iterator has no such buffer; it is
+    /// then unchanged and is read with `next`/`at`.
+    fn take_buffered(&mut self) -> Option<Vec<(i64, f64)>> {
+        None
+    }
 }
 
 /// A [`SampleIterator`] over `(t, v)` pairs sorted by `t`, borrowed (`&[(i64, f64)]`) or owned
@@ -155,7 +163,7 @@ impl<S: AsRef<[(i64, f64)]>> SliceIterator<S> {
     }
 }
 
-impl<S: AsRef<[(i64, f64)]>> SampleIterator for SliceIterator<S> {
+impl<S: AsRef<[(i64, f64)]> + Default + Into<Vec<(i64, f64)>>> SampleIterator for SliceIterator<S> {
     fn next(&mut self) -> ValueType {
         let samples = self.samples.as_ref();
         if self.pos < samples.len() {
@@ -184,6 +192,16 @@ impl<S: AsRef<[(i64, f64)]>> SampleIterator for SliceIterator<S> {
 
     fn at(&self) -> (i64, f64) {
         self.samples.as_ref()[self.pos - 1]
+    }
+
+    fn take_buffered(&mut self) -> Option<Vec<(i64, f64)>> {
+        let len = self.samples.as_ref().len();
+        let from = self.pos.saturating_sub(1).min(len);
+        // Owned samples move out without a copy; borrowed ones are copied once.
+        let mut samples: Vec<(i64, f64)> = std::mem::take(&mut self.samples).into();
+        samples.drain(..from);
+        self.pos = 1; // beyond the (now empty) samples: exhausted
+        Some(samples)
     }
 }
 
@@ -300,7 +318,10 @@ impl Querier for MemQuerier {
             .series
             .iter()
             .filter(|(labels, _)| matches_all(matchers, labels))
-            .map(|(labels, samples)| Series { labels: labels.clone(), samples: Box::new(SliceIterator::new(samples)) })
+            .map(|(labels, samples)| Series {
+                labels: labels.clone(),
+                samples: Box::new(SliceIterator::new(samples.as_slice())),
+            })
             .collect();
         Ok(Box::new(selected.into_iter().map(Ok)))
     }
@@ -342,7 +363,7 @@ mod tests {
     #[test]
     fn slice_iterator_seek_semantics() {
         let data = [(10, 1.0), (20, 2.0), (30, 3.0)];
-        let mut it = SliceIterator::new(&data);
+        let mut it = SliceIterator::new(&data[..]);
         assert_eq!(it.seek(15), ValueType::Float);
         assert_eq!(it.at(), (20, 2.0));
         // Seeking backwards stays put.
@@ -352,8 +373,38 @@ mod tests {
         assert_eq!(it.at(), (30, 3.0));
         assert_eq!(it.seek(31), ValueType::Exhausted);
         assert_eq!(it.next(), ValueType::Exhausted);
-        let mut it = SliceIterator::new(&data);
+        let mut it = SliceIterator::new(&data[..]);
         assert_eq!(collect(&mut it), data);
+    }
+
+    #[test]
+    fn take_buffered_hands_over_the_rest() {
+        let data = vec![(10, 1.0), (20, 2.0), (30, 3.0)];
+        let check = |moves: &[Option<i64>], expected: &[(i64, f64)]| {
+            for owned in [false, true] {
+                let mut it: Box<dyn SampleIterator> = if owned {
+                    Box::new(VecIterator::new(data.clone()))
+                } else {
+                    Box::new(SliceIterator::new(&data[..]))
+                };
+                for m in moves {
+                    match m {
+                        Some(t) => it.seek(*t),
+                        None => it.next(),
+                    };
+                }
+                assert_eq!(it.take_buffered().as_deref(), Some(expected), "{moves:?} owned {owned}");
+                assert_eq!(it.next(), ValueType::Exhausted);
+                assert_eq!(it.take_buffered(), Some(Vec::new()));
+            }
+        };
+        check(&[], &data);
+        check(&[None], &data);
+        check(&[None, None], &data[1..]);
+        check(&[Some(15)], &data[1..]);
+        check(&[Some(30)], &data[2..]);
+        check(&[Some(31)], &[]);
+        check(&[None, None, None, None], &[]);
     }
 
     #[test]

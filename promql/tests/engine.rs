@@ -118,3 +118,65 @@ fn range_query_rejects_matrix_and_bad_steps() {
     assert!(e.range_query(&db, &parse("m").expect("parses"), 0, 60_000, 0).is_err());
     assert!(e.range_query(&db, &parse("m").expect("parses"), 60_000, 0, 15_000).is_err());
 }
+
+/// Range queries (evaluated a node at a time, with sliding-window shortcuts) against instant
+/// queries at each step (evaluated window by window), on series with NaN, equal runs, signed
+/// zeros, infinities, resets and irregular gaps.
+#[test]
+fn range_windows_agree_with_instant_evaluation() {
+    let db = MemStorage::new();
+    let mut app = db.appender();
+    let series: &[(&str, &[f64])] = &[
+        ("nan", &[f64::NAN, 3.0, f64::NAN, 3.0, 1.0, f64::NAN, f64::NAN, f64::NAN, 7.0, 7.0, 2.0]),
+        ("zeros", &[0.0, -0.0, 0.0, -0.0, -1.0, -0.0, 0.0, 0.0, 5.0, 5.0, 5.0]),
+        ("inf", &[1.0, f64::INFINITY, 2.0, f64::NEG_INFINITY, 4.0, 4.0, 4.0, 4.0, 9.0, 1.0, 0.5]),
+        ("resets", &[10.0, 20.0, 5.0, 5.0, 15.0, 1.0, 2.0, 3.0, 3.0, 0.0, 8.0]),
+        ("big", &[1.2e11, 1.2e11 - 4096.0, 1.2e11, 1.19e11, 1.19e11, 1.21e11, 1.2e11, 1.2e11, 1.1e11, 1.3e11, 1.2e11]),
+    ];
+    let gaps = [0, 15, 30, 45, 100, 115, 130, 200, 215, 230, 245];
+    for (name, values) in series {
+        let labels = Labels::from_pairs([("__name__", "w"), ("s", name)]);
+        for (&g, &v) in gaps.iter().zip(values.iter()) {
+            app.append(&labels, g * 1000, v).expect("append");
+        }
+    }
+    app.commit().expect("commit");
+    drop(app);
+    let engine = Engine::default();
+    for q in [
+        "max_over_time(w[1m])",
+        "min_over_time(w[45s])",
+        "ts_of_max_over_time(w[1m])",
+        "ts_of_min_over_time(w[100s])",
+        "changes(w[1m])",
+        "resets(w[90s])",
+        "deriv(w[1m])",
+        "predict_linear(w[100s], 60)",
+        "rate(w[1m])",
+        "increase(w[100s])",
+        "delta(w[45s])",
+    ] {
+        let expr = sextant_promql::parse_with(q, sextant_promql::ParseOptions::all()).expect("query parses");
+        let Value::Matrix(range) = engine.range_query(&db, &expr, 0, 300_000, 5_000).expect("range query").value else {
+            panic!("{q}: not a matrix")
+        };
+        for step in 0..=60 {
+            let t = step * 5_000;
+            let Value::Vector(want) = engine.instant_query(&db, &expr, t).expect("instant query").value else {
+                panic!("{q}: vector")
+            };
+            for w in &want {
+                let got = range.iter().find(|s| s.labels == w.labels).and_then(|s| s.floats.iter().find(|p| p.t == t));
+                let got = got.unwrap_or_else(|| panic!("{q} at {t}: {} missing", w.labels)).f;
+                // Bit for bit, except the regressions (prefix sums round differently).
+                let exact = !q.starts_with("deriv") && !q.starts_with("predict_linear");
+                let same = got.to_bits() == w.f.to_bits()
+                    || (got.is_nan() && w.f.is_nan())
+                    || (!exact && (got - w.f).abs() <= 1e-9 * w.f.abs().max(1.0));
+                assert!(same, "{q} at {t} for {}: range {got} vs instant {}", w.labels, w.f);
+            }
+            let n_range = range.iter().filter(|s| s.floats.iter().any(|p| p.t == t)).count();
+            assert_eq!(n_range, want.len(), "{q} at {t}: series count");
+        }
+    }
+}

@@ -561,8 +561,10 @@ impl Iterator for MergeSeries<'_> {
                 match &mut out {
                     None => out = Some((labels, samples)),
                     Some(o) => {
+                        // Sources over later time ranges append in order: no sort needed.
+                        let in_order = matches!((o.1.last(), samples.first()), (Some(l), Some(f)) if l.0 < f.0);
+                        merged |= !in_order;
                         o.1.extend(samples);
-                        merged = true;
                     }
                 }
             }
@@ -599,7 +601,10 @@ impl Querier for DbQuerier<'_> {
         let mut sources: Vec<SeriesSource<'_>> = self
             .blocks
             .iter()
-            .map(|b| Box::new(b.series_iter(matchers, self.mint, self.maxt)) as SeriesSource<'_>)
+            .map(|b| match crate::block::parallel_series(b, matchers, self.mint, self.maxt) {
+                Some(parallel) => Box::new(parallel) as SeriesSource<'_>,
+                None => Box::new(b.series_iter(matchers, self.mint, self.maxt)) as SeriesSource<'_>,
+            })
             .collect();
         let head = self.head.select(true, hints, matchers)?.map(|series| {
             let mut series = series.map_err(storage_err)?;

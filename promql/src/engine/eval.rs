@@ -286,6 +286,13 @@ fn fetch(storage: &dyn Queryable, needs: &[Need<'_>], interval: i64) -> Result<H
             let mut s = s.map_err(|e| QueryError::Storage(e.to_string()))?;
             let mut points = Vec::new();
             let mut vt = s.samples.seek(lo);
+            if let Some(buffered) = s.samples.take_buffered() {
+                series_points(buffered, hi, matrix, read_at, &mut points);
+                if !points.is_empty() {
+                    series.push((s.labels, points));
+                }
+                continue;
+            }
             match read_at {
                 None => {
                     while vt == sextant_model::ValueType::Float {
@@ -340,6 +347,55 @@ fn fetch(storage: &dyn Queryable, needs: &[Need<'_>], interval: i64) -> Result<H
         data.insert(key, series);
     }
     Ok(data)
+}
+
+/// The points a selector keeps from `samples` (sorted, from the window start on): those up to
+/// `hi`, without stale markers for range selectors; with `read_at` (first read time, step,
+/// count) only the newest sample at or before each read time. The same choice as the
+/// sample-at-a-time loop in [`fetch`], over a buffer taken whole (in place when nothing is
+/// dropped).
+fn series_points(
+    samples: Vec<(i64, f64)>,
+    hi: i64,
+    matrix: bool,
+    read_at: Option<(i64, i64, usize)>,
+    out: &mut Vec<FPoint>,
+) {
+    match read_at {
+        None => {
+            *out = samples
+                .into_iter()
+                .take_while(|s| s.0 <= hi)
+                .filter(|s| !(matrix && is_stale(s.1)))
+                .map(|(t, f)| FPoint { t, f })
+                .collect();
+        }
+        Some((first, step, n)) => {
+            out.reserve_exact(n.min(samples.len()));
+            let (mut i, mut read_t) = (0usize, first);
+            let mut last: Option<FPoint> = None;
+            for (t, f) in samples {
+                if t > hi {
+                    break;
+                }
+                while t > read_t {
+                    if let Some(p) = last.take() {
+                        out.push(p);
+                    }
+                    i += 1;
+                    if i == n {
+                        break;
+                    }
+                    read_t = first + i as i64 * step;
+                }
+                if i == n {
+                    break;
+                }
+                last = Some(FPoint { t, f });
+            }
+            out.extend(last);
+        }
+    }
 }
 
 /// Removes `__name__` and the other metadata labels (`__type__`, `__unit__`).

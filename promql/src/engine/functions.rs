@@ -585,6 +585,76 @@ fn date_part(name: &str, f: f64, prometheus2: bool) -> f64 {
     }
 }
 
+/// Prefix sums of one series for [`linear_regression`] over many windows of it: each window's
+/// regression costs O(1) instead of a pass over its points. Timestamp sums are exact integers;
+/// value sums are compensated (Neumaier) prefix pairs, so a window's sums match the direct
+/// compensated sums to far better than the promqltest tolerance. Built only for series whose
+/// values are all finite (an infinity would poison the prefix differences).
+#[derive(Debug)]
+pub(crate) struct RegressionPrefix {
+    /// The first timestamp: sums are over `t - t0` to keep the products small.
+    t0: i64,
+    /// Σ(t - t0) and Σ(t - t0)² over `points[..i]`.
+    dt: Vec<(i128, i128)>,
+    /// Σv and Σ(t - t0)·v over `points[..i]`, each as (sum, compensation).
+    v: Vec<[(f64, f64); 2]>,
+    /// `run_end[i]`: the first index after `i` whose value differs from `points[i]`'s.
+    run_end: Vec<u32>,
+}
+
+impl RegressionPrefix {
+    pub(crate) fn new(points: &[FPoint]) -> Option<RegressionPrefix> {
+        if points.len() < 2 || points.len() > u32::MAX as usize || points.iter().any(|p| !p.f.is_finite()) {
+            return None;
+        }
+        let t0 = points[0].t;
+        let n = points.len();
+        let (mut dt, mut v) = (Vec::with_capacity(n + 1), Vec::with_capacity(n + 1));
+        let (mut sd, mut sd2) = (0i128, 0i128);
+        let (mut sv, mut cv, mut sdv, mut cdv) = (0.0, 0.0, 0.0, 0.0);
+        dt.push((0, 0));
+        v.push([(0.0, 0.0); 2]);
+        for p in points {
+            let d = i128::from(p.t) - i128::from(t0);
+            sd += d;
+            sd2 += d * d;
+            (sv, cv) = kahan_inc(p.f, sv, cv);
+            (sdv, cdv) = kahan_inc(d as f64 * p.f, sdv, cdv);
+            dt.push((sd, sd2));
+            v.push([(sv, cv), (sdv, cdv)]);
+        }
+        let mut run_end = vec![n as u32; n];
+        for i in (0..n - 1).rev() {
+            run_end[i] = if points[i + 1].f == points[i].f { run_end[i + 1] } else { (i + 1) as u32 };
+        }
+        Some(RegressionPrefix { t0, dt, v, run_end })
+    }
+
+    /// [`linear_regression`] of `points[lo..hi]` (at least one point) with `x` in seconds
+    /// relative to `intercept_time`.
+    pub(crate) fn window(&self, points: &[FPoint], lo: usize, hi: usize, intercept_time: i64) -> (f64, f64) {
+        if self.run_end[lo] as usize >= hi {
+            return (0.0, points[lo].f);
+        }
+        let n = (hi - lo) as f64;
+        let count = (hi - lo) as i128;
+        let d0 = i128::from(intercept_time) - i128::from(self.t0);
+        let (sd, sd2) = (self.dt[hi].0 - self.dt[lo].0, self.dt[hi].1 - self.dt[lo].1);
+        let sx = (sd - count * d0) as f64 / 1e3;
+        let sx2 = (sd2 - 2 * d0 * sd + count * d0 * d0) as f64 / 1e6;
+        let diff = |k: usize| {
+            let (a, b) = (self.v[hi][k], self.v[lo][k]);
+            (a.0 - b.0) + (a.1 - b.1)
+        };
+        let sy = diff(0);
+        let sxy = (diff(1) - d0 as f64 * sy) / 1e3;
+        let cov = sxy - sx * sy / n;
+        let var = sx2 - sx * sx / n;
+        let slope = cov / var;
+        (slope, sy / n - slope * sx / n)
+    }
+}
+
 fn linear_regression(points: &[FPoint], intercept_time: i64) -> (f64, f64) {
     let (mut n, mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) =
         (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
@@ -614,8 +684,62 @@ fn linear_regression(points: &[FPoint], intercept_time: i64) -> (f64, f64) {
     (slope, sy / n - slope * sx / n)
 }
 
+/// The timing part of [`extrapolated_rate`] for one window shape, kept between windows: on
+/// regular scrapes successive windows have the same shape, so their divisions are done once.
+#[derive(Debug, Default)]
+pub(crate) struct RateMemo {
+    /// (first - range start, range end - last, last - first, points, range) in ms.
+    key: Option<(i64, i64, i64, usize, i64)>,
+    to_start: f64,
+    to_end: f64,
+    sampled: f64,
+    avg: f64,
+    threshold: f64,
+    /// `to_start` after the threshold rule when no zero point moves it, and the factor then.
+    plain_to_start: f64,
+    plain_factor: f64,
+}
+
+impl RateMemo {
+    #[allow(clippy::too_many_arguments)]
+    fn timing(
+        &mut self,
+        first_t: i64,
+        last_t: i64,
+        range_start: i64,
+        range_end: i64,
+        n: usize,
+        range: i64,
+        rate: bool,
+    ) {
+        let key = (first_t - range_start, range_end - last_t, last_t - first_t, n, range);
+        if self.key == Some(key) {
+            return;
+        }
+        self.key = Some(key);
+        self.to_start = (first_t - range_start) as f64 / 1000.0;
+        self.to_end = (range_end - last_t) as f64 / 1000.0;
+        self.sampled = (last_t - first_t) as f64 / 1000.0;
+        self.avg = self.sampled / (n - 1) as f64;
+        self.threshold = self.avg * 1.1;
+        if self.to_end >= self.threshold {
+            self.to_end = self.avg / 2.0;
+        }
+        self.plain_to_start = if self.to_start >= self.threshold { self.avg / 2.0 } else { self.to_start };
+        self.plain_factor = self.factor(self.plain_to_start, range, rate);
+    }
+
+    fn factor(&self, to_start: f64, range: i64, rate: bool) -> f64 {
+        let mut factor = if self.sampled != 0.0 { (self.sampled + to_start + self.to_end) / self.sampled } else { 1.0 };
+        if rate {
+            factor /= range as f64 / 1000.0;
+        }
+        factor
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
-fn extrapolated_rate(
+pub(crate) fn extrapolated_rate(
     points: &[FPoint],
     range_start: i64,
     range_end: i64,
@@ -624,6 +748,7 @@ fn extrapolated_rate(
     rate: bool,
     v2: bool,
     scan_resets: bool,
+    memo: &mut RateMemo,
 ) -> Option<f64> {
     if points.len() < 2 {
         return None;
@@ -638,33 +763,29 @@ fn extrapolated_rate(
             }
         }
     }
-    let mut to_start = (first.t - range_start) as f64 / 1000.0;
-    let mut to_end = (range_end - last.t) as f64 / 1000.0;
-    let sampled = (last.t - first.t) as f64 / 1000.0;
-    let avg = sampled / (points.len() - 1) as f64;
-    let threshold = avg * 1.1;
-    if v2 && counter && result > 0.0 && first.f >= 0.0 {
-        let to_zero = sampled * (first.f / result);
+    memo.timing(first.t, last.t, range_start, range_end, points.len(), range, rate);
+    let mut to_start = memo.to_start;
+    let zero_point = counter && result > 0.0 && first.f >= 0.0;
+    if v2 && zero_point {
+        let to_zero = memo.sampled * (first.f / result);
         if to_zero < to_start {
             to_start = to_zero;
         }
     }
-    if to_start >= threshold {
-        to_start = avg / 2.0;
+    if to_start >= memo.threshold {
+        to_start = memo.avg / 2.0;
     }
-    if !v2 && counter && result > 0.0 && first.f >= 0.0 {
-        let to_zero = sampled * (first.f / result);
+    if !v2 && zero_point {
+        let to_zero = memo.sampled * (first.f / result);
         if to_zero < to_start {
             to_start = to_zero;
         }
     }
-    if to_end >= threshold {
-        to_end = avg / 2.0;
-    }
-    let mut factor = if sampled != 0.0 { (sampled + to_start + to_end) / sampled } else { 1.0 };
-    if rate {
-        factor /= range as f64 / 1000.0;
-    }
+    let factor = if to_start.to_bits() == memo.plain_to_start.to_bits() {
+        memo.plain_factor
+    } else {
+        memo.factor(to_start, range, rate)
+    };
     Some(result * factor)
 }
 
@@ -1041,9 +1162,31 @@ pub(crate) fn window_fn_value(
 ) -> Option<f64> {
     use WindowFn as W;
     match func {
-        W::Rate => extrapolated_rate(points, range_start, range_end, range, true, true, v2, scan_resets),
-        W::Increase => extrapolated_rate(points, range_start, range_end, range, true, false, v2, scan_resets),
-        W::Delta => extrapolated_rate(points, range_start, range_end, range, false, false, v2, false),
+        W::Rate => extrapolated_rate(
+            points,
+            range_start,
+            range_end,
+            range,
+            true,
+            true,
+            v2,
+            scan_resets,
+            &mut RateMemo::default(),
+        ),
+        W::Increase => extrapolated_rate(
+            points,
+            range_start,
+            range_end,
+            range,
+            true,
+            false,
+            v2,
+            scan_resets,
+            &mut RateMemo::default(),
+        ),
+        W::Delta => {
+            extrapolated_rate(points, range_start, range_end, range, false, false, v2, false, &mut RateMemo::default())
+        }
         W::Irate => instant_value(points, true),
         W::Idelta => instant_value(points, false),
         W::Deriv => (points.len() >= 2).then(|| linear_regression(points, points[0].t).0),
@@ -1133,4 +1276,63 @@ fn double_exponential_smoothing(points: &[FPoint], sf: f64, tf: f64) -> Option<f
         s1 = x + y;
     }
     Some(s1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(start: i64, steps: &[i64], values: &[f64]) -> Vec<FPoint> {
+        let mut t = start;
+        steps
+            .iter()
+            .zip(values)
+            .map(|(&d, &f)| {
+                t += d;
+                FPoint { t, f }
+            })
+            .collect()
+    }
+
+    /// Each window of the prefix-sum regression against the direct compensated one.
+    fn check_windows(points: &[FPoint], width: usize) {
+        let prefix = RegressionPrefix::new(points).expect("finite values");
+        for lo in 0..points.len() {
+            let hi = (lo + width).min(points.len());
+            for at in [points[lo].t, points[hi - 1].t, points[hi - 1].t + 60_000] {
+                let (slope, intercept) = prefix.window(points, lo, hi, at);
+                let (want_slope, want_intercept) = linear_regression(&points[lo..hi], at);
+                let close = |a: f64, b: f64| almost_equal(a, b, 1e-9) || (a - b).abs() < 1e-9 * b.abs().max(1.0);
+                assert!(
+                    close(slope, want_slope) || (slope.is_nan() && want_slope.is_nan()),
+                    "slope {slope} vs {want_slope} [{lo}, {hi})"
+                );
+                assert!(
+                    close(intercept, want_intercept) || (intercept.is_nan() && want_intercept.is_nan()),
+                    "intercept {intercept} vs {want_intercept} [{lo}, {hi})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn regression_prefix_matches_direct() {
+        // Constant runs, a step, a line, large magnitudes with small changes (disk bytes).
+        check_windows(&series(0, &[15_000; 8], &[5.0, 5.0, 5.0, 7.0, 7.0, 7.0, 7.0, 1.0]), 3);
+        check_windows(&series(1_700_000_000_000, &[15_000; 6], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), 4);
+        let disk: Vec<f64> = (0..500).map(|i| 1.2e11 - (i as f64) * 4096.0 * ((i % 7) as f64)).collect();
+        check_windows(&series(1_700_000_000_000, &[15_000; 500], &disk), 240);
+        assert!(RegressionPrefix::new(&series(0, &[1; 3], &[1.0, f64::INFINITY, 2.0])).is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn regression_prefix_close_to_direct(
+            steps in proptest::collection::vec(1i64..120_000, 2..80),
+            values in proptest::collection::vec(-1e12f64..1e12, 80),
+            width in 2usize..40,
+        ) {
+            check_windows(&series(1_700_000_000_000, &steps, &values[..steps.len()]), width);
+        }
+    }
 }

@@ -13,7 +13,7 @@ use sextant_model::{is_stale, Labels};
 use super::aggregate::{cmp_nan_high, cmp_nan_low, go_g, group_hash, group_labels, heap_select, kahan_inc, mean_v2};
 use super::binop::{apply, changes_name, result_labels, signature};
 use super::eval::{has_duplicates, Evaluator, Result};
-use super::functions::{window_fn_value, WindowFn};
+use super::functions::{extrapolated_rate, window_fn_value, RateMemo, RegressionPrefix, WindowFn};
 use super::hash::{FxHashMap, FxHashSet};
 use super::quantile::{bucket_quantile, quantile, Bucket};
 use super::value::{FPoint, Series};
@@ -67,6 +67,17 @@ impl Grid {
     #[inline]
     fn idx(&self, t: i64) -> usize {
         ((t - self.start) / self.step) as usize
+    }
+
+    /// [`Grid::idx`] for the points of one series in time order without a division per
+    /// point: `cursor` (0 before the series' first point) moves forward to `t`'s step.
+    #[inline]
+    fn idx_from(&self, t: i64, cursor: &mut usize) -> usize {
+        while self.t(*cursor) < t {
+            *cursor += 1;
+        }
+        debug_assert_eq!(*cursor, self.idx(t));
+        *cursor
     }
 }
 
@@ -236,7 +247,9 @@ impl Evaluator<'_> {
         let closed = self.closed_windows();
         let mut out = Vec::new();
         for (labels, points) in data {
-            let mut floats = Vec::new();
+            // A point answers at most the steps of one lookback window.
+            let per_point = usize::try_from(lb / g.step).unwrap_or(usize::MAX).saturating_add(1);
+            let mut floats = Vec::with_capacity(g.n.min(points.len().saturating_mul(per_point)));
             if let Some(at) = at {
                 if let Some(p) = self.last_in_lookback(points, at - off, lb) {
                     floats = (0..g.n).map(|i| FPoint { t: g.t(i), f: p.f }).collect();
@@ -370,6 +383,39 @@ impl Evaluator<'_> {
                     resets_before.push(n);
                 }
             }
+            // Per-series state that makes a window's value O(1) (amortised) instead of a pass
+            // over its points; only while the windows slide forward (no `@`).
+            let mut accel = match func {
+                WindowFn::PredictLinear | WindowFn::Deriv => {
+                    RegressionPrefix::new(points).map_or(Accel::None, Accel::Regression)
+                }
+                WindowFn::Changes | WindowFn::Resets if at.is_none() => {
+                    let changes = func == WindowFn::Changes;
+                    let mut before = Vec::with_capacity(points.len());
+                    let mut n = 0u32;
+                    before.push(0);
+                    for w in points.windows(2) {
+                        let counted = if changes {
+                            w[1].f != w[0].f && !(w[1].f.is_nan() && w[0].f.is_nan())
+                        } else {
+                            w[1].f < w[0].f
+                        };
+                        n += u32::from(counted);
+                        before.push(n);
+                    }
+                    Accel::PairCounts(before)
+                }
+                WindowFn::MaxOverTime
+                | WindowFn::MinOverTime
+                | WindowFn::TsOfMaxOverTime
+                | WindowFn::TsOfMinOverTime
+                    if at.is_none() =>
+                {
+                    Accel::Extreme(Extreme::new(matches!(func, WindowFn::MaxOverTime | WindowFn::TsOfMaxOverTime)))
+                }
+                WindowFn::Rate | WindowFn::Increase | WindowFn::Delta => Accel::Rate(RateMemo::default()),
+                _ => Accel::None,
+            };
             let (mut lo, mut hi) = (0usize, 0usize);
             let mut floats = Vec::new();
             for i in 0..g.n {
@@ -398,7 +444,33 @@ impl Evaluator<'_> {
                     step_scalars[k] = s[i];
                 }
                 let scan_resets = !counts_resets || resets_before[hi - 1] != resets_before[lo];
-                let value = window_fn_value(func, window, from, end, range, &step_scalars, t, closed, scan_resets);
+                let value = match &mut accel {
+                    Accel::Regression(r) if func == WindowFn::Deriv => {
+                        (window.len() >= 2).then(|| r.window(points, lo, hi, points[lo].t).0)
+                    }
+                    Accel::Regression(r) => (window.len() >= 2).then(|| {
+                        let (slope, intercept) = r.window(points, lo, hi, t);
+                        slope * step_scalars[0] + intercept
+                    }),
+                    Accel::Rate(memo) => {
+                        let counter = func != WindowFn::Delta;
+                        let scan = counter && scan_resets;
+                        let rate = func == WindowFn::Rate;
+                        extrapolated_rate(window, from, end, range, counter, rate, closed, scan, memo)
+                    }
+                    Accel::PairCounts(before) => Some(f64::from(before[hi - 1] - before[lo])),
+                    Accel::Extreme(e) => {
+                        let best = points[e.window(points, lo, hi)];
+                        Some(if matches!(func, WindowFn::TsOfMaxOverTime | WindowFn::TsOfMinOverTime) {
+                            best.t as f64 / 1000.0
+                        } else {
+                            best.f
+                        })
+                    }
+                    Accel::None => {
+                        window_fn_value(func, window, from, end, range, &step_scalars, t, closed, scan_resets)
+                    }
+                };
                 if let Some(f) = value {
                     floats.push(FPoint { t, f });
                 }
@@ -591,8 +663,9 @@ impl Evaluator<'_> {
         for (s, &gi) in series.iter().zip(&group_of) {
             drop[gi] |= s.drop_name;
             let base = gi * n;
+            let mut cursor = 0;
             for p in &s.floats {
-                let c = base + g.idx(p.t);
+                let c = base + g.idx_from(p.t, &mut cursor);
                 let f = p.f;
                 if !seen[c] {
                     seen[c] = true;
@@ -759,8 +832,9 @@ impl Evaluator<'_> {
         let drop = changes_name(self, b.op) || b.return_bool;
         let mut out = Vec::with_capacity(series.len());
         for mut s in series {
+            let mut cursor = 0;
             s.floats.retain_mut(|p| {
-                let sc = scalar[g.idx(p.t)];
+                let sc = scalar[g.idx_from(p.t, &mut cursor)];
                 let (l, r) = if swap { (sc, p.f) } else { (p.f, sc) };
                 let (mut v, mut keep) = apply(b.op, l, r);
                 if b.op.is_comparison() {
@@ -861,6 +935,57 @@ impl Evaluator<'_> {
 }
 
 /// The value of `floats` at `t`, moving `cursor` forward (calls come with growing `t`).
+/// What [`Evaluator::r_matrix_function`] keeps per series to answer each window quickly.
+enum Accel {
+    None,
+    Regression(RegressionPrefix),
+    Rate(RateMemo),
+    /// `before[i]`: pairs among `points[..=i]` that `changes` (or `resets`) counts.
+    PairCounts(Vec<u32>),
+    Extreme(Extreme),
+}
+
+/// The maximum (or minimum) of a window sliding forward over a series, as `max_over_time`
+/// picks it: the earliest of the largest non-NaN values, or the window's last point when all
+/// are NaN. A monotonic queue of candidate indices: each point enters and leaves once.
+struct Extreme {
+    max: bool,
+    queue: std::collections::VecDeque<usize>,
+    /// The next point to enter.
+    next: usize,
+}
+
+impl Extreme {
+    fn new(max: bool) -> Extreme {
+        Extreme { max, queue: std::collections::VecDeque::new(), next: 0 }
+    }
+
+    /// The index of the chosen point of `points[lo..hi]`; `lo` and `hi` never decrease
+    /// between calls and `lo < hi`.
+    fn window(&mut self, points: &[FPoint], lo: usize, hi: usize) -> usize {
+        self.next = self.next.max(lo);
+        while self.next < hi {
+            let f = points[self.next].f;
+            if !f.is_nan() {
+                // Strictly beaten candidates go; an equal earlier one stays in front.
+                while let Some(&back) = self.queue.back() {
+                    let beaten = if self.max { points[back].f < f } else { points[back].f > f };
+                    if !beaten {
+                        break;
+                    }
+                    self.queue.pop_back();
+                }
+                self.queue.push_back(self.next);
+            }
+            self.next += 1;
+        }
+        while self.queue.front().is_some_and(|&i| i < lo) {
+            self.queue.pop_front();
+        }
+        self.queue.front().copied().unwrap_or(hi - 1)
+    }
+}
+
 #[inline]
 fn point_at(floats: &[FPoint], cursor: &mut usize, t: i64) -> Option<f64> {
     while *cursor < floats.len() && floats[*cursor].t < t {
