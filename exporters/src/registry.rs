@@ -2,7 +2,7 @@
 //! timeout, and reports `<namespace>_scrape_collector_{success,duration_seconds}` per collector
 //! like the Go exporters do.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -104,6 +104,9 @@ pub struct Registry {
     client_registries: Vec<Arc<prometheus_client::registry::Registry>>,
     #[cfg(feature = "prometheus")]
     rust_prometheus_registries: Vec<prometheus::Registry>,
+    /// Size of the last encoded scrape: the next one's output buffer is allocated once at
+    /// about this size instead of growing (and copying) as it is written.
+    last_encoded_len: AtomicUsize,
 }
 
 impl std::fmt::Debug for Registry {
@@ -129,6 +132,7 @@ impl Registry {
             client_registries: Vec::new(),
             #[cfg(feature = "prometheus")]
             rust_prometheus_registries: Vec::new(),
+            last_encoded_len: AtomicUsize::new(0),
         }
     }
 
@@ -261,7 +265,11 @@ impl Registry {
                 openmetrics_family_to_text(family);
             }
         }
-        exposition::encode(&families, format)
+        let hint = exposition::encoded_size_hint(&families).max(self.last_encoded_len.load(Ordering::Relaxed));
+        let mut out = String::with_capacity(hint + hint / 16);
+        exposition::encode_into(&mut out, &families, format);
+        self.last_encoded_len.store(out.len(), Ordering::Relaxed);
+        out
     }
 }
 
