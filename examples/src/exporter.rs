@@ -22,6 +22,23 @@ fn limit_malloc_arenas() {
     }
 }
 
+/// `sextant exporter ...` parsed on its own (see `main`): the same subcommands as under the
+/// full command line.
+#[derive(Debug, clap::Parser)]
+#[command(name = "sextant exporter", bin_name = "sextant exporter", version, about = "Run an exporter.")]
+struct ExporterCli {
+    #[command(subcommand)]
+    command: ExporterCommand,
+}
+
+/// Parses `sextant exporter <NAME> [flags]` from the process arguments and runs it.
+pub fn run_from_args() -> anyhow::Result<()> {
+    use clap::Parser as _;
+    // Skipping `sextant` leaves `exporter` in the program-name position.
+    let cli = ExporterCli::parse_from(std::env::args_os().skip(1));
+    run(cli.command)
+}
+
 /// Which exporter to run.
 #[derive(Debug, clap::Subcommand)]
 pub enum ExporterCommand {
