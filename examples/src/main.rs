@@ -56,6 +56,11 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<ExitCode> {
+    // An exporter is a small long-running daemon: parse only its own subcommand tree, so the
+    // code that builds every other command's arguments is never run (nor made resident).
+    if std::env::args_os().nth(1).is_some_and(|arg| arg == "exporter") {
+        return exporter::run_from_args().map(|()| ExitCode::SUCCESS);
+    }
     let cli = Cli::parse();
     match cli.command {
         None => {

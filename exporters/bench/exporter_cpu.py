@@ -6,7 +6,8 @@ For each exporter pair: start the server (throwaway data directory, free port), 
 exporters, scrape each WARMUP times, then SCRAPES times alternately (ours, theirs, ...), and
 read utime+stime from /proc/PID/stat before and after the measured scrapes, and VmHWM (peak
 RSS) and RssAnon (heap and stacks, without the mapped binary) from /proc/PID/status at the end. Prints one line per exporter with both figures and
-the ratios (ours / Go). Bounded: every process started is killed on exit; a scrape that takes
+the ratios (ours / Go), and where each process's resident pages are (smaps: executable text,
+the executable's other pages, shared libraries, anonymous). Bounded: every process started is killed on exit; a scrape that takes
 more than 10 s aborts the run.
 
 usage: exporter_cpu.py --sextant PATH [--scrapes N] [--only redis,postgres,mysql,blackbox,node]
@@ -77,6 +78,29 @@ def peak_rss_kib(pid):
     return status_kib(pid, "VmHWM")
 
 
+def rss_breakdown(pid):
+    """Resident KiB of one process by kind of mapping (from /proc/PID/smaps): the executable's
+    text, its other file-backed pages (read-only data, relocated .data.rel.ro), shared
+    libraries, and anonymous memory (heap, stacks, malloc arenas)."""
+    exe = os.path.realpath(f"/proc/{pid}/exe")
+    kinds = {"text": 0, "exe-data": 0, "libs": 0, "anon": 0}
+    kind = "anon"
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5 and not fields[0].endswith(":"):
+                path = fields[5] if len(fields) > 5 else ""
+                if path == exe:
+                    kind = "text" if "x" in fields[1] else "exe-data"
+                elif path.startswith("/") and "r-xp" in fields[1] or path.endswith(".so") or ".so." in path:
+                    kind = "libs"
+                else:
+                    kind = "anon"
+            elif fields[0] == "Rss:":
+                kinds[kind] += int(fields[1])
+    return " ".join(f"{k} {v / 1024:.1f}" for k, v in kinds.items())
+
+
 def measure(name, ours, theirs, path, scrapes, warmup):
     """`ours` and `theirs` are (process, port). Returns a result line."""
     for port in (ours[1], theirs[1]):
@@ -92,11 +116,13 @@ def measure(name, ours, theirs, path, scrapes, warmup):
     rss = {p.pid: peak_rss_kib(p.pid) / 1024 for p, _ in (ours, theirs)}
     anon = {p.pid: status_kib(p.pid, "RssAnon") / 1024 for p, _ in (ours, theirs)}
     o, t = ours[0].pid, theirs[0].pid
+    breakdown = f"\n{'':9} RSS MiB now, ours: {rss_breakdown(o)}; go: {rss_breakdown(t)}"
     cpu_ratio = cpu[o] / cpu[t] if cpu[t] > 0 else float("nan")
     return (
         f"{name:9} CPU ms/scrape ours {cpu[o]:.3f} go {cpu[t]:.3f} ratio {cpu_ratio:.2f}; "
         f"peak RSS MiB ours {rss[o]:.1f} go {rss[t]:.1f} ratio {rss[o] / rss[t]:.2f}; "
         f"RssAnon MiB ours {anon[o]:.1f} go {anon[t]:.1f} ratio {anon[o] / anon[t]:.2f}"
+        + breakdown
     )
 
 

@@ -2,8 +2,8 @@
 //! timeout, and reports `<namespace>_scrape_collector_{success,duration_seconds}` per collector
 //! like the Go exporters do.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::Error;
@@ -104,6 +104,12 @@ pub struct Registry {
     client_registries: Vec<Arc<prometheus_client::registry::Registry>>,
     #[cfg(feature = "prometheus")]
     rust_prometheus_registries: Vec<prometheus::Registry>,
+    /// Size of the last encoded scrape: the next one's output buffer is allocated once at
+    /// about this size instead of growing (and copying) as it is written.
+    last_encoded_len: AtomicUsize,
+    /// The output buffer of the last served scrape, handed back when its response body is
+    /// dropped, so serving allocates (and frees) no scrape-sized buffer per request.
+    spare_output: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -129,6 +135,8 @@ impl Registry {
             client_registries: Vec::new(),
             #[cfg(feature = "prometheus")]
             rust_prometheus_registries: Vec::new(),
+            last_encoded_len: AtomicUsize::new(0),
+            spare_output: Arc::default(),
         }
     }
 
@@ -255,13 +263,56 @@ impl Registry {
 
     /// Gathers and encodes one scrape in `format`.
     pub async fn encode(&self, format: Format) -> String {
+        let mut out = String::new();
+        self.encode_into(&mut out, format).await;
+        out
+    }
+
+    /// Gathers and encodes one scrape into the buffer the previous response handed back (see
+    /// [`ScrapeText`]); what `/metrics` serves.
+    pub(crate) async fn encode_reusing(&self, format: Format) -> ScrapeText {
+        let spare = self.spare_output.lock().ok().and_then(|mut slot| slot.take());
+        let mut text = spare.unwrap_or_default();
+        text.clear();
+        self.encode_into(&mut text, format).await;
+        ScrapeText { text, home: self.spare_output.clone() }
+    }
+
+    async fn encode_into(&self, out: &mut String, format: Format) {
         let mut families = self.gather().await;
         if format == Format::Text {
             for family in &mut families {
                 openmetrics_family_to_text(family);
             }
         }
-        exposition::encode(&families, format)
+        let hint = exposition::encoded_size_hint(&families).max(self.last_encoded_len.load(Ordering::Relaxed));
+        out.reserve(hint + hint / 16);
+        exposition::encode_into(out, &families, format);
+        self.last_encoded_len.store(out.len(), Ordering::Relaxed);
+    }
+}
+
+/// One scrape's text that goes back to its [`Registry`] as the next scrape's buffer when
+/// dropped (when the response body has been sent).
+pub(crate) struct ScrapeText {
+    text: String,
+    home: Arc<Mutex<Option<String>>>,
+}
+
+impl AsRef<[u8]> for ScrapeText {
+    fn as_ref(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+}
+
+impl Drop for ScrapeText {
+    fn drop(&mut self) {
+        let text = std::mem::take(&mut self.text);
+        if let Ok(mut slot) = self.home.lock() {
+            if slot.is_none() {
+                *slot = Some(text);
+            }
+        }
     }
 }
 
@@ -376,4 +427,42 @@ fn from_rust_prometheus(family: &prometheus::proto::MetricFamily) -> MetricFamil
 pub(crate) fn write_text(out: &mut String, families: &[MetricFamily]) {
     let non_empty: Vec<MetricFamily> = families.iter().filter(|f| !f.samples.is_empty()).cloned().collect();
     exposition::encode_into(out, &non_empty, Format::Text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> Registry {
+        let mut registry = Registry::new(RegistryConfig { process_metrics: false, ..Default::default() });
+        registry.register(blocking("one", || Ok(vec![MetricFamily::single("up", "Up.", MetricType::Gauge, 1.0)])));
+        registry
+    }
+
+    /// The scrape without its (varying) collector durations.
+    fn stable(text: &str) -> String {
+        text.lines().filter(|line| !line.starts_with("scrape_collector_duration_seconds{")).collect()
+    }
+
+    #[test]
+    fn served_scrapes_reuse_the_previous_buffer_once_it_is_sent() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let registry = registry();
+        let expected = stable(&runtime.block_on(registry.encode(Format::Text)));
+        assert!(expected.contains("up 1"), "{expected}");
+
+        let first = runtime.block_on(registry.encode_reusing(Format::Text));
+        assert_eq!(stable(&first.text), expected);
+        // While the first body is still being sent, the next scrape gets a buffer of its own.
+        let second = runtime.block_on(registry.encode_reusing(Format::Text));
+        assert_eq!(stable(&second.text), expected);
+        assert_ne!(first.text.as_ptr(), second.text.as_ptr());
+        let first_buffer = first.text.as_ptr();
+        drop(first);
+        drop(second);
+        // The first one handed back is reused, cleared, for the next scrape.
+        let third = runtime.block_on(registry.encode_reusing(Format::OpenMetrics));
+        assert_eq!(third.text.as_ptr(), first_buffer);
+        assert!(third.text.starts_with("# TYPE") && third.text.ends_with("# EOF\n"), "{}", third.text);
+    }
 }

@@ -28,8 +28,8 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 async fn metrics(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> Response {
     let format = negotiate(&headers);
-    let body = registry.encode(format).await;
-    text_response(body, format, &headers)
+    let body = registry.encode_reusing(format).await;
+    text_response(bytes::Bytes::from_owner(body), format, &headers)
 }
 
 /// Encodes `families` as text 0.0.4, gzip-compressed when the request accepts that.
@@ -45,7 +45,7 @@ async fn metrics(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> R
 pub(crate) fn families_response(mut families: Vec<MetricFamily>, headers: &HeaderMap) -> Response {
     let format = Format::Text;
     crate::registry::normalize(&mut families);
-    text_response(sextant_model::exposition::encode(&families, format), format, headers)
+    text_response(sextant_model::exposition::encode(&families, format).into(), format, headers)
 }
 
 /// The format for the request's `Accept` header (text when there is none).
@@ -53,12 +53,12 @@ fn negotiate(headers: &HeaderMap) -> Format {
     Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or(""))
 }
 
-fn text_response(body: String, format: Format, headers: &HeaderMap) -> Response {
+fn text_response(body: bytes::Bytes, format: Format, headers: &HeaderMap) -> Response {
     let content_type = HeaderValue::from_static(format.content_type());
     if accepts_gzip(headers) {
         let mut encoder =
             flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
-        if encoder.write_all(body.as_bytes()).is_ok() {
+        if encoder.write_all(&body).is_ok() {
             if let Ok(compressed) = encoder.finish() {
                 return (
                     StatusCode::OK,

@@ -88,7 +88,8 @@ fn blackbox_exporter_matches_debian_0_23() {
          \x20 http_fail_regexp:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      fail_if_body_not_matches_regexp: [\"this will not match\"]\n\
          \x20 http_404:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      valid_status_codes: [404]\n\
          \x20 tcp_connect:\n    prober: tcp\n    tcp:\n      preferred_ip_protocol: ip4\n\
-         \x20 icmp:\n    prober: icmp\n    icmp:\n      preferred_ip_protocol: ip4\n"
+         \x20 icmp:\n    prober: icmp\n    icmp:\n      preferred_ip_protocol: ip4\n\
+         \x20 icmp_ip6:\n    prober: icmp\n    icmp:\n      preferred_ip_protocol: ip6\n"
             .to_string()
             + &format!(
                 "  https_2xx:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      tls_config:\n        ca_file: {ca}\n\
@@ -154,6 +155,7 @@ fn blackbox_exporter_matches_debian_0_23() {
     }
     if root {
         probes.push(("icmp", "127.0.0.1".to_string()));
+        probes.push(("icmp_ip6", "::1".to_string()));
     } else {
         println!("conformance blackbox: icmp probe left out, not root");
     }
@@ -185,7 +187,7 @@ fn blackbox_exporter_matches_debian_0_23() {
     println!(
         "conformance blackbox: {matched} of {total} metric names match over {} probes (http 2xx, regex failure, 404 expected, refused, https verified and insecure, \
          fail_if_not_ssl; tcp open, refused, TLS verified and untrusted; IPv6 http and tcp, fallback and no fallback; \
-         dns A, TXT over TCP with a regex, a failing regex, an unknown name; icmp); not implemented: icmp over IPv6, grpc probers",
+         dns A, TXT over TCP with a regex, a failing regex, an unknown name; icmp over IPv4 and IPv6); not implemented: grpc prober",
         probes.len()
     );
     assert!(unexpected.is_empty(), "unexpected differences:\n{}", unexpected.join("\n"));

@@ -76,6 +76,14 @@ impl Labels {
         Labels { labels: labels.into() }
     }
 
+    /// Like [`Labels::from_sorted`], collecting straight into the shared allocation (one
+    /// allocation when the iterator knows its exact length, as a mapped slice iterator does).
+    pub fn from_sorted_iter(labels: impl IntoIterator<Item = Label>) -> Labels {
+        let labels: Arc<[Label]> = labels.into_iter().collect();
+        debug_assert!(labels.windows(2).all(|w| w[0].name < w[1].name), "labels not sorted/unique");
+        Labels { labels }
+    }
+
     pub fn len(&self) -> usize {
         self.labels.len()
     }

@@ -1,6 +1,6 @@
 //! A blackbox exporter compatible with blackbox_exporter 0.23's `/probe?module=&target=` for
-//! the `http` (HTTP and HTTPS), `tcp` (optionally TLS), `dns` (UDP or TCP) and `icmp` (IPv4, raw
-//! socket) probers,
+//! the `http` (HTTP and HTTPS), `tcp` (optionally TLS), `dns` (UDP or TCP) and `icmp` (ICMP
+//! over IPv4, ICMPv6 over IPv6; raw socket) probers,
 //! with modules from a `blackbox.yml` in its format and its `probe_*` metric names.
 
 mod dns;
@@ -672,21 +672,20 @@ async fn probe_icmp(builder: &mut Builder, module: &Module, target: &str, timeou
         &[("phase", "resolve")],
         start.elapsed().as_secs_f64(),
     );
-    let IpAddr::V4(v4) = addr.ip() else {
-        eprintln!("blackbox: icmp to IPv6 {target} is not supported yet");
-        return false;
-    };
-    match tokio::task::spawn_blocking(move || icmp::ping(v4, timeout)).await {
-        Ok(Ok((setup, rtt, ttl))) => {
+    let ip = addr.ip();
+    match tokio::task::spawn_blocking(move || icmp::ping(ip, timeout)).await {
+        Ok(Ok((setup, rtt, hop_limit))) => {
             builder.add("probe_icmp_duration_seconds", help, MetricType::Gauge, &[("phase", "setup")], setup);
             builder.add("probe_icmp_duration_seconds", help, MetricType::Gauge, &[("phase", "rtt")], rtt);
-            builder.add(
-                "probe_icmp_reply_hop_limit",
-                "Replied packet hop limit (TTL for ipv4)",
-                MetricType::Gauge,
-                &[],
-                ttl as f64,
-            );
+            if let Some(hop_limit) = hop_limit {
+                builder.add(
+                    "probe_icmp_reply_hop_limit",
+                    "Replied packet hop limit (TTL for ipv4)",
+                    MetricType::Gauge,
+                    &[],
+                    f64::from(hop_limit),
+                );
+            }
             true
         }
         Ok(Err(message)) => {

@@ -1,10 +1,8 @@
 //! Owned metric families and their encoding to the text format and OpenMetrics.
 
-use std::fmt::Write as _;
-
 use super::error::ParseError;
 use super::format::{Format, MetricType};
-use super::number::{write_go_float, write_om_float, write_om_timestamp};
+use super::number::{push_decimal, write_go_float, write_om_float, write_om_timestamp};
 use super::parser::{Entry, Parser};
 use crate::{is_valid_legacy_label_name, is_valid_legacy_metric_name, Label, Labels};
 
@@ -49,14 +47,41 @@ impl MetricFamily {
         let mut name = String::with_capacity(self.name.len() + suffix.len());
         name.push_str(&self.name);
         name.push_str(suffix);
-        // Sorted like Go clients write them; empty values are kept (written as `name=""`).
-        let mut pairs: Vec<Label> = labels.iter().map(|(n, v)| Label::new(*n, *v)).collect();
-        pairs.sort_by(|a, b| a.name.cmp(&b.name));
-        pairs.dedup_by(|later, earlier| later.name == earlier.name);
-        let labels = Labels::from_sorted(pairs);
+        let labels = sorted_labels(labels);
         self.samples.push(FamilySample { name, labels, value, timestamp: None, exemplar: None });
     }
 }
+
+/// The label set of `pairs`: sorted by name like Go clients write them, a repeated name keeping
+/// its first value, empty values kept (written as `name=""`). Up to [`INLINE_LABELS`] pairs
+/// are sorted on the stack and the set is built in one allocation (plus its strings).
+fn sorted_labels(pairs: &[(&str, &str)]) -> Labels {
+    if pairs.is_empty() {
+        return Labels::empty();
+    }
+    if pairs.len() > INLINE_LABELS {
+        let mut sorted: Vec<(&str, &str)> = pairs.to_vec();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        sorted.dedup_by(|later, earlier| later.0 == earlier.0);
+        return Labels::from_sorted_iter(sorted.iter().map(|(n, v)| Label::new(*n, *v)));
+    }
+    let mut buf: [(&str, &str); INLINE_LABELS] = [("", ""); INLINE_LABELS];
+    let sorted = &mut buf[..pairs.len()];
+    sorted.copy_from_slice(pairs);
+    // Stable, so among equal names the first given comes first and is the one kept.
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut kept = 0;
+    for idx in 0..sorted.len() {
+        if kept == 0 || sorted[kept - 1].0 != sorted[idx].0 {
+            sorted[kept] = sorted[idx];
+            kept += 1;
+        }
+    }
+    Labels::from_sorted_iter(sorted[..kept].iter().map(|(n, v)| Label::new(*n, *v)))
+}
+
+/// Label pairs per sample that [`MetricFamily::push`] sorts without a heap buffer.
+const INLINE_LABELS: usize = 16;
 
 /// One sample of a [`MetricFamily`].
 #[derive(Debug, Clone, PartialEq)]
@@ -82,12 +107,21 @@ pub struct FamilyExemplar {
 
 /// Encodes `families` in `format` (OpenMetrics ends with `# EOF`).
 pub fn encode(families: &[MetricFamily], format: Format) -> String {
-    let mut out = String::with_capacity(families.iter().map(|f| 64 + f.samples.len() * 64).sum());
+    let mut out = String::with_capacity(encoded_size_hint(families));
     encode_into(&mut out, families, format);
     out
 }
 
+/// A guess of the encoded size of `families`, for sizing the output buffer up front.
+pub fn encoded_size_hint(families: &[MetricFamily]) -> usize {
+    families.iter().map(|f| 64 + f.help.as_ref().map_or(0, String::len) + f.samples.len() * 64).sum()
+}
+
 /// Like [`encode`], appending to `out`.
+///
+/// Everything is written straight into `out`: no per-sample allocation (names, escaped label
+/// values and numbers are written in place), so a caller that keeps `out` between scrapes
+/// allocates nothing here once it has grown.
 pub fn encode_into(out: &mut String, families: &[MetricFamily], format: Format) {
     let om = format == Format::OpenMetrics;
     for family in families {
@@ -109,14 +143,7 @@ pub fn encode_into(out: &mut String, families: &[MetricFamily], format: Format) 
         }
         if let Some(help) = &family.help {
             write_meta_name(out, "# HELP ", family_name);
-            for c in help.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '"' if om => out.push_str("\\\""),
-                    c => out.push(c),
-                }
-            }
+            write_escaped(out, help, om);
             out.push('\n');
         }
         if !om && typed {
@@ -124,15 +151,10 @@ pub fn encode_into(out: &mut String, families: &[MetricFamily], format: Format) 
             out.push_str(family.metric_type.as_str(format));
             out.push('\n');
         }
+        let counter_total = om && family.metric_type == MetricType::Counter;
         for sample in &family.samples {
-            let total;
-            let name = if om && family.metric_type == MetricType::Counter && sample.name == family_name {
-                total = format!("{}_total", sample.name);
-                &total
-            } else {
-                &sample.name
-            };
-            write_series(out, name, &sample.labels);
+            let suffix = if counter_total && sample.name == family_name { "_total" } else { "" };
+            write_series(out, &sample.name, suffix, &sample.labels);
             out.push(' ');
             if om {
                 write_om_float(out, sample.value);
@@ -144,7 +166,10 @@ pub fn encode_into(out: &mut String, families: &[MetricFamily], format: Format) 
                 if om {
                     write_om_timestamp(out, ts);
                 } else {
-                    let _ = write!(out, "{ts}");
+                    if ts < 0 {
+                        out.push('-');
+                    }
+                    push_decimal(out, ts.unsigned_abs());
                 }
             }
             if let (true, Some(exemplar)) = (om, &sample.exemplar) {
@@ -170,19 +195,24 @@ fn write_meta_name(out: &mut String, prefix: &str, name: &str) {
     if is_valid_legacy_metric_name(name) {
         out.push_str(name);
     } else {
-        let _ = write_label_value(out, name);
+        write_label_value(out, name);
     }
     out.push(' ');
 }
 
-fn write_series(out: &mut String, name: &str, labels: &Labels) {
+/// `name` + `suffix` with its label set (inside the braces, quoted, when the name is not a
+/// legacy metric name).
+fn write_series(out: &mut String, name: &str, suffix: &str, labels: &Labels) {
     if is_valid_legacy_metric_name(name) {
         out.push_str(name);
+        out.push_str(suffix);
         if !labels.is_empty() {
             write_label_set(out, None, labels);
         }
-    } else {
+    } else if suffix.is_empty() {
         write_label_set(out, Some(name), labels);
+    } else {
+        write_label_set(out, Some(&format!("{name}{suffix}")), labels);
     }
 }
 
@@ -190,7 +220,7 @@ fn write_label_set(out: &mut String, quoted_name: Option<&str>, labels: &Labels)
     out.push('{');
     let mut first = true;
     if let Some(name) = quoted_name {
-        let _ = write_label_value(out, name);
+        write_label_value(out, name);
         first = false;
     }
     for label in labels {
@@ -201,33 +231,38 @@ fn write_label_set(out: &mut String, quoted_name: Option<&str>, labels: &Labels)
         if is_valid_legacy_label_name(&label.name) {
             out.push_str(&label.name);
         } else {
-            let _ = write_label_value(out, &label.name);
+            write_label_value(out, &label.name);
         }
         out.push('=');
-        let _ = write_label_value(out, &label.value);
+        write_label_value(out, &label.value);
     }
     out.push('}');
 }
 
-/// `"..."` with the exposition escapes `\\`, `\"` and `\n` (other bytes as they are).
-fn write_label_value(out: &mut String, value: &str) -> std::fmt::Result {
-    if !value.contains(['\\', '"', '\n']) {
-        out.push('"');
-        out.push_str(value);
-        out.push('"');
-        return Ok(());
-    }
+/// `"..."` with the exposition escapes `\\`, `\"` and `\n` (other bytes as they are),
+/// escaped in place: the runs between escapes are copied as they are.
+fn write_label_value(out: &mut String, value: &str) {
     out.push('"');
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
+    write_escaped(out, value, true);
     out.push('"');
-    Ok(())
+}
+
+/// `text` with `\\` and newline escaped, and `"` too when `quotes`.
+fn write_escaped(out: &mut String, text: &str, quotes: bool) {
+    let mut start = 0;
+    for (idx, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'"' if quotes => "\\\"",
+            _ => continue,
+        };
+        // The escaped bytes are ASCII, so `idx` is a char boundary.
+        out.push_str(&text[start..idx]);
+        out.push_str(escape);
+        start = idx + 1;
+    }
+    out.push_str(&text[start..]);
 }
 
 /// Parses a whole exposition (with Prometheus' rules) into families: metadata starts or
@@ -282,4 +317,159 @@ pub fn parse_families(input: &[u8], format: Format) -> Result<Vec<MetricFamily>,
         }
     }
     Ok(families)
+}
+
+/// The allocation-free encoder paths against the straightforward ones they replaced.
+#[cfg(test)]
+mod fast_path_tests {
+    use proptest::prelude::*;
+
+    use super::super::number::write_go_float_reference;
+    use super::*;
+
+    fn float_text(v: f64) -> String {
+        let mut out = String::new();
+        write_go_float(&mut out, v);
+        out
+    }
+
+    fn reference_text(v: f64) -> String {
+        let mut out = String::new();
+        write_go_float_reference(&mut out, v);
+        out
+    }
+
+    /// Char-by-char escaping, as the encoder did before it copied runs.
+    fn reference_escaped(text: &str, quotes: bool) -> String {
+        let mut out = String::new();
+        for c in text.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '"' if quotes => out.push_str("\\\""),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    /// Sort and keep the first of each name, through a `Vec` as before.
+    fn reference_labels(pairs: &[(&str, &str)]) -> Labels {
+        let mut labels: Vec<Label> = pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect();
+        labels.sort_by(|a, b| a.name.cmp(&b.name));
+        labels.dedup_by(|later, earlier| later.name == earlier.name);
+        Labels::from_sorted(labels)
+    }
+
+    #[test]
+    fn floats_like_go() {
+        let check = |v: f64, want: &str| assert_eq!(float_text(v), want, "{v:e}");
+        check(0.0, "0");
+        check(-0.0, "-0");
+        check(1.0, "1");
+        check(-42.0, "-42");
+        check(999_999.0, "999999");
+        check(1e6, "1e+06");
+        check(-1e6, "-1e+06");
+        check(17_518_624.0, "1.7518624e+07");
+        check(0.5, "0.5");
+        check(0.0001, "0.0001");
+        check(0.00001, "1e-05");
+        check(123456.5, "123456.5");
+        check(1.5e300, "1.5e+300");
+        check(5e-324, "5e-324");
+        check(f64::MAX, "1.7976931348623157e+308");
+        check(f64::INFINITY, "+Inf");
+        check(f64::NEG_INFINITY, "-Inf");
+        check(f64::NAN, "NaN");
+        check(0.1 + 0.2, "0.30000000000000004");
+    }
+
+    #[test]
+    fn escapes_like_go() {
+        let check = |text: &str, quotes: bool, want: &str| {
+            let mut out = String::new();
+            write_escaped(&mut out, text, quotes);
+            assert_eq!(out, want, "{text:?}");
+        };
+        check("", true, "");
+        check("plain", true, "plain");
+        check("a\"b", true, "a\\\"b");
+        check("a\"b", false, "a\"b");
+        check("back\\slash\nnew", false, "back\\\\slash\\nnew");
+        check("ünï\"\\", true, "ünï\\\"\\\\");
+    }
+
+    #[test]
+    fn push_sorts_and_keeps_first() {
+        let check = |pairs: &[(&str, &str)], want: &[(&str, &str)]| {
+            let mut family = MetricFamily::new("m", "h", MetricType::Gauge);
+            family.push(pairs, 1.0);
+            let got: Vec<(&str, &str)> = family.samples[0].labels.iter().map(|l| (&*l.name, &*l.value)).collect();
+            assert_eq!(got, want, "{pairs:?}");
+        };
+        check(&[], &[]);
+        check(&[("b", "2"), ("a", "1")], &[("a", "1"), ("b", "2")]);
+        check(&[("a", "first"), ("b", ""), ("a", "second")], &[("a", "first"), ("b", "")]);
+        let many: Vec<(String, String)> = (0..20).rev().map(|i| (format!("l{i:02}"), i.to_string())).collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let mut want = many.clone();
+        want.sort();
+        check(&many, &want);
+    }
+
+    proptest! {
+        #[test]
+        fn float_formatter_matches_reference_on_any_bits(bits in any::<u64>()) {
+            let v = f64::from_bits(bits);
+            prop_assert_eq!(float_text(v), reference_text(v));
+        }
+
+        #[test]
+        fn float_formatter_matches_reference_on_common_values(
+            int in -2_000_000i64..2_000_000,
+            scale in -12i32..12,
+        ) {
+            let v = int as f64 * 10f64.powi(scale);
+            prop_assert_eq!(float_text(v), reference_text(v));
+            let w = int as f64 / 7.0;
+            prop_assert_eq!(float_text(w), reference_text(w));
+        }
+
+        #[test]
+        fn escaping_matches_reference(text in "[a-z\"\\\\\nü ]{0,40}", quotes in any::<bool>()) {
+            let mut out = String::new();
+            write_escaped(&mut out, &text, quotes);
+            prop_assert_eq!(out, reference_escaped(&text, quotes));
+        }
+
+        #[test]
+        fn label_sorting_matches_reference(
+            pairs in proptest::collection::vec(("[a-e]{1,2}", "[a-z]{0,3}"), 0..24),
+        ) {
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            prop_assert_eq!(sorted_labels(&pairs), reference_labels(&pairs));
+        }
+
+        #[test]
+        fn encoding_is_unchanged_for_random_families(
+            values in proptest::collection::vec(any::<f64>(), 1..8),
+            label in "[a-z\"\\\\\n]{0,6}",
+            om in any::<bool>(),
+        ) {
+            let mut family = MetricFamily::new("requests_total", "Requests \"served\"\\\n.", MetricType::Counter);
+            for (idx, value) in values.iter().enumerate() {
+                family.push(&[("path", label.as_str()), ("idx", &idx.to_string())], *value);
+            }
+            let format = if om { Format::OpenMetrics } else { Format::Text };
+            let text = encode(std::slice::from_ref(&family), format);
+            // Read back: the same samples, by value (NaN compared by bits of the canonical NaN).
+            let back = parse_families(text.as_bytes(), format).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(back.len(), 1);
+            for (got, want) in back[0].samples.iter().zip(&family.samples) {
+                prop_assert!(got.value == want.value || (got.value.is_nan() && want.value.is_nan()));
+                prop_assert_eq!(got.labels.get("idx"), want.labels.get("idx"));
+            }
+        }
+    }
 }

@@ -38,7 +38,7 @@ mod number;
 mod parser;
 mod strict;
 
-pub use encode::{encode, encode_into, parse_families, FamilyExemplar, FamilySample, MetricFamily};
+pub use encode::{encode, encode_into, encoded_size_hint, parse_families, FamilyExemplar, FamilySample, MetricFamily};
 pub use error::ParseError;
 pub use format::{Format, MetricType, OPENMETRICS_CONTENT_TYPE, SCRAPE_ACCEPT_HEADER, TEXT_CONTENT_TYPE};
 pub use number::write_go_float;

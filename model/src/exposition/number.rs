@@ -171,7 +171,133 @@ pub(super) fn write_om_timestamp(out: &mut String, ms: i64) {
 /// special values (`+Inf`, `-Inf`, `NaN`): the shortest digits that read back to `v`, in
 /// exponent form (`1e+06`, `1.7518624e+07`, `1e-05`) when the decimal exponent is below -4
 /// or at least 6 (Go uses precision 6 for that decision when formatting shortest).
+///
+/// Allocation-free: the shortest digits come from `{:e}` written into a stack buffer.
 pub fn write_go_float(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else if v == 0.0 {
+        out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
+    } else if v.fract() == 0.0 && v.abs() < 1e6 {
+        if v < 0.0 {
+            out.push('-');
+        }
+        push_decimal(out, v.abs() as u64);
+    } else {
+        // `{:e}` gives the shortest round-trip digits: "-1.2345e-5" (at most 17 digits).
+        let mut sci = StackBuf::default();
+        let _ = write!(sci, "{v:e}");
+        let sci = sci.as_bytes();
+        let (negative, sci) = match sci.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, sci),
+        };
+        let e_at = sci.iter().position(|&b| b == b'e').unwrap_or(sci.len());
+        let (mantissa, exp_text) = (&sci[..e_at], sci.get(e_at + 1..).unwrap_or_default());
+        let (exp_negative, exp_digits) = match exp_text.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, exp_text),
+        };
+        let exp_abs = exp_digits.iter().fold(0i32, |n, &b| n * 10 + i32::from(b.wrapping_sub(b'0') % 10));
+        let exp = if exp_negative { -exp_abs } else { exp_abs };
+        let mut digit_buf = [0u8; 32];
+        let mut n_digits = 0;
+        for &b in mantissa.iter().filter(|b| b.is_ascii_digit()) {
+            if n_digits < digit_buf.len() {
+                digit_buf[n_digits] = b;
+                n_digits += 1;
+            }
+        }
+        // Only ASCII digits went in, so this is valid UTF-8.
+        let digits = std::str::from_utf8(&digit_buf[..n_digits]).unwrap_or("0");
+        if negative {
+            out.push('-');
+        }
+        if !(-4..6).contains(&exp) {
+            out.push_str(&digits[..1]);
+            if digits.len() > 1 {
+                out.push('.');
+                out.push_str(&digits[1..]);
+            }
+            out.push_str(if exp < 0 { "e-" } else { "e+" });
+            if exp.unsigned_abs() < 10 {
+                out.push('0');
+            }
+            push_decimal(out, u64::from(exp.unsigned_abs()));
+        } else if exp < 0 {
+            out.push_str("0.");
+            for _ in 0..(-exp - 1) {
+                out.push('0');
+            }
+            out.push_str(digits);
+        } else {
+            let int_len = exp as usize + 1;
+            if digits.len() <= int_len {
+                out.push_str(digits);
+                for _ in digits.len()..int_len {
+                    out.push('0');
+                }
+            } else {
+                out.push_str(&digits[..int_len]);
+                out.push('.');
+                out.push_str(&digits[int_len..]);
+            }
+        }
+    }
+}
+
+/// Writes `n` in decimal without going through `fmt`.
+pub(super) fn push_decimal(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[at..]).unwrap_or_default());
+}
+
+/// A small fixed buffer that `write!` can target without allocating; output beyond its
+/// capacity is an error (f64 `{:e}` needs at most 24 bytes).
+struct StackBuf {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl Default for StackBuf {
+    fn default() -> StackBuf {
+        StackBuf { buf: [0; 40], len: 0 }
+    }
+}
+
+impl StackBuf {
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::fmt::Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let Some(target) = self.buf.get_mut(self.len..end) else { return Err(std::fmt::Error) };
+        target.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// The straightforward formatter (allocating), kept as the property tests' oracle. Writes `v` like Go's `strconv.FormatFloat(v, 'g', -1, 64)` with Prometheus' spelling of the
+/// special values (`+Inf`, `-Inf`, `NaN`): the shortest digits that read back to `v`, in
+/// exponent form (`1e+06`, `1.7518624e+07`, `1e-05`) when the decimal exponent is below -4
+/// or at least 6 (Go uses precision 6 for that decision when formatting shortest).
+#[cfg(test)]
+pub(super) fn write_go_float_reference(out: &mut String, v: f64) {
     if v.is_nan() {
         out.push_str("NaN");
     } else if v.is_infinite() {
