@@ -11,6 +11,7 @@ use sextant_model::exposition::{Entry, Format, MetricType, Parser};
 use sextant_model::{stale_nan, Appendable, Appender, Clock, Labels, LabelsBuilder, StorageError, METRIC_NAME};
 use tokio::sync::watch;
 
+use crate::cache::SeriesCache;
 use crate::client::{describe_reqwest, read_body_into, HttpClient};
 use crate::config::ScrapeConfig;
 use crate::relabel::relabel_builder;
@@ -193,7 +194,7 @@ pub struct ScrapeLoop {
     timeout: std::time::Duration,
     /// Raw series text (as exposed) to its final labels, for the series of the last scrape.
     /// Entries not exposed by the last successful scrape are removed after it.
-    cache: HashMap<Box<[u8]>, CachedSeries, SeriesHashState>,
+    cache: SeriesCache<CachedSeries>,
     /// Generation of the last successful scrape (0 before the first).
     generation: u64,
     /// Metadata of the families exposed, updated in place; published to the handle after a
@@ -284,7 +285,7 @@ impl ScrapeLoop {
             url,
             interval,
             timeout,
-            cache: HashMap::with_hasher(hash_state),
+            cache: SeriesCache::new(hash_state.0),
             generation: 0,
             metadata: HashMap::with_hasher(hash_state),
             metadata_generation: 0,
@@ -521,6 +522,7 @@ impl ScrapeLoop {
         let config = Arc::clone(&self.config);
         let generation = self.generation + 1;
         self.metadata_generation += 1;
+        self.cache.begin();
         let mut limit_error = None;
         for entry in Parser::new(body, format) {
             let entry =
@@ -548,8 +550,8 @@ impl ScrapeLoop {
             let key = series.series();
             let explicit_ts = config.honor_timestamps && series.timestamp().is_some();
             let tracked = !explicit_ts || config.track_timestamps_staleness;
-            // One lookup by the raw series text for a known line; labels are built (and the
-            // text copied into the cache) only for a new one.
+            // A known line costs one comparison (or one lookup) of its raw series text;
+            // labels are built (and the text copied into the cache) only for a new one.
             let cached = match self.cache.get_mut(key) {
                 Some(cached) => cached,
                 None => {
@@ -563,7 +565,7 @@ impl ScrapeLoop {
                     }
                     let entry =
                         CachedSeries { labels, hash, seen: generation, added: generation, tracked, series_ref: 0 };
-                    self.cache.entry(key.into()).or_insert(entry)
+                    self.cache.insert(key, entry)
                 }
             };
             cached.seen = generation;
@@ -598,7 +600,7 @@ impl ScrapeLoop {
         }
         let previous = self.generation;
         self.append_staleness(app, t_ms, |c| c.seen == previous);
-        self.cache.retain(|_, c| c.seen == generation);
+        self.cache.finish(|c| c.seen == generation);
         self.generation = generation;
         Ok(())
     }
