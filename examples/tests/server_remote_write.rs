@@ -1,8 +1,8 @@
 //! `sextant server` with `remote_write:` sends what it scrapes and what its recording rules
 //! produce to a real Prometheus 2.42 (`--web.enable-remote-write-receiver`, Debian package
 //! `prometheus`) on loopback, with `write_relabel_configs` and external labels, exposes
-//! `prometheus_remote_storage_*` on `/metrics`, and applies a changed `remote_write` on
-//! `/-/reload`. Skips with a message when the binary is absent.
+//! `prometheus_remote_storage_*` on `/metrics`, delivers what was scraped while the receiver
+//! was down once it is back, and applies a changed `remote_write` on `/-/reload`. Skips with a message when the binary is absent.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -145,7 +145,7 @@ fn server_remote_writes_scrapes_and_rules_to_prometheus() {
     let dir = tempfile::tempdir().unwrap();
     let target_port = serve_target("# TYPE demo_value gauge\ndemo_value{k=\"v\"} 42\ndemo_dropped 1\n");
     let (sextant_port, prom_port) = (free_port(), free_port());
-    let _prometheus = start_prometheus(dir.path(), prom_port);
+    let prometheus = start_prometheus(dir.path(), prom_port);
     wait_for("Prometheus to be ready", Duration::from_secs(60), || get(prom_port, "/-/ready").is_some());
 
     let config = dir.path().join("sextant.yml");
@@ -187,21 +187,36 @@ fn server_remote_writes_scrapes_and_rules_to_prometheus() {
     // Locally, demo_dropped is stored (write relabeling applies to remote write only).
     assert_eq!(vector(&query(sextant_port, "demo_dropped", None).unwrap()).len(), 1);
 
-    // Complete: at a fixed time a few scrapes back, Prometheus ends up with as many demo_value
-    // samples as Sextant stored.
-    let newest = vector(&query(sextant_port, "timestamp(demo_value)", None).unwrap())[0]
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse::<f64>()
-        .unwrap();
-    let count = |port: u16| {
-        query(port, "count_over_time(demo_value[10m])", Some(newest))
+    // Complete: at a fixed time, Prometheus ends up with as many demo_value samples as Sextant
+    // stored.
+    let count = |port: u16, at: f64| {
+        query(port, "count_over_time(demo_value[10m])", Some(at))
             .and_then(|b| vector(&b).first().and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok()))
     };
-    let ours = count(sextant_port).unwrap();
-    assert!(ours >= 2, "{ours} samples scraped so far");
-    wait_for("every sample in Prometheus", Duration::from_secs(60), || count(prom_port) == Some(ours));
+    let newest = || {
+        vector(&query(sextant_port, "timestamp(demo_value)", None).unwrap())[0]
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    wait_for("five scrapes", Duration::from_secs(60), || count(sextant_port, newest()).is_some_and(|n| n >= 5));
+    let at = newest();
+    let ours = count(sextant_port, at).unwrap();
+    wait_for("every sample in Prometheus", Duration::from_secs(60), || count(prom_port, at) == Some(ours));
+
+    // An outage of the receiver: Prometheus is stopped for a few scrapes and started again
+    // on the same port and data; what was scraped meanwhile arrives.
+    drop(prometheus);
+    wait_for("scrapes during the outage", Duration::from_secs(60), || {
+        count(sextant_port, newest()).is_some_and(|n| n >= ours + 3)
+    });
+    let prometheus = start_prometheus(dir.path(), prom_port);
+    wait_for("Prometheus to be ready again", Duration::from_secs(60), || get(prom_port, "/-/ready").is_some());
+    let at = newest();
+    let ours = count(sextant_port, at).unwrap();
+    wait_for("every sample after the outage", Duration::from_secs(90), || count(prom_port, at) == Some(ours));
 
     // Self-metrics under Prometheus' names.
     let metrics = get(sextant_port, "/metrics").unwrap();
@@ -217,5 +232,6 @@ fn server_remote_writes_scrapes_and_rules_to_prometheus() {
     std::fs::write(&config, server_config(target_port, prom_port, "two")).unwrap();
     assert!(request(sextant_port, "POST", "/-/reload").is_some(), "reload failed");
     arrived("job:demo_value:sum{site=\"two\"}", &["{__name__=job:demo_value:sum,job=app,site=two} 42"]);
-    println!("server remote write: {ours} samples of demo_value complete in Prometheus 2.42, {sent} sent in all");
+    drop(prometheus);
+    println!("server remote write: {ours} samples of demo_value complete in Prometheus 2.42 across an outage, {sent} sent in all");
 }
