@@ -179,6 +179,15 @@ struct CachedMetadata {
     fields: u8,
 }
 
+/// Feeds one metadata line (kind, family name, text) into `digest`, unambiguously.
+fn digest_metadata(digest: &mut xxhash_rust::xxh3::Xxh3, kind: u8, name: &str, text: &str) {
+    digest.update(&[kind]);
+    digest.update(&(name.len() as u64).to_le_bytes());
+    digest.update(name.as_bytes());
+    digest.update(&(text.len() as u64).to_le_bytes());
+    digest.update(text.as_bytes());
+}
+
 /// A scrape loop for one target. [`ScrapeLoop::scrape_once`] runs one scrape at a given
 /// time (tests drive it directly); [`ScrapeLoop::run`] scrapes on the target's interval
 /// until told to stop.
@@ -189,7 +198,8 @@ pub struct ScrapeLoop {
     storage: Arc<dyn Appendable>,
     clock: Arc<dyn Clock>,
     url: String,
-    accept: String,
+    /// `Accept`, worked out once.
+    accept: reqwest::header::HeaderValue,
     interval: std::time::Duration,
     timeout: std::time::Duration,
     /// Raw series text (as exposed) to its final labels, for the series of the last scrape.
@@ -205,6 +215,11 @@ pub struct ScrapeLoop {
     metadata_generation: u64,
     /// The loop's metadata differs from what the handle shows.
     metadata_dirty: bool,
+    /// Digest of the metadata lines last applied, and of the last scrape's.
+    metadata_digest: u128,
+    metadata_digest_scraped: u128,
+    /// Seed of the loop's hashes.
+    hash_seed: u64,
     /// The body buffer, kept between scrapes (its capacity follows the body size).
     body: Vec<u8>,
     /// The synthetic series with their storage references.
@@ -276,7 +291,8 @@ impl ScrapeLoop {
             .unwrap_or(reqwest::header::HeaderValue::from_static("10"));
         let hash_state = SeriesHashState::new();
         ScrapeLoop {
-            accept: config.accept_header(),
+            accept: reqwest::header::HeaderValue::from_str(&config.accept_header())
+                .unwrap_or(reqwest::header::HeaderValue::from_static("text/plain;version=0.0.4")),
             target,
             config,
             client,
@@ -290,6 +306,9 @@ impl ScrapeLoop {
             metadata: HashMap::with_hasher(hash_state),
             metadata_generation: 0,
             metadata_dirty: false,
+            metadata_digest: 0,
+            metadata_digest_scraped: 0,
+            hash_seed: hash_state.0,
             body: Vec::new(),
             report_series,
             timeout_header,
@@ -327,9 +346,15 @@ impl ScrapeLoop {
             .client
             .client
             .get(&self.url)
-            .header(reqwest::header::ACCEPT, &self.accept)
-            .header(reqwest::header::ACCEPT_ENCODING, self.config.accept_encoding_header())
-            .header(reqwest::header::USER_AGENT, concat!("Sextant/", env!("CARGO_PKG_VERSION")))
+            .header(reqwest::header::ACCEPT, self.accept.clone())
+            .header(
+                reqwest::header::ACCEPT_ENCODING,
+                reqwest::header::HeaderValue::from_static(self.config.accept_encoding_header()),
+            )
+            .header(
+                reqwest::header::USER_AGENT,
+                reqwest::header::HeaderValue::from_static(concat!("Sextant/", env!("CARGO_PKG_VERSION"))),
+            )
             .header("X-Prometheus-Scrape-Timeout-Seconds", self.timeout_header.clone());
         let limit = match self.config.body_size_limit.as_bytes() {
             0 => DEFAULT_BODY_SIZE_LIMIT,
@@ -387,8 +412,12 @@ impl ScrapeLoop {
         let mut report = ScrapeReport::default();
         let storage = Arc::clone(&self.storage);
         let mut app = storage.appender();
+        let mut exposed = None;
         let result = match fetched {
-            Ok((body, format)) => self.append_body(&mut *app, body, format, t_ms, &mut report),
+            Ok((body, format)) => {
+                exposed = Some((body, format));
+                self.append_body(&mut *app, body, format, t_ms, &mut report)
+            }
             Err(e) => Err(e),
         };
         let error = match result {
@@ -430,10 +459,29 @@ impl ScrapeLoop {
             state.last_scrape_ms = t_ms;
             state.last_scrape_duration = duration;
         }
-        if error.is_none() {
-            self.publish_metadata();
+        if let (None, Some((body, format))) = (&error, exposed) {
+            if self.metadata_digest_scraped != self.metadata_digest {
+                self.apply_metadata(body, format);
+                self.metadata_digest = self.metadata_digest_scraped;
+            }
         }
         report
+    }
+
+    /// Reads the metadata lines of `body` (which parsed) into the loop's metadata and shows it
+    /// on the handle if it changed.
+    fn apply_metadata(&mut self, body: &[u8], format: Format) {
+        self.metadata_generation += 1;
+        for entry in Parser::new(body, format) {
+            match entry {
+                Ok(Entry::Help { name, help }) => self.set_help(&name, &help),
+                Ok(Entry::Type { name, metric_type }) => self.set_type(&name, metric_type),
+                Ok(Entry::Unit { name, unit }) => self.set_unit(&name, unit),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        self.publish_metadata();
     }
 
     /// Updates family `name`'s metadata with `update` (which says whether it changed
@@ -521,23 +569,25 @@ impl ScrapeLoop {
     ) -> Result<(), Error> {
         let config = Arc::clone(&self.config);
         let generation = self.generation + 1;
-        self.metadata_generation += 1;
         self.cache.begin();
+        // The metadata lines are only hashed here; they are read into the loop's metadata
+        // after the scrape succeeded, and only when they differ from the last applied.
+        let mut digest = xxhash_rust::xxh3::Xxh3::with_seed(self.hash_seed);
         let mut limit_error = None;
         for entry in Parser::new(body, format) {
             let entry =
                 entry.map_err(|e| Error::scrape(format!("parse error at {}:{}: {}", e.line, e.column, e.message)))?;
             let series = match entry {
                 Entry::Help { name, help } => {
-                    self.set_help(&name, &help);
+                    digest_metadata(&mut digest, 1, &name, &help);
                     continue;
                 }
                 Entry::Type { name, metric_type } => {
-                    self.set_type(&name, metric_type);
+                    digest_metadata(&mut digest, 2, &name, metric_type.as_str(Format::OpenMetrics));
                     continue;
                 }
                 Entry::Unit { name, unit } => {
-                    self.set_unit(&name, unit);
+                    digest_metadata(&mut digest, 4, &name, unit);
                     continue;
                 }
                 Entry::Comment(_) => continue,
@@ -598,6 +648,7 @@ impl ScrapeLoop {
         if let Some(e) = limit_error {
             return Err(e);
         }
+        self.metadata_digest_scraped = digest.digest128();
         let previous = self.generation;
         self.append_staleness(app, t_ms, |c| c.seen == previous);
         self.cache.finish(|c| c.seen == generation);
