@@ -198,6 +198,8 @@ pub struct ScrapeLoop {
     storage: Arc<dyn Appendable>,
     clock: Arc<dyn Clock>,
     url: String,
+    /// `url` parsed once (`None` if it does not parse: each fetch then reports why).
+    parsed_url: Option<reqwest::Url>,
     /// `Accept`, worked out once.
     accept: reqwest::header::HeaderValue,
     interval: std::time::Duration,
@@ -298,6 +300,7 @@ impl ScrapeLoop {
             client,
             storage,
             clock,
+            parsed_url: reqwest::Url::parse(&url).ok(),
             url,
             interval,
             timeout,
@@ -342,10 +345,11 @@ impl ScrapeLoop {
 
     /// Fetches the body into `body` (cleared first).
     async fn fetch(&self, body: &mut Vec<u8>) -> Result<Format, Error> {
-        let request = self
-            .client
-            .client
-            .get(&self.url)
+        let request = match &self.parsed_url {
+            Some(url) => self.client.client.get(url.clone()),
+            None => self.client.client.get(&self.url),
+        };
+        let request = request
             .header(reqwest::header::ACCEPT, self.accept.clone())
             .header(
                 reqwest::header::ACCEPT_ENCODING,
