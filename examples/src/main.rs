@@ -10,6 +10,7 @@ mod agent;
 mod alertmanager;
 mod check;
 mod exporter;
+mod fanout;
 mod notifier;
 mod promql;
 mod promql_test;

@@ -11,6 +11,7 @@ use sextant_api::{Api, ApiOptions, BuildInfo};
 use sextant_model::Labels;
 use sextant_promql::EngineOptions;
 
+use crate::fanout::Fanout;
 use crate::wiring::{check_config, Reloader, RuleGroups, RuleOptions, ScrapeTargets};
 
 /// Run a Prometheus-compatible server.
@@ -193,33 +194,54 @@ where
         .map_err(|e| anyhow::anyhow!("--storage.tsdb.compaction-interval={}: {e}", args.compaction_interval))?;
     let compactor = sextant_tsdb::Db::spawn_compactor(&db, Duration::from_millis(compaction_interval.max(100)))
         .context("starting the TSDB compactor thread")?;
-    let targets = Arc::new(ScrapeTargets::new(db.clone()));
-    let rules = Arc::new(RuleGroups::with_options(db.clone(), query_engine, rule_options));
-    let api =
-        Api::new(db.clone(), options).with_admin(db.clone()).with_targets(targets.clone()).with_rules(rules.clone());
+    // remote_write: scraped samples, rule results and received remote writes go to the TSDB
+    // and, while endpoints are configured, to the durable remote-write buffer beside it,
+    // from which one queue per endpoint sends (the agent's buffer: send positions persist,
+    // so an outage or a restart loses nothing). Opened with no endpoints (queues are tokio
+    // tasks); the reloader applies the configuration's inside the runtime.
+    let remote_dir = args.tsdb_path.join("remote-write");
+    let remote = Arc::new(
+        sextant_scrape::RemoteWriteStorage::open(
+            &remote_dir,
+            &sextant_scrape::Config::default(),
+            sextant_scrape::BufferOptions::default(),
+            Arc::new(sextant_model::SystemClock),
+        )
+        .with_context(|| format!("opening the remote-write buffer {}", remote_dir.display()))?,
+    );
+    let storage = Arc::new(Fanout::new(db.clone(), remote.clone()));
+    let targets = Arc::new(ScrapeTargets::new(storage.clone()).with_remote_write(remote.clone()));
+    let rules = Arc::new(RuleGroups::with_options(db.clone(), storage.clone(), query_engine, rule_options));
+    let api = Api::new(storage.clone(), options)
+        .with_admin(db.clone())
+        .with_targets(targets.clone())
+        .with_rules(rules.clone());
     // The query log follows `global.query_log_file` across reloads, as Prometheus' does.
     let query_log_api = api.clone();
     let query_log_path = std::sync::Mutex::new(None::<String>);
-    let reloader =
-        Arc::new(Reloader::new(args.config_file.clone(), targets.clone(), rules.clone()).on_apply(move |config| {
-            let path = &config.global.query_log_file;
-            let mut current = query_log_path.lock().unwrap_or_else(|e| e.into_inner());
-            if current.as_deref() == Some(path.as_str()) {
-                return Ok(());
-            }
-            if path.is_empty() {
-                query_log_api.stop_query_log();
-            } else {
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .with_context(|| format!("opening query_log_file {path}"))?;
-                query_log_api.set_query_log(Box::new(file));
-            }
-            *current = Some(path.clone());
-            Ok(())
-        }));
+    let reloader = Arc::new(
+        Reloader::new(args.config_file.clone(), targets.clone(), rules.clone())
+            .with_remote_write(remote.clone())
+            .on_apply(move |config| {
+                let path = &config.global.query_log_file;
+                let mut current = query_log_path.lock().unwrap_or_else(|e| e.into_inner());
+                if current.as_deref() == Some(path.as_str()) {
+                    return Ok(());
+                }
+                if path.is_empty() {
+                    query_log_api.stop_query_log();
+                } else {
+                    let file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .with_context(|| format!("opening query_log_file {path}"))?;
+                    query_log_api.set_query_log(Box::new(file));
+                }
+                *current = Some(path.clone());
+                Ok(())
+            }),
+    );
     if let Some(path) = &args.persistence_file {
         if path.exists() {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -252,6 +274,10 @@ where
         compaction_log.abort();
         rules.stop();
         targets.stop().await;
+        // What was not sent stays in the buffer for the next start.
+        if let Err(e) = remote.shutdown().await {
+            eprintln!("sextant server: stopping remote write: {e}");
+        }
         anyhow::Ok(())
     })?;
     drop(reloader);
@@ -263,6 +289,8 @@ where
         std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     }
     drop(api);
+    drop(storage);
+    drop(remote);
     runtime.shutdown_timeout(Duration::from_secs(5));
     eprintln!("sextant server: shutting down, closing the TSDB");
     drop(compactor);

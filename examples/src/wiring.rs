@@ -12,8 +12,8 @@ use sextant_api::{
     TargetsProvider,
 };
 use sextant_model::exposition::{Format, MetricType};
-use sextant_model::{Labels, SystemClock};
-use sextant_scrape::{Config, ScrapeManager};
+use sextant_model::{Appendable, Labels, SystemClock};
+use sextant_scrape::{Config, RemoteWriteStorage, ScrapeManager};
 use sextant_tsdb::Db;
 use tokio::task::JoinHandle;
 
@@ -56,14 +56,23 @@ fn duration_text(d: std::time::Duration) -> String {
 }
 
 /// The scrape manager as the API sees it. Reloads take the manager out for the time of
-/// `apply_config` (the lists are empty meanwhile).
+/// `apply_config` (the lists are empty meanwhile). `/metrics` also shows the remote-write
+/// queues' metrics when there are any.
 pub struct ScrapeTargets {
     manager: Mutex<Option<ScrapeManager>>,
+    remote: Option<Arc<RemoteWriteStorage>>,
 }
 
 impl ScrapeTargets {
-    pub fn new(db: Arc<Db>) -> ScrapeTargets {
-        ScrapeTargets { manager: Mutex::new(Some(ScrapeManager::new(db, Arc::new(SystemClock)))) }
+    /// Scrapes into `storage` (the TSDB, or the TSDB and the remote-write buffer).
+    pub fn new(storage: Arc<dyn Appendable>) -> ScrapeTargets {
+        ScrapeTargets { manager: Mutex::new(Some(ScrapeManager::new(storage, Arc::new(SystemClock)))), remote: None }
+    }
+
+    /// Adds `remote`'s metrics (`prometheus_remote_storage_*`) to `/metrics`.
+    pub fn with_remote_write(mut self, remote: Arc<RemoteWriteStorage>) -> ScrapeTargets {
+        self.remote = Some(remote);
+        self
     }
 
     async fn apply(&self, config: &Config) -> anyhow::Result<()> {
@@ -90,7 +99,11 @@ impl ScrapeTargets {
 
 impl TargetsProvider for ScrapeTargets {
     fn metrics_text(&self) -> String {
-        lock(&self.manager).as_ref().map(ScrapeManager::metrics_text).unwrap_or_default()
+        let mut out = lock(&self.manager).as_ref().map(ScrapeManager::metrics_text).unwrap_or_default();
+        if let Some(remote) = &self.remote {
+            out.push_str(&remote.metrics_text());
+        }
+        out
     }
 
     fn scrape_pools(&self) -> Vec<String> {
@@ -236,10 +249,12 @@ pub fn check_config(path: &Path) -> anyhow::Result<Config> {
 /// A group and the task evaluating it.
 type RunningGroup = (Arc<Mutex<Group>>, JoinHandle<()>);
 
-/// The running rule groups: one tokio task each, evaluating on the group's interval and
-/// writing through the [`Db`].
+/// The running rule groups: one tokio task each, evaluating on the group's interval,
+/// querying the [`Db`] and writing through `appendable` (the TSDB, or the TSDB and the
+/// remote-write buffer).
 pub struct RuleGroups {
     db: Arc<Db>,
+    appendable: Arc<dyn Appendable>,
     engine: sextant_promql::Engine,
     groups: Mutex<Vec<RunningGroup>>,
     options: RuleOptions,
@@ -249,9 +264,15 @@ pub struct RuleGroups {
 }
 
 impl RuleGroups {
-    pub fn with_options(db: Arc<Db>, engine: sextant_promql::Engine, options: RuleOptions) -> RuleGroups {
+    pub fn with_options(
+        db: Arc<Db>,
+        appendable: Arc<dyn Appendable>,
+        engine: sextant_promql::Engine,
+        options: RuleOptions,
+    ) -> RuleGroups {
         RuleGroups {
             db,
+            appendable,
             engine,
             groups: Mutex::new(Vec::new()),
             options,
@@ -321,7 +342,7 @@ async fn run_group(rules: Arc<RuleGroups>, group: Arc<Mutex<Group>>, notifier: A
         let task_group = Arc::clone(&group);
         let notifications = tokio::task::spawn_blocking(move || {
             let mut g = lock(&task_group);
-            g.eval(ts, &*task_rules.db, &*task_rules.db, &task_rules.engine);
+            g.eval(ts, &*task_rules.db, &*task_rules.appendable, &task_rules.engine);
             g.alerts_to_send(ts, resend_delay_ms)
         })
         .await
@@ -466,13 +487,27 @@ pub struct Reloader {
     pub config_file: PathBuf,
     pub targets: Arc<ScrapeTargets>,
     pub rules: Arc<RuleGroups>,
+    remote: Option<Arc<RemoteWriteStorage>>,
     hooks: Vec<ApplyHook>,
     reloading: tokio::sync::Mutex<()>,
 }
 
 impl Reloader {
     pub fn new(config_file: PathBuf, targets: Arc<ScrapeTargets>, rules: Arc<RuleGroups>) -> Reloader {
-        Reloader { config_file, targets, rules, hooks: Vec::new(), reloading: tokio::sync::Mutex::new(()) }
+        Reloader {
+            config_file,
+            targets,
+            rules,
+            remote: None,
+            hooks: Vec::new(),
+            reloading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Also applies `remote_write` (endpoints, relabeling, queues, external labels) to `remote`.
+    pub fn with_remote_write(mut self, remote: Arc<RemoteWriteStorage>) -> Reloader {
+        self.remote = Some(remote);
+        self
     }
 
     /// Also calls `hook` with every configuration applied.
@@ -486,6 +521,11 @@ impl Reloader {
         let _guard = self.reloading.lock().await;
         for hook in &self.hooks {
             hook(config)?;
+        }
+        // Remote write first: what scrapes and rules write after the reload goes to the new
+        // endpoints with the new external labels.
+        if let Some(remote) = &self.remote {
+            remote.apply_config(config).await?;
         }
         self.rules.apply(config)?;
         self.targets.apply(config).await

@@ -306,13 +306,28 @@ impl HttpClient {
 /// decompression) have arrived; `limit == 0` means no limit.
 pub(crate) async fn read_body_limited(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, Error> {
     let mut body = Vec::new();
+    read_body_into(&mut response, limit, &mut body).await?;
+    Ok(body)
+}
+
+/// Reads the body into `body` (cleared first, its capacity reused) under `limit` bytes
+/// (0 = none), reserving the announced length up front when it is within the limit.
+pub(crate) async fn read_body_into(
+    response: &mut reqwest::Response,
+    limit: u64,
+    body: &mut Vec<u8>,
+) -> Result<(), Error> {
+    body.clear();
+    if let Some(n) = response.content_length().filter(|&n| limit == 0 || n <= limit) {
+        body.reserve(usize::try_from(n).unwrap_or(0).min(64 << 20));
+    }
     while let Some(chunk) = response.chunk().await.map_err(|e| Error::scrape(describe_reqwest(&e)))? {
         if limit > 0 && (body.len() + chunk.len()) as u64 > limit {
             return Err(Error::scrape(format!("body size limit exceeded: more than {limit} bytes")));
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(body)
+    Ok(())
 }
 
 /// A reqwest error with its causes, as one line.

@@ -76,6 +76,7 @@
 //! # }
 //! ```
 
+mod cache;
 mod client;
 mod config;
 mod discovery;

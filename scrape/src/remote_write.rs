@@ -114,6 +114,8 @@ struct Shared {
 pub struct RemoteWriteStorage {
     shared: Arc<Shared>,
     running: Mutex<Vec<Running>>,
+    /// Whether the configuration has `remote_write` endpoints ([`RemoteWriteStorage::is_active`]).
+    active: AtomicBool,
 }
 
 /// A queue's task and what it was started with (a reload restarts it when that changes).
@@ -301,7 +303,8 @@ impl RemoteWriteStorage {
             running.push(start_queue(&shared, rw, client, &external)?);
         }
         shared.truncate();
-        Ok(RemoteWriteStorage { shared, running: Mutex::new(running) })
+        let active = AtomicBool::new(!config.remote_write.is_empty());
+        Ok(RemoteWriteStorage { shared, running: Mutex::new(running), active })
     }
 
     /// Applies a new configuration's `remote_write` and external labels: queues whose
@@ -313,6 +316,10 @@ impl RemoteWriteStorage {
         let external = config.global.external_labels();
         let clients: Vec<HttpClient> =
             config.remote_write.iter().map(|rw| HttpClient::new(&rw.http, false)).collect::<Result<_, _>>()?;
+        if !config.remote_write.is_empty() {
+            // Before any queue restarts, so that no commit in between is left out.
+            self.active.store(true, Ordering::SeqCst);
+        }
         let old: Vec<Running> = lock(&self.running).drain(..).collect();
         let mut kept = Vec::new();
         for r in old {
@@ -338,8 +345,16 @@ impl RemoteWriteStorage {
             }
         }
         lock(&self.running).extend(kept);
+        self.active.store(!config.remote_write.is_empty(), Ordering::SeqCst);
         self.shared.truncate();
         error.map_or(Ok(()), Err)
+    }
+
+    /// Whether the applied configuration has `remote_write` endpoints. A storage that writes
+    /// to several places (a server's TSDB and this buffer) can skip the buffer while it has
+    /// none: a queue added later starts at the end of the buffer anyway.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::SeqCst)
     }
 
     /// Self-metrics in the text exposition format.

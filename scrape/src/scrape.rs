@@ -2,6 +2,7 @@
 //! `Appendable` seam, report the synthetic series, and write staleness markers.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -10,7 +11,8 @@ use sextant_model::exposition::{Entry, Format, MetricType, Parser};
 use sextant_model::{stale_nan, Appendable, Appender, Clock, Labels, LabelsBuilder, StorageError, METRIC_NAME};
 use tokio::sync::watch;
 
-use crate::client::{describe_reqwest, read_body_limited, HttpClient};
+use crate::cache::SeriesCache;
+use crate::client::{describe_reqwest, read_body_into, HttpClient};
 use crate::config::ScrapeConfig;
 use crate::relabel::relabel_builder;
 use crate::target::Target;
@@ -130,6 +132,62 @@ struct CachedSeries {
     series_ref: u64,
 }
 
+/// Hashes the series text of exposition lines (and family names) with xxh3 under a
+/// per-loop random seed: one pass over the bytes, and no collisions an exposition can
+/// arrange in advance.
+#[derive(Clone, Copy)]
+struct SeriesHashState(u64);
+
+impl SeriesHashState {
+    fn new() -> SeriesHashState {
+        SeriesHashState(std::collections::hash_map::RandomState::new().build_hasher().finish())
+    }
+}
+
+impl BuildHasher for SeriesHashState {
+    type Hasher = SeriesHasher;
+    fn build_hasher(&self) -> SeriesHasher {
+        SeriesHasher(self.0)
+    }
+}
+
+struct SeriesHasher(u64);
+
+impl Hasher for SeriesHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.0 = self.0.rotate_left(8) ^ u64::from(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.0 = self.0.rotate_left(16) ^ i as u64;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A family's metadata as the loop keeps it between scrapes: updated in place, so an
+/// unchanged `# HELP`/`# TYPE`/`# UNIT` line costs a lookup and a comparison, no allocation.
+#[derive(Debug, Default)]
+struct CachedMetadata {
+    metadata: Metadata,
+    /// The metadata generation ([`ScrapeLoop::metadata_generation`]) that last exposed it.
+    seen: u64,
+    /// Which of help (1), type (2) and unit (4) that scrape exposed.
+    fields: u8,
+}
+
+/// Feeds one metadata line (kind, family name, text) into `digest`, unambiguously.
+fn digest_metadata(digest: &mut xxhash_rust::xxh3::Xxh3, kind: u8, name: &str, text: &str) {
+    digest.update(&[kind]);
+    digest.update(&(name.len() as u64).to_le_bytes());
+    digest.update(name.as_bytes());
+    digest.update(&(text.len() as u64).to_le_bytes());
+    digest.update(text.as_bytes());
+}
+
 /// A scrape loop for one target. [`ScrapeLoop::scrape_once`] runs one scrape at a given
 /// time (tests drive it directly); [`ScrapeLoop::run`] scrapes on the target's interval
 /// until told to stop.
@@ -140,14 +198,36 @@ pub struct ScrapeLoop {
     storage: Arc<dyn Appendable>,
     clock: Arc<dyn Clock>,
     url: String,
-    accept: String,
+    /// `url` parsed once (`None` if it does not parse: each fetch then reports why).
+    parsed_url: Option<reqwest::Url>,
+    /// `Accept`, worked out once.
+    accept: reqwest::header::HeaderValue,
     interval: std::time::Duration,
     timeout: std::time::Duration,
     /// Raw series text (as exposed) to its final labels, for the series of the last scrape.
     /// Entries not exposed by the last successful scrape are removed after it.
-    cache: HashMap<Box<[u8]>, CachedSeries>,
+    cache: SeriesCache<CachedSeries>,
     /// Generation of the last successful scrape (0 before the first).
     generation: u64,
+    /// Metadata of the families exposed, updated in place; published to the handle after a
+    /// successful scrape that changed it.
+    metadata: HashMap<Box<str>, CachedMetadata, SeriesHashState>,
+    /// Counts every parse (successful or not), so a failed scrape's marks are not mistaken
+    /// for the next one's.
+    metadata_generation: u64,
+    /// The loop's metadata differs from what the handle shows.
+    metadata_dirty: bool,
+    /// Digest of the metadata lines last applied, and of the last scrape's.
+    metadata_digest: u128,
+    metadata_digest_scraped: u128,
+    /// Seed of the loop's hashes.
+    hash_seed: u64,
+    /// The body buffer, kept between scrapes (its capacity follows the body size).
+    body: Vec<u8>,
+    /// The synthetic series with their storage references.
+    report_series: [(Labels, u64); 5],
+    /// `X-Prometheus-Scrape-Timeout-Seconds`.
+    timeout_header: reqwest::header::HeaderValue,
     handle: TargetHandle,
     counters: Arc<ScrapeCounters>,
 }
@@ -204,18 +284,37 @@ impl ScrapeLoop {
             scrape_timeout: timeout,
         };
         let handle = TargetHandle { state: Arc::new(Mutex::new(state)), metadata: Arc::default() };
+        let report_series = REPORT_NAMES.map(|name| {
+            let mut builder = LabelsBuilder::new(&target.labels());
+            builder.set(METRIC_NAME, name);
+            (builder.labels(), 0)
+        });
+        let timeout_header = reqwest::header::HeaderValue::from_str(&format!("{}", timeout.as_secs_f64()))
+            .unwrap_or(reqwest::header::HeaderValue::from_static("10"));
+        let hash_state = SeriesHashState::new();
         ScrapeLoop {
-            accept: config.accept_header(),
+            accept: reqwest::header::HeaderValue::from_str(&config.accept_header())
+                .unwrap_or(reqwest::header::HeaderValue::from_static("text/plain;version=0.0.4")),
             target,
             config,
             client,
             storage,
             clock,
+            parsed_url: reqwest::Url::parse(&url).ok(),
             url,
             interval,
             timeout,
-            cache: HashMap::new(),
+            cache: SeriesCache::new(hash_state.0),
             generation: 0,
+            metadata: HashMap::with_hasher(hash_state),
+            metadata_generation: 0,
+            metadata_dirty: false,
+            metadata_digest: 0,
+            metadata_digest_scraped: 0,
+            hash_seed: hash_state.0,
+            body: Vec::new(),
+            report_series,
+            timeout_header,
             handle,
             counters: Arc::default(),
         }
@@ -244,22 +343,30 @@ impl ScrapeLoop {
         std::time::Duration::from_millis(hash % interval_ms)
     }
 
-    async fn fetch(&self) -> Result<(Vec<u8>, Format), Error> {
-        let request = self
-            .client
-            .client
-            .get(&self.url)
-            .header(reqwest::header::ACCEPT, &self.accept)
-            .header(reqwest::header::ACCEPT_ENCODING, self.config.accept_encoding_header())
-            .header(reqwest::header::USER_AGENT, concat!("Sextant/", env!("CARGO_PKG_VERSION")))
-            .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", self.timeout.as_secs_f64()));
+    /// Fetches the body into `body` (cleared first).
+    async fn fetch(&self, body: &mut Vec<u8>) -> Result<Format, Error> {
+        let request = match &self.parsed_url {
+            Some(url) => self.client.client.get(url.clone()),
+            None => self.client.client.get(&self.url),
+        };
+        let request = request
+            .header(reqwest::header::ACCEPT, self.accept.clone())
+            .header(
+                reqwest::header::ACCEPT_ENCODING,
+                reqwest::header::HeaderValue::from_static(self.config.accept_encoding_header()),
+            )
+            .header(
+                reqwest::header::USER_AGENT,
+                reqwest::header::HeaderValue::from_static(concat!("Sextant/", env!("CARGO_PKG_VERSION"))),
+            )
+            .header("X-Prometheus-Scrape-Timeout-Seconds", self.timeout_header.clone());
         let limit = match self.config.body_size_limit.as_bytes() {
             0 => DEFAULT_BODY_SIZE_LIMIT,
             n => n,
         };
         let work = async {
             let request = self.client.decorate(request).await?;
-            let response = request.send().await.map_err(|e| Error::scrape(describe_reqwest(&e)))?;
+            let mut response = request.send().await.map_err(|e| Error::scrape(describe_reqwest(&e)))?;
             if response.status() != reqwest::StatusCode::OK {
                 return Err(Error::scrape(format!("server returned HTTP status {}", response.status())));
             }
@@ -269,8 +376,8 @@ impl ScrapeLoop {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_string();
-            let body = read_body_limited(response, limit).await?;
-            Ok((body, Format::from_content_type(&content_type)))
+            read_body_into(&mut response, limit, body).await?;
+            Ok(Format::from_content_type(&content_type))
         };
         match tokio::time::timeout(self.timeout, work).await {
             Ok(result) => result,
@@ -282,10 +389,20 @@ impl ScrapeLoop {
     /// the target state. The returned report is what the synthetic series say.
     pub async fn scrape_once(&mut self, t_ms: i64) -> ScrapeReport {
         let started = Instant::now();
-        match self.fetch().await {
-            Ok((body, format)) => self.ingest(Ok((&body, format)), t_ms, started),
+        let mut body = std::mem::take(&mut self.body);
+        let report = match self.fetch(&mut body).await {
+            Ok(format) => self.ingest(Ok((&body, format)), t_ms, started),
             Err(e) => self.ingest(Err(e), t_ms, started),
+        };
+        // Keep the buffer for the next scrape, unless it is far larger than this body (a
+        // target that once sent a huge body does not pin that memory).
+        let len = body.len();
+        body.clear();
+        if body.capacity() > (4 * len).max(1 << 20) {
+            body.shrink_to(len);
         }
+        self.body = body;
+        report
     }
 
     /// Ingests a body as if a scrape at `t_ms` had returned it: the same limits, labels,
@@ -297,11 +414,14 @@ impl ScrapeLoop {
 
     fn ingest(&mut self, fetched: Result<(&[u8], Format), Error>, t_ms: i64, started: Instant) -> ScrapeReport {
         let mut report = ScrapeReport::default();
-        let mut metadata = HashMap::new();
         let storage = Arc::clone(&self.storage);
         let mut app = storage.appender();
+        let mut exposed = None;
         let result = match fetched {
-            Ok((body, format)) => self.append_body(&mut *app, body, format, t_ms, &mut report, &mut metadata),
+            Ok((body, format)) => {
+                exposed = Some((body, format));
+                self.append_body(&mut *app, body, format, t_ms, &mut report)
+            }
             Err(e) => Err(e),
         };
         let error = match result {
@@ -343,10 +463,104 @@ impl ScrapeLoop {
             state.last_scrape_ms = t_ms;
             state.last_scrape_duration = duration;
         }
-        if error.is_none() {
-            *self.handle.metadata.lock().unwrap_or_else(|e| e.into_inner()) = metadata;
+        if let (None, Some((body, format))) = (&error, exposed) {
+            if self.metadata_digest_scraped != self.metadata_digest {
+                self.apply_metadata(body, format);
+                self.metadata_digest = self.metadata_digest_scraped;
+            }
         }
         report
+    }
+
+    /// Reads the metadata lines of `body` (which parsed) into the loop's metadata and shows it
+    /// on the handle if it changed.
+    fn apply_metadata(&mut self, body: &[u8], format: Format) {
+        self.metadata_generation += 1;
+        for entry in Parser::new(body, format) {
+            match entry {
+                Ok(Entry::Help { name, help }) => self.set_help(&name, &help),
+                Ok(Entry::Type { name, metric_type }) => self.set_type(&name, metric_type),
+                Ok(Entry::Unit { name, unit }) => self.set_unit(&name, unit),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        self.publish_metadata();
+    }
+
+    /// Updates family `name`'s metadata with `update` (which says whether it changed
+    /// anything) and marks `field` (help 1, type 2, unit 4) as exposed by the current parse.
+    fn touch_metadata(&mut self, name: &str, field: u8, update: impl FnOnce(&mut Metadata) -> bool) {
+        let generation = self.metadata_generation;
+        let entry = match self.metadata.get_mut(name) {
+            Some(entry) => entry,
+            None => {
+                self.metadata_dirty = true;
+                self.metadata.entry(name.into()).or_default()
+            }
+        };
+        if entry.seen != generation {
+            entry.seen = generation;
+            entry.fields = 0;
+        }
+        entry.fields |= field;
+        self.metadata_dirty |= update(&mut entry.metadata);
+    }
+
+    fn set_help(&mut self, name: &str, help: &str) {
+        self.touch_metadata(name, 1, |m| {
+            let changed = m.help != help;
+            if changed {
+                m.help.clear();
+                m.help.push_str(help);
+            }
+            changed
+        });
+    }
+
+    fn set_type(&mut self, name: &str, metric_type: MetricType) {
+        self.touch_metadata(name, 2, |m| m.metric_type.replace(metric_type) != Some(metric_type));
+    }
+
+    fn set_unit(&mut self, name: &str, unit: &str) {
+        self.touch_metadata(name, 4, |m| {
+            let changed = m.unit != unit;
+            if changed {
+                m.unit.clear();
+                m.unit.push_str(unit);
+            }
+            changed
+        });
+    }
+
+    /// After a successful scrape: forgets families and fields it did not expose, and shows
+    /// the result on the handle if anything changed.
+    fn publish_metadata(&mut self) {
+        let generation = self.metadata_generation;
+        let before = self.metadata.len();
+        self.metadata.retain(|_, e| e.seen == generation);
+        let mut dirty = self.metadata_dirty || self.metadata.len() != before;
+        for e in self.metadata.values_mut() {
+            let m = &mut e.metadata;
+            if e.fields & 1 == 0 && !m.help.is_empty() {
+                m.help.clear();
+                dirty = true;
+            }
+            if e.fields & 2 == 0 && m.metric_type.is_some() {
+                m.metric_type = None;
+                dirty = true;
+            }
+            if e.fields & 4 == 0 && !m.unit.is_empty() {
+                m.unit.clear();
+                dirty = true;
+            }
+        }
+        if dirty {
+            let published: HashMap<String, Metadata> =
+                self.metadata.iter().map(|(name, e)| (name.to_string(), e.metadata.clone())).collect();
+            *self.handle.metadata.lock().unwrap_or_else(|e| e.into_inner()) = published;
+        }
+        self.metadata_dirty = false;
     }
 
     fn append_body(
@@ -356,25 +570,28 @@ impl ScrapeLoop {
         format: Format,
         t_ms: i64,
         report: &mut ScrapeReport,
-        metadata: &mut HashMap<String, Metadata>,
     ) -> Result<(), Error> {
         let config = Arc::clone(&self.config);
         let generation = self.generation + 1;
+        self.cache.begin();
+        // The metadata lines are only hashed here; they are read into the loop's metadata
+        // after the scrape succeeded, and only when they differ from the last applied.
+        let mut digest = xxhash_rust::xxh3::Xxh3::with_seed(self.hash_seed);
         let mut limit_error = None;
         for entry in Parser::new(body, format) {
             let entry =
                 entry.map_err(|e| Error::scrape(format!("parse error at {}:{}: {}", e.line, e.column, e.message)))?;
             let series = match entry {
                 Entry::Help { name, help } => {
-                    metadata.entry(name.into_owned()).or_default().help = help.into_owned();
+                    digest_metadata(&mut digest, 1, &name, &help);
                     continue;
                 }
                 Entry::Type { name, metric_type } => {
-                    metadata.entry(name.into_owned()).or_default().metric_type = Some(metric_type);
+                    digest_metadata(&mut digest, 2, &name, metric_type.as_str(Format::OpenMetrics));
                     continue;
                 }
                 Entry::Unit { name, unit } => {
-                    metadata.entry(name.into_owned()).or_default().unit = unit.to_string();
+                    digest_metadata(&mut digest, 4, &name, unit);
                     continue;
                 }
                 Entry::Comment(_) => continue,
@@ -387,19 +604,24 @@ impl ScrapeLoop {
             let key = series.series();
             let explicit_ts = config.honor_timestamps && series.timestamp().is_some();
             let tracked = !explicit_ts || config.track_timestamps_staleness;
-            if !self.cache.contains_key(key) {
-                let raw = series.to_labels().map_err(|e| Error::scrape(e.to_string()))?;
-                let labels = self.finish_labels(&raw, &config).inspect_err(|_| {
-                    self.counters.exceeded_label_limits.fetch_add(1, Ordering::Relaxed);
-                })?;
-                let hash = labels.as_ref().map_or(0, |l| l.stable_hash());
-                if labels.is_some() {
-                    report.series_added += 1;
+            // A known line costs one comparison (or one lookup) of its raw series text;
+            // labels are built (and the text copied into the cache) only for a new one.
+            let cached = match self.cache.get_mut(key) {
+                Some(cached) => cached,
+                None => {
+                    let raw = series.to_labels().map_err(|e| Error::scrape(e.to_string()))?;
+                    let labels = self.finish_labels(&raw, &config).inspect_err(|_| {
+                        self.counters.exceeded_label_limits.fetch_add(1, Ordering::Relaxed);
+                    })?;
+                    let hash = labels.as_ref().map_or(0, |l| l.stable_hash());
+                    if labels.is_some() {
+                        report.series_added += 1;
+                    }
+                    let entry =
+                        CachedSeries { labels, hash, seen: generation, added: generation, tracked, series_ref: 0 };
+                    self.cache.insert(key, entry)
                 }
-                let entry = CachedSeries { labels, hash, seen: generation, added: generation, tracked, series_ref: 0 };
-                self.cache.insert(key.into(), entry);
-            }
-            let Some(cached) = self.cache.get_mut(key) else { continue };
+            };
             cached.seen = generation;
             cached.tracked = tracked;
             let Some(labels) = &cached.labels else { continue };
@@ -430,9 +652,10 @@ impl ScrapeLoop {
         if let Some(e) = limit_error {
             return Err(e);
         }
+        self.metadata_digest_scraped = digest.digest128();
         let previous = self.generation;
         self.append_staleness(app, t_ms, |c| c.seen == previous);
-        self.cache.retain(|_, c| c.seen == generation);
+        self.cache.finish(|c| c.seen == generation);
         self.generation = generation;
         Ok(())
     }
@@ -516,13 +739,7 @@ impl ScrapeLoop {
         Ok(Some(labels))
     }
 
-    fn report_labels(&self, name: &str) -> Labels {
-        let mut builder = LabelsBuilder::new(&self.target.labels());
-        builder.set(METRIC_NAME, name);
-        builder.labels()
-    }
-
-    fn append_report(&self, app: &mut dyn Appender, t_ms: i64, report: &ScrapeReport, duration_seconds: f64) {
+    fn append_report(&mut self, app: &mut dyn Appender, t_ms: i64, report: &ScrapeReport, duration_seconds: f64) {
         let values = [
             if report.up { 1.0 } else { 0.0 },
             duration_seconds,
@@ -530,8 +747,8 @@ impl ScrapeLoop {
             report.samples_post_metric_relabeling as f64,
             report.series_added as f64,
         ];
-        for (name, value) in REPORT_NAMES.iter().zip(values) {
-            let _ = app.append(&self.report_labels(name), t_ms, value);
+        for ((labels, series_ref), value) in self.report_series.iter_mut().zip(values) {
+            let _ = app.append_cached(series_ref, labels, t_ms, value);
         }
     }
 
@@ -546,8 +763,8 @@ impl ScrapeLoop {
         let last = self.generation;
         self.append_staleness(&mut *app, t_ms, |c| c.seen == last);
         self.cache.clear();
-        for name in REPORT_NAMES {
-            let _ = app.append(&self.report_labels(name), t_ms, stale_nan());
+        for (labels, series_ref) in self.report_series.iter_mut() {
+            let _ = app.append_cached(series_ref, labels, t_ms, stale_nan());
         }
         let _ = app.commit();
     }

@@ -360,3 +360,63 @@ async fn series_with_explicit_timestamps_get_no_staleness_markers() {
         assert_eq!(values_of(&db, "b").len(), 2, "{extra}");
     }
 }
+
+/// The metadata API's view of one target, one `name type "help" "unit"` line per family.
+fn metadata_lines(sl: &ScrapeLoop) -> Vec<String> {
+    let mut lines: Vec<String> = sl
+        .handle()
+        .metadata()
+        .into_iter()
+        .map(|(name, m)| {
+            let kind = m.metric_type.map_or("-", |t| t.as_str(sextant_model::exposition::Format::OpenMetrics));
+            format!("{name} {kind} {:?} {:?}", m.help, m.unit)
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[tokio::test]
+async fn metadata_follows_the_last_successful_scrape() {
+    use sextant_model::exposition::Format;
+    let db = Arc::new(MemStorage::new());
+    let mut sl = scrape_loop(1, "", &db);
+    // (body, format, expected metadata after ingesting it)
+    let steps: [(&str, Format, &[&str]); 6] = [
+        (
+            "# HELP a Help of a.\n# TYPE a counter\na 1\n# HELP b B.\n# TYPE b gauge\nb 2\n",
+            Format::Text,
+            &["a counter \"Help of a.\" \"\"", "b gauge \"B.\" \"\""],
+        ),
+        // Unchanged: the same view.
+        (
+            "# HELP a Help of a.\n# TYPE a counter\na 3\n# HELP b B.\n# TYPE b gauge\nb 4\n",
+            Format::Text,
+            &["a counter \"Help of a.\" \"\"", "b gauge \"B.\" \"\""],
+        ),
+        // Help changed, b's TYPE line gone, family c new, family a gone.
+        (
+            "# HELP b Other help.\nb 5\n# TYPE c gauge\nc 1\n",
+            Format::Text,
+            &["b - \"Other help.\" \"\"", "c gauge \"\" \"\""],
+        ),
+        // A failed scrape (parse error) leaves the last successful scrape's view.
+        (
+            "# HELP d D.\n# TYPE d gauge\nd 1\nthis is { not exposition\n",
+            Format::Text,
+            &["b - \"Other help.\" \"\"", "c gauge \"\" \"\""],
+        ),
+        // After the failure, d (seen only by the failed scrape) does not appear.
+        ("# HELP b Other help.\nb 6\n", Format::Text, &["b - \"Other help.\" \"\""]),
+        // OpenMetrics units.
+        (
+            "# TYPE e_seconds gauge\n# UNIT e_seconds seconds\n# HELP e_seconds E.\ne_seconds 1\n# EOF\n",
+            Format::OpenMetrics,
+            &["e_seconds gauge \"E.\" \"seconds\""],
+        ),
+    ];
+    for (i, (body, format, expected)) in steps.into_iter().enumerate() {
+        sl.ingest_body(body.as_bytes(), format, 1_000 * (i as i64 + 1));
+        assert_eq!(metadata_lines(&sl), expected, "step {i}: {body:?}");
+    }
+}
