@@ -36,6 +36,27 @@ pub trait AppendFile: Send + Debug {
     fn sync(&mut self) -> io::Result<()>;
     /// Cuts the file to `len` bytes (to drop a partial write).
     fn truncate(&mut self, len: u64) -> io::Result<()>;
+    /// A handle that fsyncs this file without borrowing it, so a background syncer can sync
+    /// while appends go on (the WAL's interval policy). `None` (the default): the syncer syncs
+    /// through [`AppendFile::sync`], holding the writer meanwhile.
+    fn sync_handle(&self) -> Option<Box<dyn SyncHandle>> {
+        None
+    }
+}
+
+/// Syncs a file from another thread than its writer (see [`AppendFile::sync_handle`]).
+pub trait SyncHandle: Send + Debug {
+    /// Makes everything written to the file before this call durable.
+    fn sync(&self) -> io::Result<()>;
+}
+
+#[derive(Debug)]
+struct StdSyncHandle(File);
+
+impl SyncHandle for StdSyncHandle {
+    fn sync(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
 }
 
 /// The real file system.
@@ -54,6 +75,10 @@ impl AppendFile for StdFile {
     }
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.0.set_len(len)
+    }
+    fn sync_handle(&self) -> Option<Box<dyn SyncHandle>> {
+        // A second descriptor of the same open file: fsync through it covers every write.
+        Some(Box::new(StdSyncHandle(self.0.try_clone().ok()?)))
     }
 }
 
@@ -168,6 +193,25 @@ impl AppendFile for FaultyFile {
     }
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.file.truncate(len)
+    }
+    fn sync_handle(&self) -> Option<Box<dyn SyncHandle>> {
+        let file = StdSyncHandle(self.file.0.try_clone().ok()?);
+        Some(Box::new(FaultySyncHandle { file, state: self.state.clone() }))
+    }
+}
+
+#[derive(Debug)]
+struct FaultySyncHandle {
+    file: StdSyncHandle,
+    state: Arc<FaultState>,
+}
+
+impl SyncHandle for FaultySyncHandle {
+    fn sync(&self) -> io::Result<()> {
+        if self.state.fail_sync.load(Ordering::SeqCst) {
+            return Err(io::Error::other("sync failed (injected)"));
+        }
+        self.file.sync()
     }
 }
 

@@ -563,14 +563,25 @@ fn sync_loop(signal: &SyncSignal, writer: &Mutex<Writer>, every: Duration) {
             return;
         }
         let mut w = writer.lock();
-        if w.dirty {
-            w.dirty = false;
-            if let Some(file) = w.file.as_mut() {
-                if file.sync().is_err() {
-                    w.sync_errors += 1;
-                    w.dirty = true;
-                }
+        if !w.dirty {
+            continue;
+        }
+        w.dirty = false;
+        let Some(file) = w.file.as_mut() else { continue };
+        let failed = match file.sync_handle() {
+            // Synced without the writer: commits go on meanwhile (what they write after the
+            // flag was cleared marks the WAL dirty again for the next round).
+            Some(handle) => {
+                drop(w);
+                let failed = handle.sync().is_err();
+                w = writer.lock();
+                failed
             }
+            None => file.sync().is_err(),
+        };
+        if failed {
+            w.sync_errors += 1;
+            w.dirty = true;
         }
     }
 }
@@ -632,20 +643,43 @@ pub(crate) fn encode_series(buf: &mut Vec<u8>, series: &[(SeriesRef, Labels)]) {
 /// Sample records: `base ref u32 | base t i64`, then per sample `ref - base` and `t - base` as
 /// zigzag varints and the value's bits as u64.
 pub(crate) fn encode_samples(buf: &mut Vec<u8>, samples: &[PendingSample]) {
-    // At most 5 + 10 + 8 bytes per sample.
-    buf.reserve(samples.len() * 23 + samples.len().div_ceil(SAMPLES_PER_RECORD) * (HEADER_LEN + 12));
+    buf.reserve(samples.len() * MAX_SAMPLE_LEN + samples.len().div_ceil(SAMPLES_PER_RECORD) * (HEADER_LEN + 12));
     for group in samples.chunks(SAMPLES_PER_RECORD) {
         let start = begin_frame(buf);
         let (base_r, base_t) = (group[0].r, group[0].t);
         buf.extend_from_slice(&base_r.to_le_bytes());
         buf.extend_from_slice(&base_t.to_le_bytes());
+        // Written into room made up front (no capacity check per byte), then cut to size.
+        let mut pos = buf.len();
+        buf.resize(pos + group.len() * MAX_SAMPLE_LEN, 0);
         for s in group {
-            put_varint(buf, i64::from(s.r) - i64::from(base_r));
-            put_varint(buf, s.t.wrapping_sub(base_t));
-            buf.extend_from_slice(&s.v.to_bits().to_le_bytes());
+            let out: &mut [u8; MAX_SAMPLE_LEN] =
+                (&mut buf[pos..pos + MAX_SAMPLE_LEN]).try_into().expect("room made above");
+            let mut n = write_varint(out, 0, i64::from(s.r) - i64::from(base_r));
+            n = write_varint(out, n, s.t.wrapping_sub(base_t));
+            out[n..n + 8].copy_from_slice(&s.v.to_bits().to_le_bytes());
+            pos += n + 8;
         }
+        buf.truncate(pos);
         finish_frame(buf, start, REC_SAMPLES);
     }
+}
+
+/// Longest encoding of one sample in a samples record: two varints and the value.
+const MAX_SAMPLE_LEN: usize = 10 + 10 + 8;
+
+/// Writes `x` as a zigzag varint at `out[pos..]`; returns the position after it. `out` has room
+/// for the value's 8 bytes after two varints of 10 bytes.
+#[inline(always)]
+fn write_varint(out: &mut [u8; MAX_SAMPLE_LEN], mut pos: usize, x: i64) -> usize {
+    let mut u = ((x << 1) ^ (x >> 63)) as u64;
+    while u >= 0x80 && pos < 19 {
+        out[pos] = u as u8 | 0x80;
+        u >>= 7;
+        pos += 1;
+    }
+    out[pos.min(19)] = u as u8;
+    pos.min(19) + 1
 }
 
 /// Tombstone records: `ref u32 | mint i64 | maxt i64` per entry.
