@@ -239,3 +239,35 @@ impl FileSystem for FaultyFileSystem {
         StdFileSystem.sync_dir(path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The syncer's handle syncs the writer's file from elsewhere, and fails when syncs are
+    /// made to fail, as the file's own `sync` does.
+    #[test]
+    fn sync_handles_follow_the_file_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let faulty = FaultyFileSystem::new();
+        let systems: [&dyn FileSystem; 2] = [&StdFileSystem, &faulty];
+        for (i, fs) in systems.into_iter().enumerate() {
+            let path = dir.path().join(format!("f{i}"));
+            let mut file = fs.open_append(&path).unwrap();
+            let handle = file.sync_handle().expect("a handle");
+            file.append(b"abc").unwrap();
+            handle.sync().unwrap();
+            // Writes after the handle was taken are synced by it too (same open file).
+            file.append(b"def").unwrap();
+            handle.sync().unwrap();
+            assert_eq!(fs.read(&path).unwrap(), b"abcdef");
+        }
+        faulty.set_fail_sync(true);
+        let mut file = faulty.open_append(&dir.path().join("g")).unwrap();
+        let handle = file.sync_handle().unwrap();
+        assert!(handle.sync().is_err());
+        assert!(file.sync().is_err());
+        faulty.set_fail_sync(false);
+        assert!(handle.sync().is_ok());
+    }
+}

@@ -601,7 +601,8 @@ fn put_uvarint(buf: &mut Vec<u8>, mut x: u64) {
     buf.push(x as u8);
 }
 
-#[inline]
+/// The reference encoder of a zigzag varint (the samples record writes its own in place).
+#[cfg(test)]
 fn put_varint(buf: &mut Vec<u8>, x: i64) {
     put_uvarint(buf, ((x << 1) ^ (x >> 63)) as u64);
 }
@@ -1156,6 +1157,49 @@ pub(crate) fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The samples record as `FORMAT.md` gives it, written with the reference varint encoder.
+    fn reference_samples_record(samples: &[PendingSample]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for group in samples.chunks(SAMPLES_PER_RECORD) {
+            let start = begin_frame(&mut buf);
+            let (base_r, base_t) = (group[0].r, group[0].t);
+            buf.extend_from_slice(&base_r.to_le_bytes());
+            buf.extend_from_slice(&base_t.to_le_bytes());
+            for s in group {
+                put_varint(&mut buf, i64::from(s.r) - i64::from(base_r));
+                put_varint(&mut buf, s.t.wrapping_sub(base_t));
+                buf.extend_from_slice(&s.v.to_bits().to_le_bytes());
+            }
+            finish_frame(&mut buf, start, REC_SAMPLES);
+        }
+        buf
+    }
+
+    #[test]
+    fn samples_records_are_the_documented_bytes_and_decode_back() {
+        let p = |r: u32, t: i64, v: f64| PendingSample { r, t, v };
+        let check = |samples: Vec<PendingSample>| {
+            let mut buf = vec![0xaa];
+            encode_samples(&mut buf, &samples);
+            assert_eq!(buf[1..], reference_samples_record(&samples)[..], "{samples:?}");
+            let mut reader = FrameReader::new(&buf[1..]);
+            let mut decoded = Vec::new();
+            while let Some((kind, payload)) = reader.next_frame() {
+                assert_eq!(kind, REC_SAMPLES);
+                decoded.extend(decode_samples(payload).expect("decodes"));
+            }
+            let bits = |s: &[PendingSample]| s.iter().map(|s| (s.r, s.t, s.v.to_bits())).collect::<Vec<_>>();
+            assert_eq!(bits(&decoded), bits(&samples));
+        };
+        check(vec![p(0, 0, 0.0)]);
+        check(vec![p(5, 1000, 1.5), p(6, 1000, 2.5), p(4, 999, f64::NAN), p(70_000, 1001, -0.0)]);
+        // Widest deltas: refs across the whole u32 range, times across the whole i64 range.
+        check(vec![p(u32::MAX, i64::MIN, f64::INFINITY), p(0, i64::MAX, 1.0), p(u32::MAX, i64::MIN, 2.0)]);
+        check(vec![p(0, i64::MAX, 1.0), p(u32::MAX, i64::MIN, 2.0), p(1 << 31, 0, 3.0)]);
+        // More than one record.
+        check((0..(SAMPLES_PER_RECORD as u32 * 2 + 7)).map(|i| p(i * 3 % 1000, i64::from(i) * 15_000, 0.1)).collect());
+    }
 
     /// A snapshot record written before stored chunks had an encoding byte (type 4, closed
     /// chunks as plain XOR) still loads, with the same samples.
