@@ -85,6 +85,10 @@ struct WriteArgs {
     /// Number of scrapes to append.
     #[arg(long, default_value_t = 3_000)]
     scrapes: usize,
+    /// Not in promtool: append each scrape with `HeadAppender::append_batch` (one stripe lock
+    /// per run of series) instead of one `append_ref` call per sample as promtool's loop does.
+    #[arg(long)]
+    append_batch: bool,
     /// File of label sets, one JSON object per line.
     #[arg(default_value = "../../tsdb/testdata/20kseries.json")]
     file: PathBuf,
@@ -145,18 +149,31 @@ fn read_labels(file: &PathBuf, n: usize) -> anyhow::Result<Vec<Labels>> {
 }
 
 /// One thread's share of a round: `scrapes` commits of its series.
-fn ingest_shard(db: &Db, series: &[Labels], scrapes: usize, base_t: i64) -> anyhow::Result<u64> {
+fn ingest_shard(db: &Db, series: &[Labels], scrapes: usize, base_t: i64, batch: bool) -> anyhow::Result<u64> {
     let mut refs: Vec<Option<SeriesRef>> = vec![None; series.len()];
     let mut values = vec![123_456_789i64; series.len()];
     let mut t = base_t;
     let mut total = 0;
+    let mut scrape: Vec<(&Labels, i64, f64)> = Vec::with_capacity(series.len());
     for _ in 0..scrapes {
         let mut app = db.appender();
         t += TIME_DELTA;
-        for ((labels, r), value) in series.iter().zip(&mut refs).zip(&mut values) {
-            *value += 1000;
-            *r = Some(app.append_ref(*r, labels, t, *value as f64)?);
-            total += 1;
+        if batch {
+            scrape.clear();
+            for (labels, value) in series.iter().zip(&mut values) {
+                *value += 1000;
+                scrape.push((labels, t, *value as f64));
+            }
+            if let Some((i, e)) = app.append_batch(&scrape, &mut refs).into_iter().next() {
+                bail!("sample {i} of the scrape at {t}: {e}");
+            }
+            total += scrape.len() as u64;
+        } else {
+            for ((labels, r), value) in series.iter().zip(&mut refs).zip(&mut values) {
+                *value += 1000;
+                *r = Some(app.append_ref(*r, labels, t, *value as f64)?);
+                total += 1;
+            }
         }
         app.commit_batch()?;
     }
@@ -181,12 +198,13 @@ fn bench_write(args: WriteArgs) -> anyhow::Result<()> {
         while scrape < args.scrapes {
             let scrapes = ROUND.min(args.scrapes - scrape);
             let base_t = TIME_DELTA * scrape as i64;
+            let batch = args.append_batch;
             let results: Vec<anyhow::Result<u64>> = std::thread::scope(|s| {
                 let handles: Vec<_> = series
                     .chunks(SHARD)
                     .map(|shard| {
                         let db = &db;
-                        s.spawn(move || ingest_shard(db, shard, scrapes, base_t))
+                        s.spawn(move || ingest_shard(db, shard, scrapes, base_t, batch))
                     })
                     .collect();
                 handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("ingest thread panicked"))).collect()

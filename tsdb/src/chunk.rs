@@ -482,6 +482,9 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
         self.read_xor()
     }
 
+    // Inlined into `next_sample` (with `read_xor`): the iterator's state then stays in
+    // registers across a chunk's decode instead of going through memory at every call.
+    #[inline(always)]
     fn read_later(&mut self) -> Option<()> {
         let mut ones = 0;
         while ones < 4 {
@@ -501,6 +504,7 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
         self.read_xor()
     }
 
+    #[inline(always)]
     fn read_xor(&mut self) -> Option<()> {
         if self.read_bits(1)? == 0 {
             return Some(());

@@ -36,6 +36,27 @@ pub trait AppendFile: Send + Debug {
     fn sync(&mut self) -> io::Result<()>;
     /// Cuts the file to `len` bytes (to drop a partial write).
     fn truncate(&mut self, len: u64) -> io::Result<()>;
+    /// A handle that fsyncs this file without borrowing it, so a background syncer can sync
+    /// while appends go on (the WAL's interval policy). `None` (the default): the syncer syncs
+    /// through [`AppendFile::sync`], holding the writer meanwhile.
+    fn sync_handle(&self) -> Option<Box<dyn SyncHandle>> {
+        None
+    }
+}
+
+/// Syncs a file from another thread than its writer (see [`AppendFile::sync_handle`]).
+pub trait SyncHandle: Send + Debug {
+    /// Makes everything written to the file before this call durable.
+    fn sync(&self) -> io::Result<()>;
+}
+
+#[derive(Debug)]
+struct StdSyncHandle(File);
+
+impl SyncHandle for StdSyncHandle {
+    fn sync(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
 }
 
 /// The real file system.
@@ -54,6 +75,10 @@ impl AppendFile for StdFile {
     }
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.0.set_len(len)
+    }
+    fn sync_handle(&self) -> Option<Box<dyn SyncHandle>> {
+        // A second descriptor of the same open file: fsync through it covers every write.
+        Some(Box::new(StdSyncHandle(self.0.try_clone().ok()?)))
     }
 }
 
@@ -169,6 +194,25 @@ impl AppendFile for FaultyFile {
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.file.truncate(len)
     }
+    fn sync_handle(&self) -> Option<Box<dyn SyncHandle>> {
+        let file = StdSyncHandle(self.file.0.try_clone().ok()?);
+        Some(Box::new(FaultySyncHandle { file, state: self.state.clone() }))
+    }
+}
+
+#[derive(Debug)]
+struct FaultySyncHandle {
+    file: StdSyncHandle,
+    state: Arc<FaultState>,
+}
+
+impl SyncHandle for FaultySyncHandle {
+    fn sync(&self) -> io::Result<()> {
+        if self.state.fail_sync.load(Ordering::SeqCst) {
+            return Err(io::Error::other("sync failed (injected)"));
+        }
+        self.file.sync()
+    }
 }
 
 impl FileSystem for FaultyFileSystem {
@@ -193,5 +237,37 @@ impl FileSystem for FaultyFileSystem {
     }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         StdFileSystem.sync_dir(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The syncer's handle syncs the writer's file from elsewhere, and fails when syncs are
+    /// made to fail, as the file's own `sync` does.
+    #[test]
+    fn sync_handles_follow_the_file_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let faulty = FaultyFileSystem::new();
+        let systems: [&dyn FileSystem; 2] = [&StdFileSystem, &faulty];
+        for (i, fs) in systems.into_iter().enumerate() {
+            let path = dir.path().join(format!("f{i}"));
+            let mut file = fs.open_append(&path).unwrap();
+            let handle = file.sync_handle().expect("a handle");
+            file.append(b"abc").unwrap();
+            handle.sync().unwrap();
+            // Writes after the handle was taken are synced by it too (same open file).
+            file.append(b"def").unwrap();
+            handle.sync().unwrap();
+            assert_eq!(fs.read(&path).unwrap(), b"abcdef");
+        }
+        faulty.set_fail_sync(true);
+        let mut file = faulty.open_append(&dir.path().join("g")).unwrap();
+        let handle = file.sync_handle().unwrap();
+        assert!(handle.sync().is_err());
+        assert!(file.sync().is_err());
+        faulty.set_fail_sync(false);
+        assert!(handle.sync().is_ok());
     }
 }

@@ -49,6 +49,20 @@ fn make_ref(stripe: u32, idx: usize) -> SeriesRef {
     ((idx >> GROUP_BITS) << (GROUP_BITS + STRIPE_BITS)) | (stripe << GROUP_BITS) | (idx & GROUP_MASK)
 }
 
+/// Asks the CPU to bring the cache line holding `p` closer (a hint: never faults, never
+/// changes memory). Used to overlap the cache misses of the next series with the current one.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads no memory architecturally and cannot fault, whatever the address;
+    // SSE is part of the x86_64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Settings of the head.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeadOptions {
@@ -553,6 +567,19 @@ impl Head {
     fn check_and_reserve(&self, r: SeriesRef, t: i64, v: f64) -> Result<Placement, Error> {
         let min_valid = self.min_valid_t.load(Ordering::Relaxed);
         let mut stripe = self.stripe(r).lock();
+        self.check_and_reserve_locked(&mut stripe, min_valid, r, t, v)
+    }
+
+    /// [`Head::check_and_reserve`] with the series' stripe locked by the caller (a batch takes
+    /// it once for a run of samples). The symbol table may be locked meanwhile (lock order).
+    fn check_and_reserve_locked(
+        &self,
+        stripe: &mut SeriesStripe,
+        min_valid: i64,
+        r: SeriesRef,
+        t: i64,
+        v: f64,
+    ) -> Result<Placement, Error> {
         let Some(s) = stripe.get_mut(r) else { return Err(Error::UnknownSeriesRef(r)) };
         let newest = match s.last() {
             Some((lt, lv)) if lt >= s.pending_t => Some((lt, lv)),
@@ -560,9 +587,7 @@ impl Head {
             other => other,
         };
         if t < min_valid {
-            let labels = s.labels.clone();
-            drop(stripe);
-            return Err(Error::OutOfBounds { labels: self.resolve(&labels), t, min_t: min_valid });
+            return Err(Error::OutOfBounds { labels: self.resolve(&s.labels), t, min_t: min_valid });
         }
         let placement = match newest {
             None => Placement::InOrder,
@@ -571,9 +596,7 @@ impl Head {
                 if lv == v.to_bits() {
                     Placement::Duplicate
                 } else {
-                    let labels = s.labels.clone();
-                    drop(stripe);
-                    return Err(Error::DuplicateSampleForTimestamp { labels: self.resolve(&labels), t });
+                    return Err(Error::DuplicateSampleForTimestamp { labels: self.resolve(&s.labels), t });
                 }
             }
             Some((lt, _)) => {
@@ -582,9 +605,7 @@ impl Head {
                     match s.ooo_find(t).or_else(|| s.in_order_value_at(t).map(f64::from_bits)) {
                         Some(old) if old.to_bits() == v.to_bits() => Placement::Duplicate,
                         Some(_) => {
-                            let labels = s.labels.clone();
-                            drop(stripe);
-                            return Err(Error::DuplicateSampleForTimestamp { labels: self.resolve(&labels), t });
+                            return Err(Error::DuplicateSampleForTimestamp { labels: self.resolve(&s.labels), t });
                         }
                         None => Placement::OutOfOrder,
                     }
@@ -593,15 +614,15 @@ impl Head {
                     // was lost): accepted silently, like a duplicate of the newest sample.
                     Placement::Duplicate
                 } else {
-                    let labels = s.labels.clone();
-                    drop(stripe);
-                    return Err(Error::OutOfOrderSample { labels: self.resolve(&labels), t });
+                    return Err(Error::OutOfOrderSample { labels: self.resolve(&s.labels), t });
                 }
             }
         };
         if placement == Placement::InOrder {
             s.pending_t = t;
             s.pending_v = v.to_bits();
+            // The commit appends at the chunk's end, a line nothing else touches until then.
+            prefetch(s.head.bytes().as_ptr_range().end.wrapping_sub(1));
         }
         Ok(placement)
     }
@@ -623,6 +644,11 @@ impl Head {
             while i < samples.len() && stripe_no(samples[i].r) == stripe_idx {
                 let p = &samples[i];
                 i += 1;
+                if let Some(next) = samples.get(i).filter(|n| stripe_no(n.r) == stripe_idx) {
+                    if let Some(slot) = stripe.series.get(local_idx(next.r)) {
+                        prefetch(slot);
+                    }
+                }
                 let Some(s) = stripe.get_mut(p.r) else {
                     missing += 1;
                     continue;
@@ -1086,6 +1112,59 @@ impl<'a> HeadAppender<'a> {
             self.pending.push(PendingSample { r, t, v });
         }
         Ok(r)
+    }
+
+    /// Appends a batch of samples (a scrape) as consecutive [`HeadAppender::append_ref`] calls
+    /// would, each series stripe locked once per run of samples in it rather than once per
+    /// sample. `refs[i]` is the cached ref of `samples[i]`'s labels (`None`: looked up) and is
+    /// set to the series' ref; a sample that is rejected leaves the rest going on and comes back
+    /// with its index and error (empty: all accepted). `refs` must be as long as `samples`.
+    pub fn append_batch(
+        &mut self,
+        samples: &[(&Labels, i64, f64)],
+        refs: &mut [Option<SeriesRef>],
+    ) -> Vec<(usize, Error)> {
+        let mut errors = Vec::new();
+        // Series first (creating them takes other locks), then the checks, in order.
+        for (i, ((labels, _, _), r)) in samples.iter().zip(refs.iter_mut()).enumerate() {
+            if r.is_none() {
+                match self.series_ref(labels) {
+                    Ok(found) => *r = Some(found),
+                    Err(e) => errors.push((i, e)),
+                }
+            }
+        }
+        let min_valid = self.head.min_valid_t.load(Ordering::Relaxed);
+        let mut i = 0;
+        while i < samples.len().min(refs.len()) {
+            let Some(first) = refs[i] else {
+                i += 1;
+                continue;
+            };
+            let stripe_idx = stripe_no(first);
+            let mut stripe = self.head.stripes[stripe_idx as usize].lock();
+            while let Some(&Some(r)) = refs.get(i).filter(|r| r.is_some_and(|r| stripe_no(r) == stripe_idx)) {
+                let (_, t, v) = samples[i];
+                match self.head.check_and_reserve_locked(&mut stripe, min_valid, r, t, v) {
+                    Ok(Placement::Duplicate) => {}
+                    Ok(_) => self.pending.push(PendingSample { r, t, v }),
+                    Err(Error::UnknownSeriesRef(_)) => {
+                        // A stale ref: the one-sample path finds or creates the series again.
+                        drop(stripe);
+                        match self.append_ref(None, samples[i].0, t, v) {
+                            Ok(found) => refs[i] = Some(found),
+                            Err(e) => errors.push((i, e)),
+                        }
+                        i += 1;
+                        break;
+                    }
+                    Err(e) => errors.push((i, e)),
+                }
+                i += 1;
+            }
+        }
+        errors.sort_by_key(|e| e.0);
+        errors
     }
 
     fn series_ref(&mut self, labels: &Labels) -> Result<SeriesRef, Error> {

@@ -67,6 +67,6 @@ pub use block::{
 pub use chunk::{XorChunk, XorIterator, SAMPLES_PER_CHUNK};
 pub use db::{CompactStats, Compactor, CompactorState, Db, DbQuerier, Options};
 pub use error::Error;
-pub use fs::{AppendFile, FaultyFileSystem, FileBytes, FileSystem, StdFileSystem};
+pub use fs::{AppendFile, FaultyFileSystem, FileBytes, FileSystem, StdFileSystem, SyncHandle};
 pub use head::{Head, HeadAppender, HeadOptions, HeadQuerier, HeadStats, SeriesRef};
 pub use wal::{ReplayStats, SyncPolicy, Wal, WalOptions};

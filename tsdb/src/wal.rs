@@ -563,14 +563,25 @@ fn sync_loop(signal: &SyncSignal, writer: &Mutex<Writer>, every: Duration) {
             return;
         }
         let mut w = writer.lock();
-        if w.dirty {
-            w.dirty = false;
-            if let Some(file) = w.file.as_mut() {
-                if file.sync().is_err() {
-                    w.sync_errors += 1;
-                    w.dirty = true;
-                }
+        if !w.dirty {
+            continue;
+        }
+        w.dirty = false;
+        let Some(file) = w.file.as_mut() else { continue };
+        let failed = match file.sync_handle() {
+            // Synced without the writer: commits go on meanwhile (what they write after the
+            // flag was cleared marks the WAL dirty again for the next round).
+            Some(handle) => {
+                drop(w);
+                let failed = handle.sync().is_err();
+                w = writer.lock();
+                failed
             }
+            None => file.sync().is_err(),
+        };
+        if failed {
+            w.sync_errors += 1;
+            w.dirty = true;
         }
     }
 }
@@ -590,7 +601,8 @@ fn put_uvarint(buf: &mut Vec<u8>, mut x: u64) {
     buf.push(x as u8);
 }
 
-#[inline]
+/// The reference encoder of a zigzag varint (the samples record writes its own in place).
+#[cfg(test)]
 fn put_varint(buf: &mut Vec<u8>, x: i64) {
     put_uvarint(buf, ((x << 1) ^ (x >> 63)) as u64);
 }
@@ -632,20 +644,43 @@ pub(crate) fn encode_series(buf: &mut Vec<u8>, series: &[(SeriesRef, Labels)]) {
 /// Sample records: `base ref u32 | base t i64`, then per sample `ref - base` and `t - base` as
 /// zigzag varints and the value's bits as u64.
 pub(crate) fn encode_samples(buf: &mut Vec<u8>, samples: &[PendingSample]) {
-    // At most 5 + 10 + 8 bytes per sample.
-    buf.reserve(samples.len() * 23 + samples.len().div_ceil(SAMPLES_PER_RECORD) * (HEADER_LEN + 12));
+    buf.reserve(samples.len() * MAX_SAMPLE_LEN + samples.len().div_ceil(SAMPLES_PER_RECORD) * (HEADER_LEN + 12));
     for group in samples.chunks(SAMPLES_PER_RECORD) {
         let start = begin_frame(buf);
         let (base_r, base_t) = (group[0].r, group[0].t);
         buf.extend_from_slice(&base_r.to_le_bytes());
         buf.extend_from_slice(&base_t.to_le_bytes());
+        // Written into room made up front (no capacity check per byte), then cut to size.
+        let mut pos = buf.len();
+        buf.resize(pos + group.len() * MAX_SAMPLE_LEN, 0);
         for s in group {
-            put_varint(buf, i64::from(s.r) - i64::from(base_r));
-            put_varint(buf, s.t.wrapping_sub(base_t));
-            buf.extend_from_slice(&s.v.to_bits().to_le_bytes());
+            let out: &mut [u8; MAX_SAMPLE_LEN] =
+                (&mut buf[pos..pos + MAX_SAMPLE_LEN]).try_into().expect("room made above");
+            let mut n = write_varint(out, 0, i64::from(s.r) - i64::from(base_r));
+            n = write_varint(out, n, s.t.wrapping_sub(base_t));
+            out[n..n + 8].copy_from_slice(&s.v.to_bits().to_le_bytes());
+            pos += n + 8;
         }
+        buf.truncate(pos);
         finish_frame(buf, start, REC_SAMPLES);
     }
+}
+
+/// Longest encoding of one sample in a samples record: two varints and the value.
+const MAX_SAMPLE_LEN: usize = 10 + 10 + 8;
+
+/// Writes `x` as a zigzag varint at `out[pos..]`; returns the position after it. `out` has room
+/// for the value's 8 bytes after two varints of 10 bytes.
+#[inline(always)]
+fn write_varint(out: &mut [u8; MAX_SAMPLE_LEN], mut pos: usize, x: i64) -> usize {
+    let mut u = ((x << 1) ^ (x >> 63)) as u64;
+    while u >= 0x80 && pos < 19 {
+        out[pos] = u as u8 | 0x80;
+        u >>= 7;
+        pos += 1;
+    }
+    out[pos.min(19)] = u as u8;
+    pos.min(19) + 1
 }
 
 /// Tombstone records: `ref u32 | mint i64 | maxt i64` per entry.
@@ -1122,6 +1157,49 @@ pub(crate) fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The samples record as `FORMAT.md` gives it, written with the reference varint encoder.
+    fn reference_samples_record(samples: &[PendingSample]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for group in samples.chunks(SAMPLES_PER_RECORD) {
+            let start = begin_frame(&mut buf);
+            let (base_r, base_t) = (group[0].r, group[0].t);
+            buf.extend_from_slice(&base_r.to_le_bytes());
+            buf.extend_from_slice(&base_t.to_le_bytes());
+            for s in group {
+                put_varint(&mut buf, i64::from(s.r) - i64::from(base_r));
+                put_varint(&mut buf, s.t.wrapping_sub(base_t));
+                buf.extend_from_slice(&s.v.to_bits().to_le_bytes());
+            }
+            finish_frame(&mut buf, start, REC_SAMPLES);
+        }
+        buf
+    }
+
+    #[test]
+    fn samples_records_are_the_documented_bytes_and_decode_back() {
+        let p = |r: u32, t: i64, v: f64| PendingSample { r, t, v };
+        let check = |samples: Vec<PendingSample>| {
+            let mut buf = vec![0xaa];
+            encode_samples(&mut buf, &samples);
+            assert_eq!(buf[1..], reference_samples_record(&samples)[..], "{samples:?}");
+            let mut reader = FrameReader::new(&buf[1..]);
+            let mut decoded = Vec::new();
+            while let Some((kind, payload)) = reader.next_frame() {
+                assert_eq!(kind, REC_SAMPLES);
+                decoded.extend(decode_samples(payload).expect("decodes"));
+            }
+            let bits = |s: &[PendingSample]| s.iter().map(|s| (s.r, s.t, s.v.to_bits())).collect::<Vec<_>>();
+            assert_eq!(bits(&decoded), bits(&samples));
+        };
+        check(vec![p(0, 0, 0.0)]);
+        check(vec![p(5, 1000, 1.5), p(6, 1000, 2.5), p(4, 999, f64::NAN), p(70_000, 1001, -0.0)]);
+        // Widest deltas: refs across the whole u32 range, times across the whole i64 range.
+        check(vec![p(u32::MAX, i64::MIN, f64::INFINITY), p(0, i64::MAX, 1.0), p(u32::MAX, i64::MIN, 2.0)]);
+        check(vec![p(0, i64::MAX, 1.0), p(u32::MAX, i64::MIN, 2.0), p(1 << 31, 0, 3.0)]);
+        // More than one record.
+        check((0..(SAMPLES_PER_RECORD as u32 * 2 + 7)).map(|i| p(i * 3 % 1000, i64::from(i) * 15_000, 0.1)).collect());
+    }
 
     /// A snapshot record written before stored chunks had an encoding byte (type 4, closed
     /// chunks as plain XOR) still loads, with the same samples.

@@ -308,3 +308,107 @@ fn cached_series_refs_skip_the_lookup_and_survive_truncation() {
     let all = Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap();
     assert_eq!(select(&*q, &[all]), vec![(a, vec![(20_000, 5f64.to_bits())])]);
 }
+
+/// The outcome of one sample as a short name (errors by kind).
+fn outcome(r: &Result<(), Error>) -> &'static str {
+    match r {
+        Ok(()) => "ok",
+        Err(Error::OutOfOrderSample { .. }) => "out of order",
+        Err(Error::DuplicateSampleForTimestamp { .. }) => "duplicate",
+        Err(Error::OutOfBounds { .. }) => "out of bounds",
+        Err(Error::InvalidLabels { .. }) => "invalid labels",
+        Err(e) => panic!("unexpected {e}"),
+    }
+}
+
+/// Appends `batch` (series index, t, v) after `history` (committed one sample per commit)
+/// with `append_batch`, and again on a fresh head with one `append_ref` per sample; both must
+/// give `expected` outcomes and store the same samples after commit.
+fn check_batch(history: &[(usize, i64, f64)], batch: &[(usize, i64, f64)], expected: &[&str]) {
+    let names: Vec<Labels> = (0..40).map(|i| series(&[("__name__", "m"), ("i", &i.to_string())])).collect();
+    let empty = Labels::default();
+    let label_of = |i: usize| if i == 99 { &empty } else { &names[i] };
+    let stored = |head: &Head| select(&head.querier(i64::MIN, i64::MAX), &[Matcher::equal("__name__", "m")]);
+    let fresh = || {
+        let head = Head::default();
+        for &(i, t, v) in history {
+            let mut app = head.appender();
+            app.append_ref(None, label_of(i), t, v).unwrap();
+            app.commit_batch().unwrap();
+        }
+        head
+    };
+
+    let one_by_one = fresh();
+    let mut app = one_by_one.appender();
+    let mut refs = vec![None; names.len()];
+    let mut got_one: Vec<&str> = Vec::new();
+    for &(i, t, v) in batch {
+        let r = app.append_ref(refs.get(i).copied().flatten(), label_of(i), t, v);
+        if let (Ok(found), Some(slot)) = (&r, refs.get_mut(i)) {
+            *slot = Some(*found);
+        }
+        got_one.push(outcome(&r.map(|_| ())));
+    }
+    app.commit_batch().unwrap();
+    drop(app);
+
+    let batched = fresh();
+    let mut app = batched.appender();
+    let samples: Vec<(&Labels, i64, f64)> = batch.iter().map(|&(i, t, v)| (label_of(i), t, v)).collect();
+    let mut refs = vec![None; samples.len()];
+    let errors = app.append_batch(&samples, &mut refs);
+    let mut got_batch = vec!["ok"; batch.len()];
+    for (i, e) in errors {
+        got_batch[i] = outcome(&Err(e));
+    }
+    app.commit_batch().unwrap();
+    drop(app);
+
+    assert_eq!(got_one, expected, "one by one, batch {batch:?}");
+    assert_eq!(got_batch, expected, "batched, batch {batch:?}");
+    assert_eq!(stored(&batched), stored(&one_by_one), "stored, batch {batch:?}");
+}
+
+#[test]
+fn append_batch_checks_like_append_ref() {
+    // Several series, in order.
+    check_batch(&[], &[(0, 10, 1.0), (1, 10, 2.0), (2, 10, 3.0)], &["ok", "ok", "ok"]);
+    // Out of order within one batch: the later sample of the same series is older.
+    check_batch(&[], &[(0, 20, 1.0), (1, 20, 1.0), (0, 10, 1.0)], &["ok", "ok", "out of order"]);
+    // Within one batch: an identical resend is accepted, another value at the same time is not.
+    check_batch(&[], &[(0, 20, 1.0), (0, 20, 1.0), (0, 20, 2.0), (0, 30, 2.0)], &["ok", "ok", "duplicate", "ok"]);
+    // Against committed samples.
+    check_batch(
+        &[(0, 100, 1.0), (1, 100, 1.0)],
+        &[(0, 50, 9.0), (1, 100, 2.0), (0, 150, 3.0)],
+        &["out of order", "duplicate", "ok"],
+    );
+    // A committed sample sent again is accepted silently.
+    check_batch(&[(0, 100, 1.0), (0, 200, 2.0)], &[(0, 100, 1.0), (0, 300, 3.0)], &["ok", "ok"]);
+    // Invalid labels fail alone; the rest goes on.
+    check_batch(&[], &[(0, 10, 1.0), (99, 10, 1.0), (1, 10, 1.0)], &["ok", "invalid labels", "ok"]);
+    // Runs of series across stripes, each twice, the second time out of order for every third.
+    let mut batch: Vec<(usize, i64, f64)> = (0..40).map(|i| (i, 1000, i as f64)).collect();
+    batch.extend((0..40).map(|i| (i, if i % 3 == 0 { 500 } else { 2000 }, 1.0)));
+    let expected: Vec<&str> =
+        (0..40).map(|_| "ok").chain((0..40).map(|i| if i % 3 == 0 { "out of order" } else { "ok" })).collect();
+    check_batch(&[], &batch, &expected);
+}
+
+#[test]
+fn append_batch_rollback_releases_pending_samples() {
+    let head = Head::default();
+    let s = series(&[("__name__", "m")]);
+    let mut refs = vec![None];
+    let mut app = head.appender();
+    assert!(app.append_batch(&[(&s, 100, 1.0)], &mut refs).is_empty());
+    app.rollback_batch();
+    drop(app);
+    // Nothing stored, and an older sample than the rolled back one is in order again.
+    assert!(select(&head.querier(i64::MIN, i64::MAX), &[Matcher::equal("__name__", "m")]).is_empty());
+    let mut app = head.appender();
+    assert!(app.append_batch(&[(&s, 50, 1.0)], &mut [None]).is_empty());
+    app.commit_batch().unwrap();
+    assert_eq!(select(&head.querier(i64::MIN, i64::MAX), &[Matcher::equal("__name__", "m")]).len(), 1);
+}
