@@ -73,7 +73,7 @@ pub struct ApiOptions {
     /// Most series a remote-read query may return.
     pub remote_read_sample_limit: usize,
     /// Memory for the remote-write receiver's cache of series references, keyed by the label
-    /// bytes on the wire (about 130 bytes per series); 0 turns it off.
+    /// bytes on the wire (those bytes and about 30 more per series); 0 turns it off.
     pub remote_write_series_cache_bytes: usize,
 }
 

@@ -72,6 +72,7 @@ impl<'a> Fields<'a> {
 
     /// The fields of a nested message found at `body` (a slice of `self.data`); checks the
     /// nesting limit as prost does on entering a message.
+    #[inline]
     fn nested(&self, body: &'a [u8]) -> WireResult<Fields<'a>> {
         if self.depth_left == 0 {
             return Err(self.error("recursion limit reached"));
@@ -102,6 +103,7 @@ impl<'a> Fields<'a> {
         Ok(Some((number, value)))
     }
 
+    #[inline]
     fn key(&mut self) -> WireResult<(u32, u8)> {
         let key = self.varint()?;
         if key > u64::from(u32::MAX) {
@@ -119,6 +121,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Reads (or, for a group, skips) a value; `depth_left` as prost's `skip_field` counts it.
+    #[inline]
     fn value(&mut self, number: u32, wire_type: u8, depth_left: u32) -> WireResult<Value<'a>> {
         match wire_type {
             WIRE_VARINT => Ok(Value::Varint(self.varint()?)),
@@ -143,6 +146,7 @@ impl<'a> Fields<'a> {
         }
     }
 
+    #[inline]
     fn take(&mut self, len: usize) -> WireResult<&'a [u8]> {
         if self.data.len() - self.pos < len {
             return Err(self.error("buffer underflow"));
@@ -244,6 +248,7 @@ static HISTOGRAM: &[(u32, Expect)] = &[
 static METRIC_METADATA: &[(u32, Expect)] = &[(1, Expect::Varint), (2, Expect::Str), (4, Expect::Str), (5, Expect::Str)];
 
 /// Checks a message against `schema` as prost would decode it.
+#[inline(never)]
 fn check_message(mut fields: Fields<'_>, schema: &[(u32, Expect)]) -> WireResult<()> {
     while let Some((number, value)) = fields.next_field()? {
         let Some(&(_, expect)) = schema.iter().find(|(n, _)| *n == number) else {
