@@ -283,8 +283,10 @@ fn check_message(mut fields: Fields<'_>, schema: &[(u32, Expect)]) -> WireResult
 }
 
 /// Reads the series of a remote-write 1.0 `WriteRequest` from its protobuf (the decompressed
-/// body) without copying: see the [module](self) notes. Metadata entries are checked and
-/// skipped.
+/// body) without copying or allocating. Each series is checked as prost would decode it (wire
+/// types, varints, lengths, groups and prost's nesting limit, exemplars and histograms) before
+/// it is yielded, so a body is accepted exactly when prost accepts it; metadata entries are
+/// checked (UTF-8 included) and skipped. After an error the reader ends.
 ///
 /// ```
 /// use sextant_model::remote::{self, Label, Sample, TimeSeries, WriteRequest, WriteRequestReader};
