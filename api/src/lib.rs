@@ -38,6 +38,7 @@ mod params;
 mod providers;
 mod pushgateway;
 mod remote;
+mod series_cache;
 mod server;
 mod v1;
 

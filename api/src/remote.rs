@@ -1,16 +1,19 @@
 //! The remote-write receiver (1.0 and 2.0) and remote read (`SAMPLES`, `STREAMED_XOR_CHUNKS`).
 
+use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sextant_model::remote::{
     self, ChunkEncoding, ChunkedReadResponse, ChunkedSeries, DecodeLimits, ReadResponse, ResponseType, TimeSeries,
+    TimeSeriesView, WriteRequestReader,
 };
-use sextant_model::{Labels, LabelsBuilder, StorageError, ValueType};
+use sextant_model::{Appender, Labels, LabelsBuilder, StorageError, ValueType};
 use sextant_tsdb::XorChunk;
 
 use crate::error::ApiError;
+use crate::series_cache::{key_hash, MAX_ENTRY_BYTES};
 use crate::server::{text, Api, ApiResult, Req};
 
 const V1_PROTO: &str = "prometheus.WriteRequest";
@@ -78,34 +81,169 @@ fn is_sample_error(e: &StorageError) -> bool {
     )
 }
 
-/// Appends `series` (labels, samples) and commits; counts the samples written.
-fn append_all(api: &Api, series: Vec<(Labels, Vec<(i64, f64)>)>) -> Result<usize, (usize, WriteFailure)> {
-    let mut app = api.storage.appender();
-    let mut written = 0usize;
-    let mut first_bad: Option<String> = None;
-    for (labels, samples) in &series {
-        for &(t, v) in samples {
-            match app.append(labels, t, v) {
-                Ok(()) => written += 1,
-                Err(e) if is_sample_error(&e) => {
-                    api.shared.remote_write_rejected_total.fetch_add(1, Ordering::Relaxed);
-                    first_bad.get_or_insert_with(|| e.to_string());
-                }
-                Err(e) => {
-                    app.rollback();
-                    return Err((0, WriteFailure::Internal(e.to_string())));
-                }
+/// Why a request stopped before its commit.
+enum Abort {
+    /// The sender's (a malformed body or label set): 400, nothing written.
+    BadRequest(String),
+    /// Ours: 500, nothing written.
+    Internal(String),
+}
+
+/// One request's appends: counts and the first rejected sample.
+struct Appends<'a> {
+    api: &'a Api,
+    app: Box<dyn Appender + 'a>,
+    written: usize,
+    first_bad: Option<String>,
+}
+
+impl<'a> Appends<'a> {
+    fn new(api: &'a Api) -> Appends<'a> {
+        Appends { api, app: api.storage.appender(), written: 0, first_bad: None }
+    }
+
+    /// Counts one append's outcome; a failure that is not the sample's fault aborts.
+    fn outcome(&mut self, result: Result<(), StorageError>) -> Result<(), Abort> {
+        match result {
+            Ok(()) => self.written += 1,
+            Err(e) if is_sample_error(&e) => {
+                self.api.shared.remote_write_rejected_total.fetch_add(1, Ordering::Relaxed);
+                self.first_bad.get_or_insert_with(|| e.to_string());
             }
+            Err(e) => return Err(Abort::Internal(e.to_string())),
+        }
+        Ok(())
+    }
+
+    /// Appends a series known by its labels.
+    fn series(&mut self, labels: &Labels, samples: impl Iterator<Item = (i64, f64)>) -> Result<(), Abort> {
+        let mut slot = 0u64;
+        for (t, v) in samples {
+            let result = self.app.append_cached(&mut slot, labels, t, v);
+            self.outcome(result)?;
+        }
+        Ok(())
+    }
+
+    /// Appends a series read in place, through the series cache when its label bytes are
+    /// known; labels are checked and built only for a series the cache does not know.
+    fn view(&mut self, series: &TimeSeriesView<'_>) -> Result<(), Abort> {
+        let cache = &self.api.shared.series_cache;
+        let key = series.labels_wire().filter(|w| w.len() <= MAX_ENTRY_BYTES).map(|w| (key_hash(w), w));
+        let mut slot = key.map_or(0, |(hash, wire)| cache.get(hash, wire));
+        let cached = slot;
+        let mut labels: Option<Labels> = None;
+        if slot == 0 {
+            labels = Some(labels_from_pairs(series.labels()).map_err(Abort::BadRequest)?);
+        }
+        for sample in series.samples() {
+            let (t, v) = (sample.timestamp, sample.value);
+            let result = match self.app.append_by_ref(slot, t, v) {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    // Unknown slot or the series is gone (truncated): append with the labels.
+                    let labels = match &mut labels {
+                        Some(labels) => labels,
+                        None => labels.insert(labels_from_pairs(series.labels()).map_err(Abort::BadRequest)?),
+                    };
+                    self.app.append_cached(&mut slot, labels, t, v)
+                }
+                Err(e) => Err(e),
+            };
+            self.outcome(result)?;
+        }
+        if let Some((hash, wire)) = key.filter(|_| slot != cached && slot != 0) {
+            cache.insert(hash, wire, slot);
+        }
+        Ok(())
+    }
+
+    /// Commits; the count of samples written, or why not.
+    fn commit(mut self) -> (usize, Option<WriteFailure>) {
+        if let Err(e) = self.app.commit() {
+            return (0, Some(WriteFailure::Internal(e.to_string())));
+        }
+        self.api.shared.remote_write_samples_total.fetch_add(self.written as u64, Ordering::Relaxed);
+        (self.written, self.first_bad.map(WriteFailure::BadRequest))
+    }
+
+    fn abort(mut self, why: Abort) -> (usize, Option<WriteFailure>) {
+        self.app.rollback();
+        match why {
+            Abort::BadRequest(msg) => (0, Some(WriteFailure::BadRequest(msg))),
+            Abort::Internal(msg) => (0, Some(WriteFailure::Internal(msg))),
         }
     }
-    if let Err(e) = app.commit() {
-        return Err((0, WriteFailure::Internal(e.to_string())));
+}
+
+thread_local! {
+    /// Each handler thread's buffer for decompressed bodies.
+    static BODY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A decompressed body over this is not kept for the next request.
+const KEEP_BODY_BYTES: usize = 4 << 20;
+
+/// Remote write 1.0: the body is read in place, series by series.
+fn write_v1(api: &Api, body: &[u8], limits: &DecodeLimits) -> (usize, Option<WriteFailure>) {
+    BODY.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        if let Err(e) = remote::snappy_decompress_into(body, limits, &mut buf) {
+            return (0, Some(WriteFailure::BadRequest(e.to_string())));
+        }
+        let mut appends = Appends::new(api);
+        let mut aborted = None;
+        for series in WriteRequestReader::new(&buf) {
+            let done = match series {
+                Ok(series) => appends.view(&series),
+                Err(e) => Err(Abort::BadRequest(e.to_string())),
+            };
+            if let Err(why) = done {
+                aborted = Some(why);
+                break;
+            }
+        }
+        let outcome = match aborted {
+            Some(why) => appends.abort(why),
+            None => appends.commit(),
+        };
+        if buf.capacity() > KEEP_BODY_BYTES {
+            *buf = Vec::new();
+        }
+        outcome
+    })
+}
+
+/// Remote write 2.0: decoded whole (symbols, then series referring to them).
+fn write_v2(api: &Api, body: &[u8], limits: &DecodeLimits) -> (usize, Option<WriteFailure>) {
+    let request: remote::v2::Request = match remote::decode_snappy(body, limits) {
+        Ok(r) => r,
+        Err(e) => return (0, Some(WriteFailure::BadRequest(e.to_string()))),
+    };
+    let mut appends = Appends::new(api);
+    for ts in &request.timeseries {
+        if let Err(why) = v2_series(&request.symbols, ts)
+            .and_then(|labels| appends.series(&labels, ts.samples.iter().map(|s| (s.timestamp, s.value))))
+        {
+            return appends.abort(why);
+        }
     }
-    api.shared.remote_write_samples_total.fetch_add(written as u64, Ordering::Relaxed);
-    match first_bad {
-        Some(msg) => Err((written, WriteFailure::BadRequest(msg))),
-        None => Ok(written),
+    appends.commit()
+}
+
+/// The labels of a 2.0 series from the request's symbols.
+fn v2_series(symbols: &[String], ts: &remote::v2::TimeSeries) -> Result<Labels, Abort> {
+    if ts.labels_refs.len() % 2 != 0 {
+        return Err(Abort::BadRequest("odd number of label references".to_string()));
     }
+    let mut pairs = Vec::with_capacity(ts.labels_refs.len() / 2);
+    for pair in ts.labels_refs.chunks(2) {
+        let (Some(n), Some(v)) = (symbols.get(pair[0] as usize), symbols.get(pair[1] as usize)) else {
+            return Err(Abort::BadRequest("label reference outside the symbols table".to_string()));
+        };
+        pairs.push((n.as_bytes(), v.as_bytes()));
+    }
+    labels_from_pairs(pairs.into_iter()).map_err(Abort::BadRequest)
 }
 
 pub(crate) fn write(api: &Api, req: &Req) -> ApiResult {
@@ -136,47 +274,7 @@ pub(crate) fn write(api: &Api, req: &Req) -> ApiResult {
         }
     };
     let limits = DecodeLimits::default();
-    let mut batch: Vec<(Labels, Vec<(i64, f64)>)> = Vec::new();
-    if v2 {
-        let request: remote::v2::Request = match remote::decode_snappy(&req.body, &limits) {
-            Ok(r) => r,
-            Err(e) => return Ok(write_error(StatusCode::BAD_REQUEST, &e.to_string())),
-        };
-        for ts in &request.timeseries {
-            if ts.labels_refs.len() % 2 != 0 {
-                return Ok(write_error(StatusCode::BAD_REQUEST, "odd number of label references"));
-            }
-            let mut pairs = Vec::with_capacity(ts.labels_refs.len() / 2);
-            for pair in ts.labels_refs.chunks(2) {
-                let (Some(n), Some(v)) = (request.symbols.get(pair[0] as usize), request.symbols.get(pair[1] as usize))
-                else {
-                    return Ok(write_error(StatusCode::BAD_REQUEST, "label reference outside the symbols table"));
-                };
-                pairs.push((n.as_bytes(), v.as_bytes()));
-            }
-            let labels = match labels_from_pairs(pairs.into_iter()) {
-                Ok(l) => l,
-                Err(e) => return Ok(write_error(StatusCode::BAD_REQUEST, &e)),
-            };
-            batch.push((labels, ts.samples.iter().map(|s| (s.timestamp, s.value)).collect()));
-        }
-    } else {
-        let request: remote::WriteRequest = match remote::decode_snappy(&req.body, &limits) {
-            Ok(r) => r,
-            Err(e) => return Ok(write_error(StatusCode::BAD_REQUEST, &e.to_string())),
-        };
-        for ts in &request.timeseries {
-            let labels = match labels_from_pairs(ts.labels.iter().map(|l| (&l.name[..], &l.value[..]))) {
-                Ok(l) => l,
-                Err(e) => return Ok(write_error(StatusCode::BAD_REQUEST, &e)),
-            };
-            batch.push((labels, ts.samples.iter().map(|s| (s.timestamp, s.value)).collect()));
-        }
-    }
-    let (written, failure) = match append_all(api, batch) {
-        Ok(n) => (n, None),
-        Err((n, f)) => (n, Some(f)),
-    };
+    let (written, failure) = if v2 { write_v2(api, &req.body, &limits) } else { write_v1(api, &req.body, &limits) };
     let mut resp = match failure {
         None => StatusCode::NO_CONTENT.into_response(),
         Some(WriteFailure::BadRequest(msg)) => write_error(StatusCode::BAD_REQUEST, &msg),

@@ -18,6 +18,7 @@ use sextant_promql::EngineOptions;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::providers::{AdminStorage, NoRules, NoTargets, RulesProvider, TargetsProvider};
+use crate::series_cache::SeriesCache;
 use crate::{federate, ops, pushgateway, remote, v1};
 
 /// Storage the API reads from and writes to (the TSDB, or `MemStorage` in tests).
@@ -71,6 +72,9 @@ pub struct ApiOptions {
     pub max_body_bytes: usize,
     /// Most series a remote-read query may return.
     pub remote_read_sample_limit: usize,
+    /// Memory for the remote-write receiver's cache of series references, keyed by the label
+    /// bytes on the wire (those bytes and about 30 more per series); 0 turns it off.
+    pub remote_write_series_cache_bytes: usize,
 }
 
 impl Default for ApiOptions {
@@ -86,6 +90,7 @@ impl Default for ApiOptions {
             storage_retention: "15d".to_string(),
             max_body_bytes: 32 << 20,
             remote_read_sample_limit: 50_000_000,
+            remote_write_series_cache_bytes: 64 << 20,
         }
     }
 }
@@ -116,6 +121,8 @@ pub(crate) struct Shared {
     pub(crate) queries_total: AtomicU64,
     pub(crate) remote_write_samples_total: AtomicU64,
     pub(crate) remote_write_rejected_total: AtomicU64,
+    /// Series references of remote-written label sets.
+    pub(crate) series_cache: SeriesCache,
     pub(crate) pushgateway: pushgateway::Groups,
     pub(crate) query_log: Mutex<Option<Box<dyn std::io::Write + Send>>>,
 }
@@ -135,6 +142,7 @@ impl Api {
     /// Like [`Api::new`] with the given clock (default query time, `push_time_seconds`).
     pub fn with_clock(storage: Arc<dyn Storage>, options: ApiOptions, clock: Arc<dyn Clock>) -> Api {
         let start_ms = clock.now_ms();
+        let series_cache = SeriesCache::new(options.remote_write_series_cache_bytes);
         Api {
             storage,
             targets: Arc::new(NoTargets),
@@ -151,6 +159,7 @@ impl Api {
                 queries_total: AtomicU64::new(0),
                 remote_write_samples_total: AtomicU64::new(0),
                 remote_write_rejected_total: AtomicU64::new(0),
+                series_cache,
                 pushgateway: pushgateway::Groups::default(),
                 query_log: Mutex::new(None),
             }),

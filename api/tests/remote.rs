@@ -247,3 +247,26 @@ async fn admin_delete_series_on_the_tsdb() {
         r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"skip_head\": unable to parse boolean: strconv.ParseBool: parsing \"maybe\": invalid syntax"}"#
     );
 }
+
+#[tokio::test]
+async fn cached_series_survive_head_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(sextant_tsdb::Db::open(dir.path(), sextant_tsdb::Options::default()).unwrap());
+    let api = Api::new(db.clone(), ApiOptions::default());
+    let write = |samples: &[(i64, f64)]| write_body(vec![series("m", samples), series("n", samples)]);
+    // The second write of the same label bytes goes through the receiver's series cache.
+    for samples in [&[(1000, 1.0)][..], &[(2000, 2.0)], &[(2000, 2.0)]] {
+        assert_eq!(send(&api, "POST", "/api/v1/write", PB, write(samples)).await.status, StatusCode::NO_CONTENT);
+    }
+    let sent = send(&api, "POST", "/api/v1/write", PB, write(&[(1500, 1.0)])).await;
+    assert_eq!(sent.status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&sent.body).contains("out of order sample for series {__name__=\"m\""));
+    // The head drops both series; the cached references are stale and the series come back.
+    db.head().truncate(10_000);
+    assert_eq!(db.head().num_series(), 0);
+    let sent = send(&api, "POST", "/api/v1/write", PB, write(&[(20_000, 5.0), (21_000, 6.0)])).await;
+    assert_eq!(sent.status, StatusCode::NO_CONTENT);
+    assert_eq!(stored(&*db, "m"), vec![(20_000, 5.0), (21_000, 6.0)]);
+    assert_eq!(stored(&*db, "n"), vec![(20_000, 5.0), (21_000, 6.0)]);
+    assert_eq!(db.head().num_series(), 2);
+}

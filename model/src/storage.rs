@@ -53,6 +53,13 @@ pub trait Appender {
         let _ = series_ref;
         self.append(labels, t, v)
     }
+    /// Appends to the series a slot filled by [`Appender::append_cached`] refers to, without
+    /// its labels. `Ok(false)` when the storage cannot (the slot is 0, the series is gone, or
+    /// the storage keeps no references; the default): the caller then appends with the labels.
+    fn append_by_ref(&mut self, series_ref: u64, t: i64, v: f64) -> Result<bool, StorageError> {
+        let _ = (series_ref, t, v);
+        Ok(false)
+    }
     /// Makes the batch visible and durable (per the storage's sync policy). The appender is
     /// empty afterwards and may be reused.
     fn commit(&mut self) -> Result<(), StorageError>;

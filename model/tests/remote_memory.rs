@@ -180,3 +180,54 @@ proptest! {
         check_bounded(&input)?;
     }
 }
+
+/// Reads every series of `pb` in place, with its labels and samples.
+fn read_in_place(pb: &[u8]) -> usize {
+    let mut seen = 0;
+    for series in remote::WriteRequestReader::new(pb) {
+        let Ok(series) = series else { break };
+        seen += series.labels().count() + series.samples().count() + series.labels_wire().map_or(0, <[u8]>::len);
+    }
+    seen
+}
+
+#[test]
+fn reading_in_place_allocates_nothing() {
+    let mut empty_histograms = vec![0x0a];
+    let inner = [0x22, 0x00].repeat(20_000);
+    push_varint(&mut empty_histograms, inner.len() as u64);
+    empty_histograms.extend_from_slice(&inner);
+    for pb in [sample_body(), [0x0a, 0x00].repeat(20_000), empty_histograms] {
+        assert_eq!(
+            peak_during(|| {
+                read_in_place(&pb);
+            }),
+            0,
+            "{} bytes",
+            pb.len()
+        );
+    }
+    // 20 series of 2 labels and 1 sample; label bytes 35 a series (36 from metric_10 on).
+    assert_eq!(read_in_place(&sample_body()), 20 * 3 + 10 * 35 + 10 * 36);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Only a refused body allocates: its error message.
+    #[test]
+    fn reading_mutated_bodies_in_place_allocates_only_errors(
+        edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+    ) {
+        let mut pb = sample_body();
+        for (at, byte) in &edits {
+            let i = at % pb.len();
+            pb[i] ^= byte;
+        }
+        let peak = peak_during(|| {
+            read_in_place(&pb);
+        });
+        let refused = remote::WriteRequestReader::new(&pb).any(|s| s.is_err());
+        prop_assert!(peak == 0 || (refused && peak < 1024), "peak {} bytes, refused {}", peak, refused);
+    }
+}

@@ -1251,6 +1251,20 @@ impl Appender for HeadAppender<'_> {
         Ok(())
     }
 
+    fn append_by_ref(&mut self, series_ref: u64, t: i64, v: f64) -> Result<bool, StorageError> {
+        let Some(r) = series_ref.checked_sub(1).and_then(|r| SeriesRef::try_from(r).ok()) else { return Ok(false) };
+        match self.head.check_and_reserve(r, t, v) {
+            Ok(placement) => {
+                if placement != Placement::Duplicate {
+                    self.pending.push(PendingSample { r, t, v });
+                }
+                Ok(true)
+            }
+            Err(Error::UnknownSeriesRef(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn commit(&mut self) -> Result<(), StorageError> {
         self.commit_batch().map_err(StorageError::from)
     }

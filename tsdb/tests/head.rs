@@ -412,3 +412,33 @@ fn append_batch_rollback_releases_pending_samples() {
     app.commit_batch().unwrap();
     assert_eq!(select(&head.querier(i64::MIN, i64::MAX), &[Matcher::equal("__name__", "m")]).len(), 1);
 }
+
+#[test]
+fn append_by_ref_uses_a_filled_slot_and_reports_a_gone_series() {
+    let head = Head::new(HeadOptions::default());
+    let a = series(&[("__name__", "a")]);
+    let mut slot = 0u64;
+    let mut app = Appendable::appender(&head);
+    // An empty slot: the caller must append with labels.
+    assert!(!app.append_by_ref(slot, 1_000, 1.0).unwrap());
+    app.append_cached(&mut slot, &a, 1_000, 1.0).unwrap();
+    assert!(app.append_by_ref(slot, 2_000, 2.0).unwrap());
+    // The same checks as with labels: an identical resend is fine, a conflict is an error.
+    assert!(app.append_by_ref(slot, 2_000, 2.0).unwrap());
+    let err = app.append_by_ref(slot, 2_000, 3.0).unwrap_err();
+    assert!(matches!(err, StorageError::DuplicateSampleForTimestamp { .. }), "{err}");
+    app.commit().unwrap();
+    let err = app.append_by_ref(slot, 1_500, 3.0).unwrap_err();
+    assert!(matches!(err, StorageError::OutOfOrderSample { .. }), "{err}");
+    // A slot that never was a series, and one whose series was truncated away.
+    assert!(!app.append_by_ref(slot + 1_000, 3_000, 1.0).unwrap());
+    drop(app);
+    head.truncate(10_000);
+    let mut app = Appendable::appender(&head);
+    assert!(!app.append_by_ref(slot, 20_000, 5.0).unwrap());
+    app.commit().unwrap();
+    drop(app);
+    let q = Queryable::querier(&head, 0, i64::MAX).unwrap();
+    let all = Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap();
+    assert_eq!(select(&*q, &[all]), vec![]);
+}

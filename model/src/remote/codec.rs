@@ -70,6 +70,22 @@ fn max_snappy_expansion(compressed_len: u64) -> u64 {
 /// header that announces more than `limits.max_decompressed_bytes` or more than the input could
 /// expand to.
 pub fn snappy_decompress(body: &[u8], limits: &DecodeLimits) -> Result<Vec<u8>, Error> {
+    let decoded_len = checked_decoded_len(body, limits)?;
+    let mut out = Vec::new();
+    decompress_checked(body, decoded_len, &mut out)?;
+    Ok(out)
+}
+
+/// [`snappy_decompress`] into `out` (cleared first), so a caller can reuse one buffer across
+/// bodies.
+pub fn snappy_decompress_into(body: &[u8], limits: &DecodeLimits, out: &mut Vec<u8>) -> Result<(), Error> {
+    out.clear();
+    let decoded_len = checked_decoded_len(body, limits)?;
+    decompress_checked(body, decoded_len, out)
+}
+
+/// The announced decompressed length, refused when over the limit or impossible.
+fn checked_decoded_len(body: &[u8], limits: &DecodeLimits) -> Result<usize, Error> {
     if body.starts_with(SNAPPY_STREAM_IDENTIFIER) {
         return Err(DecodeError::SnappyFramed.into());
     }
@@ -87,10 +103,21 @@ pub fn snappy_decompress(body: &[u8], limits: &DecodeLimits) -> Result<Vec<u8>, 
             DecodeError::SnappyImpossibleLength { decoded_len: decoded_len_u64, compressed_len, max_possible }.into()
         );
     }
-    let mut out = vec![0u8; decoded_len];
-    let written = snap::raw::Decoder::new().decompress(body, &mut out).map_err(snappy_error)?;
-    out.truncate(written);
-    Ok(out)
+    Ok(decoded_len)
+}
+
+fn decompress_checked(body: &[u8], decoded_len: usize, out: &mut Vec<u8>) -> Result<(), Error> {
+    out.resize(decoded_len, 0);
+    match snap::raw::Decoder::new().decompress(body, out) {
+        Ok(written) => {
+            out.truncate(written);
+            Ok(())
+        }
+        Err(err) => {
+            out.clear();
+            Err(snappy_error(err))
+        }
+    }
 }
 
 /// Compresses `data` as one snappy block, as remote write and remote read send it. Fails only

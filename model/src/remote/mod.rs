@@ -11,6 +11,9 @@
 //!   and the memory the decoded message will take estimated from the wire before prost runs
 //!   (two-byte empty sub-messages cannot turn a small body into gigabytes of structs).
 //!   [`Label`] names and values are [`bytes::Bytes`] sharing the decompressed body.
+//! - [`WriteRequestReader`]: a remote-write 1.0 body read in place, series by series
+//!   ([`TimeSeriesView`]: label pairs and samples borrowed from the body, the label bytes as a
+//!   cache key), with prost's acceptance rules and no allocation; the receiver's hot path.
 //! - The streamed remote-read framing (uvarint size, big-endian CRC32-Castagnoli, data):
 //!   [`encode_chunked_frame`] and the [`ChunkedFrames`] iterator.
 //! - Conversions to the model: [`series_labels_from_proto`] (sorted, unique, named),
@@ -50,6 +53,7 @@ mod codec;
 mod convert;
 mod error;
 mod proto;
+mod reader;
 pub mod v2;
 
 pub use budget::Budgeted;
@@ -57,7 +61,7 @@ pub use chunked::{crc32c, encode_chunked_frame, ChunkedFrames, Frame};
 pub use codec::{
     decode_protobuf, decode_read_request, decode_read_response, decode_snappy, decode_write_request,
     decode_write_request_v2, encode_read_request, encode_read_response, encode_snappy, encode_write_request,
-    encode_write_request_v2, snappy_compress, snappy_decompress, DecodeLimits,
+    encode_write_request_v2, snappy_compress, snappy_decompress, snappy_decompress_into, DecodeLimits,
 };
 pub use convert::{labels_from_proto, labels_to_proto, matcher_from_proto, matcher_to_proto, series_labels_from_proto};
 pub use error::DecodeError;
@@ -68,6 +72,7 @@ pub use proto::{
     HistogramZeroCount, Label, LabelMatcher, LabelSet, MatcherType, MetricMetadata, MetricType, Query, QueryResult,
     ReadHints, ReadRequest, ReadResponse, ResetHint, ResponseType, Sample, TimeSeries, WriteRequest,
 };
+pub use reader::{LabelPairs, Samples, TimeSeriesView, WriteRequestReader};
 
 #[cfg(test)]
 mod tests;

@@ -212,6 +212,163 @@ fn decoded_size_budget() {
     assert_eq!(decode_protobuf::<WriteRequest>(pb, &tight).unwrap(), request);
 }
 
+/// One series as both decoders see it: label pairs, samples, exemplar and histogram counts.
+type SeriesParts = (Vec<(Vec<u8>, Vec<u8>)>, Vec<(i64, u64)>, usize, usize);
+
+/// `pb` read in place by [`WriteRequestReader`]; `Err` when it fails. Also checks that the
+/// label bytes, when contiguous, hold exactly the series' labels.
+fn read_in_place(pb: &[u8]) -> Result<Vec<SeriesParts>, String> {
+    let mut out = Vec::new();
+    for series in WriteRequestReader::new(pb) {
+        let series = series.map_err(|e| e.to_string())?;
+        let labels: Vec<(Vec<u8>, Vec<u8>)> = series.labels().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
+        assert_eq!(labels.len(), series.num_labels());
+        if let Some(wire) = series.labels_wire() {
+            let alone = TimeSeries::decode(wire).expect("label bytes decode alone");
+            let again: Vec<(Vec<u8>, Vec<u8>)> =
+                alone.labels.iter().map(|l| (l.name.to_vec(), l.value.to_vec())).collect();
+            assert_eq!(again, labels, "label bytes hold the labels");
+        }
+        let samples: Vec<(i64, u64)> = series.samples().map(|s| (s.timestamp, s.value.to_bits())).collect();
+        assert_eq!(samples.len(), series.num_samples());
+        out.push((labels, samples, series.num_exemplars(), series.num_histograms()));
+    }
+    Ok(out)
+}
+
+/// `pb` decoded by prost into owned messages (no budget check).
+fn read_with_prost(pb: &[u8]) -> Result<Vec<SeriesParts>, String> {
+    let request = WriteRequest::decode(pb).map_err(|e| e.to_string())?;
+    Ok(request
+        .timeseries
+        .iter()
+        .map(|ts| {
+            (
+                ts.labels.iter().map(|l| (l.name.to_vec(), l.value.to_vec())).collect(),
+                ts.samples.iter().map(|s| (s.timestamp, s.value.to_bits())).collect(),
+                ts.exemplars.len(),
+                ts.histograms.len(),
+            )
+        })
+        .collect())
+}
+
+/// Both decoders accept `pb` or both refuse it, and agree on what they read.
+fn check_same_as_prost(pb: &[u8]) -> Result<(), TestCaseError> {
+    let (ours, theirs) = (read_in_place(pb), read_with_prost(pb));
+    match (&ours, &theirs) {
+        (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "{:02x?}", pb),
+        (Err(_), Err(_)) => {}
+        _ => prop_assert!(false, "{:02x?}: in place {:?}, prost {:?}", pb, ours, theirs),
+    }
+    Ok(())
+}
+
+fn key(field: u32, wire_type: u32) -> Vec<u8> {
+    varint(u64::from(field << 3 | wire_type))
+}
+
+/// `depth` groups of field `field` nested in each other, empty inside.
+fn nested_groups(field: u32, depth: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for _ in 0..depth {
+        out.extend(key(field, 3));
+    }
+    for _ in 0..depth {
+        out.extend(key(field, 4));
+    }
+    out
+}
+
+#[test]
+fn reader_agrees_with_prost_on_wire_corners() {
+    let label = |name: &[u8], value: &[u8]| {
+        let mut body = key(1, 2);
+        body.extend(varint(name.len() as u64));
+        body.extend_from_slice(name);
+        body.extend(key(2, 2));
+        body.extend(varint(value.len() as u64));
+        body.extend_from_slice(value);
+        nested(1, &body)
+    };
+    let series = |parts: &[Vec<u8>]| nested(1, &parts.concat());
+    let sample = nested(2, &[0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x10, 0x02]);
+    let mut cases: Vec<Vec<u8>> = vec![
+        vec![],
+        series(&[label(b"__name__", b"up"), sample.clone()]),
+        // Labels interleaved with samples: both kept in order, no contiguous label bytes.
+        series(&[label(b"a", b"1"), sample.clone(), label(b"b", b"2")]),
+        // A label given a name twice: the last wins.
+        series(&[nested(1, &[0x0a, 0x01, b'x', 0x0a, 0x01, b'y', 0x12, 0x01, b'v'])]),
+        // Unknown fields of every wire type at every level.
+        [
+            series(&[label(b"a", b"1"), vec![0xa0, 0x06, 0x05], vec![0xa5, 0x06, 1, 2, 3, 4]]),
+            vec![0x29, 0, 0, 0, 0, 0, 0, 0, 0],
+        ]
+        .concat(),
+        // Wrong wire types for known fields.
+        vec![0x08, 0x01],
+        series(&[vec![0x10, 0x01]]),
+        series(&[nested(1, &[0x08, 0x01])]),
+        series(&[nested(2, &[0x0a, 0x00])]),
+        series(&[nested(2, &[0x11, 0, 0, 0, 0, 0, 0, 0, 0])]),
+        // Metadata whose name is not UTF-8, and whose type is a string.
+        nested(3, &[0x12, 0x02, 0xff, 0xfe]),
+        nested(3, &[0x0a, 0x00]),
+        // A histogram with a packed double field of 7 bytes, and of 8.
+        series(&[nested(4, &[0x52, 0x07, 0, 0, 0, 0, 0, 0, 0])]),
+        series(&[nested(4, &[0x52, 0x08, 0, 0, 0, 0, 0, 0, 0, 0])]),
+        series(&[nested(4, &[0x4a, 0x02, 0x80, 0x01, 0x48, 0x05])]),
+        series(&[nested(4, &[0x4a, 0x01, 0x80])]),
+        // An exemplar label with a wrong type.
+        series(&[nested(3, &nested(1, &[0x08, 0x00]))]),
+        // Key errors: tag 0, wire types 6 and 7, a lone end-group, a key over 32 bits.
+        vec![0x00],
+        vec![0x0e],
+        vec![0x0f],
+        vec![0x0c],
+        vec![0x80, 0x80, 0x80, 0x80, 0x10],
+        // A ten-byte varint whose last byte overflows.
+        [vec![0x28], vec![0xff; 9], vec![0x02]].concat(),
+        [vec![0x28], vec![0xff; 9], vec![0x01]].concat(),
+        // A group ended by the wrong field, and one never ended.
+        vec![0x2b, 0x34],
+        vec![0x2b, 0x08, 0x01],
+        // A length running past the end of the series but not of the body.
+        [nested(1, &[0x0a, 0x05, 0x0a, 0x01]), vec![0; 8]].concat(),
+    ];
+    // Groups nested around prost's recursion limit, at the top level, in a series and in a label.
+    for depth in [1, 97, 98, 99, 100, 101] {
+        cases.push(nested_groups(5, depth));
+        cases.push(series(&[nested_groups(5, depth)]));
+        cases.push(series(&[nested(1, &nested_groups(5, depth))]));
+        cases.push(series(&[nested(4, &nested(8, &nested_groups(5, depth)))]));
+    }
+    for pb in &cases {
+        check_same_as_prost(pb).unwrap();
+    }
+    // Corners above where the outcome matters, spelled out.
+    let ok = |pb: &[u8]| read_in_place(pb).is_ok();
+    assert!(ok(&cases[4]) && !ok(&cases[5]) && !ok(&cases[10]) && !ok(&cases[12]) && ok(&cases[13]));
+    // The deepest groups accepted: 100 at the top, one less per message level.
+    let deepest = |wrap: &dyn Fn(Vec<u8>) -> Vec<u8>| (1..=101).filter(|&d| ok(&wrap(nested_groups(5, d)))).max();
+    assert_eq!(deepest(&|g| g), Some(100));
+    assert_eq!(deepest(&|g| series(&[g])), Some(99));
+    assert_eq!(deepest(&|g| series(&[nested(1, &g)])), Some(98));
+    assert_eq!(deepest(&|g| series(&[nested(4, &nested(8, &g))])), Some(97));
+    let interleaved = WriteRequestReader::new(&cases[2]).next().unwrap().unwrap();
+    assert_eq!(interleaved.labels_wire(), None);
+    assert_eq!(interleaved.num_labels(), 2);
+    let plain = WriteRequestReader::new(&cases[1]).next().unwrap().unwrap();
+    assert_eq!(plain.labels_wire(), Some(&label(b"__name__", b"up")[..]));
+    let err = WriteRequestReader::new(&[0x0a, 0x05, 0x0a]).next().unwrap().unwrap_err();
+    assert_eq!(err.to_string(), "protobuf: invalid WriteRequest: at byte 2: buffer underflow");
+    // After an error, the reader ends.
+    let mut reader = WriteRequestReader::new(&[0x08, 0x01, 0x0a, 0x00]);
+    assert!(reader.next().unwrap().is_err());
+    assert!(reader.next().is_none());
+}
+
 // Strategies. Floats exclude NaN so that `==` can compare round trips (NaN bits are checked
 // by `stale_nan_bits_survive`).
 
@@ -350,6 +507,10 @@ fn mutate(mut data: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
 fn decode_everything(input: &[u8]) {
     let small = DecodeLimits { max_decompressed_bytes: 1 << 16, max_frame_bytes: 1 << 16, ..DecodeLimits::default() };
     let _ = decode_write_request(input);
+    for series in WriteRequestReader::new(input) {
+        let Ok(series) = series else { break };
+        let _ = (series.labels().count(), series.samples().count(), series.labels_wire());
+    }
     let _ = decode_write_request_v2(input);
     let _ = decode_read_request(input);
     let _ = decode_read_response(input);
@@ -398,6 +559,35 @@ proptest! {
     fn model_labels_round_trip(pairs in prop::collection::btree_map("[a-z_]{1,6}", "[a-z]{1,4}", 0..6)) {
         let labels = crate::Labels::from_pairs(pairs);
         prop_assert_eq!(labels_from_proto(&labels_to_proto(&labels)).unwrap(), labels);
+    }
+
+    #[test]
+    fn reader_reads_what_prost_decodes(request in write_request()) {
+        let pb = request.encode_to_vec();
+        prop_assert!(read_in_place(&pb).is_ok());
+        check_same_as_prost(&pb)?;
+    }
+
+    #[test]
+    fn reader_agrees_with_prost_on_mutated_bodies(
+        request in write_request(),
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6),
+    ) {
+        check_same_as_prost(&mutate(request.encode_to_vec(), &edits))?;
+    }
+
+    #[test]
+    fn reader_agrees_with_prost_on_random_bytes(input in prop::collection::vec(any::<u8>(), 0..300)) {
+        check_same_as_prost(&input)?;
+    }
+
+    #[test]
+    fn decompress_into_reuses_and_matches(data in prop::collection::vec(any::<u8>(), 0..3000), junk in prop::collection::vec(any::<u8>(), 0..100)) {
+        let body = snappy_compress(&data).unwrap();
+        let mut out = junk;
+        snappy_decompress_into(&body, &DecodeLimits::default(), &mut out).unwrap();
+        prop_assert_eq!(&out, &data);
+        prop_assert!(snappy_decompress_into(&body[..body.len() / 2], &DecodeLimits::default(), &mut out).is_err() || data.len() < 2);
     }
 
     #[test]
