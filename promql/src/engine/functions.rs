@@ -1245,19 +1245,74 @@ pub(crate) fn window_fn_value(
 
 /// `avg_over_time` as Prometheus 2.42 computes it: a compensated incremental mean.
 fn avg_points_v2(points: &[FPoint]) -> f64 {
-    let (mut mean, mut c, mut count) = (0.0f64, 0.0, 0.0);
+    let mut state = MeanV2::default();
     for p in points {
-        count += 1.0;
-        if mean.is_infinite() && (p.f.is_finite() || p.f.is_infinite() && (mean > 0.0) == (p.f > 0.0)) {
-            continue;
+        state.add(p.f);
+    }
+    state.value()
+}
+
+/// The running state of Prometheus 2.42's `avg_over_time` over one window.
+#[derive(Debug, Clone, Copy, Default)]
+struct MeanV2 {
+    mean: f64,
+    c: f64,
+    count: f64,
+}
+
+impl MeanV2 {
+    #[inline(always)]
+    fn add(&mut self, f: f64) {
+        self.count += 1.0;
+        let mean = self.mean;
+        if mean.is_infinite() && (f.is_finite() || f.is_infinite() && (mean > 0.0) == (f > 0.0)) {
+            return;
         }
-        (mean, c) = kahan_inc(p.f / count - mean / count, mean, c);
+        (self.mean, self.c) = kahan_inc(f / self.count - mean / self.count, mean, self.c);
     }
-    if mean.is_infinite() {
-        mean
-    } else {
-        mean + c
+
+    fn value(self) -> f64 {
+        if self.mean.is_infinite() {
+            self.mean
+        } else {
+            self.mean + self.c
+        }
     }
+}
+
+/// [`avg_points_v2`] of several windows of one series at once: each window's mean is a chain of
+/// dependent divisions, so four windows advance side by side and the processor overlaps
+/// their chains. Every window sees exactly the operations [`avg_points_v2`] does, in the same
+/// order, so the results are identical to the bit. `windows` are `(lo, hi)` index ranges into
+/// `points`; the result has one mean per window.
+pub(crate) fn avg_windows_v2(points: &[FPoint], windows: &[(usize, usize)]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(windows.len());
+    for group in windows.chunks(4) {
+        let mut states = [MeanV2::default(); 4];
+        let common = group.iter().map(|&(lo, hi)| hi - lo).min().unwrap_or(0);
+        if group.len() == 4 {
+            let [w0, w1, w2, w3] = [group[0].0, group[1].0, group[2].0, group[3].0];
+            for j in 0..common {
+                states[0].add(points[w0 + j].f);
+                states[1].add(points[w1 + j].f);
+                states[2].add(points[w2 + j].f);
+                states[3].add(points[w3 + j].f);
+            }
+        } else {
+            for j in 0..common {
+                for (state, &(lo, _)) in states.iter_mut().zip(group) {
+                    state.add(points[lo + j].f);
+                }
+            }
+        }
+        for (state, &(lo, hi)) in states.iter_mut().zip(group) {
+            for p in &points[lo + common..hi] {
+                state.add(p.f);
+            }
+            out.push(state.value());
+        }
+    }
+    out
 }
 
 fn double_exponential_smoothing(points: &[FPoint], sf: f64, tf: f64) -> Option<f64> {
@@ -1281,6 +1336,32 @@ fn double_exponential_smoothing(points: &[FPoint], sf: f64, tf: f64) -> Option<f
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interleaved_v2_means_equal_one_at_a_time_to_the_bit() {
+        let values = [1.0, 0.1, 1e308, 1e308, -3.5, f64::NAN, 2.0, f64::INFINITY, 7.25, f64::NEG_INFINITY, 0.3, 1e-300];
+        let mut points = Vec::new();
+        let mut x = 0.7f64;
+        for i in 0..200 {
+            x = (x * 3.9 * (1.0 - x)).clamp(0.01, 0.99);
+            let f = if i % 37 == 5 { values[i % values.len()] } else { x * 1e6 - 4e5 };
+            points.push(FPoint { t: i as i64 * 1000, f });
+        }
+        // Windows of every length and overlap, including empty and single-point ones.
+        let mut windows = Vec::new();
+        for lo in (0..200).step_by(7) {
+            for len in [0usize, 1, 2, 5, 31, 64] {
+                windows.push((lo, (lo + len).min(200)));
+            }
+        }
+        for n in [1, 3, 4, 5, windows.len()] {
+            let got = avg_windows_v2(&points, &windows[..n]);
+            for (&(lo, hi), g) in windows[..n].iter().zip(&got) {
+                let want = avg_points_v2(&points[lo..hi]);
+                assert_eq!(g.to_bits(), want.to_bits(), "window {lo}..{hi}: {g} vs {want}");
+            }
+        }
+    }
 
     fn series(start: i64, steps: &[i64], values: &[f64]) -> Vec<FPoint> {
         let mut t = start;

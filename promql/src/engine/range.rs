@@ -13,7 +13,7 @@ use sextant_model::{is_stale, Labels};
 use super::aggregate::{cmp_nan_high, cmp_nan_low, go_g, group_hash, group_labels, heap_select, kahan_inc, mean_v2};
 use super::binop::{apply, changes_name, result_labels, signature};
 use super::eval::{has_duplicates, Evaluator, Result};
-use super::functions::{extrapolated_rate, window_fn_value, RateMemo, RegressionPrefix, WindowFn};
+use super::functions::{avg_windows_v2, extrapolated_rate, window_fn_value, RateMemo, RegressionPrefix, WindowFn};
 use super::hash::{FxHashMap, FxHashSet};
 use super::quantile::{bucket_quantile, quantile, Bucket};
 use super::value::{FPoint, Series};
@@ -414,6 +414,7 @@ impl Evaluator<'_> {
                     Accel::Extreme(Extreme::new(matches!(func, WindowFn::MaxOverTime | WindowFn::TsOfMaxOverTime)))
                 }
                 WindowFn::Rate | WindowFn::Increase | WindowFn::Delta => Accel::Rate(RateMemo::default()),
+                WindowFn::AvgOverTime if closed => Accel::MeanV2(Vec::with_capacity(g.n)),
                 _ => Accel::None,
             };
             let (mut lo, mut hi) = (0usize, 0usize);
@@ -467,6 +468,10 @@ impl Evaluator<'_> {
                             best.f
                         })
                     }
+                    Accel::MeanV2(windows) => {
+                        windows.push((t, lo, hi));
+                        None
+                    }
                     Accel::None => {
                         window_fn_value(func, window, from, end, range, &step_scalars, t, closed, scan_resets)
                     }
@@ -474,6 +479,11 @@ impl Evaluator<'_> {
                 if let Some(f) = value {
                     floats.push(FPoint { t, f });
                 }
+            }
+            if let Accel::MeanV2(windows) = &accel {
+                let bounds: Vec<(usize, usize)> = windows.iter().map(|&(_, lo, hi)| (lo, hi)).collect();
+                let means = avg_windows_v2(points, &bounds);
+                floats.extend(windows.iter().zip(means).map(|(&(t, _, _), f)| FPoint { t, f }));
             }
             if floats.is_empty() {
                 continue;
@@ -943,6 +953,9 @@ enum Accel {
     /// `before[i]`: pairs among `points[..=i]` that `changes` (or `resets`) counts.
     PairCounts(Vec<u32>),
     Extreme(Extreme),
+    /// Prometheus 2.42's `avg_over_time`: the windows `(step, lo, hi)` are collected and their
+    /// means computed together after the walk ([`avg_windows_v2`]).
+    MeanV2(Vec<(i64, usize, usize)>),
 }
 
 /// The maximum (or minimum) of a window sliding forward over a series, as `max_over_time`
