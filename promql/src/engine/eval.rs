@@ -306,34 +306,16 @@ fn fetch(storage: &dyn Queryable, needs: &[Need<'_>], interval: i64) -> Result<H
                         vt = s.samples.next();
                     }
                 }
-                Some((first, step, n)) => {
-                    // Keep, for each read time, the newest sample at or before it: the same
-                    // answers at those times, a fraction of the samples when steps are
-                    // longer than the scrape interval.
-                    let (mut i, mut read_t) = (0usize, first);
-                    let mut last: Option<FPoint> = None;
+                Some(read_at) => {
+                    let mut pick = ReadAtPicker::new(read_at);
                     while vt == sextant_model::ValueType::Float {
                         let (t, f) = s.samples.at();
-                        if t > hi {
+                        if t > hi || !pick.offer(t, f, &mut points) {
                             break;
                         }
-                        while t > read_t {
-                            if let Some(p) = last.take() {
-                                points.push(p);
-                            }
-                            i += 1;
-                            if i == n {
-                                break;
-                            }
-                            read_t = first + i as i64 * step;
-                        }
-                        if i == n {
-                            break;
-                        }
-                        last = Some(FPoint { t, f });
                         vt = s.samples.next();
                     }
-                    points.extend(last);
+                    pick.finish(&mut points);
                 }
             }
             if let Some(e) = s.samples.err() {
@@ -370,31 +352,54 @@ fn series_points(
                 .map(|(t, f)| FPoint { t, f })
                 .collect();
         }
-        Some((first, step, n)) => {
-            out.reserve_exact(n.min(samples.len()));
-            let (mut i, mut read_t) = (0usize, first);
-            let mut last: Option<FPoint> = None;
+        Some(read_at) => {
+            out.reserve_exact(read_at.2.min(samples.len()));
+            let mut pick = ReadAtPicker::new(read_at);
             for (t, f) in samples {
-                if t > hi {
+                if t > hi || !pick.offer(t, f, out) {
                     break;
                 }
-                while t > read_t {
-                    if let Some(p) = last.take() {
-                        out.push(p);
-                    }
-                    i += 1;
-                    if i == n {
-                        break;
-                    }
-                    read_t = first + i as i64 * step;
-                }
-                if i == n {
-                    break;
-                }
-                last = Some(FPoint { t, f });
             }
-            out.extend(last);
+            pick.finish(out);
         }
+    }
+}
+
+/// Keeps, for each read time of a grid (first read time, step, count), the newest sample at or
+/// before it: the same answers at those times, a fraction of the samples when steps are longer
+/// than the scrape interval. Samples are offered in time order.
+struct ReadAtPicker {
+    first: i64,
+    step: i64,
+    n: usize,
+    i: usize,
+    read_t: i64,
+    last: Option<FPoint>,
+}
+
+impl ReadAtPicker {
+    fn new((first, step, n): (i64, i64, usize)) -> Self {
+        ReadAtPicker { first, step, n, i: 0, read_t: first, last: None }
+    }
+
+    /// Offers the next sample; false once every read time has passed (stop reading).
+    fn offer(&mut self, t: i64, f: f64, out: &mut Vec<FPoint>) -> bool {
+        while t > self.read_t {
+            if let Some(p) = self.last.take() {
+                out.push(p);
+            }
+            self.i += 1;
+            if self.i == self.n {
+                return false;
+            }
+            self.read_t = self.first + self.i as i64 * self.step;
+        }
+        self.last = Some(FPoint { t, f });
+        true
+    }
+
+    fn finish(self, out: &mut Vec<FPoint>) {
+        out.extend(self.last);
     }
 }
 
