@@ -127,40 +127,7 @@ fn write_value(out: &mut String, f: f64) {
         out.push_str(itoa::Buffer::new().format(abs as u64));
         return;
     }
-    write_fixed(out, abs);
-}
-
-/// Positive finite `f` in `[1e-6, 1e21)` in Go's `'f'` format with the shortest digits that
-/// read back to `f`: ryu finds the digits, placed here around the decimal point.
-fn write_fixed(out: &mut String, f: f64) {
-    let mut buf = ryu::Buffer::new();
-    let s = buf.format_finite(f);
-    let Some((mantissa, exp)) = s.split_once('e') else {
-        out.push_str(s.strip_suffix(".0").unwrap_or(s));
-        return;
-    };
-    // `d.ddd` times 10^exp: the point goes after `exp + 1` digits.
-    let exp: i64 = exp.parse().unwrap_or(0);
-    let mut digits = [0u8; 24];
-    let mut n = 0;
-    for &b in mantissa.as_bytes().iter().filter(|b| b.is_ascii_digit()).take(digits.len()) {
-        digits[n] = b;
-        n += 1;
-    }
-    let digits = std::str::from_utf8(&digits[..n]).unwrap_or_default();
-    let point = exp + 1;
-    if point <= 0 {
-        out.push_str("0.");
-        (0..-point).for_each(|_| out.push('0'));
-        out.push_str(digits);
-    } else if point as usize >= digits.len() {
-        out.push_str(digits);
-        (digits.len()..point as usize).for_each(|_| out.push('0'));
-    } else {
-        out.push_str(&digits[..point as usize]);
-        out.push('.');
-        out.push_str(&digits[point as usize..]);
-    }
+    sextant_model::exposition::ShortestDigits::of(abs).write_fixed(out);
 }
 
 fn format_special(f: f64) -> String {

@@ -41,7 +41,7 @@ mod strict;
 pub use encode::{encode, encode_into, encoded_size_hint, parse_families, FamilyExemplar, FamilySample, MetricFamily};
 pub use error::ParseError;
 pub use format::{Format, MetricType, OPENMETRICS_CONTENT_TYPE, SCRAPE_ACCEPT_HEADER, TEXT_CONTENT_TYPE};
-pub use number::write_go_float;
+pub use number::{write_go_float, ShortestDigits};
 pub use parser::{Entry, Exemplar, LabelPairs, Parser, SeriesEntry, EXEMPLAR_MAX_LABEL_CHARS};
 
 #[cfg(test)]

@@ -186,33 +186,9 @@ pub fn write_go_float(out: &mut String, v: f64) {
         }
         push_decimal(out, v.abs() as u64);
     } else {
-        // `{:e}` gives the shortest round-trip digits: "-1.2345e-5" (at most 17 digits).
-        let mut sci = StackBuf::default();
-        let _ = write!(sci, "{v:e}");
-        let sci = sci.as_bytes();
-        let (negative, sci) = match sci.split_first() {
-            Some((b'-', rest)) => (true, rest),
-            _ => (false, sci),
-        };
-        let e_at = sci.iter().position(|&b| b == b'e').unwrap_or(sci.len());
-        let (mantissa, exp_text) = (&sci[..e_at], sci.get(e_at + 1..).unwrap_or_default());
-        let (exp_negative, exp_digits) = match exp_text.split_first() {
-            Some((b'-', rest)) => (true, rest),
-            _ => (false, exp_text),
-        };
-        let exp_abs = exp_digits.iter().fold(0i32, |n, &b| n * 10 + i32::from(b.wrapping_sub(b'0') % 10));
-        let exp = if exp_negative { -exp_abs } else { exp_abs };
-        let mut digit_buf = [0u8; 32];
-        let mut n_digits = 0;
-        for &b in mantissa.iter().filter(|b| b.is_ascii_digit()) {
-            if n_digits < digit_buf.len() {
-                digit_buf[n_digits] = b;
-                n_digits += 1;
-            }
-        }
-        // Only ASCII digits went in, so this is valid UTF-8.
-        let digits = std::str::from_utf8(&digit_buf[..n_digits]).unwrap_or("0");
-        if negative {
+        let shortest = ShortestDigits::of(v);
+        let (digits, exp) = (shortest.digits(), shortest.exp);
+        if v < 0.0 {
             out.push('-');
         }
         if !(-4..6).contains(&exp) {
@@ -226,24 +202,88 @@ pub fn write_go_float(out: &mut String, v: f64) {
                 out.push('0');
             }
             push_decimal(out, u64::from(exp.unsigned_abs()));
-        } else if exp < 0 {
-            out.push_str("0.");
-            for _ in 0..(-exp - 1) {
-                out.push('0');
-            }
-            out.push_str(digits);
         } else {
-            let int_len = exp as usize + 1;
-            if digits.len() <= int_len {
-                out.push_str(digits);
-                for _ in digits.len()..int_len {
-                    out.push('0');
-                }
-            } else {
-                out.push_str(&digits[..int_len]);
-                out.push('.');
-                out.push_str(&digits[int_len..]);
+            shortest.write_fixed(out);
+        }
+    }
+}
+
+/// The shortest decimal digits that read back to a finite, nonzero `f64` (sign ignored), as
+/// Go's `strconv` finds them: where two shortest digit strings are equally near, the one
+/// ending in an even digit (ryu makes the same choice; Rust's `{:e}` takes the upper one).
+/// The value is `d.ddd × 10^exp`. Shared by the exposition encoder (`'g'` format) and the
+/// HTTP API's JSON (`'f'` format).
+#[derive(Debug, Clone, Copy)]
+pub struct ShortestDigits {
+    buf: [u8; 24],
+    len: usize,
+    /// The decimal exponent of the first digit.
+    pub exp: i32,
+}
+
+impl ShortestDigits {
+    /// The digits of `v`, which must be finite and nonzero (others give the digits of 0).
+    pub fn of(v: f64) -> ShortestDigits {
+        let mut out = ShortestDigits { buf: [b'0'; 24], len: 1, exp: 0 };
+        if !v.is_finite() || v == 0.0 {
+            return out;
+        }
+        let mut ryu_buf = ryu::Buffer::new();
+        // "123.456", "0.001234", "1.5e-7" or "1e21".
+        let text = ryu_buf.format_finite(v.abs()).as_bytes();
+        let e_at = text.iter().position(|&b| b == b'e').unwrap_or(text.len());
+        let exp_text = text.get(e_at + 1..).unwrap_or_default();
+        let (exp_negative, exp_digits) = match exp_text.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, exp_text),
+        };
+        let exp_abs = exp_digits.iter().fold(0i32, |n, &b| n * 10 + i32::from(b.wrapping_sub(b'0') % 10));
+        let mantissa = &text[..e_at];
+        let int_len = mantissa.iter().position(|&b| b == b'.').unwrap_or(mantissa.len());
+        // Where the decimal point sits after the digits' first character, before stripping
+        // leading zeros.
+        let mut point = int_len as i32 + if exp_negative { -exp_abs } else { exp_abs };
+        let mut len = 0;
+        for &b in mantissa.iter().filter(|b| b.is_ascii_digit()) {
+            if len == 0 && b == b'0' {
+                point -= 1;
+                continue;
             }
+            if len < out.buf.len() {
+                out.buf[len] = b;
+                len += 1;
+            }
+        }
+        while len > 1 && out.buf[len - 1] == b'0' {
+            len -= 1;
+        }
+        out.len = len.max(1);
+        out.exp = point - 1;
+        out
+    }
+
+    /// The digits, without sign, point or exponent.
+    pub fn digits(&self) -> &str {
+        // Only ASCII digits are stored.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("0")
+    }
+
+    /// Appends the digits in positional notation (Go's `'f'` format with the shortest
+    /// precision): `0.00123`, `1234.5`, `1200`.
+    pub fn write_fixed(&self, out: &mut String) {
+        let digits = self.digits();
+        let point = self.exp + 1;
+        if point <= 0 {
+            out.push_str("0.");
+            (0..-point).for_each(|_| out.push('0'));
+            out.push_str(digits);
+        } else if point as usize >= digits.len() {
+            out.push_str(digits);
+            (digits.len()..point as usize).for_each(|_| out.push('0'));
+        } else {
+            out.push_str(&digits[..point as usize]);
+            out.push('.');
+            out.push_str(&digits[point as usize..]);
         }
     }
 }
@@ -261,35 +301,6 @@ pub(super) fn push_decimal(out: &mut String, mut n: u64) {
         }
     }
     out.push_str(std::str::from_utf8(&buf[at..]).unwrap_or_default());
-}
-
-/// A small fixed buffer that `write!` can target without allocating; output beyond its
-/// capacity is an error (f64 `{:e}` needs at most 24 bytes).
-struct StackBuf {
-    buf: [u8; 40],
-    len: usize,
-}
-
-impl Default for StackBuf {
-    fn default() -> StackBuf {
-        StackBuf { buf: [0; 40], len: 0 }
-    }
-}
-
-impl StackBuf {
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-impl std::fmt::Write for StackBuf {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        let Some(target) = self.buf.get_mut(self.len..end) else { return Err(std::fmt::Error) };
-        target.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
 }
 
 /// The straightforward formatter (allocating), kept as the property tests' oracle. Writes `v` like Go's `strconv.FormatFloat(v, 'g', -1, 64)` with Prometheus' spelling of the
