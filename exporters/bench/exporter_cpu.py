@@ -12,6 +12,10 @@ more than 10 s aborts the run.
 
 usage: exporter_cpu.py --sextant PATH [--scrapes N] [--only redis,postgres,mysql,blackbox,node]
 (node: both exporters with their default collectors on this host.)
+
+With --trace DIR nothing is measured: our exporter runs under `valgrind --tool=callgrind` against
+the same servers, is scraped WARMUP times (blackbox: every module), and leaves DIR/<name>.callgrind,
+the functions it ran. `scripts/link-order.sh` turns those into examples/link-order.txt.
 Needs (root): redis-server, postgresql (15), mariadb-server, python3 and the Debian packages
 prometheus-redis-exporter, prometheus-postgres-exporter, prometheus-mysqld-exporter,
 prometheus-blackbox-exporter, prometheus-node-exporter.
@@ -101,8 +105,28 @@ def rss_breakdown(pid):
     return " ".join(f"{k} {v / 1024:.1f}" for k, v in kinds.items())
 
 
+TRACE = None  # directory for callgrind outputs (--trace)
+
+
+def ours_cmd(name, argv):
+    """Our exporter's command line; under callgrind with --trace."""
+    if TRACE is None:
+        return argv
+    return ["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={TRACE}/{name}.callgrind"] + argv
+
+
+def trace_scrapes(name, port, paths, warmup):
+    wait_port(port, seconds=120)
+    for _ in range(warmup):
+        for path in paths:
+            scrape(port, path)
+    return f"{name:9} traced: {TRACE}/{name}.callgrind"
+
+
 def measure(name, ours, theirs, path, scrapes, warmup):
     """`ours` and `theirs` are (process, port). Returns a result line."""
+    if TRACE is not None:
+        return trace_scrapes(name, ours[1], [path], warmup)
     for port in (ours[1], theirs[1]):
         wait_port(port)
     for _ in range(warmup):
@@ -134,7 +158,7 @@ def run_redis(args, work):
     subprocess.run(["redis-cli", "-p", str(port), "mset", "a", "1", "b", "2"], check=True, stdout=subprocess.DEVNULL)
     addr = f"redis://127.0.0.1:{port}"
     p1, p2 = free_port(), free_port()
-    ours = spawn([args.sextant, "exporter", "redis", f"--redis.addr={addr}", f"--web.listen-address=127.0.0.1:{p1}"])
+    ours = spawn(ours_cmd("redis", [args.sextant, "exporter", "redis", f"--redis.addr={addr}", f"--web.listen-address=127.0.0.1:{p1}"]))
     theirs = spawn(["prometheus-redis-exporter", f"--redis.addr={addr}", f"--web.listen-address=127.0.0.1:{p2}"])
     return measure("redis", (ours, p1), (theirs, p2), "/metrics", args.scrapes, args.warmup)
 
@@ -151,7 +175,7 @@ def run_postgres(args, work):
     dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres?sslmode=disable"
     p1, p2 = free_port(), free_port()
     env = {"DATA_SOURCE_NAME": dsn}
-    ours = spawn([args.sextant, "exporter", "postgres", f"--web.listen-address=127.0.0.1:{p1}"], env=env)
+    ours = spawn(ours_cmd("postgres", [args.sextant, "exporter", "postgres", f"--web.listen-address=127.0.0.1:{p1}"]), env=env)
     theirs = spawn(["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{p2}"], env=env)
     return measure("postgres", (ours, p1), (theirs, p2), "/metrics", args.scrapes, args.warmup)
 
@@ -173,7 +197,7 @@ def run_mysql(args, work):
     subprocess.run(["mariadb", f"--socket={sock}", "-uroot", "-e", sql], check=True)
     env = {"DATA_SOURCE_NAME": f"exporter:exporterpw@(127.0.0.1:{port})/"}
     p1, p2 = free_port(), free_port()
-    ours = spawn([args.sextant, "exporter", "mysql", f"--web.listen-address=127.0.0.1:{p1}"], env=env)
+    ours = spawn(ours_cmd("mysql", [args.sextant, "exporter", "mysql", f"--web.listen-address=127.0.0.1:{p1}"]), env=env)
     theirs = spawn(["prometheus-mysqld-exporter", f"--web.listen-address=127.0.0.1:{p2}"], env=env)
     return measure("mysql", (ours, p1), (theirs, p2), "/metrics", args.scrapes, args.warmup)
 
@@ -187,19 +211,39 @@ def run_blackbox(args, work):
     wait_port(http_port)
     config = f"{work}/blackbox.yml"
     with open(config, "w") as f:
-        f.write("modules:\n  http_2xx:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n")
+        f.write("modules:\n  http_2xx:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n"
+                "  tcp_connect:\n    prober: tcp\n    tcp:\n      preferred_ip_protocol: ip4\n"
+                "  icmp:\n    prober: icmp\n    icmp:\n      preferred_ip_protocol: ip4\n")
     p1, p2 = free_port(), free_port()
-    ours = spawn([args.sextant, "exporter", "blackbox", f"--config.file={config}", f"--web.listen-address=127.0.0.1:{p1}"])
+    ours = spawn(ours_cmd("blackbox", [args.sextant, "exporter", "blackbox", f"--config.file={config}", f"--web.listen-address=127.0.0.1:{p1}"]))
     theirs = spawn(["prometheus-blackbox-exporter", f"--config.file={config}", f"--web.listen-address=127.0.0.1:{p2}"])
     path = f"/probe?module=http_2xx&target=http://127.0.0.1:{http_port}/"
+    if TRACE is not None:
+        paths = [path, f"/probe?module=tcp_connect&target=127.0.0.1:{http_port}", "/probe?module=icmp&target=127.0.0.1",
+                 "/metrics"]
+        return trace_scrapes("blackbox", p1, paths, args.warmup)
     return measure("blackbox", (ours, p1), (theirs, p2), path, args.scrapes, args.warmup)
 
 
 def run_node(args, work):
     p1, p2 = free_port(), free_port()
-    ours = spawn([args.sextant, "exporter", "node", f"--web.listen-address=127.0.0.1:{p1}"])
+    ours = spawn(ours_cmd("node", [args.sextant, "exporter", "node", f"--web.listen-address=127.0.0.1:{p1}"]))
     theirs = spawn(["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{p2}"])
     return measure("node", (ours, p1), (theirs, p2), "/metrics", args.scrapes, args.warmup)
+
+
+def link_order_coverage(binary):
+    """How much of examples/link-order.txt the binary still has: a stale list (renamed functions,
+    new dependency versions) shows up as a low count and a larger `text` figure."""
+    order = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "link-order.txt")
+    try:
+        wanted = {line.strip() for line in open(order) if line.strip()}
+        symbols = subprocess.run(["nm", binary], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        return f"link order: not checked ({e})"
+    found = len(wanted & {line.rsplit(" ", 1)[-1] for line in symbols.splitlines()})
+    return f"link order: {found} of {len(wanted)} functions of examples/link-order.txt are in {binary}" + (
+        "" if found >= 0.9 * len(wanted) else " (stale: run scripts/link-order.sh)")
 
 
 def main():
@@ -208,11 +252,16 @@ def main():
     parser.add_argument("--scrapes", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--only", default="redis,postgres,mysql,blackbox")
+    parser.add_argument("--trace", metavar="DIR", help="record what our exporters run with callgrind, measure nothing")
     args = parser.parse_args()
+    global TRACE
+    TRACE = os.path.abspath(args.trace) if args.trace else None
     runners = {"redis": run_redis, "postgres": run_postgres, "mysql": run_mysql, "blackbox": run_blackbox,
                "node": run_node}
     with open("/proc/loadavg") as f:
         print(f"loadavg before: {f.read().strip()}")
+    if TRACE is None:
+        print(link_order_coverage(args.sextant))
     try:
         for name in args.only.split(","):
             work = tempfile.mkdtemp(prefix=f"excpu-{name}-")
@@ -223,7 +272,7 @@ def main():
                     proc = PROCS.pop()
                     proc.terminate()
                     try:
-                        proc.wait(timeout=10)
+                        proc.wait(timeout=10 if TRACE is None else 120)
                     except subprocess.TimeoutExpired:
                         proc.kill()
                         proc.wait()
