@@ -10,24 +10,11 @@ use sextant_model::exposition::{MetricFamily, MetricType};
 /// file first: `/proc` and `/sys` files report size 0 or 4096 anyway, and a node scrape
 /// reads ~150 of them.
 pub(crate) fn read_file(path: impl AsRef<Path>) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    let file = std::fs::File::open(path)?;
     let mut bytes = Vec::with_capacity(4096);
-    loop {
-        let start = bytes.len();
-        if bytes.capacity() - start < 1024 {
-            bytes.reserve(bytes.capacity());
-        }
-        bytes.resize(bytes.capacity(), 0);
-        match file.read(&mut bytes[start..]) {
-            Ok(0) => {
-                bytes.truncate(start);
-                break;
-            }
-            Ok(n) => bytes.truncate(start + n),
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => bytes.truncate(start),
-            Err(err) => return Err(err),
-        }
-    }
+    // `File::read_to_end` would ask for the size (statx and lseek); through `Take` the generic
+    // loop runs instead, which reads into the spare capacity without zeroing it first.
+    (&file).take(u64::MAX).read_to_end(&mut bytes)?;
     String::from_utf8(bytes).map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
 }
 

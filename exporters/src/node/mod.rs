@@ -415,6 +415,7 @@ pub(crate) struct Context {
     diskstats_exclude: Regex,
     vmstat_fields: Regex,
     netstat_fields: Regex,
+    netstat_keys: std::sync::Mutex<net::NetstatKeys>,
 }
 
 impl Context {
@@ -439,6 +440,7 @@ impl Context {
             diskstats_exclude: compile("--collector.diskstats.device-exclude", &config.diskstats_device_exclude)?,
             vmstat_fields: compile("--collector.vmstat.fields", &config.vmstat_fields)?,
             netstat_fields: compile("--collector.netstat.fields", &config.netstat_fields)?,
+            netstat_keys: Default::default(),
         })
     }
 

@@ -1,6 +1,7 @@
 //! Network collectors: interfaces, protocol counters, sockets, conntrack.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use super::{parse_number, read, read_f64, Context};
 use crate::Error;
@@ -217,25 +218,40 @@ pub(super) fn netclass(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
 }
 
 pub(super) fn netstat(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
-    let mut values: Vec<(String, f64)> = Vec::new();
+    let mut values: Vec<(Arc<str>, f64)> = Vec::new();
+    // The kernel's header lines and counter names never change while it runs: each is turned
+    // into metric keys and matched against --collector.netstat.fields once, then looked up.
+    let mut known = ctx.netstat_keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     for file in ["net/netstat", "net/snmp"] {
         let path = ctx.proc(file);
         let text = read(&path)?;
         let lines: Vec<&str> = text.lines().collect();
         for (pair_idx, pair) in lines.chunks(2).enumerate() {
             let [names, numbers] = pair else { continue };
-            let mut names = names.split_ascii_whitespace();
-            let mut numbers = numbers.split_ascii_whitespace();
-            let (Some(protocol), Some(protocol_again)) = (names.next(), numbers.next()) else { continue };
+            let (Some(protocol), Some(protocol_again)) =
+                (names.split_ascii_whitespace().next(), numbers.split_ascii_whitespace().next())
+            else {
+                continue;
+            };
             if protocol != protocol_again {
                 return Err(Error::parse(&path, pair_idx * 2 + 2, format!("{protocol_again} after {protocol} header")));
             }
-            let protocol = protocol.trim_end_matches(':');
-            for (name, number) in names.zip(numbers) {
-                let key = format!("{protocol}_{name}");
-                if ctx.netstat_fields.is_match(&key) {
+            if !known.headers.contains_key(*names) {
+                let mut columns = names.split_ascii_whitespace();
+                let protocol = columns.next().unwrap_or_default().trim_end_matches(':');
+                let keys = columns
+                    .map(|name| {
+                        let key = format!("{protocol}_{name}");
+                        ctx.netstat_fields.is_match(&key).then(|| Arc::from(key))
+                    })
+                    .collect();
+                known.headers.insert((*names).to_string(), keys);
+            }
+            let keys = &known.headers[*names];
+            for (key, number) in keys.iter().zip(numbers.split_ascii_whitespace().skip(1)) {
+                if let Some(key) = key {
                     if let Ok(number) = number.parse::<f64>() {
-                        values.push((key, number));
+                        values.push((key.clone(), number));
                     }
                 }
             }
@@ -246,15 +262,19 @@ pub(super) fn netstat(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
         for line in text.lines() {
             let mut fields = line.split_ascii_whitespace();
             let (Some(name), Some(number)) = (fields.next(), fields.next()) else { continue };
-            let Some(six) = name.find('6') else { continue };
-            let key = format!("{}_{}", &name[..=six], &name[six + 1..]);
-            if ctx.netstat_fields.is_match(&key) {
+            if !known.names.contains_key(name) {
+                let key = name.find('6').map(|six| format!("{}_{}", &name[..=six], &name[six + 1..]));
+                let key = key.filter(|key| ctx.netstat_fields.is_match(key)).map(Arc::from);
+                known.names.insert(name.to_string(), key);
+            }
+            if let Some(key) = &known.names[name] {
                 if let Ok(number) = number.parse::<f64>() {
-                    values.push((key, number));
+                    values.push((key.clone(), number));
                 }
             }
         }
     }
+    drop(known);
     Ok(values
         .into_iter()
         .map(|(key, value)| {
@@ -262,6 +282,15 @@ pub(super) fn netstat(ctx: &Context) -> Result<Vec<MetricFamily>, Error> {
             MetricFamily::single(format!("node_netstat_{key}"), help, MetricType::Unknown, value)
         })
         .collect())
+}
+
+/// The netstat collector's keys, by header line of `/proc/net/netstat` and `/proc/net/snmp`
+/// (one key per column) and by counter name of `/proc/net/snmp6`; `None` where
+/// `--collector.netstat.fields` leaves the counter out.
+#[derive(Default)]
+pub(super) struct NetstatKeys {
+    headers: HashMap<String, Vec<Option<Arc<str>>>>,
+    names: HashMap<String, Option<Arc<str>>>,
 }
 
 fn page_size() -> f64 {
