@@ -108,7 +108,7 @@ impl SizeName {
                 rw_scrapes: 240,
                 bw_metrics: 10_000,
                 bw_scrapes: 3_000,
-                bw_reps: 3,
+                bw_reps: 5,
                 query_reps: 7,
                 idle: Duration::from_secs(20),
             },
@@ -492,6 +492,7 @@ impl Run<'_> {
                 let log = self.work.join(format!("benchwrite-{name}-{rep}.log"));
                 let entry = self.res.append.entry(sys.key().into()).or_default();
                 entry.pinned_to_one_core = pin;
+                entry.samples = (s.bw_metrics * s.bw_scrapes) as u64;
                 match procs::timed(cmd, &log) {
                     Ok((_, cpu, _)) => {
                         let text = std::fs::read_to_string(&log)?;

@@ -448,15 +448,22 @@ fn markdown(r: &Results, names: &[&str], notes: Option<&str>) -> String {
         }
     }
     let _ = writeln!(s, "\n## Head append\n\n![append](benches/results/append.svg)\n");
-    let _ = writeln!(s, "| tool | runs (samples/s) | median | CPU s per run |");
-    let _ = writeln!(s, "|---|---|--:|---|");
+    let _ = writeln!(s, "| tool | runs (samples/s) | median | CPU s per run | samples per CPU-s (median) |");
+    let _ = writeln!(s, "|---|---|--:|---|--:|");
     for (sys, tool) in
         [(System::Sextant, "sextant tsdb bench write"), (System::Prometheus, "promtool tsdb bench write")]
     {
         if let Some(a) = r.append.get(sys.key()) {
             let runs: Vec<String> = a.runs.iter().map(|x| short(*x)).collect();
             let cpu: Vec<String> = a.cpu_s.iter().map(|x| format!("{x:.1}")).collect();
-            let _ = writeln!(s, "| `{tool}` | {} | {} | {} |", runs.join(", "), opt(a.median()), cpu.join(", "));
+            let _ = writeln!(
+                s,
+                "| `{tool}` | {} | {} | {} | {} |",
+                runs.join(", "),
+                opt(a.median()),
+                cpu.join(", "),
+                opt(a.median_per_cpu_s())
+            );
         }
     }
     let _ = writeln!(s, "\n## Remote write and memory\n\n![remote write](benches/results/remote_write.svg)\n![rss](benches/results/rss.svg)\n");
@@ -606,7 +613,8 @@ started before it exits. The servers run one at a time except during the query p
   VictoriaMetrics the server's CPU from `/proc/PID/stat` around the upload.
 - **Head append.** `promtool tsdb bench write` and `sextant tsdb bench write` with the same
   `--metrics`/`--scrapes` and `20kseries.json`, each pinned to one core (`taskset -c 1`),
-  alternating, median of the reported samples/s.
+  alternating, median of the reported samples/s; also the samples appended over the whole
+  process's user+system CPU time (start-up and close included).
 - **Remote-write ingest.** `gen_dataset.py --format prom` output is encoded before the clock
   starts into snappy `WriteRequest`s of 2,000 samples (one sample per series, as Prometheus'
   queue manager sends them), sharded by label-set hash over 4 keep-alive connections so that

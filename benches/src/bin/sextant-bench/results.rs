@@ -90,11 +90,22 @@ pub struct Append {
     pub runs: Vec<f64>,
     pub cpu_s: Vec<f64>,
     pub pinned_to_one_core: bool,
+    /// Samples appended per run (`--metrics` × `--scrapes`); 0 in results written before it was kept.
+    #[serde(default)]
+    pub samples: u64,
 }
 
 impl Append {
     pub fn median(&self) -> Option<f64> {
         median(&self.runs)
+    }
+
+    /// Median over runs of samples per CPU-second of the whole process (start-up, reading the
+    /// label sets and closing the database included, which the tools' own figure leaves out).
+    pub fn median_per_cpu_s(&self) -> Option<f64> {
+        let rates: Vec<f64> =
+            self.cpu_s.iter().filter(|c| **c > 0.0 && self.samples > 0).map(|c| self.samples as f64 / c).collect();
+        median(&rates)
     }
 }
 
