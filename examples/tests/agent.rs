@@ -4,8 +4,7 @@
 //! peers report must match what our own receiver got.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,18 +12,8 @@ use axum::body::Bytes;
 use axum::routing::{get, post};
 use sextant_model::is_stale;
 
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod procs;
+use procs::{free_port, Proc};
 
 fn find_binary(names: &[&str]) -> Option<String> {
     for name in names {
@@ -43,7 +32,7 @@ struct Peer {
     name: &'static str,
     write_url: String,
     query_url: String,
-    _process: Killed,
+    _process: Proc,
 }
 
 fn start_prometheus(dir: &std::path::Path) -> Option<Peer> {
@@ -67,7 +56,7 @@ fn start_prometheus(dir: &std::path::Path) -> Option<Peer> {
         name: "Prometheus",
         write_url: format!("http://127.0.0.1:{port}/api/v1/write"),
         query_url: format!("http://127.0.0.1:{port}/api/v1/query"),
-        _process: Killed(child),
+        _process: Proc(child),
     })
 }
 
@@ -90,7 +79,7 @@ fn start_victoria_metrics(dir: &std::path::Path) -> Option<Peer> {
         name: "VictoriaMetrics",
         write_url: format!("http://127.0.0.1:{port}/api/v1/write"),
         query_url: format!("http://127.0.0.1:{port}/api/v1/query"),
-        _process: Killed(child),
+        _process: Proc(child),
     })
 }
 
@@ -179,7 +168,7 @@ async fn agent_scrapes_and_remote_writes_to_peers() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _agent = Killed(agent);
+    let _agent = Proc(agent);
 
     let up_count = || {
         let map = received.lock().unwrap();
@@ -308,7 +297,7 @@ async fn agent_restart_during_an_outage_loses_nothing() {
     assert!(killed.success());
     assert!(first.wait().unwrap().success());
     let before_restart = served.load(Ordering::SeqCst);
-    let second = Killed(start());
+    let second = Proc(start());
     wait_served(before_restart + 2).await;
     status.store(200, Ordering::SeqCst);
     let up_count = || arrivals.lock().unwrap().keys().filter(|(l, _)| l.starts_with("{__name__=\"up\"")).count() as u64;
@@ -387,7 +376,7 @@ async fn agent_sends_remote_write_2_0_to_our_receiver_and_reloads_remote_write()
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let agent = Killed(agent);
+    let agent = Proc(agent);
     let ups = |phase: &str| {
         let needle = format!("phase=\"{phase}\"");
         stored_samples(&db, &needle).keys().filter(|(l, _)| l.starts_with("{__name__=\"up\"")).count()
@@ -433,7 +422,7 @@ async fn agent_scrapes_the_real_node_exporter_into_prometheus() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _node = Killed(node);
+    let _node = Proc(node);
     let db = Arc::new(sextant_model::MemStorage::new());
     let api = sextant_api::Api::new(db.clone(), sextant_api::ApiOptions::default());
     let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -459,7 +448,7 @@ async fn agent_scrapes_the_real_node_exporter_into_prometheus() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _agent = Killed(agent);
+    let _agent = Proc(agent);
     let is_up = |(l, _): &(String, i64), v: &f64| l.starts_with("{__name__=\"up\"") && *v == 1.0;
     wait_for("3 successful scrapes of the node exporter", 60, || {
         let n = stored_samples(&db, "job=\"node\"").iter().filter(|(k, v)| is_up(k, v)).count();

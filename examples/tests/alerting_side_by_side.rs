@@ -10,34 +10,20 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
+
+mod procs;
+use procs::{free_port, present, Proc};
 
 const PATIENCE: Duration = Duration::from_secs(90);
 /// How far apart the two evaluators' times may be (evaluation offsets, scrape timing).
 const TIME_SLACK_MS: i64 = 6_000;
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn present(binary: &str) -> bool {
-    Command::new(binary).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
-}
-
-fn spawn(program: &str, args: &[String]) -> Running {
-    Running(Command::new(program).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+fn spawn(program: &str, args: &[String]) -> Proc {
+    Proc(Command::new(program).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
 }
 
 /// Reads one HTTP request: (request line, body).
@@ -140,7 +126,7 @@ fn alertmanager_yml(sink_port: u16, path: &str) -> String {
     )
 }
 
-fn start_alertmanager(dir: &Path, name: &str, port: u16, config: &str) -> Running {
+fn start_alertmanager(dir: &Path, name: &str, port: u16, config: &str) -> Proc {
     let config_file = dir.join(format!("{name}.yml"));
     std::fs::write(&config_file, config).unwrap();
     spawn(

@@ -11,9 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+mod procs;
+use procs::{free_port, wait_until, Proc};
 
 /// A webhook sink: every request's path and body, over a channel.
 struct Sink {
@@ -89,18 +88,6 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)
     Some((status, body))
 }
 
-/// Waits (up to 30 s) for `f` to give a value.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 struct Server {
     child: Child,
     port: u16,
@@ -118,7 +105,9 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        wait_for("the server to be ready", || http(port, "GET", "/-/ready", "").filter(|r| r.0 == 200));
+        wait_until("the server to be ready", Duration::from_secs(30), || {
+            http(port, "GET", "/-/ready", "").filter(|r| r.0 == 200)
+        });
         Server { child, port }
     }
 
@@ -210,7 +199,7 @@ fn notifies_survives_kill_9_and_isolates_a_down_receiver() {
     assert_eq!(status, 200, "{body}");
     let id: serde_json::Value = serde_json::from_str(&body).unwrap();
     let id = id["silenceID"].as_str().unwrap().to_string();
-    wait_for("the down receiver's failure to be counted", || {
+    wait_until("the down receiver's failure to be counted", Duration::from_secs(30), || {
         (server.metric(r#"alertmanager_notifications_failed_total{integration="webhook"}"#) >= 1.0).then_some(())
     });
     drop(server);
@@ -220,7 +209,9 @@ fn notifies_survives_kill_9_and_isolates_a_down_receiver() {
     assert!(silences.contains(&id), "silence kept across kill -9: {silences}");
     // Prometheus re-sends A: the group flushes at once (old alert) but sends nothing new.
     http(port, "POST", "/api/v2/alerts", &alert_json("A", false, "2026-01-01T00:00:00Z")).unwrap();
-    wait_for("a flush", || (server.metric("sextant_alertmanager_group_flushes_total") >= 1.0).then_some(()));
+    wait_until("a flush", Duration::from_secs(30), || {
+        (server.metric("sextant_alertmanager_group_flushes_total") >= 1.0).then_some(())
+    });
     // A new alert in the same group: the next notification has both, and nothing came before.
     http(port, "POST", "/api/v2/alerts", &alert_json("A", false, "2026-01-01T00:00:00Z").replace("\"i\"", "\"j\""))
         .unwrap();
@@ -280,16 +271,6 @@ fn amtool_lists_alerts_and_manages_silences() {
     assert_eq!(paths, ["/pagerduty", "/slack"]);
     let shown = amtool(&["config", "show"]);
     assert!(shown.contains("receiver: sink"), "{shown}");
-}
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn installed(program: &str, package: &str) -> bool {
@@ -356,7 +337,9 @@ fn prometheus_feeds_sextant_and_alertmanager_the_same_way() {
             .spawn()
             .unwrap(),
     );
-    wait_for("alertmanager 0.25", || http(theirs, "GET", "/-/ready", "").filter(|r| r.0 == 200));
+    wait_until("alertmanager 0.25", Duration::from_secs(30), || {
+        http(theirs, "GET", "/-/ready", "").filter(|r| r.0 == 200)
+    });
     let _prometheus = Proc(
         Command::new("prometheus")
             .current_dir(dir.path())

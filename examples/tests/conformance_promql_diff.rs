@@ -27,11 +27,14 @@ mod shared;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value as Json;
+
+mod procs;
+use procs::{free_port, present, wait_for, Proc};
 
 /// Queries whose results are known to differ, each with the reason.
 const KNOWN: &[(&str, &str)] = &[(
@@ -49,23 +52,6 @@ fn scrapes() -> i64 {
 /// Last sample of the generated data (s).
 fn end_s() -> i64 {
     START + (scrapes() - 1) * 15
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn present(binary: &str) -> bool {
-    Command::new(binary).arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
 fn run(command: &mut Command) {
@@ -127,15 +113,6 @@ fn request(port: u16, text: &str) -> Option<(u16, String)> {
     let (head, body) = response.split_once("\r\n\r\n")?;
     let status = head.split(' ').nth(1)?.parse().ok()?;
     Some((status, body.to_string()))
-}
-
-/// Waits for `ready` (external processes give no other signal), at most `limit`.
-fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,26 +2,15 @@
 //! exporter, checked with `openssl` (self-signed certificate) and `curl` on loopback (skips
 //! when either is absent); a bad web.yml stops the exporter at startup, naming the file.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod webtls;
 use webtls::{curl, present};
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+mod procs;
+use procs::{free_port, Proc};
 
 /// The node exporter with one cheap collector, on `port`, with `extra` flags.
 fn node_exporter(port: u16, extra: &[String]) -> Command {

@@ -5,37 +5,16 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+mod procs;
+use procs::{free_port, wait_until, Proc};
 
 /// Bound on every wait for the server to reach a state.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// Kills the child when a test fails half-way.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Running {
-    /// SIGTERM, then wait for a clean exit.
-    fn terminate(mut self) {
-        let pid = self.0.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let exit = self.0.wait().unwrap();
-        assert!(exit.success(), "exit status {exit:?}");
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start_server(dir: &Path, port: u16, extra: &[&str]) -> Running {
+fn start_server(dir: &Path, port: u16, extra: &[&str]) -> Proc {
     let child = Command::new(env!("CARGO_BIN_EXE_sextant"))
         .arg("server")
         .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
@@ -46,7 +25,7 @@ fn start_server(dir: &Path, port: u16, extra: &[&str]) -> Running {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    Running(child)
+    Proc(child)
 }
 
 fn get_json(port: u16, path: &str) -> Option<serde_json::Value> {
@@ -70,18 +49,6 @@ fn get_text(port: u16, path: &str) -> Option<String> {
     let text = String::from_utf8_lossy(&response).to_string();
     let (head, body) = text.split_once("\r\n\r\n")?;
     head.contains(" 200 ").then(|| body.to_string())
-}
-
-/// Polls until `check` gives a value, for at most [`PATIENCE`].
-fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A request as the stand-in saw it.
@@ -187,7 +154,7 @@ fn alertmanagers_from_file_discovery_with_relabeling_and_basic_auth() {
     );
     assert!(other_received.try_recv().is_err(), "the relabeled-away Alertmanager got alerts");
     // The rule manager's and notifier's self-metrics are on /metrics.
-    wait_for("rule and notifier metrics on /metrics", || {
+    wait_until("rule and notifier metrics on /metrics", PATIENCE, || {
         let text = get_text(port, "/metrics")?;
         let value = |prefix: &str| -> Option<f64> {
             text.lines().find(|l| l.starts_with(prefix))?.rsplit(' ').next()?.parse().ok()
@@ -202,7 +169,7 @@ fn alertmanagers_from_file_discovery_with_relabeling_and_basic_auth() {
     // gives no Alertmanager at all.
     std::fs::write(dir.path().join("ams.yml"), format!("- targets: ['127.0.0.1:{other}']\n  labels: {{dc: west}}\n"))
         .unwrap();
-    wait_for("the discovered list to change", || {
+    wait_until("the discovered list to change", PATIENCE, || {
         let listed = get_json(port, "/api/v1/alertmanagers")?;
         (listed["data"]["activeAlertmanagers"] == serde_json::json!([])).then_some(())
     });
@@ -244,18 +211,18 @@ fn for_state_is_restored_after_a_restart() {
     let port = free_port();
     let server = start_server(dir.path(), port, &flags);
     let (_, short_active_at) =
-        wait_for("Short to fire", || alert_state(port, "Short").filter(|(state, _)| state == "firing"));
+        wait_until("Short to fire", PATIENCE, || alert_state(port, "Short").filter(|(state, _)| state == "firing"));
     let (state, long_active_at) = alert_state(port, "Long").unwrap();
     assert_eq!(state, "pending");
     // ALERTS_FOR_STATE is written once state restoration (two evaluations after start) ran.
-    wait_for("ALERTS_FOR_STATE", || (series_count(port, "ALERTS_FOR_STATE") == 2).then_some(()));
+    wait_until("ALERTS_FOR_STATE", PATIENCE, || (series_count(port, "ALERTS_FOR_STATE") == 2).then_some(()));
     server.terminate();
 
     let restarted_at = now_ms();
     let port = free_port();
     let server = start_server(dir.path(), port, &flags);
     // Restoration runs after the second evaluation; until then the alerts are new.
-    let (state, restored) = wait_for("Short to fire again with its old activeAt", || {
+    let (state, restored) = wait_until("Short to fire again with its old activeAt", PATIENCE, || {
         alert_state(port, "Short").filter(|(state, active_at)| state == "firing" && *active_at == short_active_at)
     });
     assert_eq!(state, "firing");

@@ -4,23 +4,13 @@
 //! the binaries are absent.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+mod procs;
+use procs::{free_port, present, wait_for, Proc};
 
 /// GET over HTTP/1.0 on loopback; the body of a 200, else `None`.
 fn get(port: u16, path_and_query: &str) -> Option<String> {
@@ -31,15 +21,6 @@ fn get(port: u16, path_and_query: &str) -> Option<String> {
     s.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
     head.lines().next()?.contains(" 200 ").then(|| body.to_string())
-}
-
-/// Waits for `ready` (external processes give no other signal), at most `limit`.
-fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// The value of the first sample of a vector result.
@@ -70,10 +51,6 @@ fn start_prometheus(dir: &Path, name: &str, port: u16, config: &str) -> Proc {
             .spawn()
             .unwrap(),
     )
-}
-
-fn present(binary: &str) -> bool {
-    Command::new(binary).arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
 #[test]

@@ -7,21 +7,11 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+mod procs;
+use procs::{free_port, present, wait_for, Proc};
 
 /// One HTTP/1.0 request on loopback; the body of a 200, else `None`.
 fn request(port: u16, method: &str, path_and_query: &str) -> Option<String> {
@@ -68,19 +58,6 @@ fn vector(body: &str) -> Vec<String> {
         .collect();
     out.sort();
     out
-}
-
-/// Waits for `ready` (external processes give no other signal), at most `limit`.
-fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn present(binary: &str) -> bool {
-    Command::new(binary).arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
 /// Serves `body` as `/metrics` on a thread, one HTTP/1.0 response per connection.

@@ -5,25 +5,14 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+mod procs;
+use procs::{free_port, wait_for, Proc};
 
 /// Bound on every wait for the server to reach a state.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// Kills the child when a test fails half-way.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Serves `body` as `/metrics` on a free port, forever (the thread ends with the test binary).
 fn serve_target(body: &'static str) -> u16 {
@@ -70,15 +59,6 @@ fn get_json(port: u16, path: &str) -> Option<serde_json::Value> {
     serde_json::from_str(&body).ok()
 }
 
-/// Polls until `check` holds, for at most [`PATIENCE`].
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// The samples of an instant query as (labels, value).
 fn query(port: u16, expr: &str) -> Vec<(serde_json::Value, String)> {
     let path = format!("/api/v1/query?query={}", expr.replace(' ', "%20").replace('"', "%22"));
@@ -103,7 +83,7 @@ fn write_config_logging_to(dir: &Path, jobs: &[(&str, u16)], query_log: &str) {
     std::fs::write(dir.join("prometheus.yml"), text).unwrap();
 }
 
-fn start_server(dir: &Path, port: u16) -> Running {
+fn start_server(dir: &Path, port: u16) -> Proc {
     let child = Command::new(env!("CARGO_BIN_EXE_sextant"))
         .arg("server")
         .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
@@ -115,7 +95,7 @@ fn start_server(dir: &Path, port: u16) -> Running {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    Running(child)
+    Proc(child)
 }
 
 #[test]
@@ -133,8 +113,8 @@ fn server_scrapes_evaluates_rules_and_reloads() {
     let port = free_port();
     let server = start_server(dir.path(), port);
 
-    wait_for("up{job=\"tiny\"} == 1", || query(port, "up{job=\"tiny\"}").iter().any(|(_, v)| v == "1"));
-    wait_for("the recording rule's output", || {
+    wait_for("up{job=\"tiny\"} == 1", PATIENCE, || query(port, "up{job=\"tiny\"}").iter().any(|(_, v)| v == "1"));
+    wait_for("the recording rule's output", PATIENCE, || {
         query(port, "job:tiny_value:sum").iter().any(|(m, v)| m["job"] == "tiny" && v == "5")
     });
 
@@ -165,7 +145,7 @@ fn server_scrapes_evaluates_rules_and_reloads() {
     let entries = metadata["data"].as_array().unwrap();
     assert!(entries.iter().any(|e| e["type"] == "gauge" && e["help"] == "A value."), "{metadata}");
 
-    wait_for("the firing alert", || {
+    wait_for("the firing alert", PATIENCE, || {
         get_json(port, "/api/v1/alerts").is_some_and(|a| {
             a["data"]["alerts"]
                 .as_array()
@@ -190,13 +170,13 @@ fn server_scrapes_evaluates_rules_and_reloads() {
     write_config(dir.path(), &[("tiny", target), ("self", port)]);
     let (status, body) = request(port, "POST", "/-/reload").unwrap();
     assert!(status.contains(" 200 "), "{status} {body}");
-    wait_for("up{job=\"self\"} == 1", || query(port, "up{job=\"self\"}").iter().any(|(_, v)| v == "1"));
+    wait_for("up{job=\"self\"} == 1", PATIENCE, || query(port, "up{job=\"self\"}").iter().any(|(_, v)| v == "1"));
 
     // SIGHUP reloads too: back to one job, and the query log moves to another file.
     write_config_logging_to(dir.path(), &[("self", port)], "queries-2.log");
     let pid = server.0.id().to_string();
     assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
-    wait_for("the tiny job to go away", || {
+    wait_for("the tiny job to go away", PATIENCE, || {
         get_json(port, "/api/v1/targets").is_some_and(|t| {
             t["data"]["activeTargets"].as_array().is_some_and(|a| a.len() == 1 && a[0]["labels"]["job"] == "self")
         })
