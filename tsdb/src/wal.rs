@@ -748,6 +748,25 @@ impl<'a> Cursor<'a> {
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
     }
+    /// An unsigned integer in the next `k` (1 to 8) bytes, little-endian.
+    #[inline]
+    fn uint_le(&mut self, k: usize) -> Option<u64> {
+        let rest = self.data.get(self.pos..)?;
+        let word = match rest.get(..8) {
+            Some(w) => u64::from_le_bytes(w.try_into().ok()?),
+            None => {
+                let mut le = [0u8; 8];
+                le[..k.min(rest.len())].copy_from_slice(&rest[..k.min(rest.len())]);
+                u64::from_le_bytes(le)
+            }
+        };
+        if k > rest.len() || k == 0 || k > 8 {
+            return None;
+        }
+        self.pos += k;
+        Some(if k == 8 { word } else { word & ((1u64 << (8 * k)) - 1) })
+    }
+
     #[inline]
     fn uvarint(&mut self) -> Option<u64> {
         if let Some(&b) = self.data.get(self.pos) {
@@ -825,11 +844,7 @@ pub(crate) fn for_each_sample(kind: u8, payload: &[u8], mut f: impl FnMut(Series
                 let t = base_t.wrapping_add(c.varint()?);
                 let v = match (head & 15) as usize {
                     0 => f64::from_bits(c.u64()?),
-                    k @ 1..=8 => {
-                        let mut le = [0u8; 8];
-                        le[..k].copy_from_slice(c.bytes(k)?);
-                        unzigzag(u64::from_le_bytes(le)) as f64
-                    }
+                    k @ 1..=8 => unzigzag(c.uint_le(k)?) as f64,
                     _ => return None,
                 };
                 Some((r, t, v))
