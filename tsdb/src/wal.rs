@@ -52,6 +52,8 @@ pub enum SyncPolicy {
     Interval(Duration),
     /// fsync only when a segment is complete and at close (Prometheus' behaviour).
     Never,
+    // With `Interval` and `Never`, a completed segment is synced on a thread of its own while
+    // commits go on in the next one (as Prometheus does); `Wal::sync` and close wait for it.
 }
 
 impl Default for SyncPolicy {
@@ -141,6 +143,27 @@ struct Writer {
     size: u64,
     dirty: bool,
     sync_errors: u64,
+    /// The fsync of the segment completed last, running in the background (joined by the next
+    /// cut, `sync` and `close`, and when the WAL is dropped).
+    completed_sync: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl Writer {
+    /// Waits for the background fsync of the last completed segment, if one is running.
+    fn join_completed_sync(&mut self) -> io::Result<()> {
+        let Some(handle) = self.completed_sync.take() else { return Ok(()) };
+        let result = handle.join().unwrap_or_else(|_| Err(io::Error::other("WAL segment sync panicked")));
+        if result.is_err() {
+            self.sync_errors += 1;
+        }
+        result
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.join_completed_sync();
+    }
 }
 
 pub(crate) fn segment_name(n: u32) -> String {
@@ -191,8 +214,14 @@ impl Wal {
         let next = listing.segments.last().copied().max(listing.checkpoint).max(listing.snapshot).map_or(0, |n| n + 1);
         let file = fs.open_append(&dir.join(segment_name(next)))?;
         fs.sync_dir(dir)?;
-        let writer =
-            Arc::new(Mutex::new(Writer { file: Some(file), segment: next, size: 0, dirty: false, sync_errors: 0 }));
+        let writer = Arc::new(Mutex::new(Writer {
+            file: Some(file),
+            segment: next,
+            size: 0,
+            dirty: false,
+            sync_errors: 0,
+            completed_sync: None,
+        }));
         let syncer = match opts.sync {
             SyncPolicy::Interval(every) => {
                 let signal = Arc::new(SyncSignal::default());
@@ -220,7 +249,7 @@ impl Wal {
             w.size = 0;
         }
         if w.size > 0 && w.size + records.len() as u64 > self.opts.segment_size {
-            self.cut(&mut w)?;
+            self.cut(&mut w, true)?;
         }
         let size = w.size;
         let file = w.file.as_mut().ok_or_else(|| io::Error::other("no WAL segment"))?;
@@ -243,10 +272,24 @@ impl Wal {
         Ok(())
     }
 
-    /// Closes the current segment (synced) and starts the next.
-    fn cut(&self, w: &mut Writer) -> io::Result<()> {
+    /// Closes the current segment (synced) and starts the next. With `background`, the
+    /// segment is synced on a thread of its own when the file layer allows it, so commits go
+    /// on meanwhile (as Prometheus does); the next cut, `sync` and `close` wait for it.
+    fn cut(&self, w: &mut Writer, background: bool) -> io::Result<()> {
+        w.join_completed_sync()?;
         if let Some(file) = w.file.as_mut() {
-            file.sync()?;
+            match file.sync_handle().filter(|_| background) {
+                Some(handle) => {
+                    let spawned = std::thread::Builder::new()
+                        .name("sextant-wal-segment-sync".into())
+                        .spawn(move || handle.sync());
+                    match spawned {
+                        Ok(thread) => w.completed_sync = Some(thread),
+                        Err(_) => file.sync()?,
+                    }
+                }
+                None => file.sync()?,
+            }
         }
         let next = w.segment + 1;
         let file = self.fs.open_append(&self.dir.join(segment_name(next)))?;
@@ -257,9 +300,10 @@ impl Wal {
         self.fs.sync_dir(&self.dir)
     }
 
-    /// fsyncs the current segment now.
+    /// fsyncs the current segment now (and waits for the completed one's sync, if running).
     pub fn sync(&self) -> io::Result<()> {
         let mut w = self.writer.lock();
+        w.join_completed_sync()?;
         if let Some(file) = w.file.as_mut() {
             file.sync()?;
         }
@@ -297,7 +341,7 @@ impl Wal {
     pub(crate) fn checkpoint(&self, head: &Head, mint: i64) -> io::Result<u32> {
         let last = {
             let mut w = self.writer.lock();
-            self.cut(&mut w)?;
+            self.cut(&mut w, false)?;
             w.segment - 1
         };
         let Listing { segments, checkpoint: old_checkpoint, snapshot: old_snapshot } = list(&*self.fs, &self.dir)?;
@@ -404,7 +448,7 @@ impl Wal {
     pub(crate) fn snapshot(&self, head: &Head) -> io::Result<u32> {
         let last = {
             let mut w = self.writer.lock();
-            self.cut(&mut w)?;
+            self.cut(&mut w, false)?;
             w.segment - 1
         };
         let listing = list(&*self.fs, &self.dir)?;
