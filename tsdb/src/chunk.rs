@@ -60,10 +60,8 @@ impl XorChunk {
 
     /// An empty chunk with room for `bytes` bytes before it reallocates.
     pub fn with_capacity(bytes: usize) -> XorChunk {
-        let mut buf = Vec::with_capacity(bytes.max(2) + WORD);
-        buf.resize(bytes.max(2) + WORD, 0);
         XorChunk {
-            buf,
+            buf: vec![0; bytes.max(2) + WORD],
             len: 2,
             n: 0,
             free: 0,
