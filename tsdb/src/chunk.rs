@@ -9,25 +9,40 @@
 pub const SAMPLES_PER_CHUNK: usize = 120;
 
 /// A Gorilla XOR chunk being written, with the encoder state needed to append to it.
+///
+/// The bits of one sample are gathered in a 128-bit register and stored with one unaligned
+/// 16-byte write (the buffer keeps zeroed room past the chunk's end for it); the partial last
+/// byte is kept here too, so an append never reads the chunk's bytes back.
 #[derive(Clone)]
 pub struct XorChunk {
-    /// The chunk bytes, the 2-byte sample count included.
-    bytes: Vec<u8>,
+    /// The chunk bytes, the 2-byte sample count included, in `buf[..len]`; `buf[len..]` is
+    /// room for the next writes.
+    buf: Vec<u8>,
+    len: u32,
+    n: u16,
     /// Unused low bits of the last byte.
     free: u8,
-    n: u16,
-    t: i64,
-    v_bits: u64,
-    t_delta: u64,
+    /// The last byte (its unused bits zero).
+    tail: u8,
     leading: u8,
     trailing: u8,
     /// Length after the first two samples (for [`XorChunk::reserve_for`]).
     base_len: u16,
+    t: i64,
+    v_bits: u64,
+    t_delta: u64,
 }
+
+/// Bytes one store writes (the room kept past a chunk's end).
+const WORD: usize = 16;
+/// Most bits one store may carry (the rest of the word holds the partial last byte).
+const MAX_PUT: u32 = 120;
+/// Most bits [`XorChunk::put64`] may carry.
+const MAX_PUT64: u32 = 56;
 
 impl std::fmt::Debug for XorChunk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("XorChunk").field("samples", &self.n).field("bytes", &self.bytes.len()).finish()
+        f.debug_struct("XorChunk").field("samples", &self.n).field("bytes", &self.len).finish()
     }
 }
 
@@ -45,9 +60,19 @@ impl XorChunk {
 
     /// An empty chunk with room for `bytes` bytes before it reallocates.
     pub fn with_capacity(bytes: usize) -> XorChunk {
-        let mut buf = Vec::with_capacity(bytes.max(2));
-        buf.extend_from_slice(&[0, 0]);
-        XorChunk { bytes: buf, free: 0, n: 0, t: 0, v_bits: 0, t_delta: 0, leading: 0xff, trailing: 0, base_len: 0 }
+        XorChunk {
+            buf: vec![0; bytes.max(2) + WORD],
+            len: 2,
+            n: 0,
+            free: 0,
+            tail: 0,
+            leading: 0xff,
+            trailing: 0,
+            base_len: 0,
+            t: 0,
+            v_bits: 0,
+            t_delta: 0,
+        }
     }
 
     /// Number of samples in the chunk.
@@ -57,7 +82,7 @@ impl XorChunk {
 
     /// The encoded chunk, exactly as Prometheus would store or stream it.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.buf[..self.len as usize]
     }
 
     /// The last sample appended (timestamp and value bits).
@@ -67,21 +92,28 @@ impl XorChunk {
 
     /// Heap bytes held (capacity, not length).
     pub fn heap_size(&self) -> usize {
-        self.bytes.capacity()
+        self.buf.capacity()
     }
 
     /// Gives back spare capacity (used when a chunk is complete).
     pub fn shrink_to_fit(&mut self) {
-        self.bytes.shrink_to_fit();
+        self.buf.truncate(self.len as usize);
+        self.buf.shrink_to_fit();
     }
 
     /// Before the byte buffer grows, reserves what a chunk of `target` samples will need at
     /// the current bytes per sample (so a full chunk wastes little capacity).
+    #[inline]
     pub fn reserve_for(&mut self, target: usize) {
-        let (len, n) = (self.bytes.len(), usize::from(self.n));
-        if len + 10 <= self.bytes.capacity() {
+        if self.len as usize + 10 + WORD <= self.buf.len() {
             return;
         }
+        self.grow(target);
+    }
+
+    #[cold]
+    fn grow(&mut self, target: usize) {
+        let (len, n) = (self.len as usize, usize::from(self.n));
         let additional = if n > 2 {
             // Bytes per sample since the first two (which carry the full timestamp and value).
             let base = usize::from(self.base_len);
@@ -89,7 +121,11 @@ impl XorChunk {
         } else {
             16
         };
-        self.bytes.reserve_exact(additional.max(16));
+        let want = len + additional.max(16) + WORD;
+        if want > self.buf.len() {
+            self.buf.reserve_exact(want - self.buf.len());
+            self.buf.resize(want, 0);
+        }
     }
 
     /// True when the chunk cannot take another sample (`u16` count).
@@ -99,6 +135,7 @@ impl XorChunk {
 
     /// Appends a sample. Timestamps should increase; the format itself stores any order but
     /// readers assume increasing timestamps. Does nothing when the chunk is full.
+    #[inline]
     pub fn append(&mut self, t: i64, v: f64) {
         self.append_planned(t, v.to_bits(), None);
     }
@@ -113,34 +150,40 @@ impl XorChunk {
         match self.n {
             0 => {
                 let zigzag = ((t << 1) ^ (t >> 63)) as u64;
-                self.write_uvarint(zigzag);
-                self.write_bits(v_bits, 64);
+                self.put_uvarint(zigzag);
+                self.put(u128::from(v_bits), 64);
             }
             1 => {
                 let t_delta = t.wrapping_sub(self.t) as u64;
-                self.write_uvarint(t_delta);
-                self.write_value(v_bits, plan);
+                self.put_uvarint(t_delta);
+                let (bits, n) = self.value_bits(v_bits, plan);
+                self.put(bits, n);
                 self.t_delta = t_delta;
             }
             _ => {
                 let t_delta = t.wrapping_sub(self.t) as u64;
                 let dod = t_delta.wrapping_sub(self.t_delta) as i64;
-                if dod == 0 {
-                    self.write_bits(0, 1);
+                let (t_bits, t_n): (u128, u32) = if dod == 0 {
+                    (0, 1)
                 } else if fits(dod, 14) {
-                    self.write_bits(0b10, 2);
-                    self.write_bits(dod as u64, 14);
+                    ((0b10 << 14) | u128::from(dod as u64 & 0x3fff), 16)
                 } else if fits(dod, 17) {
-                    self.write_bits(0b110, 3);
-                    self.write_bits(dod as u64, 17);
+                    ((0b110 << 17) | u128::from(dod as u64 & 0x1_ffff), 20)
                 } else if fits(dod, 20) {
-                    self.write_bits(0b1110, 4);
-                    self.write_bits(dod as u64, 20);
+                    ((0b1110 << 20) | u128::from(dod as u64 & 0xf_ffff), 24)
                 } else {
-                    self.write_bits(0b1111, 4);
-                    self.write_bits(dod as u64, 64);
+                    ((0b1111 << 64) | u128::from(dod as u64), 68)
+                };
+                let (v_bits_out, v_n) = self.value_bits(v_bits, plan);
+                if t_n + v_n <= MAX_PUT64 {
+                    // Most samples: a dod bit or bucket and a value in a known window.
+                    self.put64(((t_bits << v_n) | v_bits_out) as u64, t_n + v_n);
+                } else if t_n + v_n <= MAX_PUT {
+                    self.put((t_bits << v_n) | v_bits_out, t_n + v_n);
+                } else {
+                    self.put(t_bits, t_n);
+                    self.put(v_bits_out, v_n);
                 }
-                self.write_value(v_bits, plan);
                 self.t_delta = t_delta;
             }
         }
@@ -148,9 +191,94 @@ impl XorChunk {
         self.v_bits = v_bits;
         self.n += 1;
         if self.n == 2 {
-            self.base_len = u16::try_from(self.bytes.len()).unwrap_or(u16::MAX);
+            self.base_len = u16::try_from(self.len).unwrap_or(u16::MAX);
         }
-        self.bytes[..2].copy_from_slice(&self.n.to_be_bytes());
+        self.buf[..2].copy_from_slice(&self.n.to_be_bytes());
+    }
+
+    /// The bits of the value `v_bits` after the previous one (at most 77), updating the value
+    /// window: with `plan` as it says, else as Prometheus chooses.
+    #[inline(always)]
+    fn value_bits(&mut self, v_bits: u64, plan: Option<(u8, u8, bool)>) -> (u128, u32) {
+        let delta = v_bits ^ self.v_bits;
+        if delta == 0 {
+            return (0, 1);
+        }
+        let (leading, trailing, new) = match plan {
+            Some(p) => p,
+            None => {
+                let leading = (delta.leading_zeros() as u8).min(31);
+                let trailing = delta.trailing_zeros() as u8;
+                if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
+                    (self.leading, self.trailing, false)
+                } else {
+                    (leading, trailing, true)
+                }
+            }
+        };
+        let sig = 64 - u32::from(leading) - u32::from(trailing);
+        let value = u128::from(delta >> trailing);
+        if new {
+            self.leading = leading;
+            self.trailing = trailing;
+            // 11, 5 bits of leading zeros, 6 bits of significant bits (64 written as 0).
+            let header = (0b11 << 11) | (u128::from(leading) << 6) | u128::from(sig & 63);
+            ((header << sig) | value, 13 + sig)
+        } else {
+            ((0b10 << sig) | value, 2 + sig)
+        }
+    }
+
+    /// Writes the low `n` (`1..=MAX_PUT`) bits of `bits` (the others zero), most significant
+    /// first.
+    #[inline(always)]
+    fn put(&mut self, bits: u128, n: u32) {
+        let free = u32::from(self.free);
+        // Bits of the last byte in use when it is partial (then it is rewritten).
+        let used = (8 - free) & 7;
+        let start = self.len as usize - usize::from(used != 0);
+        let total = used + n;
+        let head = if used != 0 { u128::from(self.tail >> free) << n } else { 0 };
+        let word = ((head | bits) << (128 - total)).to_be_bytes();
+        if self.buf.len() < start + WORD {
+            self.grow(usize::from(self.n) + 2);
+        }
+        if let Some(dst) = self.buf.get_mut(start..start + WORD) {
+            dst.copy_from_slice(&word);
+        }
+        let n_bytes = total.div_ceil(8);
+        self.len = (start + n_bytes as usize) as u32;
+        self.free = (n_bytes * 8 - total) as u8;
+        self.tail = word[n_bytes as usize - 1];
+    }
+
+    /// [`XorChunk::put`] for at most `MAX_PUT64` bits, with one 8-byte store.
+    #[inline(always)]
+    fn put64(&mut self, bits: u64, n: u32) {
+        let free = u32::from(self.free);
+        let used = (8 - free) & 7;
+        let start = self.len as usize - usize::from(used != 0);
+        let total = used + n;
+        let head = if used != 0 { u64::from(self.tail >> free) << n } else { 0 };
+        let word = ((head | bits) << (64 - total)).to_be_bytes();
+        if self.buf.len() < start + WORD {
+            self.grow(usize::from(self.n) + 2);
+        }
+        if let Some(dst) = self.buf.get_mut(start..start + 8) {
+            dst.copy_from_slice(&word);
+        }
+        let n_bytes = total.div_ceil(8);
+        self.len = (start + n_bytes as usize) as u32;
+        self.free = (n_bytes * 8 - total) as u8;
+        self.tail = word[n_bytes as usize - 1];
+    }
+
+    fn put_uvarint(&mut self, mut x: u64) {
+        while x >= 0x80 {
+            self.put(u128::from(x as u8 | 0x80), 8);
+            x >>= 7;
+        }
+        self.put(u128::from(x), 8);
     }
 
     /// A chunk to continue appending to, from the bytes of one (its encoder state recovered
@@ -171,50 +299,32 @@ impl XorChunk {
             return None;
         }
         let free = (bytes.len() * 8 - bits) as u8;
-        if free > 0 && bytes.last().is_some_and(|b| b & ((1u8 << free) - 1) != 0) {
+        let tail = bytes.last().copied().unwrap_or(0);
+        if free > 0 && tail & ((1u8 << free) - 1) != 0 {
             return None;
         }
         let (t, v_bits, t_delta) = (it.t, it.v_bits, it.t_delta);
         let (leading, trailing) = if it.window_set { (it.leading, it.trailing) } else { (0xff, 0) };
         let n = it.total;
+        let len = u32::try_from(bytes.len()).ok()?;
         Some(XorChunk {
             base_len: u16::try_from(base_bits.div_ceil(8)).unwrap_or(u16::MAX),
-            bytes,
-            free,
+            buf: bytes,
+            len,
             n,
+            free,
+            tail,
+            leading,
+            trailing,
             t,
             v_bits,
             t_delta,
-            leading,
-            trailing,
         })
     }
 
     /// Iterates the samples.
     pub fn iter(&self) -> XorIterator<&[u8]> {
-        XorIterator::new(&self.bytes[..])
-    }
-
-    #[inline]
-    fn write_value(&mut self, v_bits: u64, plan: Option<(u8, u8, bool)>) {
-        let Some((leading, trailing, new)) = plan else {
-            return self.write_xor(v_bits);
-        };
-        let delta = v_bits ^ self.v_bits;
-        if delta == 0 {
-            self.write_bits(0, 1);
-            return;
-        }
-        let sig = 64 - u32::from(leading) - u32::from(trailing);
-        if new {
-            self.leading = leading;
-            self.trailing = trailing;
-            let header = (0b11 << 11) | (u64::from(leading) << 6) | u64::from(sig & 63);
-            self.write_bits(header, 13);
-        } else {
-            self.write_bits(0b10, 2);
-        }
-        self.write_bits(delta >> trailing, sig);
+        XorIterator::new(self.bytes())
     }
 
     /// The same samples re-encoded with the value windows that take the fewest bits: a
@@ -231,80 +341,12 @@ impl XorChunk {
             return None;
         }
         let plan = plan_windows(&samples);
-        let mut out = XorChunk::with_capacity(self.bytes.len());
+        let mut out = XorChunk::with_capacity(self.len as usize);
         for (i, &(t, v_bits)) in samples.iter().enumerate() {
             out.append_planned(t, v_bits, if i == 0 { None } else { Some(plan[i]) });
         }
         // Runs are bounded, so a very long greedy run can rarely beat the plan.
-        Some(if out.bytes.len() <= self.bytes.len() { out } else { self.clone() })
-    }
-
-    #[inline]
-    fn write_xor(&mut self, v_bits: u64) {
-        let delta = v_bits ^ self.v_bits;
-        if delta == 0 {
-            self.write_bits(0, 1);
-            return;
-        }
-        let leading = (delta.leading_zeros() as u8).min(31);
-        let trailing = delta.trailing_zeros() as u8;
-        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
-            self.write_bits(0b10, 2);
-            let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
-            self.write_bits(delta >> self.trailing, sig);
-            return;
-        }
-        self.leading = leading;
-        self.trailing = trailing;
-        let sig = 64 - u32::from(leading) - u32::from(trailing);
-        // 11, 5 bits of leading zeros, 6 bits of significant bits (64 written as 0).
-        let header = (0b11 << 11) | (u64::from(leading) << 6) | u64::from(sig & 63);
-        self.write_bits(header, 13);
-        self.write_bits(delta >> trailing, sig);
-    }
-
-    fn write_uvarint(&mut self, mut x: u64) {
-        while x >= 0x80 {
-            self.write_bits((x as u8 | 0x80).into(), 8);
-            x >>= 7;
-        }
-        self.write_bits(x, 8);
-    }
-
-    /// Writes the low `n` bits of `value`, most significant first.
-    #[inline(always)]
-    fn write_bits(&mut self, value: u64, n: u32) {
-        if n == 0 {
-            return;
-        }
-        let value = if n < 64 { value & ((1u64 << n) - 1) } else { value };
-        let free = u32::from(self.free);
-        if n <= free {
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= (value << (free - n)) as u8;
-            }
-            self.free -= n as u8;
-            return;
-        }
-        // Fill the last byte, then append whole bytes in one go.
-        if free > 0 {
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= (value >> (n - free)) as u8;
-            }
-        }
-        let rest = n - free;
-        let aligned = value << (64 - rest);
-        let n_bytes = rest.div_ceil(8);
-        let len = self.bytes.len();
-        if self.bytes.capacity() - len >= 8 {
-            // A fixed 8-byte write and a cut is cheaper than a copy of variable length (and
-            // needs no more capacity than there is).
-            self.bytes.extend_from_slice(&aligned.to_be_bytes());
-            self.bytes.truncate(len + n_bytes as usize);
-        } else {
-            self.bytes.extend_from_slice(&aligned.to_be_bytes()[..n_bytes as usize]);
-        }
-        self.free = (n_bytes * 8 - rest) as u8;
+        Some(if out.len <= self.len { out } else { self.clone() })
     }
 }
 
@@ -360,6 +402,125 @@ fn plan_windows(samples: &[(i64, u64)]) -> Vec<(u8, u8, bool)> {
 fn fits(dod: i64, nbits: u32) -> bool {
     let half = 1i64 << (nbits - 1);
     -(half - 1) <= dod && dod <= half
+}
+
+/// The 64 bits of `data` from bit `pos` on (at least 57 of them from the data, zeros past its
+/// end).
+#[inline(always)]
+fn peek(data: &[u8], pos: usize) -> u64 {
+    let byte = pos >> 3;
+    let word = match data.get(byte..byte + 8) {
+        Some(w) => u64::from_be_bytes(w.try_into().unwrap_or([0; 8])),
+        None => {
+            let tail = data.get(byte..).unwrap_or(&[]);
+            let mut w = [0u8; 8];
+            w[..tail.len()].copy_from_slice(tail);
+            u64::from_be_bytes(w)
+        }
+    };
+    word << (pos & 7)
+}
+
+/// Reads `n <= 64` bits at bit `pos`, advancing it.
+#[inline(always)]
+fn take(data: &[u8], pos: &mut usize, n: u32) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    if n <= 57 {
+        let v = peek(data, *pos) >> (64 - n);
+        *pos += n as usize;
+        return v;
+    }
+    let high = peek(data, *pos) >> (96 - n);
+    *pos += (n - 32) as usize;
+    let low = peek(data, *pos) >> 32;
+    *pos += 32;
+    (high << 32) | low
+}
+
+fn take_uvarint(data: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut x = 0u64;
+    for shift in (0..70).step_by(7) {
+        let byte = take(data, pos, 8);
+        if shift == 63 && byte > 1 {
+            return None;
+        }
+        x |= (byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(x);
+        }
+    }
+    None
+}
+
+/// Decodes every sample of a chunk at once, calling `f(t, value bits)` for each: what
+/// [`XorIterator`] reads, with the bit reader's state in registers and each sample's fields
+/// taken from one 64-bit window (the head packs every full chunk through this). False if the
+/// bytes are not a well-formed chunk; `f` may have seen some samples then.
+pub(crate) fn decode_all(bytes: &[u8], mut f: impl FnMut(i64, u64)) -> bool {
+    let Some((count, data)) = bytes.split_first_chunk::<2>() else { return false };
+    let total = u16::from_be_bytes(*count);
+    if total == 0 {
+        return true;
+    }
+    let mut pos = 0usize;
+    let Some(zigzag) = take_uvarint(data, &mut pos) else { return false };
+    let mut t = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+    let mut v = take(data, &mut pos, 64);
+    f(t, v);
+    let (mut t_delta, mut leading, mut trailing) = (0u64, 0u32, 0u32);
+    for i in 1..total {
+        if i == 1 {
+            let Some(d) = take_uvarint(data, &mut pos) else { return false };
+            t_delta = d;
+        } else {
+            let w = peek(data, pos);
+            if w >> 63 == 0 {
+                pos += 1;
+            } else {
+                let ones = (!w).leading_zeros().min(4);
+                let dod = if ones < 4 {
+                    let size = [0u32, 14, 17, 20][ones as usize];
+                    let bits = (w << (ones + 1)) >> (64 - size);
+                    pos += (ones + 1 + size) as usize;
+                    if bits > 1 << (size - 1) {
+                        bits as i64 - (1i64 << size)
+                    } else {
+                        bits as i64
+                    }
+                } else {
+                    pos += 4;
+                    take(data, &mut pos, 64) as i64
+                };
+                t_delta = t_delta.wrapping_add(dod as u64);
+            }
+        }
+        t = t.wrapping_add(t_delta as i64);
+        let w = peek(data, pos);
+        if w >> 63 != 0 {
+            if w >> 62 == 0b11 {
+                let header = ((w << 2) >> 53) as u32;
+                let sig = match header & 63 {
+                    0 => 64,
+                    sig => sig,
+                };
+                leading = header >> 6;
+                let Some(rest) = 64u32.checked_sub(leading).and_then(|r| r.checked_sub(sig)) else { return false };
+                trailing = rest;
+                pos += 13;
+            } else {
+                pos += 2;
+            }
+            let sig = 64 - leading - trailing;
+            let bits = take(data, &mut pos, sig);
+            v ^= bits.checked_shl(trailing).unwrap_or(0);
+        } else {
+            pos += 1;
+        }
+        f(t, v);
+    }
+    pos <= data.len() * 8
 }
 
 /// Decodes a chunk's samples in order; `seek` skips forward.
@@ -597,6 +758,77 @@ impl<B: AsRef<[u8]>> Iterator for XorIterator<B> {
 mod tests {
     use super::*;
 
+    /// Prometheus' XOR layout written one bit at a time (a reference for the encoder, which
+    /// writes whole samples at once).
+    fn reference_bytes(samples: &[(i64, f64)]) -> Vec<u8> {
+        let mut bits: Vec<bool> = Vec::new();
+        let mut put = |bits: &mut Vec<bool>, value: u64, n: u32| {
+            for i in (0..n).rev() {
+                bits.push(value >> i & 1 == 1);
+            }
+        };
+        let uvarint = |bits: &mut Vec<bool>, mut x: u64, put: &mut dyn FnMut(&mut Vec<bool>, u64, u32)| {
+            while x >= 0x80 {
+                put(bits, (x & 0x7f) | 0x80, 8);
+                x >>= 7;
+            }
+            put(bits, x, 8);
+        };
+        let (mut prev_t, mut prev_v, mut prev_delta, mut leading, mut trailing) = (0i64, 0u64, 0i64, 0xffu32, 0u32);
+        for (i, &(t, v)) in samples.iter().enumerate() {
+            let v = v.to_bits();
+            if i == 0 {
+                uvarint(&mut bits, ((t << 1) ^ (t >> 63)) as u64, &mut put);
+                put(&mut bits, v, 64);
+            } else {
+                let delta = t.wrapping_sub(prev_t);
+                if i == 1 {
+                    uvarint(&mut bits, delta as u64, &mut put);
+                } else {
+                    let dod = delta.wrapping_sub(prev_delta);
+                    let bucket = [(14u32, 0b10u64, 2u32), (17, 0b110, 3), (20, 0b1110, 4)]
+                        .into_iter()
+                        .find(|&(n, _, _)| -(1i64 << (n - 1)) < dod && dod <= 1i64 << (n - 1));
+                    match bucket {
+                        _ if dod == 0 => put(&mut bits, 0, 1),
+                        Some((n, prefix, len)) => {
+                            put(&mut bits, prefix, len);
+                            put(&mut bits, dod as u64, n);
+                        }
+                        None => {
+                            put(&mut bits, 0b1111, 4);
+                            put(&mut bits, dod as u64, 64);
+                        }
+                    }
+                }
+                prev_delta = delta;
+                let xor = v ^ prev_v;
+                if xor == 0 {
+                    put(&mut bits, 0, 1);
+                } else {
+                    let (lz, tz) = (xor.leading_zeros().min(31), xor.trailing_zeros());
+                    if leading != 0xff && lz >= leading && tz >= trailing {
+                        put(&mut bits, 0b10, 2);
+                        put(&mut bits, xor >> trailing, 64 - leading - trailing);
+                    } else {
+                        (leading, trailing) = (lz, tz);
+                        put(&mut bits, 0b11, 2);
+                        put(&mut bits, u64::from(lz), 5);
+                        put(&mut bits, u64::from((64 - lz - tz) & 63), 6);
+                        put(&mut bits, xor >> tz, 64 - lz - tz);
+                    }
+                }
+            }
+            prev_t = t;
+            prev_v = v;
+        }
+        let mut out = (samples.len() as u16).to_be_bytes().to_vec();
+        for byte in bits.chunks(8) {
+            out.push(byte.iter().enumerate().fold(0u8, |acc, (i, &b)| acc | (u8::from(b) << (7 - i))));
+        }
+        out
+    }
+
     fn roundtrip(samples: &[(i64, f64)]) {
         let mut chunk = XorChunk::new();
         for &(t, v) in samples {
@@ -722,6 +954,75 @@ mod tests {
             let mut t = -1_000_000;
             let samples: Vec<(i64, f64)> = deltas.iter().map(|&(d, v)| { t += d; (t, v) }).collect();
             roundtrip(&samples);
+            let mut chunk = XorChunk::new();
+            for &(t, v) in &samples {
+                chunk.append(t, v);
+            }
+            proptest::prop_assert_eq!(chunk.bytes(), &reference_bytes(&samples)[..]);
+        }
+
+        #[test]
+        fn decode_all_reads_what_the_iterator_reads(
+            steps in proptest::collection::vec((-3i64..4, 0u32..5, proptest::num::f64::ANY, 0u8..4), 0..300),
+            flips in proptest::collection::vec((0usize..2000, 0u8..8), 0..3),
+        ) {
+            let edges = [0i64, 1 << 13, 1 << 16, 1 << 19, 1 << 40];
+            let (mut t, mut delta, mut v) = (-1_000_000i64, 15_000i64, 1.0f64);
+            let mut chunk = XorChunk::new();
+            for (jitter, bucket, random, kind) in steps {
+                delta = (delta + edges[bucket as usize] * jitter.signum() + jitter).clamp(-(1 << 41), 1 << 41);
+                t = t.wrapping_add(delta);
+                v = match kind { 0 => v, 1 => v + 1.0, 2 => random, _ => f64::from_bits(v.to_bits() ^ 1) };
+                chunk.append(t, v);
+            }
+            let mut bytes = chunk.bytes().to_vec();
+            // Also damaged chunks: both readers may fail, and must agree when neither does.
+            for (at, bit) in flips {
+                let n = bytes.len();
+                bytes[at % n] ^= 1 << bit;
+            }
+            let mut all = Vec::new();
+            let ok = decode_all(&bytes, |t, v| all.push((t, v)));
+            let mut it = XorIterator::new(&bytes[..]);
+            let mut iterated = Vec::new();
+            while it.next_sample() {
+                iterated.push((it.t, it.v_bits));
+            }
+            let iterator_ok = !it.is_corrupt() && iterated.len() == it.num_samples();
+            if ok && iterator_ok {
+                proptest::prop_assert_eq!(all, iterated);
+            }
+            if chunk.bytes() == &bytes[..] {
+                proptest::prop_assert!(ok && iterator_ok);
+            }
+        }
+
+        #[test]
+        fn decode_all_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let mut n = 0usize;
+            decode_all(&bytes, |_, _| n += 1);
+            proptest::prop_assert!(n <= usize::from(u16::MAX));
+        }
+
+        #[test]
+        fn bytes_match_the_reference_in_every_bucket(
+            steps in proptest::collection::vec((-3i64..4, 0u32..4, proptest::num::f64::ANY, 0u8..4), 0..300),
+        ) {
+            // Timestamp steps around every bucket edge; values repeating, close and random.
+            let edges = [0i64, 1 << 13, 1 << 16, 1 << 19, 1 << 40];
+            let (mut t, mut delta, mut v) = (1_000_000i64, 15_000i64, 1.0f64);
+            let mut samples = Vec::new();
+            for (jitter, bucket, random, kind) in steps {
+                delta = (delta + edges[bucket as usize] * jitter.signum() + jitter).clamp(1, 1 << 41);
+                t += delta;
+                v = match kind { 0 => v, 1 => v + 1.0, 2 => random, _ => f64::from_bits(v.to_bits() ^ 1) };
+                samples.push((t, v));
+            }
+            let mut chunk = XorChunk::new();
+            for &(t, v) in &samples {
+                chunk.append(t, v);
+            }
+            proptest::prop_assert_eq!(chunk.bytes(), &reference_bytes(&samples)[..]);
         }
 
         #[test]

@@ -201,23 +201,13 @@ impl MemSeries {
     /// Appends a committed in-order sample, cutting a chunk when full or at a range boundary.
     /// Returns true if a chunk was started, and the chunk closed if one was: (`maxt` of the
     /// chunk before it, the closed chunk).
+    #[inline]
     fn append_in_order(&mut self, t: i64, v: f64, opts: &HeadOptions) -> (bool, Option<(i64, &ClosedChunk)>) {
         let mut cut = false;
         let mut closed = None;
         let full = self.head.num_samples() >= opts.samples_per_chunk || t >= self.head_end || self.head.is_full();
         if self.head.num_samples() > 0 && full {
-            let estimate = self.head.bytes().len() + self.head.bytes().len() / 8 + 8;
-            let old = std::mem::replace(&mut self.head, XorChunk::with_capacity(estimate));
-            let maxt = old.last().map_or(self.head_mint, |l| l.0);
-            let mut stored = packed::store(old.bytes());
-            if stored[0] == packed::ENC_XOR && opts.optimize_closed_chunks {
-                if let Some(optimized) = old.optimized() {
-                    stored = packed::store_xor(optimized.bytes());
-                }
-            }
-            let data = stored.into();
-            closed = Some(self.closed.last().map_or(i64::MIN, |c| c.maxt));
-            self.closed.push(ClosedChunk { mint: self.head_mint, maxt, data });
+            closed = Some(self.close_head(opts));
             cut = true;
         }
         if self.head.num_samples() == 0 {
@@ -231,6 +221,25 @@ impl MemSeries {
         self.head.reserve_for(opts.samples_per_chunk);
         self.head.append(t, v);
         (cut, closed.and_then(|prev| Some((prev, self.closed.last()?))))
+    }
+
+    /// Moves the full head chunk to the closed ones (packed when smaller) and starts an empty
+    /// one; returns the `maxt` of the closed chunk before it (`i64::MIN` if none). Once per
+    /// chunk: kept out of the per-sample path.
+    #[inline(never)]
+    fn close_head(&mut self, opts: &HeadOptions) -> i64 {
+        let estimate = self.head.bytes().len() + self.head.bytes().len() / 8 + 8;
+        let old = std::mem::replace(&mut self.head, XorChunk::with_capacity(estimate));
+        let maxt = old.last().map_or(self.head_mint, |l| l.0);
+        let mut stored = packed::store(old.bytes());
+        if stored[0] == packed::ENC_XOR && opts.optimize_closed_chunks {
+            if let Some(optimized) = old.optimized() {
+                stored = packed::store_xor(optimized.bytes());
+            }
+        }
+        let prev_maxt = self.closed.last().map_or(i64::MIN, |c| c.maxt);
+        self.closed.push(ClosedChunk { mint: self.head_mint, maxt, data: stored.into() });
+        prev_maxt
     }
 
     /// The value bits of the committed in-order sample at exactly `t`, if there is one.
@@ -564,6 +573,7 @@ impl Head {
 
     /// Checks a sample against the series' committed and pending samples and, when accepted in
     /// order, records it as pending.
+    #[inline]
     fn check_and_reserve(&self, r: SeriesRef, t: i64, v: f64) -> Result<Placement, Error> {
         let min_valid = self.min_valid_t.load(Ordering::Relaxed);
         let mut stripe = self.stripe(r).lock();
@@ -572,6 +582,7 @@ impl Head {
 
     /// [`Head::check_and_reserve`] with the series' stripe locked by the caller (a batch takes
     /// it once for a run of samples). The symbol table may be locked meanwhile (lock order).
+    #[inline(always)]
     fn check_and_reserve_locked(
         &self,
         stripe: &mut SeriesStripe,

@@ -61,11 +61,11 @@ fn exact(v: f64, e: u32) -> Option<i64> {
 }
 
 /// The integers `v · 10^e` for the smallest `e` that represents every value exactly.
-fn decimals(samples: &[(i64, f64)], ints: &mut Vec<i64>) -> Option<u8> {
+fn decimals(values: impl Iterator<Item = f64> + Clone, ints: &mut Vec<i64>) -> Option<u8> {
     let mut e = 0u32;
     'exponent: loop {
         ints.clear();
-        for &(_, v) in samples {
+        for v in values.clone() {
             match exact(v, e) {
                 Some(x) => ints.push(x),
                 None => {
@@ -87,22 +87,64 @@ fn unzigzag(u: u64) -> i64 {
     ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
 
-/// The packed encoding of an XOR chunk's samples, `None` when the values are not decimals.
-pub(crate) fn pack(xor: &[u8]) -> Option<Vec<u8>> {
-    let mut it = XorIterator::new(xor);
-    let mut samples = Vec::with_capacity(it.num_samples());
-    while it.next_sample() {
-        samples.push(it.at());
-    }
-    if it.is_corrupt() || samples.is_empty() {
-        return None;
-    }
-    pack_samples(&samples)
+/// Buffers reused by [`pack`] on each thread: timestamps, values, scaled values.
+#[derive(Default)]
+struct Scratch {
+    ts: Vec<i64>,
+    values: Vec<f64>,
+    ints: Vec<i64>,
 }
 
-pub(crate) fn pack_samples(samples: &[(i64, f64)]) -> Option<Vec<u8>> {
-    let mut ints = Vec::with_capacity(samples.len());
-    let e = decimals(samples, &mut ints)?;
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// The packed encoding of an XOR chunk's samples, `None` when the values are not decimals.
+pub(crate) fn pack(xor: &[u8]) -> Option<Vec<u8>> {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => pack_with(xor, &mut scratch),
+        Err(_) => pack_with(xor, &mut Scratch::default()),
+    })
+}
+
+/// [`pack`] with its buffers given: decodes the chunk once, scaling values to integers at
+/// exponent 0 as it goes (integers are the common case); other exponents are found after.
+fn pack_with(xor: &[u8], scratch: &mut Scratch) -> Option<Vec<u8>> {
+    let Scratch { ts, values, ints } = scratch;
+    ts.clear();
+    values.clear();
+    ints.clear();
+    let capacity = xor.get(..2).map_or(0, |c| usize::from(u16::from_be_bytes([c[0], c[1]])));
+    ts.reserve(capacity);
+    ints.reserve(capacity);
+    let mut integers = true;
+    let ok = crate::chunk::decode_all(xor, |t, v_bits| {
+        let v = f64::from_bits(v_bits);
+        ts.push(t);
+        if integers {
+            match exact(v, 0) {
+                Some(x) => {
+                    ints.push(x);
+                    return;
+                }
+                None => {
+                    // Integers so far: their values come back exactly from the integers.
+                    integers = false;
+                    values.extend(ints.iter().map(|&x| x as f64));
+                }
+            }
+        }
+        values.push(v);
+    });
+    if !ok || ts.is_empty() {
+        return None;
+    }
+    let e = if integers { 0 } else { decimals(values.iter().copied(), ints)? };
+    Some(encode(ts, ints, e))
+}
+
+/// The packed chunk of timestamps `ts` and values `ints · 10^-e` (as many, at least one).
+fn encode(ts: &[i64], ints: &[i64], e: u8) -> Vec<u8> {
     // Bits and non-zero counts of the deltas and of the deltas of deltas, in one pass.
     let (mut or_delta, mut nz_delta, mut or_dod, mut nz_dod) = (0u64, 0u32, 0u64, 0u32);
     let mut prev_delta = 0i64;
@@ -122,41 +164,84 @@ pub(crate) fn pack_samples(samples: &[(i64, f64)]) -> Option<Vec<u8>> {
     } else {
         (MODE_DELTA, w_delta)
     };
-    let mut out = BitWriter { bytes: Vec::with_capacity(24 + samples.len() / 4), acc: 0, n: 0 };
+    let n = ts.len().min(ints.len());
+    let mut out = BitWriter { bytes: Vec::with_capacity(32 + n / 4), acc: 0, n: 0 };
     out.bytes.extend_from_slice(&[ENC_PACKED, mode, e, w as u8]);
-    put_uvarint(&mut out.bytes, samples.len() as u64);
-    put_uvarint(&mut out.bytes, zigzag(samples[0].0));
+    put_uvarint(&mut out.bytes, n as u64);
+    put_uvarint(&mut out.bytes, zigzag(ts[0]));
     put_uvarint(&mut out.bytes, zigzag(ints[0]));
-    let mut t_delta = 0i64;
+    // Regular timestamps (aligned scrapes) are common: then every timestamp after the second
+    // is one zero bit, written with its value's bits.
+    let regular = ts.windows(3).all(|x| x[2].wrapping_sub(x[1]) == x[1].wrapping_sub(x[0]));
+    encode_body(out, &ts[..n], &ints[..n], mode, w, regular)
+}
+
+/// The bits after the header of a packed chunk, sample by sample; `regular`: every delta of
+/// delta of `ts` is zero (then the same bits are written with fewer steps).
+fn encode_body(mut out: BitWriter, ts: &[i64], ints: &[i64], mode: u8, w: u32, regular: bool) -> Vec<u8> {
+    let n = ts.len().min(ints.len());
+    let value_code = |i: usize, delta: &mut i64| {
+        let value_delta = ints[i].wrapping_sub(ints[i - 1]);
+        let z = match mode {
+            MODE_DELTA => zigzag(value_delta),
+            _ => zigzag(value_delta.wrapping_sub(*delta)),
+        };
+        *delta = value_delta;
+        z
+    };
     let mut delta = 0i64;
-    for i in 1..samples.len() {
-        let d = samples[i].0.wrapping_sub(samples[i - 1].0);
+    if regular && n > 1 {
+        put_uvarint(&mut out.bytes, zigzag(ts[1].wrapping_sub(ts[0])));
+        let z = value_code(1, &mut delta);
+        write_value(&mut out, z, w);
+        if w == 0 {
+            // Constant values or a steady rate: one zero bit per timestamp, nothing else.
+            out.skip(n.saturating_sub(2) as u32);
+        } else {
+            for i in 2..n {
+                let z = value_code(i, &mut delta);
+                if z == 0 {
+                    out.skip(2);
+                } else if w < 63 {
+                    // The timestamp's zero bit, the marker, the value.
+                    out.write_bits((1 << w) | z, w + 2);
+                } else {
+                    out.skip(1);
+                    write_value(&mut out, z, w);
+                }
+            }
+        }
+        return out.finish();
+    }
+    let mut t_delta = 0i64;
+    for i in 1..n {
+        let d = ts[i].wrapping_sub(ts[i - 1]);
         if i == 1 {
             put_uvarint(&mut out.bytes, zigzag(d));
         } else {
             write_dod(&mut out, d.wrapping_sub(t_delta));
         }
         t_delta = d;
-        let value_delta = ints[i].wrapping_sub(ints[i - 1]);
-        let z = match mode {
-            MODE_DELTA => zigzag(value_delta),
-            _ => zigzag(value_delta.wrapping_sub(delta)),
-        };
-        delta = value_delta;
-        if w == 0 {
-            // Every value the same (or a steady rate): nothing per sample.
-        } else if z == 0 {
-            out.write_bits(0, 1);
-        } else {
-            if w < 64 {
-                out.write_bits((1 << w) | z, w + 1);
-            } else {
-                out.write_bits(1, 1);
-                out.write_bits(z, 64);
-            }
-        }
+        let z = value_code(i, &mut delta);
+        write_value(&mut out, z, w);
     }
-    Some(out.finish())
+    out.finish()
+}
+
+/// A value's bits: nothing when every value takes none (`w` = 0), else a zero bit for zero, or
+/// a one bit and `z` in `w` bits.
+#[inline]
+fn write_value(out: &mut BitWriter, z: u64, w: u32) {
+    if w == 0 {
+        // Every value the same (or a steady rate): nothing per sample.
+    } else if z == 0 {
+        out.write_bits(0, 1);
+    } else if w < 64 {
+        out.write_bits((1 << w) | z, w + 1);
+    } else {
+        out.write_bits(1, 1);
+        out.write_bits(z, 64);
+    }
 }
 
 /// A timestamp delta-of-delta in the XOR chunk's buckets.
@@ -221,6 +306,20 @@ impl BitWriter {
             self.bytes.extend_from_slice(&self.acc.to_be_bytes());
             self.acc = value << (64 - rest);
             self.n = rest;
+        }
+    }
+
+    /// Writes `k` zero bits.
+    fn skip(&mut self, mut k: u32) {
+        while k > 0 {
+            let step = k.min(64 - self.n);
+            self.n += step;
+            k -= step;
+            if self.n == 64 {
+                self.bytes.extend_from_slice(&self.acc.to_be_bytes());
+                self.acc = 0;
+                self.n = 0;
+            }
         }
     }
 
@@ -541,6 +640,35 @@ mod tests {
             samples.push((t, i as f64 * 0.5));
         }
         check(&samples, ENC_PACKED);
+    }
+
+    /// The regular-timestamp path writes the bytes the general sample-by-sample loop writes.
+    #[test]
+    fn regular_path_is_the_general_encoding() {
+        for n in [1usize, 2, 3, 4, 63, 64, 65, 66, 120, 129, 200] {
+            for step in [1i64, 15_000, 1 << 40] {
+                for rate in [0i64, 1000, -3, 1 << 50] {
+                    for noise in [0i64, 1, 37, i64::MAX / 3] {
+                        let ts: Vec<i64> = (0..n as i64).map(|i| -77 + i * step).collect();
+                        let ints: Vec<i64> = (0..n as i64)
+                            .map(|i| 5i64.wrapping_add(rate.wrapping_mul(i)) ^ ((i * i) % 7).wrapping_mul(noise))
+                            .collect();
+                        let stored = encode(&ts, &ints, 0);
+                        let (mode, w) = (stored[1], u32::from(stored[3]));
+                        let mut out = BitWriter { bytes: Vec::new(), acc: 0, n: 0 };
+                        out.bytes.extend_from_slice(&[ENC_PACKED, mode, 0, w as u8]);
+                        put_uvarint(&mut out.bytes, n as u64);
+                        put_uvarint(&mut out.bytes, zigzag(ts[0]));
+                        put_uvarint(&mut out.bytes, zigzag(ints[0]));
+                        let general = encode_body(out, &ts, &ints, mode, w, false);
+                        assert_eq!(stored, general, "n {n} step {step} rate {rate} noise {noise}");
+                        let decoded: Vec<(i64, f64)> = decode(&stored).unwrap();
+                        let want: Vec<(i64, f64)> = ts.iter().zip(&ints).map(|(&t, &x)| (t, x as f64)).collect();
+                        assert_eq!(decoded, want);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

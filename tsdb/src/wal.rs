@@ -19,6 +19,7 @@ use crate::fs::{AppendFile, FileSystem};
 use crate::head::{Head, PendingSample, SeriesRef};
 
 pub(crate) const REC_SERIES: u8 = 1;
+/// Samples with every value's 8 bytes (written before type 6; still read).
 pub(crate) const REC_SAMPLES: u8 = 2;
 pub(crate) const REC_TOMBSTONES: u8 = 3;
 /// A series with its chunks, in a snapshot written at clean shutdown, closed chunks as plain
@@ -27,6 +28,8 @@ pub(crate) const REC_SNAPSHOT_SERIES_XOR: u8 = 4;
 /// A series with its chunks, in a snapshot written at clean shutdown, closed chunks as stored
 /// chunks (encoding byte first).
 pub(crate) const REC_SNAPSHOT_SERIES: u8 = 5;
+/// Samples, refs as deltas from the previous sample's and integer values as varints.
+pub(crate) const REC_SAMPLES_COMPACT: u8 = 6;
 /// `type u8 | len u32 | payload crc32 u32 | header crc32 u32`.
 pub(crate) const HEADER_LEN: usize = 13;
 /// Samples per record at most (keeps records far below any segment size).
@@ -49,6 +52,8 @@ pub enum SyncPolicy {
     Interval(Duration),
     /// fsync only when a segment is complete and at close (Prometheus' behaviour).
     Never,
+    // With `Interval` and `Never`, a completed segment is synced on a thread of its own while
+    // commits go on in the next one (as Prometheus does); `Wal::sync` and close wait for it.
 }
 
 impl Default for SyncPolicy {
@@ -138,6 +143,27 @@ struct Writer {
     size: u64,
     dirty: bool,
     sync_errors: u64,
+    /// The fsync of the segment completed last, running in the background (joined by the next
+    /// cut, `sync` and `close`, and when the WAL is dropped).
+    completed_sync: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl Writer {
+    /// Waits for the background fsync of the last completed segment, if one is running.
+    fn join_completed_sync(&mut self) -> io::Result<()> {
+        let Some(handle) = self.completed_sync.take() else { return Ok(()) };
+        let result = handle.join().unwrap_or_else(|_| Err(io::Error::other("WAL segment sync panicked")));
+        if result.is_err() {
+            self.sync_errors += 1;
+        }
+        result
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.join_completed_sync();
+    }
 }
 
 pub(crate) fn segment_name(n: u32) -> String {
@@ -188,8 +214,14 @@ impl Wal {
         let next = listing.segments.last().copied().max(listing.checkpoint).max(listing.snapshot).map_or(0, |n| n + 1);
         let file = fs.open_append(&dir.join(segment_name(next)))?;
         fs.sync_dir(dir)?;
-        let writer =
-            Arc::new(Mutex::new(Writer { file: Some(file), segment: next, size: 0, dirty: false, sync_errors: 0 }));
+        let writer = Arc::new(Mutex::new(Writer {
+            file: Some(file),
+            segment: next,
+            size: 0,
+            dirty: false,
+            sync_errors: 0,
+            completed_sync: None,
+        }));
         let syncer = match opts.sync {
             SyncPolicy::Interval(every) => {
                 let signal = Arc::new(SyncSignal::default());
@@ -217,7 +249,7 @@ impl Wal {
             w.size = 0;
         }
         if w.size > 0 && w.size + records.len() as u64 > self.opts.segment_size {
-            self.cut(&mut w)?;
+            self.cut(&mut w, true)?;
         }
         let size = w.size;
         let file = w.file.as_mut().ok_or_else(|| io::Error::other("no WAL segment"))?;
@@ -240,10 +272,24 @@ impl Wal {
         Ok(())
     }
 
-    /// Closes the current segment (synced) and starts the next.
-    fn cut(&self, w: &mut Writer) -> io::Result<()> {
+    /// Closes the current segment (synced) and starts the next. With `background`, the
+    /// segment is synced on a thread of its own when the file layer allows it, so commits go
+    /// on meanwhile (as Prometheus does); the next cut, `sync` and `close` wait for it.
+    fn cut(&self, w: &mut Writer, background: bool) -> io::Result<()> {
+        w.join_completed_sync()?;
         if let Some(file) = w.file.as_mut() {
-            file.sync()?;
+            match file.sync_handle().filter(|_| background) {
+                Some(handle) => {
+                    let spawned = std::thread::Builder::new()
+                        .name("sextant-wal-segment-sync".into())
+                        .spawn(move || handle.sync());
+                    match spawned {
+                        Ok(thread) => w.completed_sync = Some(thread),
+                        Err(_) => file.sync()?,
+                    }
+                }
+                None => file.sync()?,
+            }
         }
         let next = w.segment + 1;
         let file = self.fs.open_append(&self.dir.join(segment_name(next)))?;
@@ -254,9 +300,10 @@ impl Wal {
         self.fs.sync_dir(&self.dir)
     }
 
-    /// fsyncs the current segment now.
+    /// fsyncs the current segment now (and waits for the completed one's sync, if running).
     pub fn sync(&self) -> io::Result<()> {
         let mut w = self.writer.lock();
+        w.join_completed_sync()?;
         if let Some(file) = w.file.as_mut() {
             file.sync()?;
         }
@@ -294,7 +341,7 @@ impl Wal {
     pub(crate) fn checkpoint(&self, head: &Head, mint: i64) -> io::Result<u32> {
         let last = {
             let mut w = self.writer.lock();
-            self.cut(&mut w)?;
+            self.cut(&mut w, false)?;
             w.segment - 1
         };
         let Listing { segments, checkpoint: old_checkpoint, snapshot: old_snapshot } = list(&*self.fs, &self.dir)?;
@@ -347,8 +394,8 @@ impl Wal {
                             v,
                         }));
                     }
-                    REC_SAMPLES => {
-                        let Some(decoded) = decode_samples(payload) else { continue };
+                    REC_SAMPLES | REC_SAMPLES_COMPACT => {
+                        let Some(decoded) = decode_samples(kind, payload) else { continue };
                         samples.extend(decoded.into_iter().filter(|s| s.t >= mint).filter_map(|mut s| {
                             s.r = (*refs.get(&s.r)?)?;
                             Some(s)
@@ -401,7 +448,7 @@ impl Wal {
     pub(crate) fn snapshot(&self, head: &Head) -> io::Result<u32> {
         let last = {
             let mut w = self.writer.lock();
-            self.cut(&mut w)?;
+            self.cut(&mut w, false)?;
             w.segment - 1
         };
         let listing = list(&*self.fs, &self.dir)?;
@@ -641,8 +688,10 @@ pub(crate) fn encode_series(buf: &mut Vec<u8>, series: &[(SeriesRef, Labels)]) {
     }
 }
 
-/// Sample records: `base ref u32 | base t i64`, then per sample `ref - base` and `t - base` as
-/// zigzag varints and the value's bits as u64.
+/// Sample records (type 6): `base ref u32 | base t i64`, then per sample a uvarint holding the
+/// zigzag delta of the ref from the previous sample's (the first: from the base) shifted left
+/// by 4 bits, the low 4 bits `k`; the zigzag varint `t - base t`; the value: with `k` = 0 its
+/// bits as u64 LE, else an integer whose zigzag encoding takes the `k` bytes LE that follow.
 pub(crate) fn encode_samples(buf: &mut Vec<u8>, samples: &[PendingSample]) {
     buf.reserve(samples.len() * MAX_SAMPLE_LEN + samples.len().div_ceil(SAMPLES_PER_RECORD) * (HEADER_LEN + 12));
     for group in samples.chunks(SAMPLES_PER_RECORD) {
@@ -653,34 +702,58 @@ pub(crate) fn encode_samples(buf: &mut Vec<u8>, samples: &[PendingSample]) {
         // Written into room made up front (no capacity check per byte), then cut to size.
         let mut pos = buf.len();
         buf.resize(pos + group.len() * MAX_SAMPLE_LEN, 0);
+        let mut prev_r = i64::from(base_r);
         for s in group {
-            let out: &mut [u8; MAX_SAMPLE_LEN] =
-                (&mut buf[pos..pos + MAX_SAMPLE_LEN]).try_into().expect("room made above");
-            let mut n = write_varint(out, 0, i64::from(s.r) - i64::from(base_r));
-            n = write_varint(out, n, s.t.wrapping_sub(base_t));
-            out[n..n + 8].copy_from_slice(&s.v.to_bits().to_le_bytes());
-            pos += n + 8;
+            let Some(out) = buf.get_mut(pos..pos + MAX_SAMPLE_LEN) else { break };
+            let r = i64::from(s.r);
+            let (k, value) = match integer(s.v) {
+                Some(x) => {
+                    let z = zigzag(x);
+                    ((64 - z.leading_zeros()).div_ceil(8).max(1), z)
+                }
+                None => (0, s.v.to_bits()),
+            };
+            let head = (zigzag(r - prev_r) << 4) | u64::from(k);
+            prev_r = r;
+            let mut n = write_uvarint(out, 0, head);
+            n = write_uvarint(out, n, zigzag(s.t.wrapping_sub(base_t)));
+            out[n..n + 8].copy_from_slice(&value.to_le_bytes());
+            pos += n + if k == 0 { 8 } else { k as usize };
         }
         buf.truncate(pos);
-        finish_frame(buf, start, REC_SAMPLES);
+        finish_frame(buf, start, REC_SAMPLES_COMPACT);
     }
 }
 
-/// Longest encoding of one sample in a samples record: two varints and the value.
-const MAX_SAMPLE_LEN: usize = 10 + 10 + 8;
+/// `v` as an integer when it is one exactly (below 2^53 in magnitude; not -0.0, NaN or
+/// infinite): such values take only their significant bytes in a samples record.
+#[inline]
+fn integer(v: f64) -> Option<i64> {
+    let x = v as i64;
+    (v.abs() < 9_007_199_254_740_992.0 && (x as f64).to_bits() == v.to_bits()).then_some(x)
+}
 
-/// Writes `x` as a zigzag varint at `out[pos..]`; returns the position after it. `out` has room
-/// for the value's 8 bytes after two varints of 10 bytes.
+#[inline]
+fn zigzag(x: i64) -> u64 {
+    ((x << 1) ^ (x >> 63)) as u64
+}
+
+/// Room for one sample in a samples record: the ref and length (6 bytes), the time (10) and an
+/// 8-byte store of the value.
+const MAX_SAMPLE_LEN: usize = 24;
+
+/// Writes `u` as a uvarint at `out[pos..]`; returns the position after it. `out` is
+/// `MAX_SAMPLE_LEN` long, room for every field of a sample.
 #[inline(always)]
-fn write_varint(out: &mut [u8; MAX_SAMPLE_LEN], mut pos: usize, x: i64) -> usize {
-    let mut u = ((x << 1) ^ (x >> 63)) as u64;
-    while u >= 0x80 && pos < 19 {
+fn write_uvarint(out: &mut [u8], mut pos: usize, mut u: u64) -> usize {
+    let last = out.len() - 1;
+    while u >= 0x80 && pos < last {
         out[pos] = u as u8 | 0x80;
         u >>= 7;
         pos += 1;
     }
-    out[pos.min(19)] = u as u8;
-    pos.min(19) + 1
+    out[pos.min(last)] = u as u8;
+    pos.min(last) + 1
 }
 
 /// Tombstone records: `ref u32 | mint i64 | maxt i64` per entry.
@@ -719,6 +792,25 @@ impl<'a> Cursor<'a> {
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
     }
+    /// An unsigned integer in the next `k` (1 to 8) bytes, little-endian.
+    #[inline]
+    fn uint_le(&mut self, k: usize) -> Option<u64> {
+        let rest = self.data.get(self.pos..)?;
+        let word = match rest.get(..8) {
+            Some(w) => u64::from_le_bytes(w.try_into().ok()?),
+            None => {
+                let mut le = [0u8; 8];
+                le[..k.min(rest.len())].copy_from_slice(&rest[..k.min(rest.len())]);
+                u64::from_le_bytes(le)
+            }
+        };
+        if k > rest.len() || k == 0 || k > 8 {
+            return None;
+        }
+        self.pos += k;
+        Some(if k == 8 { word } else { word & ((1u64 << (8 * k)) - 1) })
+    }
+
     #[inline]
     fn uvarint(&mut self) -> Option<u64> {
         if let Some(&b) = self.data.get(self.pos) {
@@ -770,31 +862,50 @@ pub(crate) fn decode_series(payload: &[u8]) -> Option<Vec<(SeriesRef, Labels)>> 
     Some(out)
 }
 
-pub(crate) fn decode_samples(payload: &[u8]) -> Option<Vec<PendingSample>> {
+pub(crate) fn decode_samples(kind: u8, payload: &[u8]) -> Option<Vec<PendingSample>> {
     let mut out = Vec::with_capacity(payload.len() / 10);
-    decode_samples_into(payload, &mut out).then_some(out)
+    for_each_sample(kind, payload, |r, t, v| out.push(PendingSample { r, t, v })).then_some(out)
 }
 
-/// Decodes a samples record into `out` (cleared first); false if it is malformed.
-pub(crate) fn decode_samples_into(payload: &[u8], out: &mut Vec<PendingSample>) -> bool {
-    out.clear();
+/// Calls `f(ref, t, value)` for each sample of a samples record of type `kind` (2 or 6), in
+/// order; false if the payload is malformed (`f` may have seen a prefix of it then).
+#[inline]
+pub(crate) fn for_each_sample(kind: u8, payload: &[u8], mut f: impl FnMut(SeriesRef, i64, f64)) -> bool {
     let mut c = Cursor { data: payload, pos: 0 };
     let (Some(base_r), Some(base_t)) = (c.u32(), c.u64()) else { return false };
     let (base_r, base_t) = (i64::from(base_r), base_t as i64);
-    out.reserve(payload.len() / 10);
+    let mut prev_r = base_r;
+    let compact = match kind {
+        REC_SAMPLES => false,
+        REC_SAMPLES_COMPACT => true,
+        _ => return false,
+    };
     while !c.done() {
-        let Some(s) = (|| {
-            let r = u32::try_from(base_r.checked_add(c.varint()?)?).ok()?;
-            let t = base_t.wrapping_add(c.varint()?);
-            let v = f64::from_bits(c.u64()?);
-            Some(PendingSample { r, t, v })
-        })() else {
-            out.clear();
-            return false;
+        let sample = if compact {
+            (|| {
+                let head = c.uvarint()?;
+                let r = prev_r.checked_add(unzigzag(head >> 4))?;
+                let t = base_t.wrapping_add(c.varint()?);
+                let v = match (head & 15) as usize {
+                    0 => f64::from_bits(c.u64()?),
+                    k @ 1..=8 => unzigzag(c.uint_le(k)?) as f64,
+                    _ => return None,
+                };
+                Some((r, t, v))
+            })()
+        } else {
+            (|| Some((base_r.checked_add(c.varint()?)?, base_t.wrapping_add(c.varint()?), f64::from_bits(c.u64()?))))()
         };
-        out.push(s);
+        let Some((r, t, v)) = sample else { return false };
+        let Ok(r32) = SeriesRef::try_from(r) else { return false };
+        prev_r = r;
+        f(r32, t, v);
     }
     true
+}
+
+fn unzigzag(u: u64) -> i64 {
+    ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
 
 pub(crate) fn decode_tombstones(payload: &[u8]) -> Option<Vec<(SeriesRef, i64, i64)>> {
@@ -817,7 +928,7 @@ pub(crate) struct FrameReader<'a> {
 fn header_at(data: &[u8], pos: usize) -> Option<(u8, usize, u32)> {
     let h = data.get(pos..pos + HEADER_LEN)?;
     let kind = h[0];
-    if !(REC_SERIES..=REC_SNAPSHOT_SERIES).contains(&kind) {
+    if !(REC_SERIES..=REC_SAMPLES_COMPACT).contains(&kind) {
         return None;
     }
     let header_crc = u32::from_le_bytes(h[9..13].try_into().ok()?);
@@ -889,7 +1000,7 @@ enum ReplayMsg {
 /// Decodes the sample records in `payloads` (emptied) on up to `threads` threads, drops the
 /// samples that loaded chunks hold, and hands the rest to `route` in WAL order.
 fn decode_deferred(
-    payloads: &mut Vec<&[u8]>,
+    payloads: &mut Vec<(u8, &[u8])>,
     threads: usize,
     remap: &HashMap<u32, SeriesRef>,
     covered: &[i64],
@@ -898,34 +1009,21 @@ fn decode_deferred(
 ) {
     /// Kept samples, samples decoded, samples in chunks, damaged records.
     type Part = (Vec<PendingSample>, u64, u64, u64);
-    let decode = |part: &[&[u8]]| -> Part {
+    let decode = |part: &[(u8, &[u8])]| -> Part {
         let mut out: Part = (Vec::new(), 0, 0, 0);
-        for payload in part {
-            // As `decode_samples_into`, fused with the filter: most samples are only looked at.
+        for &(kind, payload) in part {
+            // Decoding fused with the filter: most samples are only looked at.
             let kept_before = out.0.len();
-            let mut c = Cursor { data: payload, pos: 0 };
-            let (Some(base_r), Some(base_t)) = (c.u32(), c.u64()) else {
-                out.3 += 1;
-                continue;
-            };
-            let (base_r, base_t) = (i64::from(base_r), base_t as i64);
             let (mut n, mut in_chunks) = (0u64, 0u64);
-            let ok = loop {
-                if c.done() {
-                    break true;
-                }
-                let (Some(dr), Some(dt)) = (c.varint(), c.varint()) else { break false };
-                let Some(r) = base_r.checked_add(dr).and_then(|r| u32::try_from(r).ok()) else { break false };
-                let Some(bits) = c.u64() else { break false };
+            let ok = for_each_sample(kind, payload, |r, t, v| {
                 n += 1;
                 let r = if remap.is_empty() { r } else { remap.get(&r).copied().unwrap_or(r) };
-                let t = base_t.wrapping_add(dt);
                 if covered.get(r as usize).is_some_and(|&maxt| t <= maxt) {
                     in_chunks += 1;
                 } else {
-                    out.0.push(PendingSample { r, t, v: f64::from_bits(bits) });
+                    out.0.push(PendingSample { r, t, v });
                 }
-            };
+            });
             if ok {
                 out.1 += n;
                 out.2 += in_chunks;
@@ -1085,7 +1183,7 @@ pub(crate) fn replay(
             let mut reader = FrameReader::new((*data).as_ref());
             // Sample records are decoded after the series records before them were handled,
             // several at a time.
-            let mut deferred: Vec<&[u8]> = Vec::new();
+            let mut deferred: Vec<(u8, &[u8])> = Vec::new();
             while let Some((kind, payload)) = reader.next_frame() {
                 stats.records += 1;
                 match kind {
@@ -1123,7 +1221,7 @@ pub(crate) fn replay(
                             stats.series += 1;
                         }
                     }
-                    REC_SAMPLES => deferred.push(payload),
+                    REC_SAMPLES | REC_SAMPLES_COMPACT => deferred.push((kind, payload)),
                     REC_TOMBSTONES => {
                         let Some(tombstones) = decode_tombstones(payload) else {
                             stats.damaged_records += 1;
@@ -1158,22 +1256,50 @@ pub(crate) fn replay(
 mod tests {
     use super::*;
 
-    /// The samples record as `FORMAT.md` gives it, written with the reference varint encoder.
-    fn reference_samples_record(samples: &[PendingSample]) -> Vec<u8> {
+    /// The samples records as `FORMAT.md` gives them, written with the reference varint
+    /// encoder: type 6 (`compact`), or type 2 as written before it.
+    fn reference_samples_record(samples: &[PendingSample], compact: bool) -> Vec<u8> {
         let mut buf = Vec::new();
         for group in samples.chunks(SAMPLES_PER_RECORD) {
             let start = begin_frame(&mut buf);
             let (base_r, base_t) = (group[0].r, group[0].t);
             buf.extend_from_slice(&base_r.to_le_bytes());
             buf.extend_from_slice(&base_t.to_le_bytes());
+            let mut prev_r = i64::from(base_r);
             for s in group {
-                put_varint(&mut buf, i64::from(s.r) - i64::from(base_r));
-                put_varint(&mut buf, s.t.wrapping_sub(base_t));
-                buf.extend_from_slice(&s.v.to_bits().to_le_bytes());
+                if compact {
+                    let exact =
+                        s.v.abs() < 2f64.powi(53) && (s.v as i64) as f64 == s.v && s.v.to_bits() != (-0.0f64).to_bits();
+                    let z = zigzag(s.v as i64);
+                    let k = if exact { (1..=8).find(|&k| k == 8 || z >> (8 * k) == 0).unwrap() } else { 0 };
+                    put_uvarint(&mut buf, (zigzag(i64::from(s.r) - prev_r) << 4) | k as u64);
+                    prev_r = i64::from(s.r);
+                    put_varint(&mut buf, s.t.wrapping_sub(base_t));
+                    if exact {
+                        buf.extend_from_slice(&z.to_le_bytes()[..k]);
+                    } else {
+                        buf.extend_from_slice(&s.v.to_bits().to_le_bytes());
+                    }
+                } else {
+                    put_varint(&mut buf, i64::from(s.r) - i64::from(base_r));
+                    put_varint(&mut buf, s.t.wrapping_sub(base_t));
+                    buf.extend_from_slice(&s.v.to_bits().to_le_bytes());
+                }
             }
-            finish_frame(&mut buf, start, REC_SAMPLES);
+            finish_frame(&mut buf, start, if compact { REC_SAMPLES_COMPACT } else { REC_SAMPLES });
         }
         buf
+    }
+
+    fn decode_all_samples(frames: &[u8], want_kind: u8) -> Vec<(SeriesRef, i64, u64)> {
+        let mut reader = FrameReader::new(frames);
+        let mut decoded = Vec::new();
+        while let Some((kind, payload)) = reader.next_frame() {
+            assert_eq!(kind, want_kind);
+            decoded.extend(decode_samples(kind, payload).expect("decodes"));
+        }
+        assert_eq!((reader.damaged, reader.torn), (0, false));
+        decoded.iter().map(|s| (s.r, s.t, s.v.to_bits())).collect()
     }
 
     #[test]
@@ -1182,23 +1308,104 @@ mod tests {
         let check = |samples: Vec<PendingSample>| {
             let mut buf = vec![0xaa];
             encode_samples(&mut buf, &samples);
-            assert_eq!(buf[1..], reference_samples_record(&samples)[..], "{samples:?}");
-            let mut reader = FrameReader::new(&buf[1..]);
-            let mut decoded = Vec::new();
-            while let Some((kind, payload)) = reader.next_frame() {
-                assert_eq!(kind, REC_SAMPLES);
-                decoded.extend(decode_samples(payload).expect("decodes"));
-            }
-            let bits = |s: &[PendingSample]| s.iter().map(|s| (s.r, s.t, s.v.to_bits())).collect::<Vec<_>>();
-            assert_eq!(bits(&decoded), bits(&samples));
+            assert_eq!(buf[1..], reference_samples_record(&samples, true)[..], "{samples:?}");
+            let want: Vec<(SeriesRef, i64, u64)> = samples.iter().map(|s| (s.r, s.t, s.v.to_bits())).collect();
+            assert_eq!(decode_all_samples(&buf[1..], REC_SAMPLES_COMPACT), want);
+            // Records of type 2 (written by earlier versions) decode to the same samples.
+            assert_eq!(decode_all_samples(&reference_samples_record(&samples, false), REC_SAMPLES), want);
         };
         check(vec![p(0, 0, 0.0)]);
         check(vec![p(5, 1000, 1.5), p(6, 1000, 2.5), p(4, 999, f64::NAN), p(70_000, 1001, -0.0)]);
+        // Integers at the edges of exactness, signs, infinities, the stale marker.
+        let stale = f64::from_bits(0x7ff0_0000_0000_0002);
+        let big = 2f64.powi(53);
+        check(
+            [0.0, -1.0, 1.0, 123_456_789.0, -big + 1.0, big - 1.0, big, -big, 1e300, f64::NEG_INFINITY, stale, 0.5]
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| p(i as u32 * 7, 30_000, v))
+                .collect(),
+        );
         // Widest deltas: refs across the whole u32 range, times across the whole i64 range.
         check(vec![p(u32::MAX, i64::MIN, f64::INFINITY), p(0, i64::MAX, 1.0), p(u32::MAX, i64::MIN, 2.0)]);
         check(vec![p(0, i64::MAX, 1.0), p(u32::MAX, i64::MIN, 2.0), p(1 << 31, 0, 3.0)]);
         // More than one record.
         check((0..(SAMPLES_PER_RECORD as u32 * 2 + 7)).map(|i| p(i * 3 % 1000, i64::from(i) * 15_000, 0.1)).collect());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { failure_persistence: None, ..Default::default() })]
+
+        #[test]
+        fn random_samples_payloads_never_panic(
+            kind in proptest::sample::select(vec![REC_SAMPLES, REC_SAMPLES_COMPACT]),
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+        ) {
+            let mut n = 0usize;
+            for_each_sample(kind, &bytes, |_, _, _| n += 1);
+            proptest::prop_assert!(n <= bytes.len());
+        }
+
+        #[test]
+        fn random_samples_roundtrip(
+            samples in proptest::collection::vec((proptest::num::u32::ANY, proptest::num::i64::ANY, proptest::num::f64::ANY, proptest::bool::ANY), 1..200),
+        ) {
+            let samples: Vec<PendingSample> = samples
+                .into_iter()
+                .map(|(r, t, v, round)| PendingSample { r, t, v: if round { (v % 1e15).trunc() } else { v } })
+                .collect();
+            let mut buf = Vec::new();
+            encode_samples(&mut buf, &samples);
+            let want: Vec<(SeriesRef, i64, u64)> = samples.iter().map(|s| (s.r, s.t, s.v.to_bits())).collect();
+            proptest::prop_assert_eq!(decode_all_samples(&buf, REC_SAMPLES_COMPACT), want);
+        }
+    }
+
+    /// A WAL written before the compact samples record (type 2 records only) replays into a
+    /// database with the same samples, and new commits go on after them.
+    #[test]
+    fn segments_with_type_2_samples_records_replay() {
+        use sextant_model::{Querier, ValueType};
+        let dir = tempfile::tempdir().unwrap();
+        let wal_dir = dir.path().join("wal");
+        std::fs::create_dir_all(&wal_dir).unwrap();
+        let labels = |i: u32| Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]);
+        let series: Vec<(SeriesRef, Labels)> = (0..3).map(|i| (i + 1, labels(i))).collect();
+        let samples: Vec<PendingSample> = (0..50i64)
+            .flat_map(|k| {
+                (0..3u32).map(move |i| PendingSample { r: i + 1, t: k * 15_000, v: k as f64 * 1.5 + f64::from(i) })
+            })
+            .collect();
+        let mut segment = Vec::new();
+        encode_series(&mut segment, &series);
+        segment.extend_from_slice(&reference_samples_record(&samples, false));
+        std::fs::write(wal_dir.join(segment_name(0)), &segment).unwrap();
+
+        let db = crate::Db::open(dir.path(), crate::Options::default()).unwrap();
+        assert_eq!(db.replay_stats().samples, samples.len() as u64);
+        assert_eq!(db.replay_stats().damaged_records, 0);
+        let mut app = db.appender();
+        app.append_ref(None, &labels(0), 50 * 15_000, 7.0).unwrap();
+        app.commit_batch().unwrap();
+        drop(app);
+        db.close().unwrap();
+        let db = crate::Db::open(dir.path(), crate::Options::default()).unwrap();
+        let querier = db.querier(i64::MIN, i64::MAX);
+        let mut set = querier.select(true, None, &[]).unwrap();
+        for i in 0..3u32 {
+            let mut found = set.next().unwrap().unwrap();
+            assert_eq!(found.labels, labels(i));
+            let mut got = Vec::new();
+            while found.samples.next() == ValueType::Float {
+                got.push(found.samples.at());
+            }
+            let mut want: Vec<(i64, f64)> = samples.iter().filter(|s| s.r == i + 1).map(|s| (s.t, s.v)).collect();
+            if i == 0 {
+                want.push((50 * 15_000, 7.0));
+            }
+            assert_eq!(got, want);
+        }
+        assert!(set.next().is_none());
     }
 
     /// A snapshot record written before stored chunks had an encoding byte (type 4, closed
