@@ -89,6 +89,10 @@ struct WriteArgs {
     /// per run of series) instead of one `append_ref` call per sample as promtool's loop does.
     #[arg(long)]
     append_batch: bool,
+    /// Stop after closing the database, as promtool does. Without it the database is then
+    /// reopened twice, to time the WAL replay and the chunk snapshot's load (not in promtool).
+    #[arg(long)]
+    no_replay: bool,
     /// File of label sets, one JSON object per line.
     #[arg(default_value = "../../tsdb/testdata/20kseries.json")]
     file: PathBuf,
@@ -232,6 +236,9 @@ fn bench_write(args: WriteArgs) -> anyhow::Result<()> {
         bytes as f64 / samples.max(1) as f64
     );
     stage("stopStorage", || Ok(db.close()?))?;
+    if args.no_replay {
+        return Ok(());
+    }
     // Not in promtool: reopen and time the replay (compare with Prometheus' "WAL replay
     // completed" log line on promtool's output directory). Without a snapshot this is the
     // replay after a crash: full chunks from chunks_head/, the rest from the WAL.

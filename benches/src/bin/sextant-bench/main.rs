@@ -489,6 +489,11 @@ impl Run<'_> {
                     .arg(format!("--metrics={}", s.bw_metrics))
                     .arg(format!("--scrapes={}", s.bw_scrapes))
                     .arg(&series_file);
+                if *sys == System::Sextant {
+                    // Without the replay timing that follows by default: the process then does
+                    // promtool's work and no more, so their CPU seconds compare.
+                    cmd.arg("--no-replay");
+                }
                 let log = self.work.join(format!("benchwrite-{name}-{rep}.log"));
                 let entry = self.res.append.entry(sys.key().into()).or_default();
                 entry.pinned_to_one_core = pin;
@@ -577,6 +582,7 @@ impl Run<'_> {
             cpu_s: c1 - c0,
             wall_s: sent.wall_s,
             rss_bytes: server.rss_bytes()?,
+            anon_bytes: server.anon_bytes()?,
         };
         let entry = self.res.remote_write.entry(sys.key().into()).or_default();
         if large {

@@ -176,9 +176,22 @@ impl Server {
 
     /// Resident set size in bytes.
     pub fn rss_bytes(&self) -> anyhow::Result<u64> {
+        self.status_bytes("VmRSS")
+    }
+
+    /// Resident anonymous memory in bytes (heap, stacks): the resident set without the mapped
+    /// executable and libraries, whose resident share depends on the page cache, not the data.
+    pub fn anon_bytes(&self) -> anyhow::Result<u64> {
+        self.status_bytes("RssAnon")
+    }
+
+    fn status_bytes(&self, field: &str) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
-        let kb: u64 = line.split_whitespace().nth(1).context("bad VmRSS")?.parse()?;
+        let line = status
+            .lines()
+            .find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))
+            .with_context(|| format!("no {field}"))?;
+        let kb: u64 = line.split_whitespace().nth(1).with_context(|| format!("bad {field}"))?.parse()?;
         Ok(kb * 1024)
     }
 

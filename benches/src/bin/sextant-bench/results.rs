@@ -122,10 +122,16 @@ impl RemoteWrite {
         (r.cpu_s > 0.0).then(|| r.samples_accepted as f64 / r.cpu_s)
     }
 
-    /// ΔRSS / Δseries between the two replays.
+    /// Δ resident memory / Δseries between the two replays: anonymous memory (heap and stacks)
+    /// where it was recorded, else the whole resident set.
     pub fn rss_per_series(&self) -> Option<f64> {
         let (a, b) = (self.small.as_ref()?, self.large.as_ref()?);
-        (b.series > a.series).then(|| (b.rss_bytes as f64 - a.rss_bytes as f64) / (b.series - a.series) as f64)
+        let (ma, mb) = if a.anon_bytes > 0 && b.anon_bytes > 0 {
+            (a.anon_bytes, b.anon_bytes)
+        } else {
+            (a.rss_bytes, b.rss_bytes)
+        };
+        (b.series > a.series).then(|| (mb as f64 - ma as f64) / (b.series - a.series) as f64)
     }
 }
 
@@ -140,6 +146,9 @@ pub struct RwRun {
     pub cpu_s: f64,
     pub wall_s: f64,
     pub rss_bytes: u64,
+    /// RssAnon; 0 in results written before it was kept.
+    #[serde(default)]
+    pub anon_bytes: u64,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
