@@ -5,13 +5,13 @@
 //! was down once it is back, and applies a changed `remote_write` on `/-/reload`. Skips with a message when the binary is absent.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod procs;
-use procs::{free_port, present, wait_for, Proc};
+use procs::{free_port, present, serve_target, wait_for, Proc};
 
 /// One HTTP/1.0 request on loopback; the body of a 200, else `None`.
 fn request(port: u16, method: &str, path_and_query: &str) -> Option<String> {
@@ -58,31 +58,6 @@ fn vector(body: &str) -> Vec<String> {
         .collect();
     out.sort();
     out
-}
-
-/// Serves `body` as `/metrics` on a thread, one HTTP/1.0 response per connection.
-fn serve_target(body: &'static str) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    port
 }
 
 fn server_config(target_port: u16, prom_port: u16, site: &str) -> String {

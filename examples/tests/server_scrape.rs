@@ -9,36 +9,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod procs;
-use procs::{free_port, wait_for, Proc};
+use procs::{free_port, serve_target, wait_for, Proc};
 
 /// Bound on every wait for the server to reach a state.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// Serves `body` as `/metrics` on a free port, forever (the thread ends with the test binary).
-fn serve_target(body: &'static str) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut request = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buf[..n]),
-                }
-            }
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(body.as_bytes());
-        }
-    });
-    port
-}
 
 /// One HTTP/1.0 request; the status line and body.
 fn request(port: u16, method: &str, path: &str) -> Option<(String, String)> {

@@ -2,6 +2,7 @@
 //! test, free loopback ports, whether a peer program is installed, and waiting with a limit.
 #![allow(dead_code)] // each test binary uses a different part
 
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -52,4 +53,30 @@ pub fn wait_until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Opt
         assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Serves `body` as `/metrics` (the text format) on a free port, one response per connection,
+/// until the test binary ends; returns the port.
+pub fn serve_target(body: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
 }
