@@ -37,6 +37,17 @@ fn send(rt: &tokio::runtime::Runtime, api: &Api, request: Request<Body>) -> (u16
     })
 }
 
+/// A remote-write POST of a snappy-compressed body.
+fn remote_write(body: Vec<u8>) -> Request<Body> {
+    Request::builder()
+        .method("POST")
+        .uri("/api/v1/write")
+        .header(header::CONTENT_TYPE, "application/x-protobuf")
+        .header(header::CONTENT_ENCODING, "snappy")
+        .body(Body::from(body))
+        .unwrap()
+}
+
 fn encode_component(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -115,14 +126,7 @@ proptest! {
         body.truncate(truncate.index(body.len() + 1));
         let rt = runtime();
         let api = api();
-        let req = Request::builder()
-            .method("POST")
-            .uri("/api/v1/write")
-            .header(header::CONTENT_TYPE, "application/x-protobuf")
-            .header(header::CONTENT_ENCODING, "snappy")
-            .body(Body::from(body))
-            .unwrap();
-        let (status, body) = send(&rt, &api, req);
+        let (status, body) = send(&rt, &api, remote_write(body));
         prop_assert!(status == 204 || status == 400, "{status} {body}");
         if status == 400 {
             prop_assert!(!body.trim().is_empty());
@@ -249,14 +253,7 @@ proptest! {
             }
             let body = remote::snappy_compress(&pb).unwrap();
             let expected = owned_receiver(&reference, &body);
-            let req = Request::builder()
-                .method("POST")
-                .uri("/api/v1/write")
-                .header(header::CONTENT_TYPE, "application/x-protobuf")
-                .header(header::CONTENT_ENCODING, "snappy")
-                .body(Body::from(body))
-                .unwrap();
-            let (status, text) = send(&rt, &api, req);
+            let (status, text) = send(&rt, &api, remote_write(body));
             prop_assert_eq!(status, expected, "{:?}: {}", request, text);
         }
         prop_assert_eq!(everything(&*tsdb), everything(&reference));
